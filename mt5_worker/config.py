@@ -1,0 +1,246 @@
+"""Settings from the environment and ``.env``, validated once at start-up.
+
+Every field is read from the variable named by its alias (``MT5_CONNECTION_POOL_SIZE`` ...). A bad value
+stops start-up with :class:`SettingsError`, whose message names the variable and what it accepts.
+``.env.example`` documents every variable.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mt5_worker.terminal.base import FUNCTIONS
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+LATENCY_PROFILES: dict[str, dict[str, float]] = {
+    "zero": {},
+    "realistic": {"initialize": 2.0, "login": 0.5}
+    | {name: 0.002 for name in FUNCTIONS if name not in ("initialize", "login")},
+}
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable and what it accepts."""
+
+
+class FaultSpec(BaseModel):
+    """Simulated failures of one function: the first ``fail_first`` calls, then each with probability ``rate``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fail_first: int = Field(0, ge=0)
+    rate: float = Field(0.0, ge=0.0, le=1.0)
+    code: int = Field(-10004, description="the MT5 error code the failing call leaves in last_error()")
+
+    @field_validator("code")
+    @classmethod
+    def _not_success(cls, code: int) -> int:
+        if code == 1:
+            raise ValueError("a fault needs an error code, not 1 (success)")
+        return code
+
+
+class AccountSpec(BaseModel):
+    """One account the simulator knows (``MT5_SIMULATOR_ACCOUNTS`` file entries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    login: PositiveInt
+    password: SecretStr
+    server: Annotated[str, Field(min_length=1)]
+    name: str = "Simulated Account"
+    balance: float = 10_000.0
+    equity: float | None = None
+    currency: str = "USD"
+    leverage: PositiveInt = 100
+    company: str = "MetaQuotes Ltd."
+
+
+def load_accounts(path: Path) -> tuple[AccountSpec, ...]:
+    """Read a JSON list of accounts; raises ``ValueError`` naming the file and the problem."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read accounts file {path}: {exc}") from None
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"accounts file {path} must hold a non-empty JSON list of accounts")
+    try:
+        accounts = tuple(AccountSpec.model_validate(item) for item in raw)
+    except ValidationError as exc:
+        # Name the fields, never echo their values: they may be passwords.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"accounts file {path}: {problems}") from None
+    keys = [(a.login, a.server) for a in accounts]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"accounts file {path} lists the same login and server twice")
+    return accounts
+
+
+def _alias(name: str, description: str, default: Any = ..., **constraints: Any) -> Any:
+    return Field(default, validation_alias=AliasChoices(name), description=description, **constraints)
+
+
+class Settings(BaseSettings):
+    """All settings of a worker, a beat, a bridge or a client process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    backend: Literal["simulator", "metatrader5", "bridge"] = _alias(
+        "MT5_BACKEND", "terminal adapter: simulator, metatrader5 (Windows) or bridge", "simulator"
+    )
+    terminal_path: str | None = _alias("MT5_TERMINAL_PATH", "path to terminal64.exe", None)
+    terminal_portable: bool = _alias("MT5_TERMINAL_PORTABLE", "start the terminal with /portable", False)
+    terminal_timeout_ms: int = _alias(
+        "MT5_TERMINAL_TIMEOUT", "initialize/login timeout in ms (1-600000)", 60000, ge=1, le=600_000
+    )
+
+    pool_size: int = _alias("MT5_CONNECTION_POOL_SIZE", "sessions per worker (1-1000)", 20, ge=1, le=1000)
+    idle_timeout: float = _alias(
+        "MT5_CONNECTION_IDLE_TIMEOUT", "seconds before an idle session is logged out (> 0)", 300.0, gt=0
+    )
+    retry_limit: int = _alias("MT5_CONNECTION_RETRY_LIMIT", "retries after a transient failure (0-10)", 3, ge=0, le=10)
+    retry_backoff: int = _alias(
+        "MT5_CONNECTION_RETRY_BACKOFF",
+        "first retry wait in whole seconds, doubled each retry (1-60)",
+        1,
+        ge=1,
+        le=60,
+    )
+    retry_backoff_max: int = _alias(
+        "MT5_CONNECTION_RETRY_BACKOFF_MAX", "longest retry wait in whole seconds (1-3600)", 30, ge=1, le=3600
+    )
+
+    redis_url: str | None = _alias("REDIS_URL", f"Redis for sessions and Celery (default {DEFAULT_REDIS_URL})", None)
+    celery_broker_url: str | None = _alias("CELERY_BROKER_URL", "overrides REDIS_URL as broker", None)
+    celery_result_backend: str | None = _alias("CELERY_RESULT_BACKEND", "overrides REDIS_URL as backend", None)
+    result_expires: int = _alias("MT5_RESULT_EXPIRES", "seconds task results are kept (>= 1)", 3600, ge=1)
+    idle_sweep_interval: float = _alias(
+        "MT5_IDLE_SWEEP_INTERVAL", "seconds between beat's idle sweeps (> 0)", 60.0, gt=0
+    )
+    worker_id: str | None = _alias("MT5_WORKER_ID", "this worker's terminal id (default: hostname)", None)
+
+    log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _alias("MT5_LOG_LEVEL", "log level", "INFO")
+
+    simulator_accounts: Path | None = _alias(
+        "MT5_SIMULATOR_ACCOUNTS", "JSON file listing the simulator's accounts (default: demo accounts)", None
+    )
+    simulator_latency: Annotated[dict[str, float], NoDecode] = _alias(
+        "MT5_SIMULATOR_LATENCY", "'zero', 'realistic' or a JSON object of seconds per function", "zero"
+    )
+    simulator_faults: Annotated[dict[str, FaultSpec], NoDecode] = _alias(
+        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C}', {}
+    )
+    simulator_seed: int | None = _alias("MT5_SIMULATOR_SEED", "seed for simulated faults", None)
+
+    bridge_host: str = _alias("MT5_BRIDGE_HOST", "bridge address", "127.0.0.1")
+    bridge_port: int = _alias("MT5_BRIDGE_PORT", "bridge TCP port (1-65535)", 18812, ge=1, le=65535)
+    bridge_token: SecretStr | None = _alias("MT5_BRIDGE_TOKEN", "shared secret bridge clients present", None)
+    bridge_timeout: float = _alias("MT5_BRIDGE_TIMEOUT", "seconds per bridge call (> 0)", 120.0, gt=0)
+    bridge_certfile: Path | None = _alias("MT5_BRIDGE_CERTFILE", "TLS certificate for the bridge", None)
+    bridge_keyfile: Path | None = _alias("MT5_BRIDGE_KEYFILE", "TLS key for the bridge", None)
+    bridge_backend: Literal["metatrader5", "simulator"] = _alias(
+        "MT5_BRIDGE_BACKEND",
+        "adapter the bridge serves: metatrader5 or simulator",
+        "metatrader5" if sys.platform == "win32" else "simulator",
+    )
+
+    @field_validator("simulator_latency", mode="before")
+    @classmethod
+    def _parse_latency(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value in LATENCY_PROFILES:
+                return LATENCY_PROFILES[value]
+            return _json_object(value, f"one of {sorted(LATENCY_PROFILES)} or a JSON object")
+        return value
+
+    @field_validator("simulator_faults", mode="before")
+    @classmethod
+    def _parse_faults(cls, value: Any) -> Any:
+        return _json_object(value, "a JSON object") if isinstance(value, str) else value
+
+    @field_validator("simulator_latency", "simulator_faults")
+    @classmethod
+    def _known_functions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(FUNCTIONS))
+        if unknown:
+            raise ValueError(f"unknown function(s) {unknown}; expected some of {list(FUNCTIONS)}")
+        if any(isinstance(v, float) and v < 0 for v in value.values()):
+            raise ValueError("latencies must be >= 0 seconds")
+        return value
+
+    @field_validator("simulator_accounts")
+    @classmethod
+    def _accounts_file_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_accounts(value)
+        return value
+
+    @field_validator("redis_url", "celery_broker_url", "celery_result_backend", "worker_id")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.effective_redis_url
+
+    @property
+    def result_backend(self) -> str:
+        return self.celery_result_backend or self.effective_redis_url
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment and ``.env``; raise :class:`SettingsError` naming each bad variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+def _json_object(text: str, expected: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"expected {expected}; not valid JSON ({exc.msg} at char {exc.pos})") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    fields = {
+        f.validation_alias.choices[0]: f
+        for f in Settings.model_fields.values()
+        if isinstance(f.validation_alias, AliasChoices)
+    }
+    lines = ["invalid settings:"]
+    for error in exc.errors(include_url=False):
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        field = fields.get(name)
+        secret = field is not None and "SecretStr" in repr(field.annotation)
+        got = "" if secret else f" (got {error.get('input')!r})"
+        accepts = f"; accepts: {field.description}" if field is not None else ""
+        lines.append(f"  {name}: {error['msg']}{got}{accepts}")
+    return "\n".join(lines)

@@ -1,0 +1,68 @@
+"""Typed errors. Every MT5 failure carries the SDK's ``(code, message)`` from ``last_error()``.
+
+The tree is shallow: :class:`MT5Error`, then :class:`TransientMT5Error` (worth retrying later) and
+:class:`PermanentMT5Error` (never retried), then a few specific ones callers may want to catch.
+Each exception's ``args`` match its constructor, so pickle and Celery's JSON result backend rebuild it.
+"""
+
+from __future__ import annotations
+
+from mt5_worker.terminal.base import (
+    RES_E_AUTH_FAILED,
+    RES_E_INVALID_PARAMS,
+    error_tuple,
+    is_transient,
+)
+
+
+class MT5Error(Exception):
+    """An MT5 call failed. ``code`` and ``message`` are the terminal's ``last_error()``."""
+
+    def __init__(self, code: int, message: str, attempts: int = 1) -> None:
+        super().__init__(code, message, attempts)
+        self.code = code
+        self.message = message
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        suffix = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"MT5 error {self.code}: {self.message}{suffix}"
+
+
+class TransientMT5Error(MT5Error):
+    """IPC trouble, timeouts, generic failure: the same call may succeed later."""
+
+
+class PermanentMT5Error(MT5Error):
+    """Refused for a reason that retrying will not change (bad credentials, invalid params, ...)."""
+
+
+class AuthorizationError(PermanentMT5Error):
+    """The terminal refused the account's credentials (``RES_E_AUTH_FAILED``)."""
+
+
+class InvalidRequestError(PermanentMT5Error):
+    """The request was rejected before any SDK call: fix the arguments (``RES_E_INVALID_PARAMS``)."""
+
+    def __init__(self, message: str, code: int = RES_E_INVALID_PARAMS, attempts: int = 1) -> None:
+        super().__init__(code, message, attempts)
+        self.args = (message, code, attempts)
+
+
+class AccountMismatchError(PermanentMT5Error):
+    """The terminal answered for a different account than the one asked for; never returned as a result."""
+
+
+def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5Error:
+    """Turn a ``last_error()`` tuple into the right typed error."""
+    code, message = last_error
+    if code == RES_E_AUTH_FAILED:
+        return AuthorizationError(code, message, attempts)
+    if is_transient(code):
+        return TransientMT5Error(code, message, attempts)
+    return PermanentMT5Error(code, message, attempts)
+
+
+def error_from_code(code: int, attempts: int = 1) -> MT5Error:
+    """The typed error for ``code`` with the SDK's default message."""
+    return error_from_last_error(error_tuple(code), attempts)

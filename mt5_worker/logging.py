@@ -1,0 +1,75 @@
+"""structlog set-up: JSON lines in production, a console renderer in development, secrets redacted.
+
+All global logging configuration lives here: :func:`configure_logging` and :func:`reset_logging`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, Literal
+
+import structlog
+from pydantic import SecretStr
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "**********"
+_SECRET_KEY = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|api[_-]?key|authorization", re.I)
+
+
+def is_secret_key(key: object) -> bool:
+    """True for keys that name a secret (password, passwd, secret, token, ...)."""
+    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-named key's value replaced, at any depth."""
+    if isinstance(value, SecretStr):
+        return REDACTED
+    if isinstance(value, Mapping):
+        return {k: REDACTED if is_secret_key(k) else redact(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: redact secrets anywhere in the event."""
+    redacted: MutableMapping[str, Any] = redact(event_dict)
+    return dict(redacted)
+
+
+def configure_logging(fmt: Literal["json", "console"] = "json", level: str = "INFO") -> None:
+    """Configure structlog once for this process; output goes to the real stderr.
+
+    ``sys.__stderr__`` rather than ``sys.stderr``: Celery replaces ``sys.stderr`` with a proxy that would
+    wrap each JSON line inside one of its own log records.
+    """
+    renderer: Processor = (
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.__stderr__ or sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+
+
+def reset_logging() -> None:
+    """Back to structlog's defaults (tests)."""
+    structlog.reset_defaults()
+
+
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(logger_name=name)
+    return logger

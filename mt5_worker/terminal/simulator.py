@@ -1,0 +1,341 @@
+"""An in-process MT5 terminal that behaves like the real one as seen through the port.
+
+Same return shapes and error tuples as the ``MetaTrader5`` module; one active account at a time;
+per-function latencies; fault injection (settings or the Python API) and a simulated crash; per-function call
+counters and an overlap detector for tests and benchmarks. It remembers the passwords of accounts it has
+authorised, as a terminal's saved accounts do, so ``login(n)`` without a password works only after one
+successful login with it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mt5_worker.config import AccountSpec, FaultSpec, Settings, load_accounts
+from mt5_worker.terminal.base import (
+    FUNCTIONS,
+    RES_E_AUTH_FAILED,
+    RES_E_FAIL,
+    RES_E_INTERNAL_FAIL_CONNECT,
+    RES_E_INTERNAL_FAIL_SEND,
+    RES_E_INVALID_PARAMS,
+    SUCCESS,
+    AccountInfo,
+    TerminalInfo,
+    error_tuple,
+)
+
+BUILD = 4755
+BUILD_DATE = "20 Nov 2026"
+
+
+def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:
+    return AccountSpec(
+        login=login, password=f"demo-{login}", server=server, name=name, balance=balance, currency=currency
+    )
+
+
+# The built-in accounts when MT5_SIMULATOR_ACCOUNTS is unset; password is "demo-<login>".
+DEMO_ACCOUNTS: tuple[AccountSpec, ...] = (
+    _demo_account(10000001, "MetaQuotes-Demo", "Alice Demo", 10_000.0),
+    _demo_account(10000002, "MetaQuotes-Demo", "Bob Demo", 25_000.0),
+    _demo_account(10000003, "MetaQuotes-Demo", "Carol Demo", 5_000.0, "EUR"),
+    _demo_account(10000004, "MetaQuotes-Demo", "Dan Demo", 100_000.0),
+    _demo_account(10000005, "MetaQuotes-Demo", "Erin Demo", 750.0, "GBP"),
+    _demo_account(20000001, "Simulated-Live", "Frank Live", 50_000.0),
+    _demo_account(20000002, "Simulated-Live", "Grace Live", 12_500.0, "EUR"),
+    _demo_account(20000003, "Simulated-Live", "Heidi Live", 3_300.0),
+)
+
+
+@dataclass
+class _Fault:
+    spec: FaultSpec
+    seen: int = 0
+
+
+class SimulatedTerminal:
+    """A faithful stand-in for the ``MetaTrader5`` module (see module docstring)."""
+
+    backend: ClassVar[str] = "simulator"
+
+    def __init__(
+        self,
+        accounts: Iterable[AccountSpec] | None = None,
+        *,
+        latency: Mapping[str, float] | None = None,
+        faults: Mapping[str, FaultSpec] | None = None,
+        seed: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._accounts = tuple(accounts) if accounts is not None else DEMO_ACCOUNTS
+        self._latency = dict(latency or {})
+        self._sleep = sleep
+        self._rng = random.Random(seed)
+        self._faults: dict[str, _Fault] = {}
+        for name, spec in (faults or {}).items():
+            self.inject_fault(name, fail_first=spec.fail_first, rate=spec.rate, code=spec.code)
+        self._connected = False
+        self._crash_code: int | None = None
+        self._active: AccountSpec | None = None
+        self._last_account: AccountSpec | None = None  # what the terminal logs into on start
+        self._saved: set[tuple[int, str]] = set()  # accounts whose password the terminal remembers
+        self._error = SUCCESS
+        self._guard = threading.Lock()
+        self._inflight = 0
+        self.calls: Counter[str] = Counter()
+        self.max_concurrent_calls = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: object) -> SimulatedTerminal:
+        accounts = load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
+        return cls(
+            accounts,
+            latency=settings.simulator_latency,
+            faults=settings.simulator_faults,
+            seed=settings.simulator_seed,
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    # --- test and benchmark API -------------------------------------------------------------------
+
+    @property
+    def accounts(self) -> tuple[AccountSpec, ...]:
+        return self._accounts
+
+    @property
+    def active_login(self) -> int | None:
+        return self._active.login if self._active and self._connected else None
+
+    def inject_fault(self, function: str, *, fail_first: int = 0, rate: float = 0.0, code: int = -10004) -> None:
+        """Make ``function`` fail: its next ``fail_first`` calls, then each call with probability ``rate``."""
+        if function not in FUNCTIONS or function == "last_error":
+            raise ValueError(f"cannot inject faults into {function!r}; choose from {list(FUNCTIONS[:-1])}")
+        self._faults[function] = _Fault(FaultSpec(fail_first=fail_first, rate=rate, code=code))
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def crash(self, code: int = RES_E_INTERNAL_FAIL_SEND) -> None:
+        """The terminal process died: every call fails with ``code`` until ``initialize()`` succeeds."""
+        self._crash_code = code
+
+    def reset_counters(self) -> None:
+        self.calls.clear()
+        self.max_concurrent_calls = 0
+
+    # --- the port ---------------------------------------------------------------------------------
+
+    def initialize(
+        self,
+        path: str | None = None,
+        *,
+        login: int | None = None,
+        password: str | None = None,
+        server: str | None = None,
+        timeout: int = 60000,
+        portable: bool = False,
+    ) -> bool:
+        with self._call("initialize"):
+            self._connected = False  # the SDK closes any open pipe first: a second call reconnects
+            if self._rejects_arguments(
+                path=(path, str | None),
+                login=(login, int | None),
+                password=(password, str | None),
+                server=(server, str | None),
+                timeout=(timeout, int),
+                portable=(portable, bool),
+            ) or self._injected_fault("initialize"):
+                return False
+            self._crash_code = None
+            if login is not None:
+                if not self._authorize(login, password, server):
+                    return False
+            else:
+                self._active = self._last_account
+            self._connected = True
+            return True
+
+    def login(
+        self, login: int, password: str | None = None, server: str | None = None, *, timeout: int = 60000
+    ) -> bool:
+        with self._call("login"):
+            if self._unavailable("login") or self._rejects_arguments(
+                login=(login, int),
+                password=(password, str | None),
+                server=(server, str | None),
+                timeout=(timeout, int),
+            ):
+                return False
+            return self._authorize(login, password, server)
+
+    def shutdown(self) -> bool:
+        with self._call("shutdown"):
+            self._connected = False
+            self._crash_code = None
+            return True  # the real one returns True even when not connected (its docs say None)
+
+    def last_error(self) -> tuple[int, str]:
+        with self._guard:
+            self.calls["last_error"] += 1
+        return self._error
+
+    def version(self) -> tuple[int, int, str] | None:
+        with self._call("version"):
+            return None if self._unavailable("version") else (500, BUILD, BUILD_DATE)
+
+    def account_info(self) -> AccountInfo | None:
+        with self._call("account_info"):
+            if self._unavailable("account_info"):
+                return None
+            if self._active is None:
+                self._error = error_tuple(RES_E_FAIL)
+                return None
+            return _account_info(self._active)
+
+    def terminal_info(self) -> TerminalInfo | None:
+        with self._call("terminal_info"):
+            if self._unavailable("terminal_info"):
+                return None
+            return _terminal_info(connected=self._active is not None)
+
+    # --- internals --------------------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self, name: str) -> Iterator[None]:
+        with self._guard:
+            self.calls[name] += 1
+            self._inflight += 1
+            self.max_concurrent_calls = max(self.max_concurrent_calls, self._inflight)
+        try:
+            self._error = SUCCESS  # every SDK call resets the error slot when it starts
+            delay = self._latency.get(name, 0.0)
+            if delay:
+                self._sleep(delay)
+            yield
+        finally:
+            with self._guard:
+                self._inflight -= 1
+
+    def _rejects_arguments(self, **arguments: tuple[object, object]) -> bool:
+        """The SDK's argument check: a wrong type fails the call with ``Invalid "<name>" argument``."""
+        for name, (value, expected) in arguments.items():
+            bool_for_int = isinstance(value, bool) and expected is not bool
+            if bool_for_int or not isinstance(value, expected):  # type: ignore[arg-type]
+                self._error = error_tuple(RES_E_INVALID_PARAMS, f'Invalid "{name}" argument')
+                return True
+        return False
+
+    def _unavailable(self, name: str) -> bool:
+        """No pipe, a crashed terminal or an injected fault: set the error and say so."""
+        if not self._connected:
+            self._error = error_tuple(RES_E_INTERNAL_FAIL_CONNECT)
+            return True
+        if self._crash_code is not None:
+            self._error = error_tuple(self._crash_code)
+            return True
+        return self._injected_fault(name)
+
+    def _injected_fault(self, name: str) -> bool:
+        fault = self._faults.get(name)
+        if fault is None:
+            return False
+        fault.seen += 1
+        if fault.seen <= fault.spec.fail_first or (fault.spec.rate and self._rng.random() < fault.spec.rate):
+            self._error = error_tuple(fault.spec.code)
+            return True
+        return False
+
+    def _authorize(self, login: int, password: str | None, server: str | None) -> bool:
+        account = self._find(login, password, server)
+        if account is None:
+            self._active = None  # a refused switch leaves the terminal with no authorised account
+            self._error = error_tuple(RES_E_AUTH_FAILED)
+            return False
+        self._active = self._last_account = account
+        self._saved.add((account.login, account.server))
+        return True
+
+    def _find(self, login: int, password: str | None, server: str | None) -> AccountSpec | None:
+        for account in self._accounts:
+            if account.login != login or (server is not None and account.server != server):
+                continue
+            if password is None:
+                # Like the terminal: fall back on the password it saved for this account, if any.
+                if (account.login, account.server) in self._saved:
+                    return account
+            elif account.password.get_secret_value() == password:
+                return account
+        return None
+
+    def __repr__(self) -> str:
+        state = "crashed" if self._crash_code is not None else "connected" if self._connected else "closed"
+        return f"<SimulatedTerminal {state} active={self.active_login} accounts={len(self._accounts)}>"
+
+
+def _account_info(account: AccountSpec) -> AccountInfo:
+    equity = account.balance if account.equity is None else account.equity
+    return AccountInfo(
+        login=account.login,
+        trade_mode=0,
+        leverage=account.leverage,
+        limit_orders=200,
+        margin_so_mode=0,
+        trade_allowed=True,
+        trade_expert=True,
+        margin_mode=2,
+        currency_digits=2,
+        fifo_close=False,
+        balance=account.balance,
+        credit=0.0,
+        profit=round(equity - account.balance, 2),
+        equity=equity,
+        margin=0.0,
+        margin_free=equity,
+        margin_level=0.0,
+        margin_so_call=50.0,
+        margin_so_so=30.0,
+        margin_initial=0.0,
+        margin_maintenance=0.0,
+        assets=0.0,
+        liabilities=0.0,
+        commission_blocked=0.0,
+        name=account.name,
+        server=account.server,
+        currency=account.currency,
+        company=account.company,
+    )
+
+
+def _terminal_info(*, connected: bool) -> TerminalInfo:
+    return TerminalInfo(
+        community_account=False,
+        community_connection=False,
+        connected=connected,
+        dlls_allowed=False,
+        trade_allowed=False,
+        tradeapi_disabled=False,
+        email_enabled=False,
+        ftp_enabled=False,
+        notifications_enabled=False,
+        mqid=False,
+        build=BUILD,
+        maxbars=100000,
+        codepage=0,
+        ping_last=0,
+        community_balance=0.0,
+        retransmission=0.0,
+        company="MetaQuotes Ltd.",
+        name="MetaTrader 5 (simulated)",
+        language="English",
+        path="C:\\Program Files\\MetaTrader 5",
+        data_path="C:\\Users\\mt5\\AppData\\Roaming\\MetaQuotes\\Terminal\\SIMULATED",
+        commondata_path="C:\\Users\\mt5\\AppData\\Roaming\\MetaQuotes\\Terminal\\Common",
+    )
