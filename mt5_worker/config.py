@@ -229,18 +229,23 @@ def _json_object(text: str, expected: str) -> Any:
         raise ValueError(f"expected {expected}; not valid JSON ({exc.msg} at char {exc.pos})") from None
 
 
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name``."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
+
+
 def _describe(exc: ValidationError) -> str:
-    fields = {
-        f.validation_alias.choices[0]: f
-        for f in Settings.model_fields.values()
-        if isinstance(f.validation_alias, AliasChoices)
-    }
+    by_env = {env_name(name): name for name in Settings.model_fields}
     lines = ["invalid settings:"]
     for error in exc.errors(include_url=False):
-        name = str(error["loc"][0]) if error["loc"] else "settings"
-        field = fields.get(name)
-        secret = field is not None and "SecretStr" in repr(field.annotation)
-        got = "" if secret else f" (got {error.get('input')!r})"
-        accepts = f"; accepts: {field.description}" if field is not None else ""
-        lines.append(f"  {name}: {error['msg']}{got}{accepts}")
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        name = by_env.get(loc, loc)  # errors name the variable, or the field when passed as a keyword
+        field = Settings.model_fields.get(name)
+        if field is None:
+            lines.append(f"  {loc or 'settings'}: {error['msg']}")
+            continue
+        secret = "SecretStr" in repr(field.annotation)
+        got = "" if secret else f" (got {str(error.get('input'))!r})"
+        lines.append(f"  {env_name(name)}: {error['msg']}{got}; accepts: {field.description}")
     return "\n".join(lines)

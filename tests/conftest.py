@@ -1,0 +1,93 @@
+"""Shared fixtures. Celery's own pytest plugin is used (pytest-celery's docker fixtures are disabled)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from mt5_worker.config import AccountSpec, Settings
+from mt5_worker.logging import reset_logging
+from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+
+
+class ManualClock:
+    """A clock tests move by hand; ``sleep`` records the wait and advances time instead of blocking."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def creds(account: AccountSpec) -> tuple[int, str, str]:
+    return account.login, account.password.get_secret_value(), account.server
+
+
+def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
+    return [
+        AccountSpec(login=500_000 + i, password=SecretStr(f"pw-{i}-{'x' * 8}"), server=server, name=f"Acct {i}")
+        for i in range(n)
+    ]
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees the developer's MT5_* variables or structlog configuration of another test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("MT5_", "CELERY_")):
+            monkeypatch.delenv(name)
+    reset_logging()
+    yield
+    reset_logging()
+
+
+@pytest.fixture
+def settings_factory() -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        return Settings.load(_env_file=None, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def sim() -> SimulatedTerminal:
+    return SimulatedTerminal()
+
+
+@pytest.fixture
+def demo() -> tuple[AccountSpec, ...]:
+    return DEMO_ACCOUNTS
+
+
+@pytest.fixture
+def make_manager(
+    sim: SimulatedTerminal, clock: ManualClock, settings_factory: Callable[..., Settings]
+) -> Callable[..., MT5ConnectionManager]:
+    """A manager on the ``sim`` terminal (or another), with the manual clock and sleep."""
+
+    def make(terminal: Any = None, **overrides: Any) -> MT5ConnectionManager:
+        return MT5ConnectionManager(
+            terminal if terminal is not None else sim, settings_factory(**overrides), clock=clock, sleep=clock.sleep
+        )
+
+    return make
