@@ -16,8 +16,60 @@ NO_IPC = (-10004, "No IPC connection")
 AUTH_FAILED = (-6, "Terminal: Authorization failed")
 SUCCESS = (1, "Success")
 
-ACCOUNT_FIELDS = ["login", "trade_mode", "leverage", "limit_orders", "margin_so_mode", "trade_allowed", "trade_expert", "margin_mode", "currency_digits", "fifo_close", "balance", "credit", "profit", "equity", "margin", "margin_free", "margin_level", "margin_so_call", "margin_so_so", "margin_initial", "margin_maintenance", "assets", "liabilities", "commission_blocked", "name", "server", "currency", "company"]
-TERMINAL_FIELDS = ["community_account", "community_connection", "connected", "dlls_allowed", "trade_allowed", "tradeapi_disabled", "email_enabled", "ftp_enabled", "notifications_enabled", "mqid", "build", "maxbars", "codepage", "ping_last", "community_balance", "retransmission", "company", "name", "language", "path", "data_path", "commondata_path"]
+ACCOUNT_FIELDS = [
+    "login",
+    "trade_mode",
+    "leverage",
+    "limit_orders",
+    "margin_so_mode",
+    "trade_allowed",
+    "trade_expert",
+    "margin_mode",
+    "currency_digits",
+    "fifo_close",
+    "balance",
+    "credit",
+    "profit",
+    "equity",
+    "margin",
+    "margin_free",
+    "margin_level",
+    "margin_so_call",
+    "margin_so_so",
+    "margin_initial",
+    "margin_maintenance",
+    "assets",
+    "liabilities",
+    "commission_blocked",
+    "name",
+    "server",
+    "currency",
+    "company",
+]
+TERMINAL_FIELDS = [
+    "community_account",
+    "community_connection",
+    "connected",
+    "dlls_allowed",
+    "trade_allowed",
+    "tradeapi_disabled",
+    "email_enabled",
+    "ftp_enabled",
+    "notifications_enabled",
+    "mqid",
+    "build",
+    "maxbars",
+    "codepage",
+    "ping_last",
+    "community_balance",
+    "retransmission",
+    "company",
+    "name",
+    "language",
+    "path",
+    "data_path",
+    "commondata_path",
+]
 
 
 def test_calls_before_initialize_fail_with_no_ipc_connection(sim: SimulatedTerminal) -> None:
