@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     )
 
     redis_url: str | None = _alias("REDIS_URL", f"Redis for sessions and Celery (default {DEFAULT_REDIS_URL})", None)
+    sessions_redis_url: str | None = _alias(
+        "MT5_SESSIONS_REDIS_URL", "Redis for session bookkeeping (default: REDIS_URL)", None
+    )
     celery_broker_url: str | None = _alias("CELERY_BROKER_URL", "overrides REDIS_URL as broker", None)
     celery_result_backend: str | None = _alias("CELERY_RESULT_BACKEND", "overrides REDIS_URL as backend", None)
     result_expires: int = _alias("MT5_RESULT_EXPIRES", "seconds task results are kept (>= 1)", 3600, ge=1)
@@ -194,7 +197,7 @@ class Settings(BaseSettings):
             load_accounts(value)
         return value
 
-    @field_validator("redis_url", "celery_broker_url", "celery_result_backend", "worker_id")
+    @field_validator("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend", "worker_id")
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
@@ -202,6 +205,10 @@ class Settings(BaseSettings):
     @property
     def effective_redis_url(self) -> str:
         return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def session_store_url(self) -> str:
+        return self.sessions_redis_url or self.effective_redis_url
 
     @property
     def broker_url(self) -> str:

@@ -49,8 +49,11 @@ class InvalidRequestError(PermanentMT5Error):
         self.args = (message, code, attempts)
 
 
-class AccountMismatchError(PermanentMT5Error):
-    """The terminal answered for a different account than the one asked for; never returned as a result."""
+class AccountMismatchError(TransientMT5Error):
+    """The terminal answered for another account than the one asked for (it was switched behind our back).
+
+    Never returned as a result. Transient: the manager forgets the active account, so a retry logs in again.
+    """
 
 
 def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5Error:

@@ -225,6 +225,11 @@ class MT5ConnectionManager:
                 self._log.info("mt5.sessions.evicted", reason="idle", logins=expired, idle_timeout=timeout)
             return expired
 
+    def session(self, login: int) -> SessionInfo | None:
+        """The pooled session of ``login``, if any."""
+        session = self._pool.get(login)
+        return None if session is None else self._info(session)
+
     def sessions(self) -> list[SessionInfo]:
         """The pooled sessions, least recently used first."""
         return [self._info(s) for s in self._pool]

@@ -1,0 +1,68 @@
+"""Celery settings for mt5-worker, read from the same environment / ``.env`` as everything else.
+
+Loaded by ``mt5_worker.app`` with ``config_from_object``. A bad variable stops the worker at start-up with a
+message naming it (see ``mt5_worker.config``).
+"""
+
+from kombu import Exchange, Queue
+from kombu.common import Broadcast
+
+from mt5_worker.config import Settings
+
+_settings = Settings.load()
+
+broker_url = _settings.broker_url
+result_backend = _settings.result_backend
+broker_connection_retry_on_startup = True
+# Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing key, so
+# the broadcast queue and the route below name the same routing key.
+broker_transport_options = {"fanout_prefix": True, "fanout_patterns": True}
+
+# JSON only: task arguments and results are plain data, and nothing pickled is ever accepted from the broker.
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+result_accept_content = ["json"]
+# Results are for the caller waiting on them, not an archive: expire them (MT5_RESULT_EXPIRES seconds).
+result_expires = _settings.result_expires
+
+# Acknowledge after the task ran, so a worker that dies mid-task leaves the message to be redelivered ...
+task_acks_late = True
+# ... including when the child process is killed (OOM, time limit, a stuck terminal call): requeue it.
+task_reject_on_worker_lost = True
+# One terminal serves one request at a time: do not reserve messages another worker could run right now.
+worker_prefetch_multiplier = 1
+# The serialization guard: one process talks to the terminal. More throughput = more workers (terminals).
+worker_concurrency = 1
+# Give each worker a queue of its own (<nodename>.dq2) so the routing client can send an account's requests
+# to the worker that already holds its session.
+worker_direct = True
+task_track_started = True
+task_send_sent_event = True
+worker_send_task_events = True  # for Flower
+
+task_default_queue = "mt5"
+task_queues = (
+    Queue("mt5", Exchange("mt5", type="direct"), routing_key="mt5"),
+    # The idle sweep goes to every worker: each sweeps its own terminal's sessions.
+    Broadcast("mt5.broadcast", routing_key="mt5.broadcast"),
+)
+# kombu's Redis transport knows an exchange is fan-out only after the sending process declared it: without
+# "declare", beat would publish the sweep as a direct message that no worker receives.
+task_routes = {
+    "mt5.evict_idle": {
+        "queue": "mt5.broadcast",
+        "exchange": "mt5.broadcast",
+        "routing_key": "mt5.broadcast",
+        "declare": [Exchange("mt5.broadcast", type="fanout")],
+    }
+}
+
+# Only one beat may run (two would send every sweep twice; the sweep is harmless when run twice anyway).
+beat_schedule = {
+    "mt5-evict-idle": {
+        "task": "mt5.evict_idle",
+        "schedule": _settings.idle_sweep_interval,
+        "options": {"expires": _settings.idle_sweep_interval},  # a sweep nobody ran in time is moot
+    }
+}

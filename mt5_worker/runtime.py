@@ -1,0 +1,131 @@
+"""What one worker process owns: its manager (one terminal) and its session bookkeeping in Redis.
+
+Created once per process, in the process that runs tasks (the prefork child, or the solo worker), never in
+a parent that forks afterwards: the pid is checked on use, as redis-py's pools do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from mt5_worker.config import Settings
+from mt5_worker.errors import MT5Error
+from mt5_worker.logging import get_logger
+from mt5_worker.manager import MT5ConnectionManager, SessionInfo
+from mt5_worker.sessions import SessionStore, connect
+
+log = get_logger("mt5_worker.runtime")
+
+
+class WorkerRuntime:
+    """A worker process's manager and session store, and the bookkeeping that keeps them in step."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        manager: MT5ConnectionManager,
+        store: SessionStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.store = store
+        self.pid = os.getpid()
+        self._clock = clock
+        self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
+        self._started = threading.Event()
+
+    @classmethod
+    def create(cls, settings: Settings, worker_id: str) -> WorkerRuntime:
+        store = SessionStore(connect(settings.session_store_url), worker_id)
+        return cls(settings, MT5ConnectionManager.from_settings(settings), store)
+
+    @property
+    def worker_id(self) -> str:
+        return self.store.worker_id
+
+    def start(self) -> None:
+        """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
+        threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            self.manager.initialize()
+        except MT5Error as exc:  # tasks will re-initialize on use; Celery retries them
+            log.error("mt5.worker.initialize_failed", mt5_code=exc.code, mt5_message=exc.message)
+        self._sync()
+        self.store.register(self._clock())
+        self._started.set()
+
+    def wait_started(self, timeout: float | None = None) -> bool:
+        return self._started.wait(timeout)
+
+    def record(self, info: SessionInfo | None) -> None:
+        """Write a used session's last-used time (one pipelined round trip)."""
+        if self._resync:
+            self._sync()
+        elif info is not None and not self.store.record([info]):
+            self._resync = True
+
+    def sweep(self, now: float | None = None) -> list[int]:
+        """Log out sessions idle past the timeout; Redis finds the candidates, the pool has the last word."""
+        now = self._clock() if now is None else now
+        self.store.register(now)
+        candidates = self.store.expired(now - self.settings.idle_timeout)
+        if candidates is None:  # Redis down: the pool itself is the index
+            self._resync = True
+            return self.manager.evict_idle(now)
+        evicted = self.manager.evict_idle(now, logins=candidates)
+        held = [s for s in map(self.manager.session, candidates) if s is not None]
+        # Evicted, or listed by a previous process: drop. Still held but used since (Redis lagged): rewrite.
+        self.store.remove(set(candidates) - {s.login for s in held})
+        self.store.record(held)
+        return evicted
+
+    def stats(self) -> dict[str, Any]:
+        sessions = self.store.sessions()
+        return {
+            "worker_id": self.worker_id,
+            "pid": self.pid,
+            "metrics": self.manager.metrics().as_dict(),
+            "pool": [asdict(s) for s in self.manager.sessions()],
+            "redis_sessions": sessions,
+            "redis_available": sessions is not None,
+        }
+
+    def close(self) -> None:
+        self.manager.shutdown()
+        self.store.unregister()
+
+    def _sync(self) -> None:
+        self._resync = self.store.reconcile(self.manager.sessions()) is None
+
+
+_lock = threading.Lock()
+_current: WorkerRuntime | None = None
+nodename: str | None = None  # set by the celeryd_init signal, before the pool forks
+
+
+def get_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    """This process's runtime, created (and started) on first use."""
+    global _current
+    with _lock:
+        if _current is None or _current.pid != os.getpid():
+            settings = settings if settings is not None else Settings.load()
+            _current = WorkerRuntime.create(settings, settings.worker_id or nodename or socket.gethostname())
+            _current.start()
+        return _current
+
+
+def close_runtime() -> None:
+    global _current
+    with _lock:
+        if _current is not None and _current.pid == os.getpid():
+            _current.close()
+        _current = None
