@@ -82,10 +82,8 @@ class ManagedProcess:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # stragglers in the group, if any
         with contextlib.suppress(subprocess.TimeoutExpired):

@@ -144,7 +144,7 @@ def holder_of(client: redis.Redis, login: int, workers: list[str], prefix: str =
     return max(scores)[1] if scores else None
 
 
-def _metadata(s: SessionInfo) -> dict[str, str]:
+def _metadata(s: SessionInfo) -> dict[Any, Any]:
     return {"login": str(s.login), "server": s.server, "created": repr(s.created), "last_used": repr(s.last_used),
             "uses": str(s.uses)}  # fmt: skip
 
