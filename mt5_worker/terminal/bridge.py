@@ -1,12 +1,360 @@
-"""Client adapter for a terminal served by ``mt5-worker bridge`` (issue #4; not implemented yet)."""
+"""Client adapter for a terminal served by ``mt5-worker bridge`` (``MT5_BACKEND=bridge``).
+
+The bridge (:mod:`mt5_worker.bridge_server`) runs beside the real terminal and serves the port's functions,
+and nothing else, over an RPyC *service*. This adapter implements the same port on the worker's side:
+
+- It connects lazily on the first call, and again on the call after any failure. Each connection opens
+  with a handshake before RPyC starts: an optional TLS layer (``MT5_BRIDGE_CERTFILE`` is the certificate the
+  client trusts), then the shared token (``MT5_BRIDGE_TOKEN``), which the bridge acknowledges or refuses.
+- Every call is one round trip that answers ``(result, last_error)``; ``last_error()`` is answered locally.
+  Results cross the wire as plain tuples and are rebuilt here as :class:`AccountInfo`/:class:`TerminalInfo`;
+  anything else (a remote reference, a wrong shape) is refused like a broken pipe.
+- Transport trouble never raises. It surfaces as the SDK's IPC codes, which the manager treats as transient
+  (the terminal is marked lost and initialized again) and Celery retries:
+
+  ======================================  =====================================================
+  what happened                           ``last_error()``
+  ======================================  =====================================================
+  bridge unreachable, connection refused  ``(-10004, 'No IPC connection')``
+  bridge refused the token or TLS         ``(-10003, 'IPC initialize failed, <why>')``
+  connection lost during a call           ``(-10002, 'IPC recv failed')``
+  no answer within ``MT5_BRIDGE_TIMEOUT``  ``(-10005, 'IPC timeout')``
+  unexpected answer or remote error       ``(-10000, 'IPC call failed')``
+  ======================================  =====================================================
+
+``MT5_BRIDGE_TIMEOUT`` bounds each network wait (connecting, the handshake, and each call's answer), so it
+must exceed the SDK ``timeout`` (``MT5_TERMINAL_TIMEOUT``, in ms) that ``initialize``/``login`` may use on
+the terminal host, plus a cold start's pipe wait if the terminal is not running yet.
+"""
 
 from __future__ import annotations
 
-from mt5_worker.config import Settings, SettingsError
-from mt5_worker.terminal.base import Terminal
+import contextlib
+import socket
+import ssl
+import struct
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import SecretStr
+
+from mt5_worker.config import Settings, SettingsError, env_name
+from mt5_worker.logging import get_logger
+from mt5_worker.terminal.base import (
+    RES_E_INTERNAL_FAIL,
+    RES_E_INTERNAL_FAIL_CONNECT,
+    RES_E_INTERNAL_FAIL_INIT,
+    RES_E_INTERNAL_FAIL_RECEIVE,
+    RES_E_INTERNAL_FAIL_TIMEOUT,
+    SUCCESS,
+    AccountInfo,
+    TerminalInfo,
+    error_tuple,
+)
+
+# --- the handshake both ends speak before RPyC starts -----------------------------------------------------
+# Client: MAGIC, VERSION (1 byte), token length (2 bytes, big-endian), token (UTF-8). Bridge: one byte,
+# ACK_OK or ACK_REFUSED, then it closes the connection if it refused.
+MAGIC = b"MT5BRIDGE"
+VERSION = 1
+HEADER = struct.Struct(f">{len(MAGIC)}sBH")
+MAX_TOKEN_BYTES = 1024
+ACK_OK = b"\x01"
+ACK_REFUSED = b"\x00"
+
+# RPyC settings for both ends: no pickle, no attribute access beyond what a service exposes, no remote
+# exception classes imported or instantiated, no local tracebacks sent to the peer.
+SAFE_PROTOCOL_CONFIG: dict[str, Any] = {
+    "allow_safe_attrs": False,
+    "allow_exposed_attrs": True,
+    "allow_public_attrs": False,
+    "allow_all_attrs": False,
+    "allow_setattr": False,
+    "allow_delattr": False,
+    "allow_pickle": False,
+    "instantiate_custom_exceptions": False,
+    "import_custom_exceptions": False,
+    "include_local_traceback": False,
+    "include_local_version": False,
+}
+
+PLAIN_TYPES = (bool, int, float, str, type(None))
+
+
+def hello(token: str) -> bytes:
+    """The client's opening frame."""
+    raw = token.encode("utf-8")
+    if not 0 < len(raw) <= MAX_TOKEN_BYTES:
+        raise ValueError(f"the bridge token must be 1 to {MAX_TOKEN_BYTES} bytes of UTF-8")
+    return HEADER.pack(MAGIC, VERSION, len(raw)) + raw
+
+
+def recv_exact(sock: socket.socket, size: int) -> bytes:
+    """Read exactly ``size`` bytes; ``EOFError`` if the peer closes first."""
+    chunks: list[bytes] = []
+    while size > 0:
+        chunk = sock.recv(size)
+        if not chunk:
+            raise EOFError("connection closed during the bridge handshake")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def is_plain(value: object) -> bool:
+    """True for builtin scalars and tuples of them, at any depth: data, never a remote reference.
+
+    ``type()`` rather than ``isinstance``: a netref answers ``isinstance`` by asking its peer.
+    """
+    if type(value) is tuple:
+        return all(is_plain(item) for item in value)
+    return type(value) in PLAIN_TYPES
+
+
+class BridgeProtocolError(Exception):
+    """The bridge answered something other than plain data of the expected shape."""
 
 
 class BridgeTerminal:
+    """The :class:`~mt5_worker.terminal.base.Terminal` port, served by ``mt5-worker bridge`` over TCP.
+
+    Thread-safe (one call at a time per instance), though the manager serialises calls anyway.
+    """
+
+    backend: ClassVar[str] = "bridge"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        token: str | SecretStr,
+        *,
+        timeout: float = 120.0,
+        certfile: str | Path | None = None,
+    ) -> None:
+        secret = token.get_secret_value() if isinstance(token, SecretStr) else token
+        self._hello = hello(secret)  # validates the token once; the token itself is not kept
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._tls: ssl.SSLContext | None = None
+        if certfile is not None:
+            # Trust exactly this certificate (or the CA it is): the bridge's certificate is pinned, so the
+            # host name is not checked (the bridge is often reached by address).
+            self._tls = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(certfile))
+            self._tls.check_hostname = False
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._root: Any = None
+        self._error: tuple[int, str] = SUCCESS
+        self._log = get_logger("mt5_worker.terminal.bridge").bind(bridge=f"{host}:{port}")
+
     @classmethod
-    def from_settings(cls, settings: Settings) -> Terminal:
-        raise SettingsError("MT5_BACKEND=bridge is not implemented yet; use MT5_BACKEND=simulator")
+    def from_settings(cls, settings: Settings) -> BridgeTerminal:
+        if settings.bridge_token is None or not settings.bridge_token.get_secret_value():
+            raise SettingsError(
+                f"MT5_BACKEND=bridge needs {env_name('bridge_token')}: the token `mt5-worker bridge` was started with"
+            )
+        try:
+            return cls(
+                settings.bridge_host,
+                settings.bridge_port,
+                settings.bridge_token,
+                timeout=settings.bridge_timeout,
+                certfile=settings.bridge_certfile,
+            )
+        except ValueError as exc:
+            raise SettingsError(f"{env_name('bridge_token')}: {exc}") from None
+        except OSError as exc:
+            raise SettingsError(
+                f"{env_name('bridge_certfile')}: cannot load {settings.bridge_certfile}: {exc}"
+            ) from None
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection to the bridge is open (it may still turn out to be dead)."""
+        return self._conn is not None
+
+    def close(self) -> None:
+        """Drop the connection to the bridge; the next call reconnects. The remote terminal stays as it is."""
+        with self._lock:
+            self._drop()
+
+    # --- the port ---------------------------------------------------------------------------------
+
+    def initialize(
+        self,
+        path: str | None = None,
+        *,
+        login: int | None = None,
+        password: str | None = None,
+        server: str | None = None,
+        timeout: int = 60000,
+        portable: bool = False,
+    ) -> bool:
+        value = self._request(
+            "initialize",
+            path=path,
+            login=login,
+            password=password,
+            server=server,
+            timeout=timeout,
+            portable=portable,
+        )
+        return value is True
+
+    def login(
+        self, login: int, password: str | None = None, server: str | None = None, *, timeout: int = 60000
+    ) -> bool:
+        return self._request("login", login=login, password=password, server=server, timeout=timeout) is True
+
+    def shutdown(self) -> bool:
+        return self._request("shutdown") is True
+
+    def account_info(self) -> AccountInfo | None:
+        values = self._request("account_info")
+        return None if values is None else AccountInfo(*values)
+
+    def terminal_info(self) -> TerminalInfo | None:
+        values = self._request("terminal_info")
+        return None if values is None else TerminalInfo(*values)
+
+    def version(self) -> tuple[int, int, str] | None:
+        values = self._request("version")
+        return None if values is None else (values[0], values[1], values[2])
+
+    def last_error(self) -> tuple[int, str]:
+        """The error of this adapter's latest call: the bridge's answer, or the transport failure."""
+        return self._error
+
+    def control(self, name: str, *args: object) -> Any:
+        """Call ``sim_<name>`` on a bridge started with ``--allow-simulator-control`` (tests and demos).
+
+        Unlike the port, this raises: ``ConnectionError`` when the bridge cannot be reached, the remote
+        exception when it refuses, :class:`BridgeProtocolError` for an answer that is not plain data.
+        """
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._connect()
+                value = getattr(self._root, f"exposed_sim_{name}")(*args)
+            except _Failed as failed:
+                self._drop()
+                raise ConnectionError(f"bridge {self._host}:{self._port} unavailable: {failed.error}") from None
+            except (EOFError, OSError):
+                self._drop()
+                raise
+        if not is_plain(value):
+            raise BridgeProtocolError(f"sim_{name}: the bridge answered something other than plain data")
+        return value
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _request(self, function: str, **kwargs: object) -> Any:
+        """Call ``function`` on the bridge; its result (checked, plain data) or ``None`` with the error set."""
+        with self._lock:
+            try:
+                if self._conn is None:
+                    self._connect()
+                reply = getattr(self._root, f"exposed_{function}")(**kwargs)
+                value, error = _check_reply(function, reply)
+            except _Failed as failed:
+                self._drop()
+                self._error = failed.error
+                return None
+            except TimeoutError:
+                self._fail(function, error_tuple(RES_E_INTERNAL_FAIL_TIMEOUT), "no answer in time")
+                return None
+            except (EOFError, OSError) as exc:
+                self._fail(function, error_tuple(RES_E_INTERNAL_FAIL_RECEIVE), _describe(exc))
+                return None
+            except Exception as exc:  # a remote exception or a malformed answer: the connection is suspect
+                self._fail(function, error_tuple(RES_E_INTERNAL_FAIL), _describe(exc))
+                return None
+            self._error = error
+            return value
+
+    def _connect(self) -> None:
+        """Open, secure and authenticate a connection; raise :class:`_Failed` with the IPC error if impossible."""
+        from rpyc.core.service import VoidService
+        from rpyc.core.stream import SocketStream
+        from rpyc.utils.factory import connect_stream
+
+        try:
+            sock = socket.create_connection((self._host, self._port), timeout=self._timeout)
+        except OSError as exc:  # refused, unreachable, unresolvable, timed out
+            raise self._failed("connect", error_tuple(RES_E_INTERNAL_FAIL_CONNECT), _describe(exc)) from None
+        try:
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=self._host)
+            sock.sendall(self._hello)
+            ack = recv_exact(sock, 1)
+        except ssl.SSLError as exc:
+            sock.close()
+            error = error_tuple(RES_E_INTERNAL_FAIL_INIT, "IPC initialize failed, TLS handshake with the bridge failed")
+            raise self._failed("connect", error, _describe(exc)) from None
+        except (OSError, EOFError) as exc:
+            sock.close()
+            raise self._failed("connect", error_tuple(RES_E_INTERNAL_FAIL_CONNECT), _describe(exc)) from None
+        if ack != ACK_OK:
+            sock.close()
+            error = error_tuple(RES_E_INTERNAL_FAIL_INIT, "IPC initialize failed, the bridge refused the token")
+            raise self._failed("connect", error, "token refused")
+        sock.settimeout(None)  # from here on, RPyC's own request timeout applies
+        config = SAFE_PROTOCOL_CONFIG | {"sync_request_timeout": self._timeout}
+        self._conn = connect_stream(SocketStream(sock), VoidService, config)
+        self._root = self._conn.root  # a reference to the service: its methods are called by name
+        self._log.info("mt5.bridge.connected")
+
+    def _failed(self, stage: str, error: tuple[int, str], reason: str) -> _Failed:
+        self._log.warning("mt5.bridge.unavailable", stage=stage, reason=reason, mt5_code=error[0])
+        return _Failed(error)
+
+    def _fail(self, function: str, error: tuple[int, str], reason: str) -> None:
+        self._log.warning("mt5.bridge.call_failed", function=function, reason=reason, mt5_code=error[0])
+        self._drop()
+        self._error = error
+
+    def _drop(self) -> None:
+        conn, self._conn, self._root = self._conn, None, None
+        if conn is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing to close cleanly
+                conn.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self._conn is not None else "disconnected"
+        tls = " tls" if self._tls is not None else ""
+        return f"<BridgeTerminal {self._host}:{self._port}{tls} {state}>"
+
+
+class _Failed(Exception):
+    def __init__(self, error: tuple[int, str]) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+_SHAPES: dict[str, int] = {"account_info": len(AccountInfo._fields), "terminal_info": len(TerminalInfo._fields)}
+
+
+def _check_reply(function: str, reply: object) -> tuple[Any, tuple[int, str]]:
+    """``(value, last_error)`` from the bridge, checked: plain data of the function's shape, or an error."""
+    if not is_plain(reply) or not isinstance(reply, tuple) or len(reply) != 2:
+        raise BridgeProtocolError(f"{function}: the bridge answered something other than plain data")
+    value, error = reply
+    if not (isinstance(error, tuple) and len(error) == 2 and type(error[0]) is int and type(error[1]) is str):
+        raise BridgeProtocolError(f"{function}: malformed last_error from the bridge")
+    if function in _SHAPES:
+        ok = value is None or (isinstance(value, tuple) and len(value) == _SHAPES[function])
+    elif function == "version":
+        ok = value is None or (isinstance(value, tuple) and len(value) == 3)
+    else:
+        ok = type(value) is bool
+    if not ok:
+        raise BridgeProtocolError(f"{function}: unexpected result shape from the bridge")
+    return value, (error[0], error[1])
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
