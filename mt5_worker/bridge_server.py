@@ -255,9 +255,10 @@ class BridgeService(rpyc.Service):  # type: ignore[misc]
     # --- simulator control (only with --allow-simulator-control and the simulator backend) -----------
 
     def exposed_sim_reset(
-        self, accounts: tuple[tuple[Any, ...], ...] | None = None, latency: tuple[tuple[str, float], ...] = ()
+        self, accounts: tuple[tuple[Any, ...], ...] | None = None, latency: tuple[tuple[str, float], ...] | None = None
     ) -> None:
-        """A fresh simulator (as after a restart), with these accounts (``_account_row`` tuples) and latencies."""
+        """A fresh simulator (as after a restart) with these accounts (:func:`account_row` tuples) and latencies
+        (``(function, seconds)`` pairs); ``None`` keeps what the bridge's settings say."""
         from mt5_worker.terminal.simulator import SimulatedTerminal
 
         _require_plain(accounts=accounts, latency=latency)
@@ -266,7 +267,7 @@ class BridgeService(rpyc.Service):  # type: ignore[misc]
         with self._core.lock:
             self._core.terminal = SimulatedTerminal(
                 specs if specs is not None else (_accounts_from_settings(settings)),
-                latency=dict(latency) if latency else settings.simulator_latency,
+                latency=settings.simulator_latency if latency is None else dict(latency),
                 faults=settings.simulator_faults,
                 seed=settings.simulator_seed,
             )
@@ -502,10 +503,11 @@ def serve(
 
     def stop(signum: int, _frame: Any) -> None:
         core.log.info("mt5.bridge.stopping", signal=signal.Signals(signum).name)
-        raise KeyboardInterrupt
+        server.close()  # start() returns once its accept loop sees the closed listener
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, stop)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, stop)
     server._listen()  # listen before announcing the port: start() would only do it later
     core.log.info(
         "mt5.bridge.started",
@@ -518,7 +520,7 @@ def serve(
     if ready is not None:
         ready(server.host, server.port)
     try:
-        server.start()  # returns on KeyboardInterrupt (SIGINT, or SIGTERM through ``stop``) or close()
+        server.start()  # returns after close(): SIGTERM or SIGINT through ``stop``
     finally:
         server.close()
         if core.lock.acquire(timeout=SHUTDOWN_WAIT):
