@@ -152,6 +152,16 @@ class BridgeProcess:
         }
         return Settings.load(_env_file=None, **(values | overrides))
 
+    def worker_env(self, timeout: float = 30.0) -> dict[str, str]:
+        """Environment of a worker process (Celery) that uses this bridge: ``MT5_BACKEND=bridge`` and co."""
+        return {
+            "MT5_BACKEND": "bridge",
+            "MT5_BRIDGE_HOST": self.host,
+            "MT5_BRIDGE_PORT": str(self.port),
+            "MT5_BRIDGE_TOKEN": self.token,
+            "MT5_BRIDGE_TIMEOUT": str(timeout),
+        }
+
     def terminal(self, *, timeout: float = 10.0, token: str | None = None, **kwargs: Any) -> BridgeTerminal:
         return BridgeTerminal(self.host, self.port, token or self.token, timeout=timeout, **kwargs)
 
