@@ -12,6 +12,7 @@ from mt5_worker.config import AccountSpec, Settings
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.celery_fixtures import private_redis_server, redis_url, stack  # noqa: F401  (fixtures)
 
 
 class ManualClock:

@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo serve test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+demo: $(VENV)/.installed  ## the stack on the simulator: results, pool stats, an eviction; stops by itself
+	$(VENV)/bin/mt5-worker demo
+
+serve: $(VENV)/.installed  ## the demo, then keep the stack (and Flower) up until Ctrl-C
+	$(VENV)/bin/mt5-worker demo --serve
+
+test: $(VENV)/.installed  ## unit and integration tests (a private Redis, real Celery workers and beat)
+	$(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy mt5_worker
+
+bench: $(VENV)/.installed
+	$(PY) bench/bench_manager.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,195 @@
+"""The mt5.* tasks on a real worker process over a real Redis (simulator terminal)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
+from mt5_worker.terminal.base import AccountInfo
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from tests.celery_fixtures import Stack, wait_for
+from tests.conftest import creds
+
+A, B, C = DEMO_ACCOUNTS[:3]
+
+
+def test_task_names_are_the_published_contract() -> None:
+    from mt5_worker.app import app
+
+    app.loader.import_default_modules()  # what a worker does at start-up
+    assert {"mt5.login", "mt5.account_info", "mt5.health", "mt5.pool_stats", "mt5.evict_idle"} <= set(app.tasks)
+
+
+def test_account_info_round_trips_and_returns_the_requested_account(stack: Stack) -> None:
+    stack.worker()
+    for account in DEMO_ACCOUNTS:
+        login, password, server = creds(account)
+        info = stack.call("mt5.account_info", login, server, password)
+        assert (login, server, account.name) == (info["login"], info["server"], info["name"])
+        assert list(AccountInfo._fields) == list(info)
+
+
+def test_login_returns_session_info_without_password(stack: Stack) -> None:
+    stack.worker()
+    session = stack.call("mt5.login", *creds(A))
+    assert {"login", "server", "pooled", "active", "last_used", "created", "uses"} == set(session)
+    assert (A.login, A.server, True, True) == (
+        session["login"],
+        session["server"],
+        session["pooled"],
+        session["active"],
+    )
+
+
+def test_a_second_request_for_the_active_login_makes_no_sdk_login_call(stack: Stack) -> None:
+    worker = stack.worker()
+    stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
+    stack.call("mt5.account_info", A.login)
+    stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
+    assert len(worker.sdk_calls("login", login=A.login)) == 1
+    assert len(worker.sdk_calls("account_info")) == 3
+    metrics = stack.call("mt5.pool_stats")["metrics"]
+    assert (metrics["logins"], metrics["reuses"]) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (("10000001", "MetaQuotes-Demo", "demo-10000001"), "login"),
+        ((0, "MetaQuotes-Demo", "demo-10000001"), "login"),
+        ((10000001, "", "demo-10000001"), "server"),
+        ((10000001, "MetaQuotes-Demo", 1234), "password"),
+        ((10000002,), "no session"),
+    ],
+)
+def test_invalid_arguments_fail_at_once_without_any_sdk_call(stack: Stack, args: tuple, field: str) -> None:
+    worker = stack.worker()
+    started = time.monotonic()
+    with pytest.raises(InvalidRequestError, match=field) as caught:
+        stack.call("mt5.account_info", *args)
+    assert time.monotonic() - started < 5  # failed, not retried with backoff
+    assert caught.value.code == -2
+    assert worker.sdk_calls("login") + worker.sdk_calls("account_info") == []
+    assert "Retry in" not in worker.log_text()
+
+
+def test_auth_failure_is_not_retried(stack: Stack) -> None:
+    worker = stack.worker()
+    with pytest.raises(AuthorizationError) as caught:
+        stack.call("mt5.login", A.login, "wrong-password", A.server)
+    assert (caught.value.code, caught.value.message) == (-6, "Terminal: Authorization failed")
+    assert len(worker.sdk_calls("login")) == 1
+    assert "Retry in" not in worker.log_text()
+
+
+def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stack: Stack) -> None:
+    """Six injected IPC timeouts: the first request exhausts its 4 attempts, the second succeeds on its 3rd."""
+    worker = stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 6, "code": -10005}})
+    started = time.monotonic()
+    pending = stack.app.send_task("mt5.login", args=creds(A))
+    # The worker is free while the retry waits in the broker: another task is served meanwhile.
+    assert stack.call("mt5.health", timeout=5)["backend"] == "simulator"
+    assert time.monotonic() - started < 4
+    with pytest.raises(TransientMT5Error) as caught:
+        pending.get(timeout=30)
+    assert (caught.value.code, caught.value.message) == (-10005, "IPC timeout")
+    assert time.monotonic() - started >= 7  # waits of 1 + 2 + 4 s
+    assert len(worker.sdk_calls("login", ok=False)) == 4
+    assert [c["attempt"] for c in worker.sdk_calls("login")] == [1, 2, 3, 4]
+    for countdown in ("Retry in 1s", "Retry in 2s", "Retry in 4s"):
+        assert countdown in worker.log_text()
+
+    session = stack.call("mt5.login", *creds(B))  # fails twice more, then succeeds on attempt 3
+    assert (B.login, True) == (session["login"], session["active"])
+    metrics = stack.call("mt5.pool_stats")["metrics"]
+    assert (metrics["retries"], metrics["failures_by_code"]) == (5, {"-10005": 6})
+    assert metrics["last_failure_at"] is not None
+
+
+def test_health_reports_the_terminal(stack: Stack) -> None:
+    worker = stack.worker()
+    health = stack.call("mt5.health")
+    assert (True, "simulator", worker.nodename) == (health["initialized"], health["backend"], health["worker_id"])
+    assert health["version"][0] == 500
+    stack.call("mt5.login", *creds(A))
+    assert stack.call("mt5.health")["connected"] is True
+
+
+def test_pool_stats_has_metrics_and_the_sessions_redis_knows(stack: Stack) -> None:
+    stack.worker()
+    stack.call("mt5.login", *creds(A))
+    stack.call("mt5.login", *creds(B))
+    stats = stack.call("mt5.pool_stats")
+    assert [A.login, B.login] == [s["login"] for s in stats["redis_sessions"]]
+    assert (2, 20, B.login, True) == (
+        stats["metrics"]["pool_size"], stats["metrics"]["pool_capacity"], stats["metrics"]["active_login"],
+        stats["redis_available"],
+    )  # fmt: skip
+
+
+def test_a_slow_terminal_start_does_not_block_worker_process_init(stack: Stack) -> None:
+    """initialize() takes 6 s, beyond prefork's 4 s limit for a new child's worker_process_init.
+
+    The limit applies to children the pool starts once running, so the test kills the first child: its
+    replacement must come up (a blocking init would be killed again and again) and serve the request.
+    """
+    worker = stack.worker(MT5_SIMULATOR_LATENCY={"initialize": 6})
+    first_child = stack.call("mt5.health", timeout=30)["pid"]
+    os.kill(first_child, signal.SIGKILL)
+    info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=40)
+    assert A.login == info["login"]
+    assert first_child != stack.call("mt5.health")["pid"]
+    assert len(worker.sdk_calls("initialize")) == 2
+    assert "Timed out waiting for UP message" not in worker.log_text()
+
+
+def test_a_crashed_terminal_is_reinitialized_by_the_manager_not_by_a_task(stack: Stack) -> None:
+    worker = stack.worker(MT5_SIMULATOR_FAULTS={"account_info": {"fail_first": 1, "code": -10001}})
+    info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=20)
+    assert A.login == info["login"]
+    assert len(worker.sdk_calls("initialize")) == 2
+    assert "Retry in 1s" in worker.log_text()
+
+
+def test_beat_evicts_an_idle_session_while_the_terminal_stays_initialized(stack: Stack) -> None:
+    worker = stack.worker(MT5_CONNECTION_IDLE_TIMEOUT=2, MT5_IDLE_SWEEP_INTERVAL=1)
+    stack.beat(MT5_CONNECTION_IDLE_TIMEOUT=2, MT5_IDLE_SWEEP_INTERVAL=1)
+    session = stack.call("mt5.login", *creds(A))
+    stats = wait_for(lambda: (s := stack.call("mt5.pool_stats"))["metrics"]["idle_evictions"] and s, 15, "eviction")
+    (evicted,) = worker.events("mt5.sessions.evicted", reason="idle")
+    evicted_at = time.mktime(time.strptime(evicted["timestamp"][:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+    assert evicted_at - int(session["last_used"]) >= 2
+    assert ([A.login], 0, []) == (evicted["logins"], stats["metrics"]["pool_size"], stats["redis_sessions"])
+    assert stack.call("mt5.health")["initialized"] is True
+    assert len(worker.sdk_calls("initialize")) == 1
+    assert len(worker.sdk_calls("shutdown")) == 0
+
+
+def test_two_workers_each_sweep_their_own_sessions(stack: Stack) -> None:
+    settings = {"MT5_CONNECTION_IDLE_TIMEOUT": 2, "MT5_IDLE_SWEEP_INTERVAL": 1}
+    w1, w2 = stack.worker("w1", **settings), stack.worker("w2", **settings)
+    stack.call("mt5.login", *creds(A), queue=w1.queue)
+    stack.call("mt5.login", *creds(B), queue=w2.queue)
+    stack.call("mt5.login", *creds(C), queue=w2.queue)
+    stack.beat(**settings)
+    for worker, logins in ((w1, [A.login]), (w2, [B.login, C.login])):
+        wait_for(lambda w=worker: w.events("mt5.sessions.evicted", reason="idle"), 15, f"{worker.nodename} sweep")
+        evicted = sorted(login for e in worker.events("mt5.sessions.evicted") for login in e["logins"])
+        assert logins == evicted
+        stats = stack.call("mt5.pool_stats", queue=worker.queue)
+        assert (worker.nodename, 0, []) == (stats["worker_id"], stats["metrics"]["pool_size"], stats["redis_sessions"])
+
+
+def test_a_restarted_worker_drops_sessions_redis_still_lists(stack: Stack) -> None:
+    worker = stack.worker("w1")
+    stack.call("mt5.login", *creds(A))
+    stack.call("mt5.login", *creds(B))
+    assert len(stack.call("mt5.pool_stats")["redis_sessions"]) == 2
+    worker.process.stop(sig=9)  # no clean shutdown
+    stack.worker("w1")
+    stats = wait_for(lambda: (s := stack.call("mt5.pool_stats")) and not s["redis_sessions"] and s, 10, "reconcile")
+    assert (stats["metrics"]["pool_size"], stats["redis_available"]) == (0, True)
