@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -34,7 +35,9 @@ from tests.conftest import creds
 if TYPE_CHECKING:
     from tests.bridge_fixtures import BridgeProcess, RemoteSimulator
 
-pytest_plugins = ["tests.bridge_fixtures"]  # bridge_process, bridge_sim, bridge_terminal_factory, bridge_factory
+# bridge_process, bridge_sim, bridge_terminal_factory, bridge_factory: from conftest once it imports them,
+# else registered here (registering a module conftest already imported would only earn a rewrite warning).
+pytest_plugins = [] if "tests.bridge_fixtures" in sys.modules else ["tests.bridge_fixtures"]
 
 A, B = DEMO_ACCOUNTS[:2]
 NO_IPC = (-10004, "No IPC connection")
