@@ -23,6 +23,7 @@ from celery.utils import worker_direct
 
 from mt5_worker.config import Settings
 from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, worker_argv
+from tests.bridge_fixtures import BridgeProcess
 
 _databases = itertools.count()
 
@@ -89,12 +90,17 @@ class Worker:
 
 
 class Stack:
-    """Start workers and beat against one Redis; everything is stopped at teardown."""
+    """Start workers and beat against one Redis; everything is stopped at teardown.
 
-    def __init__(self, redis_url: str, log_dir: Path) -> None:
+    With ``backend="bridge"`` each worker gets its own bridge process hosting the simulator (one terminal
+    per worker) and runs with ``MT5_BACKEND=bridge``; ``MT5_SIMULATOR_*`` settings go to the bridge.
+    """
+
+    def __init__(self, redis_url: str, log_dir: Path, backend: str = "simulator") -> None:
         self.redis_url = redis_url
         self.log_dir = log_dir
-        self.processes: list[Worker | ManagedProcess] = []
+        self.backend = backend
+        self.processes: list[Worker | ManagedProcess | BridgeProcess] = []
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_"))}
         self.env |= {"REDIS_URL": redis_url, "MT5_LOG_FORMAT": "json", "MT5_BACKEND": "simulator"}
         self.app = Celery("mt5-tests", set_as_current=False)
@@ -102,7 +108,13 @@ class Stack:
         self.app.conf.update(broker_url=redis_url, result_backend=redis_url)
 
     def worker(self, name: str = "w1", **settings: Any) -> Worker:
-        worker = Worker(name, self.env | _env(settings), self.log_dir)
+        env = self.env | _env(settings)
+        if self.backend == "bridge":
+            simulator = {k: v for k, v in env.items() if k.startswith("MT5_SIMULATOR_")}
+            bridge = BridgeProcess(self.log_dir, env=simulator, simulator_control=False).start()
+            self.processes.append(bridge)
+            env = {k: v for k, v in env.items() if k not in simulator} | bridge.worker_env()
+        worker = Worker(name, env, self.log_dir)
         self.processes.append(worker)
         return worker.start()
 
@@ -119,6 +131,10 @@ class Stack:
     def call(self, name: str, *args: Any, queue: Any = None, timeout: float = 30, **kwargs: Any) -> Any:
         options = {"queue": queue} if queue is not None else {}
         return self.app.send_task(name, args=args, kwargs=kwargs, **options).get(timeout=timeout)
+
+    def logs(self) -> str:
+        """Everything every process of the stack wrote."""
+        return "".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
 
     def close(self) -> None:
         for process in reversed(self.processes):
@@ -139,8 +155,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "c
     return value
 
 
-@pytest.fixture
-def stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(redis_url, tmp_path)
+@pytest.fixture(params=["simulator", "bridge"])
+def stack(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(redis_url, tmp_path, request.param)
     yield s
     s.close()

@@ -12,6 +12,13 @@ from mt5_worker.config import AccountSpec, Settings
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
+    RemoteSimulator,
+    bridge_factory,
+    bridge_process,
+    bridge_sim,
+    bridge_terminal_factory,
+)
 from tests.celery_fixtures import private_redis_server, redis_url, stack  # noqa: F401  (fixtures)
 
 
@@ -70,9 +77,28 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+SimFactory = Callable[..., "SimulatedTerminal | RemoteSimulator"]
+
+
+@pytest.fixture(params=["simulator", "bridge"])
+def sim_factory(request: pytest.FixtureRequest) -> SimFactory:
+    """Build the terminal under test: an in-process simulator, or one behind a real bridge process.
+
+    Every test that uses ``sim`` or ``make_manager`` runs on both backends.
+    """
+
+    def make(accounts: list[AccountSpec] | None = None, latency: dict[str, float] | None = None) -> Any:
+        if request.param == "bridge":
+            remote: RemoteSimulator = request.getfixturevalue("bridge_sim")
+            return remote.reset(accounts, latency=latency)
+        return SimulatedTerminal(accounts, latency=latency)
+
+    return make
+
+
 @pytest.fixture
-def sim() -> SimulatedTerminal:
-    return SimulatedTerminal()
+def sim(sim_factory: SimFactory) -> SimulatedTerminal | RemoteSimulator:
+    return sim_factory()
 
 
 @pytest.fixture

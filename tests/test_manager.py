@@ -274,7 +274,7 @@ def test_health_reports_without_starting_the_terminal(make_manager: MakeManager,
         manager.health().initialized,
         manager.health().connected,
         manager.health().backend,
-    ) == (False, False, "simulator")
+    ) == (False, False, sim.backend)
     assert sim.calls["initialize"] == 0
     manager.login(*creds(A))
     report = manager.health()
@@ -341,10 +341,12 @@ def test_passwords_never_reach_logs_or_exception_messages(make_manager: MakeMana
     assert A.password.get_secret_value() not in text
 
 
-def test_concurrent_requests_are_serialised_and_never_cross_accounts(settings_factory: Callable[..., object]) -> None:
+def test_concurrent_requests_are_serialised_and_never_cross_accounts(
+    settings_factory: Callable[..., object], sim_factory: Callable[..., SimulatedTerminal]
+) -> None:
     """8 threads x 500 mixed requests over 10 accounts: each result is the requested account, no overlap."""
     accounts = make_accounts(10)
-    sim = SimulatedTerminal(accounts, latency={"login": 0.0002, "account_info": 0.0001})
+    sim = sim_factory(accounts, latency={"login": 0.0002, "account_info": 0.0001})
     manager = MT5ConnectionManager(sim, settings_factory(pool_size=6))
     manager.initialize()
     mismatches: list[tuple[int, int]] = []

@@ -31,9 +31,13 @@ def test_record_writes_sorted_set_and_metadata_hash(store: SessionStore, redis_u
     assert store.record([info(1, 100.0), info(2, 50.5, uses=3)])
     r = redis.Redis.from_url(redis_url, decode_responses=True)
     assert r.zrange(store.index_key, 0, -1, withscores=True) == [("2", 50.5), ("1", 100.0)]
-    assert r.hgetall(
-        store.session_key(2)
-    ) == {"login": "2", "server": "S", "created": "50.5", "last_used": "50.5", "uses": "3"}
+    assert r.hgetall(store.session_key(2)) == {
+        "login": "2",
+        "server": "S",
+        "created": "50.5",
+        "last_used": "50.5",
+        "uses": "3",
+    }
     assert [s["login"] for s in store.sessions() or []] == [2, 1]
 
 

@@ -92,7 +92,7 @@ def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stac
     started = time.monotonic()
     pending = stack.app.send_task("mt5.login", args=creds(A))
     # The worker is free while the retry waits in the broker: another task is served meanwhile.
-    assert stack.call("mt5.health", timeout=5)["backend"] == "simulator"
+    assert stack.call("mt5.health", timeout=5)["backend"] == stack.backend
     assert time.monotonic() - started < 4
     with pytest.raises(TransientMT5Error) as caught:
         pending.get(timeout=30)
@@ -113,7 +113,7 @@ def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stac
 def test_health_reports_the_terminal(stack: Stack) -> None:
     worker = stack.worker()
     health = stack.call("mt5.health")
-    assert (True, "simulator", worker.nodename) == (health["initialized"], health["backend"], health["worker_id"])
+    assert (True, stack.backend, worker.nodename) == (health["initialized"], health["backend"], health["worker_id"])
     assert health["version"][0] == 500
     stack.call("mt5.login", *creds(A))
     assert stack.call("mt5.health")["connected"] is True
