@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from mt5_worker.bridge_server import ACCOUNT_ROW_FIELDS, account_row
+from mt5_worker.bridge_service import ACCOUNT_ROW_FIELDS, account_row
 from mt5_worker.config import AccountSpec, Settings
 from mt5_worker.terminal.base import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.terminal.bridge import BridgeTerminal

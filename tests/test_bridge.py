@@ -28,8 +28,9 @@ from mt5_worker.errors import TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
 from mt5_worker.terminal import create_terminal
 from mt5_worker.terminal.base import IPC_CODES, AccountInfo, TerminalInfo, is_transient
-from mt5_worker.terminal.bridge import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, BridgeTerminal, hello, recv_exact
+from mt5_worker.terminal.bridge import BridgeTerminal
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, hello, recv_exact
 from tests.conftest import creds
 
 if TYPE_CHECKING:
