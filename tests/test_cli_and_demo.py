@@ -26,7 +26,7 @@ def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) ->
 
 def test_demo_runs_the_whole_stack_and_leaves_nothing_running() -> None:
     result = _run("demo", "--requests", "24")
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert 0 == result.returncode, result.stdout + result.stderr
     out = result.stdout
     assert "started a private Redis" in out
     assert "24 results" in out and "every one for the account requested" in out
@@ -46,14 +46,14 @@ def test_demo_runs_the_whole_stack_and_leaves_nothing_running() -> None:
 def test_invalid_settings_stop_start_up_naming_the_variable() -> None:
     for command in ("settings", "worker", "demo"):
         result = _run(command, env={"MT5_CONNECTION_POOL_SIZE": "0"})
-        assert result.returncode == 2
+        assert 2 == result.returncode
         assert "MT5_CONNECTION_POOL_SIZE" in result.stderr and "(1-1000)" in result.stderr
         assert "Traceback" not in result.stderr
 
 
 def test_settings_prints_effective_values_with_secrets_hidden() -> None:
     result = _run("settings", env={"MT5_BRIDGE_TOKEN": "tok-SECRET-1", "MT5_CONNECTION_POOL_SIZE": "7"})
-    assert result.returncode == 0
+    assert 0 == result.returncode
     assert '"pool_size": 7' in result.stdout
     assert "tok-SECRET-1" not in result.stdout
 
@@ -70,4 +70,4 @@ def test_docker_compose_points_at_real_entry_points() -> None:
     assert {"redis", "worker", "beat"} <= set(services)
     assert "mt5-worker worker" in " ".join(services["worker"]["command"])
     assert "mt5-worker beat" in " ".join(services["beat"]["command"])
-    assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
+    assert 1 == services["beat"].get("deploy", {}).get("replicas", 1)

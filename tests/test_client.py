@@ -27,9 +27,9 @@ def test_requests_follow_the_session_to_its_worker(stack: Stack) -> None:
     assert w2.queue.name == client.route(A.login).name
     for _ in range(5):
         assert A.login == client.account_info(A.login)["login"]  # no password needed: w2 holds the session
-    assert len(w2.sdk_calls("login")) == 1
-    assert w1.sdk_calls("login") == []
-    assert client.pool_stats(w2.nodename)["metrics"]["reuses"] == 5
+    assert 1 == len(w2.sdk_calls("login"))
+    assert [] == w1.sdk_calls("login")
+    assert 5 == client.pool_stats(w2.nodename)["metrics"]["reuses"]
     assert [w1.nodename, w2.nodename] == sorted(s["worker_id"] for s in client.pool_stats_all())
     client.close()
 
@@ -39,7 +39,7 @@ def test_errors_reach_the_caller_typed(stack: Stack) -> None:
     client = MT5Client(app=stack.app, settings=stack.settings())
     with pytest.raises(AuthorizationError) as caught:
         client.login(A.login, "Wrong-Pass-123", A.server)
-    assert (caught.value.code, caught.value.message) == (-6, "Terminal: Authorization failed")
+    assert (-6, "Terminal: Authorization failed") == (caught.value.code, caught.value.message)
     client.close()
 
 
@@ -63,7 +63,7 @@ def test_task_events_seen_by_flower_show_the_password_redacted(stack: Stack) -> 
     time.sleep(1)  # subscribed before the task is sent
     assert A.login == client.account_info(A.login, A.server, A.password.get_secret_value())["login"]
     listener.join()
-    assert len(received) == 1
+    assert 1 == len(received)
     assert "'password': '**********'" in str(received[0]["kwargs"])
     assert A.password.get_secret_value() not in repr(received)
     client.close()

@@ -11,11 +11,11 @@ from mt5_worker.config import DEFAULT_REDIS_URL, Settings, SettingsError
 
 def test_defaults_match_the_documented_product() -> None:
     s = Settings.load(_env_file=None)
-    assert (
+    assert (20, 300.0, 3, 1, 30, "simulator", 60.0) == (
         s.pool_size, s.idle_timeout, s.retry_limit, s.retry_backoff, s.retry_backoff_max, s.backend,
         s.idle_sweep_interval,
-    ) == (20, 300.0, 3, 1, 30, "simulator", 60.0)  # fmt: skip
-    assert (s.broker_url, s.result_backend) == (DEFAULT_REDIS_URL, DEFAULT_REDIS_URL)
+    )  # fmt: skip
+    assert (DEFAULT_REDIS_URL, DEFAULT_REDIS_URL) == (s.broker_url, s.result_backend)
 
 
 def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,15 +25,15 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/1")
     monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://127.0.0.1:6390/2")
     s = Settings.load(_env_file=None)
-    assert (s.pool_size, s.idle_timeout, s.retry_limit) == (7, 2.5, 0)
-    assert (s.broker_url, s.result_backend) == ("redis://127.0.0.1:6390/1", "redis://127.0.0.1:6390/2")
+    assert (7, 2.5, 0) == (s.pool_size, s.idle_timeout, s.retry_limit)
+    assert ("redis://127.0.0.1:6390/1", "redis://127.0.0.1:6390/2") == (s.broker_url, s.result_backend)
 
 
 def test_values_come_from_a_dot_env_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / ".env").write_text("MT5_CONNECTION_POOL_SIZE=3\nMT5_LOG_FORMAT=console\n")
     monkeypatch.chdir(tmp_path)
     s = Settings.load()
-    assert (s.pool_size, s.log_format) == (3, "console")
+    assert (3, "console") == (s.pool_size, s.log_format)
 
 
 @pytest.mark.parametrize(

@@ -46,14 +46,14 @@ def test_a_releasing_thread_cannot_barge_ahead_of_waiters() -> None:
     order.append("releaser")
     lock.release()
     waiter.join()
-    assert order == ["waiter", "releaser"]
+    assert ["waiter", "releaser"] == order
 
 
 def test_a_timed_out_waiter_leaves_the_queue() -> None:
     lock = FairLock()
     lock.acquire()
     assert lock.acquire(timeout=0.01) is False
-    assert lock.waiting == 0
+    assert 0 == lock.waiting
     lock.release()
     assert lock.acquire(timeout=0.01) is True
     lock.release()

@@ -18,13 +18,13 @@ def test_secret_named_keys_are_redacted_at_any_depth() -> None:
         "secret_str": SecretStr("x"),
         "login": 5,
     }
-    assert redact(event) == {
+    assert {
         "password": REDACTED,
         "nested": {"api_key": REDACTED, "items": [{"Token": REDACTED}, {"ok": 1}]},
         "bridge_secret": REDACTED,
         "secret_str": REDACTED,
         "login": 5,
-    }
+    } == redact(event)
 
 
 def test_json_lines_are_written_with_secrets_redacted(capfd: pytest.CaptureFixture[str]) -> None:
@@ -32,13 +32,13 @@ def test_json_lines_are_written_with_secrets_redacted(capfd: pytest.CaptureFixtu
     get_logger("test").info("mt5.call", function="login", login=1, password="hunter2", extra={"passwd": "x"})
     line = capfd.readouterr().err.strip().splitlines()[-1]
     event = json.loads(line)
-    assert (
+    assert ("mt5.call", "login", REDACTED, {"passwd": REDACTED}, "info") == (
         event["event"],
         event["function"],
         event["password"],
         event["extra"],
         event["level"],
-    ) == ("mt5.call", "login", REDACTED, {"passwd": REDACTED}, "info")
+    )
     assert "hunter2" not in line
 
 

@@ -30,8 +30,8 @@ def test_initialize_is_idempotent(make_manager: MakeManager, sim: SimulatedTermi
     manager = make_manager()
     manager.initialize()
     manager.initialize()
-    assert sim.calls["initialize"] == 1
-    assert manager.state == TerminalState.READY
+    assert 1 == sim.calls["initialize"]
+    assert TerminalState.READY == manager.state
 
 
 def test_initialize_succeeds_on_attempt_3_after_waits_of_1_then_2(
@@ -40,9 +40,9 @@ def test_initialize_succeeds_on_attempt_3_after_waits_of_1_then_2(
     sim.inject_fault("initialize", fail_first=2, code=-10005)
     manager = make_manager()
     manager.initialize()
-    assert clock.sleeps == [1, 2]
-    assert sim.calls["initialize"] == 3
-    assert (manager.metrics().retries, manager.metrics().initializations) == (2, 1)
+    assert [1, 2] == clock.sleeps
+    assert 3 == sim.calls["initialize"]
+    assert (2, 1) == (manager.metrics().retries, manager.metrics().initializations)
 
 
 def test_initialize_exhaustion_raises_after_1_plus_limit_attempts_with_last_error(
@@ -52,12 +52,12 @@ def test_initialize_exhaustion_raises_after_1_plus_limit_attempts_with_last_erro
     manager = make_manager()
     with pytest.raises(TransientMT5Error) as caught:
         manager.initialize()
-    assert (caught.value.code, caught.value.attempts) == (-10003, 4)
+    assert (-10003, 4) == (caught.value.code, caught.value.attempts)
     assert "IPC initialize failed" in caught.value.message
-    assert clock.sleeps == [1, 2, 4]
-    assert sim.calls["initialize"] == 4
-    assert manager.get_last_error() == (-10003, "IPC initialize failed, MetaTrader 5 x64 not found")
-    assert manager.metrics().failures_by_code == {-10003: 4}
+    assert [1, 2, 4] == clock.sleeps
+    assert 4 == sim.calls["initialize"]
+    assert (-10003, "IPC initialize failed, MetaTrader 5 x64 not found") == manager.get_last_error()
+    assert {-10003: 4} == manager.metrics().failures_by_code
     assert clock.now == manager.metrics().last_failure_at
 
 
@@ -68,7 +68,7 @@ def test_retry_limit_and_backoff_cap_come_from_settings(
     manager = make_manager(retry_limit=5, retry_backoff=2, retry_backoff_max=10)
     with pytest.raises(TransientMT5Error):
         manager.initialize()
-    assert clock.sleeps == [2, 4, 8, 10, 10]
+    assert [2, 4, 8, 10, 10] == clock.sleeps
 
 
 def test_permanent_initialize_failure_is_not_retried(
@@ -77,8 +77,8 @@ def test_permanent_initialize_failure_is_not_retried(
     sim.inject_fault("initialize", fail_first=1, code=-5)
     with pytest.raises(PermanentMT5Error) as caught:
         make_manager().initialize()
-    assert (caught.value.code, clock.sleeps) == (-5, [])
-    assert sim.calls["initialize"] == 1
+    assert (-5, []) == (caught.value.code, clock.sleeps)
+    assert 1 == sim.calls["initialize"]
 
 
 def test_active_account_costs_no_sdk_call_and_pooled_switch_costs_one(
@@ -88,10 +88,10 @@ def test_active_account_costs_no_sdk_call_and_pooled_switch_costs_one(
     manager.login(*creds(A))
     manager.login(*creds(A))
     manager.get_account_info(A.login)
-    assert sim.calls["login"] == 1
+    assert 1 == sim.calls["login"]
     manager.login(*creds(B))
     manager.get_account_info(A.login)  # pooled: switched back without a password
-    assert sim.calls["login"] == 3
+    assert 3 == sim.calls["login"]
     metrics = manager.metrics()
     assert (3, 1, 2, 2, A.login) == (
         metrics.logins,
@@ -119,9 +119,9 @@ def test_auth_failure_is_attempted_once_and_not_pooled(make_manager: MakeManager
     manager = make_manager()
     with pytest.raises(AuthorizationError) as caught:
         manager.login(A.login, "wrong-password", A.server)
-    assert (caught.value.code, sim.calls["login"]) == (-6, 1)
-    assert manager.sessions() == []
-    assert manager.metrics().failures_by_code == {-6: 1}
+    assert (-6, 1) == (caught.value.code, sim.calls["login"])
+    assert [] == manager.sessions()
+    assert {-6: 1} == manager.metrics().failures_by_code
 
 
 def test_transient_login_failure_is_one_attempt_raising_transient(
@@ -132,9 +132,9 @@ def test_transient_login_failure_is_one_attempt_raising_transient(
     sim.inject_fault("login", fail_first=1, code=-1)
     with pytest.raises(TransientMT5Error) as caught:
         manager.login(*creds(A))
-    assert (caught.value.code, sim.calls["login"], clock.sleeps) == (-1, 1, [])
+    assert (-1, 1, []) == (caught.value.code, sim.calls["login"], clock.sleeps)
     manager.login(*creds(A), attempt=2)  # the caller's retry
-    assert manager.metrics().retries == 1
+    assert 1 == manager.metrics().retries
 
 
 def test_pool_of_two_evicts_least_recently_used_on_a_third_account(
@@ -146,7 +146,7 @@ def test_pool_of_two_evicts_least_recently_used_on_a_third_account(
     manager.login(*creds(A))  # B is now least recently used
     manager.login(*creds(C))
     assert [A.login, C.login] == [s.login for s in manager.sessions()]
-    assert manager.metrics().lru_evictions == 1
+    assert 1 == manager.metrics().lru_evictions
     with pytest.raises(InvalidRequestError, match="pass its password"):
         manager.login(B.login)
 
@@ -157,7 +157,7 @@ def test_pooled_login_may_omit_password_but_unknown_login_may_not(
     manager = make_manager()
     with pytest.raises(InvalidRequestError, match=f"account {A.login} has no session"):
         manager.get_account_info(A.login)
-    assert sim.calls["login"] == 0
+    assert 0 == sim.calls["login"]
     manager.login(*creds(A))
     manager.login(*creds(B))
     assert A.login == manager.get_account_info(A.login).login
@@ -166,7 +166,7 @@ def test_pooled_login_may_omit_password_but_unknown_login_may_not(
 def test_new_login_without_server_is_a_clear_error(make_manager: MakeManager, sim: SimulatedTerminal) -> None:
     with pytest.raises(InvalidRequestError, match="pass its server"):
         make_manager().login(A.login, A.password.get_secret_value())
-    assert sim.calls["login"] == 0
+    assert 0 == sim.calls["login"]
 
 
 def test_a_different_password_for_a_pooled_account_is_verified_not_trusted(
@@ -176,8 +176,8 @@ def test_a_different_password_for_a_pooled_account_is_verified_not_trusted(
     manager.login(*creds(A))
     with pytest.raises(AuthorizationError):
         manager.get_account_info(A.login, "guess", A.server)
-    assert sim.calls["login"] == 2
-    assert sim.calls["account_info"] == 0
+    assert 2 == sim.calls["login"]
+    assert 0 == sim.calls["account_info"]
 
 
 @pytest.mark.parametrize(
@@ -201,11 +201,11 @@ def test_invalid_input_is_rejected_before_any_sdk_call(
     manager = make_manager()
     with pytest.raises(InvalidRequestError) as caught:
         manager.login(*args)
-    assert caught.value.code == -2
-    assert sum(sim.calls.values()) == 0
+    assert -2 == caught.value.code
+    assert 0 == sum(sim.calls.values())
     with pytest.raises(InvalidRequestError):
         manager.get_account_info(*args)
-    assert sum(sim.calls.values()) == 0
+    assert 0 == sum(sim.calls.values())
 
 
 def test_account_info_never_returns_another_accounts_data(make_manager: MakeManager, sim: SimulatedTerminal) -> None:
@@ -225,15 +225,15 @@ def test_idle_eviction_at_the_timeout_boundary_keeps_then_evicts(
     used_at = clock.now
     clock.advance(100)
     manager.login(*creds(B))
-    assert manager.evict_idle(used_at + 300) == []
+    assert [] == manager.evict_idle(used_at + 300)
     assert [A.login] == manager.evict_idle(used_at + 300.001)
     assert [B.login] == manager.evict_idle(used_at + 100 + 301)
-    assert (manager.state, sim.calls["shutdown"], manager.metrics().idle_evictions) == (TerminalState.READY, 0, 2)
+    assert (TerminalState.READY, 0, 2) == (manager.state, sim.calls["shutdown"], manager.metrics().idle_evictions)
     assert manager.metrics().active_login is None
     with pytest.raises(InvalidRequestError):
         manager.login(B.login)  # evicted: a password is needed again
     manager.login(*creds(B))
-    assert sim.calls["login"] == 3
+    assert 3 == sim.calls["login"]
 
 
 def test_evict_idle_can_be_limited_to_given_logins(make_manager: MakeManager, clock: ManualClock) -> None:
@@ -252,7 +252,7 @@ def test_is_connected_means_initialized_and_terminal_connected(make_manager: Mak
     assert manager.is_connected() is True
     manager.shutdown()
     assert manager.is_connected() is False
-    assert manager.sessions() == []
+    assert [] == manager.sessions()
 
 
 def test_a_crashed_terminal_fails_transiently_then_is_reinitialized(
@@ -263,22 +263,22 @@ def test_a_crashed_terminal_fails_transiently_then_is_reinitialized(
     sim.crash()
     with pytest.raises(TransientMT5Error) as caught:
         manager.get_account_info(A.login)
-    assert (caught.value.code, manager.state) == (-10001, TerminalState.LOST)
+    assert (-10001, TerminalState.LOST) == (caught.value.code, manager.state)
     assert A.login == manager.get_account_info(A.login).login
-    assert (sim.calls["initialize"], manager.metrics().initializations) == (2, 2)
+    assert (2, 2) == (sim.calls["initialize"], manager.metrics().initializations)
 
 
 def test_health_reports_without_starting_the_terminal(make_manager: MakeManager, sim: SimulatedTerminal) -> None:
     manager = make_manager()
-    assert (
+    assert (False, False, sim.backend) == (
         manager.health().initialized,
         manager.health().connected,
         manager.health().backend,
-    ) == (False, False, sim.backend)
-    assert sim.calls["initialize"] == 0
+    )
+    assert 0 == sim.calls["initialize"]
     manager.login(*creds(A))
     report = manager.health()
-    assert (report.initialized, report.connected, report.version) == (True, True, (500, 4755, "20 Nov 2026"))
+    assert (True, True, (500, 4755, "20 Nov 2026")) == (report.initialized, report.connected, report.version)
 
 
 def test_acquire_holds_the_terminal_with_the_account_active(make_manager: MakeManager, sim: SimulatedTerminal) -> None:
@@ -308,7 +308,7 @@ def test_every_sdk_call_logs_outcome_and_error_code(make_manager: MakeManager, s
             manager.login(B.login, "bad", B.server)
     calls = [e for e in logs if e["event"] == "mt5.call"]
     assert sum(n for f, n in sim.calls.items() if f != "last_error") == len(calls)
-    assert [e["function"] for e in calls] == ["initialize", "login", "account_info", "login"]
+    assert ["initialize", "login", "account_info", "login"] == [e["function"] for e in calls]
     keys = {"function", "login", "server", "duration_ms", "ok", "mt5_code", "mt5_message", "attempt"}
     assert all(keys <= set(e) for e in calls)
     assert (False, -6, "Terminal: Authorization failed", B.login, "warning") == (
@@ -335,7 +335,7 @@ def test_passwords_never_reach_logs_or_exception_messages(make_manager: MakeMana
             manager.login(B.login, secret, B.server)
         except MT5Error as exc:
             errors.append(exc)
-    assert len(errors) == 4
+    assert 4 == len(errors)
     text = repr(logs) + "".join(f"{e} {e!r} {e.args}" for e in errors) + repr(manager) + repr(manager.sessions())
     assert secret not in text
     assert A.password.get_secret_value() not in text
@@ -373,6 +373,6 @@ def test_concurrent_requests_are_serialised_and_never_cross_accounts(
     for t in threads:
         t.join()
     metrics = manager.metrics()
-    assert (failures, mismatches, sim.max_concurrent_calls) == ([], [], 1)
-    assert metrics.switches + metrics.reuses + (metrics.logins - metrics.switches) == 4000
+    assert ([], [], 1) == (failures, mismatches, sim.max_concurrent_calls)
+    assert 4000 == metrics.switches + metrics.reuses + (metrics.logins - metrics.switches)
     assert metrics.logins == sim.calls["login"]

@@ -14,13 +14,13 @@ def test_adapter_passes_calls_through_and_rebuilds_plain_named_tuples() -> None:
     sim = SimulatedTerminal()
     terminal = MetaTrader5Terminal(module=sim)  # type: ignore[arg-type]
     assert terminal.login(*creds(DEMO_ACCOUNTS[0])) is False
-    assert terminal.last_error() == (-10004, "No IPC connection")
+    assert (-10004, "No IPC connection") == terminal.last_error()
     assert terminal.initialize(timeout=5000) is True
     assert terminal.login(*creds(DEMO_ACCOUNTS[0]), timeout=5000) is True
     info = terminal.account_info()
     assert (AccountInfo, DEMO_ACCOUNTS[0].login) == (type(info), info.login)  # type: ignore[union-attr]
     assert TerminalInfo is type(terminal.terminal_info())
-    assert terminal.version() == (500, 4755, "20 Nov 2026")
+    assert (500, 4755, "20 Nov 2026") == terminal.version()
     assert terminal.shutdown() is True
 
 
@@ -33,4 +33,4 @@ def test_adapter_omits_unset_keyword_arguments() -> None:
             return super().initialize(*args, **kwargs)
 
     MetaTrader5Terminal(module=Recorder()).initialize()  # type: ignore[arg-type]
-    assert seen == [((), {"timeout": 60000, "portable": False})]
+    assert [((), {"timeout": 60000, "portable": False})] == seen

@@ -21,7 +21,7 @@ def test_session_redis_stopped_mid_run_does_not_fail_tasks(stack: Stack, private
     assert B.login == stack.call("mt5.account_info", B.login, B.server, B.password.get_secret_value())["login"]
     assert A.login == stack.call("mt5.account_info", A.login)["login"]
     stats = stack.call("mt5.pool_stats")
-    assert (stats["redis_available"], stats["redis_sessions"], stats["metrics"]["pool_size"]) == (False, None, 2)
+    assert (False, None, 2) == (stats["redis_available"], stats["redis_sessions"], stats["metrics"]["pool_size"])
     assert worker.events("mt5.sessions.redis_unavailable")
     private_redis_server.start()  # same port, empty: bookkeeping resumes with a full resync
     stack.call("mt5.account_info", C.login, C.server, C.password.get_secret_value())

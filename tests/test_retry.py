@@ -9,11 +9,11 @@ from mt5_worker.retry import RetryPolicy
 
 def test_default_schedule_is_1_2_4_seconds_for_3_retries() -> None:
     policy = RetryPolicy()
-    assert (policy.delays(), policy.attempts) == ([1, 2, 4], 4)
+    assert ([1, 2, 4], 4) == (policy.delays(), policy.attempts)
 
 
 def test_waits_are_capped() -> None:
-    assert RetryPolicy(retries=4, backoff=3, backoff_max=10).delays() == [3, 6, 10, 10]
+    assert [3, 6, 10, 10] == RetryPolicy(retries=4, backoff=3, backoff_max=10).delays()
 
 
 def test_celery_options_give_the_same_countdowns_as_the_policy() -> None:

@@ -30,28 +30,28 @@ def store(redis_url: str) -> SessionStore:
 def test_record_writes_sorted_set_and_metadata_hash(store: SessionStore, redis_url: str) -> None:
     assert store.record([info(1, 100.0), info(2, 50.5, uses=3)])
     r = redis.Redis.from_url(redis_url, decode_responses=True)
-    assert r.zrange(store.index_key, 0, -1, withscores=True) == [("2", 50.5), ("1", 100.0)]
-    assert r.hgetall(store.session_key(2)) == {
+    assert [("2", 50.5), ("1", 100.0)] == r.zrange(store.index_key, 0, -1, withscores=True)
+    assert {
         "login": "2",
         "server": "S",
         "created": "50.5",
         "last_used": "50.5",
         "uses": "3",
-    }
-    assert [s["login"] for s in store.sessions() or []] == [2, 1]
+    } == r.hgetall(store.session_key(2))
+    assert [2, 1] == [s["login"] for s in store.sessions() or []]
 
 
 def test_expired_is_a_strict_score_range(store: SessionStore) -> None:
     store.record([info(1, 100.0), info(2, 200.0), info(3, 300.0)])
-    assert store.expired(200.0) == [1]
-    assert store.expired(200.001) == [1, 2]
+    assert [1] == store.expired(200.0)
+    assert [1, 2] == store.expired(200.001)
 
 
 def test_remove_and_reconcile(store: SessionStore) -> None:
     store.record([info(1, 1.0), info(2, 2.0), info(3, 3.0)])
     assert store.remove([1])
-    assert store.reconcile([info(2, 5.0)]) == [3]
-    assert [(s["login"], s["last_used"]) for s in store.sessions() or []] == [(2, 5.0)]
+    assert [3] == store.reconcile([info(2, 5.0)])
+    assert [(2, 5.0)] == [(s["login"], s["last_used"]) for s in store.sessions() or []]
 
 
 def test_routing_reads_live_workers_and_the_holder(redis_url: str) -> None:
@@ -61,9 +61,9 @@ def test_routing_reads_live_workers_and_the_holder(redis_url: str) -> None:
     w1.record([info(7, 10.0)])
     w2.record([info(7, 20.0), info(8, 20.0)])
     client = connect(redis_url)
-    assert live_workers(client, since=150.0) == ["w2@test"]
-    assert holder_of(client, 7, ["w1@test", "w2@test"]) == "w2@test"
-    assert holder_of(client, 7, ["w1@test"]) == "w1@test"
+    assert ["w2@test"] == live_workers(client, since=150.0)
+    assert "w2@test" == holder_of(client, 7, ["w1@test", "w2@test"])
+    assert "w1@test" == holder_of(client, 7, ["w1@test"])
     assert holder_of(client, 9, ["w1@test", "w2@test"]) is None
 
 
@@ -72,12 +72,12 @@ def test_an_unreachable_redis_answers_none_fast_and_recovers(private_redis_serve
     assert store.record([info(1, 1.0)])
     private_redis_server.stop()
     started = time.monotonic()
-    assert (
+    assert (False, None, None, False) == (
         store.record([info(2, 2.0)]),
         store.expired(10.0),
         store.sessions(),
         store.available,
-    ) == (False, None, None, False)
+    )
     assert time.monotonic() - started < 3
     private_redis_server.start()
     assert store.record([info(2, 2.0)])
@@ -110,7 +110,7 @@ def test_sweep_evicts_only_what_the_pool_says_is_idle(runtime: WorkerRuntime, cl
     assert [B.login] == runtime.sweep()
     assert [A.login] == [s.login for s in runtime.manager.sessions()]
     assert [(A.login, clock.now - 6)] == [(s["login"], s["last_used"]) for s in runtime.store.sessions() or []]
-    assert runtime.sweep() == []  # harmless when run twice
+    assert [] == runtime.sweep()  # harmless when run twice
 
 
 def test_sweep_without_redis_falls_back_on_the_pool(

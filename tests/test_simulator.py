@@ -75,24 +75,24 @@ TERMINAL_FIELDS = [
 def test_calls_before_initialize_fail_with_no_ipc_connection(sim: SimulatedTerminal) -> None:
     login, password, server = creds(DEMO_ACCOUNTS[0])
     assert sim.login(login, password, server) is False
-    assert sim.last_error() == NO_IPC
+    assert NO_IPC == sim.last_error()
     for function in (sim.account_info, sim.terminal_info, sim.version):
         assert function() is None
-        assert sim.last_error() == NO_IPC
+        assert NO_IPC == sim.last_error()
 
 
 def test_calls_after_shutdown_fail_and_shutdown_returns_true(sim: SimulatedTerminal) -> None:
     assert sim.initialize() is True
     assert sim.shutdown() is True
     assert sim.version() is None
-    assert sim.last_error() == NO_IPC
+    assert NO_IPC == sim.last_error()
 
 
 def test_success_resets_the_error_slot(sim: SimulatedTerminal) -> None:
     assert sim.version() is None
     assert sim.initialize() is True
-    assert sim.last_error() == SUCCESS
-    assert sim.version() == (500, 4755, "20 Nov 2026")
+    assert SUCCESS == sim.last_error()
+    assert (500, 4755, "20 Nov 2026") == sim.version()
 
 
 def test_account_info_has_the_sdk_fields_in_order(sim: SimulatedTerminal) -> None:
@@ -100,16 +100,16 @@ def test_account_info_has_the_sdk_fields_in_order(sim: SimulatedTerminal) -> Non
     assert sim.login(*creds(DEMO_ACCOUNTS[1])) is True
     info = sim.account_info()
     assert isinstance(info, AccountInfo)
-    assert list(info._fields) == ACCOUNT_FIELDS
+    assert ACCOUNT_FIELDS == list(info._fields)
     assert (DEMO_ACCOUNTS[1].login, DEMO_ACCOUNTS[1].server) == (info.login, info.server)
-    assert list(info._asdict()) == ACCOUNT_FIELDS
+    assert ACCOUNT_FIELDS == list(info._asdict())
 
 
 def test_terminal_info_has_the_sdk_fields_in_order(sim: SimulatedTerminal) -> None:
     sim.initialize()
     info = sim.terminal_info()
     assert isinstance(info, TerminalInfo)
-    assert list(info._fields) == TERMINAL_FIELDS
+    assert TERMINAL_FIELDS == list(info._fields)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_refused_login_returns_false_with_auth_failed(sim: SimulatedTerminal, ch
     args = {"login": login, "password": password, "server": server} | change
     sim.initialize()
     assert sim.login(args["login"], args["password"], args["server"]) is False  # type: ignore[arg-type]
-    assert sim.last_error() == AUTH_FAILED
+    assert AUTH_FAILED == sim.last_error()
     assert sim.account_info() is None
 
 
@@ -138,7 +138,7 @@ def test_login_without_password_uses_only_a_saved_password(sim: SimulatedTermina
     login, password, server = creds(DEMO_ACCOUNTS[0])
     sim.initialize()
     assert sim.login(login) is False
-    assert sim.last_error() == AUTH_FAILED
+    assert AUTH_FAILED == sim.last_error()
     assert sim.login(login, password, server) is True
     assert sim.login(DEMO_ACCOUNTS[1].login, *creds(DEMO_ACCOUNTS[1])[1:]) is True
     assert sim.login(login) is True
@@ -158,14 +158,14 @@ def test_wrong_argument_types_fail_with_invalid_params(sim: SimulatedTerminal, a
 def test_initialize_with_credentials_authorises_that_account(sim: SimulatedTerminal) -> None:
     login, password, server = creds(DEMO_ACCOUNTS[2])
     assert sim.initialize(login=login, password="nope", server=server) is False
-    assert sim.last_error() == AUTH_FAILED
+    assert AUTH_FAILED == sim.last_error()
     assert sim.initialize(login=login, password=password, server=server) is True
     assert login == sim.account_info().login  # type: ignore[union-attr]
 
 
 def test_second_initialize_reconnects_rather_than_no_op(sim: SimulatedTerminal) -> None:
     assert sim.initialize() and sim.initialize()
-    assert sim.calls["initialize"] == 2
+    assert 2 == sim.calls["initialize"]
 
 
 def test_terminal_restarts_on_its_last_account(sim: SimulatedTerminal) -> None:
@@ -178,11 +178,11 @@ def test_terminal_restarts_on_its_last_account(sim: SimulatedTerminal) -> None:
 
 def test_fail_first_then_succeed_with_the_injected_code(sim: SimulatedTerminal) -> None:
     sim.inject_fault("initialize", fail_first=2, code=-10005)
-    assert [sim.initialize(), sim.initialize(), sim.initialize()] == [False, False, True]
-    assert sim.calls["initialize"] == 3
+    assert [False, False, True] == [sim.initialize(), sim.initialize(), sim.initialize()]
+    assert 3 == sim.calls["initialize"]
     sim.inject_fault("version", fail_first=1, code=-10002)
     assert sim.version() is None
-    assert sim.last_error() == (-10002, "IPC recv failed")
+    assert (-10002, "IPC recv failed") == sim.last_error()
 
 
 def test_fault_rate_is_deterministic_under_a_seed() -> None:
@@ -202,7 +202,7 @@ def test_crash_fails_every_call_until_initialized(sim: SimulatedTerminal) -> Non
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     sim.crash()
     assert sim.account_info() is None
-    assert sim.last_error() == (-10001, "IPC send failed")
+    assert (-10001, "IPC send failed") == sim.last_error()
     assert sim.login(*creds(DEMO_ACCOUNTS[0])) is False
     assert sim.initialize() is True
     assert sim.account_info() is not None
@@ -215,7 +215,7 @@ def test_latency_profile_sleeps_per_function() -> None:
     sim.initialize()
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     sim.account_info()
-    assert clock.sleeps == [2.0, 0.5, 0.002]
+    assert [2.0, 0.5, 0.002] == clock.sleeps
 
 
 def test_faults_latency_and_seed_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,10 +225,10 @@ def test_faults_latency_and_seed_come_from_the_environment(monkeypatch: pytest.M
     sim = SimulatedTerminal.from_settings(Settings.load(_env_file=None), sleep=clock.sleep)
     sim.initialize()
     assert sim.login(*creds(DEMO_ACCOUNTS[0])) is False
-    assert sim.last_error() == (-10005, "IPC timeout")
+    assert (-10005, "IPC timeout") == sim.last_error()
     assert sim.login(*creds(DEMO_ACCOUNTS[0])) is True
     sim.version()
-    assert clock.sleeps == [0.25]
+    assert [0.25] == clock.sleeps
 
 
 def test_accounts_come_from_a_json_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,7 +238,7 @@ def test_accounts_come_from_a_json_file(tmp_path: Path, monkeypatch: pytest.Monk
     sim = SimulatedTerminal.from_settings(Settings.load(_env_file=None))
     sim.initialize()
     assert sim.login(42, "s3cret-pass", "X") is True
-    assert (sim.account_info().login, sim.account_info().balance, sim.account_info().equity) == (42, 5.5, 5.5)  # type: ignore[union-attr]
+    assert (42, 5.5, 5.5) == (sim.account_info().login, sim.account_info().balance, sim.account_info().equity)  # type: ignore[union-attr]
     assert sim.login(10000001, "demo-10000001", "MetaQuotes-Demo") is False
 
 

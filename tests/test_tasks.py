@@ -50,10 +50,10 @@ def test_a_second_request_for_the_active_login_makes_no_sdk_login_call(stack: St
     stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
     stack.call("mt5.account_info", A.login)
     stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
-    assert len(worker.sdk_calls("login", login=A.login)) == 1
-    assert len(worker.sdk_calls("account_info")) == 3
+    assert 1 == len(worker.sdk_calls("login", login=A.login))
+    assert 3 == len(worker.sdk_calls("account_info"))
     metrics = stack.call("mt5.pool_stats")["metrics"]
-    assert (metrics["logins"], metrics["reuses"]) == (1, 2)
+    assert (1, 2) == (metrics["logins"], metrics["reuses"])
 
 
 @pytest.mark.parametrize(
@@ -72,8 +72,8 @@ def test_invalid_arguments_fail_at_once_without_any_sdk_call(stack: Stack, args:
     with pytest.raises(InvalidRequestError, match=field) as caught:
         stack.call("mt5.account_info", *args)
     assert time.monotonic() - started < 5  # failed, not retried with backoff
-    assert caught.value.code == -2
-    assert worker.sdk_calls("login") + worker.sdk_calls("account_info") == []
+    assert -2 == caught.value.code
+    assert [] == worker.sdk_calls("login") + worker.sdk_calls("account_info")
     assert "Retry in" not in worker.log_text()
 
 
@@ -81,8 +81,8 @@ def test_auth_failure_is_not_retried(stack: Stack) -> None:
     worker = stack.worker()
     with pytest.raises(AuthorizationError) as caught:
         stack.call("mt5.login", A.login, "wrong-password", A.server)
-    assert (caught.value.code, caught.value.message) == (-6, "Terminal: Authorization failed")
-    assert len(worker.sdk_calls("login")) == 1
+    assert (-6, "Terminal: Authorization failed") == (caught.value.code, caught.value.message)
+    assert 1 == len(worker.sdk_calls("login"))
     assert "Retry in" not in worker.log_text()
 
 
@@ -92,21 +92,21 @@ def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stac
     started = time.monotonic()
     pending = stack.app.send_task("mt5.login", args=creds(A))
     # The worker is free while the retry waits in the broker: another task is served meanwhile.
-    assert stack.call("mt5.health", timeout=5)["backend"] == stack.backend
+    assert stack.backend == stack.call("mt5.health", timeout=5)["backend"]
     assert time.monotonic() - started < 4
     with pytest.raises(TransientMT5Error) as caught:
         pending.get(timeout=30)
-    assert (caught.value.code, caught.value.message) == (-10005, "IPC timeout")
+    assert (-10005, "IPC timeout") == (caught.value.code, caught.value.message)
     assert time.monotonic() - started >= 7  # waits of 1 + 2 + 4 s
-    assert len(worker.sdk_calls("login", ok=False)) == 4
-    assert [c["attempt"] for c in worker.sdk_calls("login")] == [1, 2, 3, 4]
+    assert 4 == len(worker.sdk_calls("login", ok=False))
+    assert [1, 2, 3, 4] == [c["attempt"] for c in worker.sdk_calls("login")]
     for countdown in ("Retry in 1s", "Retry in 2s", "Retry in 4s"):
         assert countdown in worker.log_text()
 
     session = stack.call("mt5.login", *creds(B))  # fails twice more, then succeeds on attempt 3
     assert (B.login, True) == (session["login"], session["active"])
     metrics = stack.call("mt5.pool_stats")["metrics"]
-    assert (metrics["retries"], metrics["failures_by_code"]) == (5, {"-10005": 6})
+    assert (5, {"-10005": 6}) == (metrics["retries"], metrics["failures_by_code"])
     assert metrics["last_failure_at"] is not None
 
 
@@ -114,7 +114,7 @@ def test_health_reports_the_terminal(stack: Stack) -> None:
     worker = stack.worker()
     health = stack.call("mt5.health")
     assert (True, stack.backend, worker.nodename) == (health["initialized"], health["backend"], health["worker_id"])
-    assert health["version"][0] == 500
+    assert 500 == health["version"][0]
     stack.call("mt5.login", *creds(A))
     assert stack.call("mt5.health")["connected"] is True
 
@@ -143,7 +143,7 @@ def test_a_slow_terminal_start_does_not_block_worker_process_init(stack: Stack) 
     info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=40)
     assert A.login == info["login"]
     assert first_child != stack.call("mt5.health")["pid"]
-    assert len(worker.sdk_calls("initialize")) == 2
+    assert 2 == len(worker.sdk_calls("initialize"))
     assert "Timed out waiting for UP message" not in worker.log_text()
 
 
@@ -151,7 +151,7 @@ def test_a_crashed_terminal_is_reinitialized_by_the_manager_not_by_a_task(stack:
     worker = stack.worker(MT5_SIMULATOR_FAULTS={"account_info": {"fail_first": 1, "code": -10001}})
     info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=20)
     assert A.login == info["login"]
-    assert len(worker.sdk_calls("initialize")) == 2
+    assert 2 == len(worker.sdk_calls("initialize"))
     assert "Retry in 1s" in worker.log_text()
 
 
@@ -165,8 +165,8 @@ def test_beat_evicts_an_idle_session_while_the_terminal_stays_initialized(stack:
     assert evicted_at - int(session["last_used"]) >= 2
     assert ([A.login], 0, []) == (evicted["logins"], stats["metrics"]["pool_size"], stats["redis_sessions"])
     assert stack.call("mt5.health")["initialized"] is True
-    assert len(worker.sdk_calls("initialize")) == 1
-    assert len(worker.sdk_calls("shutdown")) == 0
+    assert 1 == len(worker.sdk_calls("initialize"))
+    assert 0 == len(worker.sdk_calls("shutdown"))
 
 
 def test_two_workers_each_sweep_their_own_sessions(stack: Stack) -> None:
@@ -188,8 +188,8 @@ def test_a_restarted_worker_drops_sessions_redis_still_lists(stack: Stack) -> No
     worker = stack.worker("w1")
     stack.call("mt5.login", *creds(A))
     stack.call("mt5.login", *creds(B))
-    assert len(stack.call("mt5.pool_stats")["redis_sessions"]) == 2
+    assert 2 == len(stack.call("mt5.pool_stats")["redis_sessions"])
     worker.process.stop(sig=9)  # no clean shutdown
     stack.worker("w1")
     stats = wait_for(lambda: (s := stack.call("mt5.pool_stats")) and not s["redis_sessions"] and s, 10, "reconcile")
-    assert (stats["metrics"]["pool_size"], stats["redis_available"]) == (0, True)
+    assert (0, True) == (stats["metrics"]["pool_size"], stats["redis_available"])
