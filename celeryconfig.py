@@ -26,6 +26,11 @@ result_accept_content = ["json"]
 # Results are for the caller waiting on them, not an archive: expire them (MT5_RESULT_EXPIRES seconds).
 result_expires = _settings.result_expires
 
+# The SDK never releases the GIL: a stuck terminal call freezes the child, and only the prefork parent can end
+# it, by killing the child when this hard limit passes; the replacement child starts the terminal afresh. Keep
+# it above MT5_TERMINAL_TIMEOUT (a login may legitimately wait that long). Solo pools cannot enforce it.
+task_time_limit = _settings.task_time_limit
+
 # Acknowledge after the task ran, so a worker that dies mid-task leaves the message to be redelivered ...
 task_acks_late = True
 # ... including when the child process is killed (OOM, time limit, a stuck terminal call): requeue it.

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     celery_broker_url: str | None = _alias("CELERY_BROKER_URL", "overrides REDIS_URL as broker", None)
     celery_result_backend: str | None = _alias("CELERY_RESULT_BACKEND", "overrides REDIS_URL as backend", None)
     result_expires: int = _alias("MT5_RESULT_EXPIRES", "seconds task results are kept (>= 1)", 3600, ge=1)
+    task_time_limit: int = _alias(
+        "MT5_TASK_TIME_LIMIT", "seconds before a stuck task's process is killed and replaced (>= 1)", 180, ge=1
+    )
     idle_sweep_interval: float = _alias(
         "MT5_IDLE_SWEEP_INTERVAL", "seconds between beat's idle sweeps (> 0)", 60.0, gt=0
     )

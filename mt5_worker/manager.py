@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import enum
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn
 
 from mt5_worker.config import Settings
@@ -21,6 +19,7 @@ from mt5_worker.errors import AccountMismatchError, InvalidRequestError, error_f
 from mt5_worker.lock import FairLock
 from mt5_worker.logging import get_logger
 from mt5_worker.pool import Session, SessionPool
+from mt5_worker.reports import Counters, HealthReport, PoolMetrics, SessionInfo
 from mt5_worker.retry import RetryPolicy
 from mt5_worker.terminal import Terminal, create_terminal
 from mt5_worker.terminal.base import IPC_CODES, RES_E_FAIL, SUCCESS, AccountInfo, TerminalInfo, is_transient
@@ -31,64 +30,6 @@ class TerminalState(enum.Enum):
     CLOSED = "closed"  # never initialized, or shut down
     READY = "ready"  # initialized: calls go through
     LOST = "lost"  # an IPC failure: initialize again before the next call
-
-
-@dataclass(frozen=True)
-class SessionInfo:
-    """What callers may see of a session: never its password."""
-
-    login: int
-    server: str
-    pooled: bool
-    active: bool
-    created: float
-    last_used: float
-    uses: int
-
-
-@dataclass(frozen=True)
-class PoolMetrics:
-    """A snapshot of the manager's counters; the field names are a contract with exporters and dashboards."""
-
-    pool_size: int
-    pool_capacity: int
-    active_login: int | None
-    logins: int  # SDK login() calls
-    switches: int  # logins back into a pooled session
-    reuses: int  # requests served by the already active session, no SDK call
-    idle_evictions: int
-    lru_evictions: int
-    retries: int
-    failures_by_code: dict[int, int]
-    last_failure_at: float | None
-    initializations: int
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures_by_code"] = {str(k): v for k, v in self.failures_by_code.items()}  # JSON keys
-        return data
-
-
-@dataclass(frozen=True)
-class HealthReport:
-    initialized: bool
-    connected: bool
-    backend: str
-    terminal_info: dict[str, Any] | None
-    version: tuple[int, int, str] | None
-
-
-@dataclass
-class _Counters:
-    logins: int = 0
-    switches: int = 0
-    reuses: int = 0
-    idle_evictions: int = 0
-    lru_evictions: int = 0
-    retries: int = 0
-    initializations: int = 0
-    failures_by_code: Counter[int] = field(default_factory=Counter)
-    last_failure_at: float | None = None
 
 
 class MT5ConnectionManager:
@@ -117,7 +58,7 @@ class MT5ConnectionManager:
         self._pool = SessionPool(self._settings.pool_size)
         self._active: int | None = None
         self._last_error: tuple[int, str] = SUCCESS
-        self._counters = _Counters()
+        self._counters = Counters()
         self._log = get_logger("mt5_worker.manager").bind(backend=self.backend)
 
     @classmethod
@@ -161,9 +102,12 @@ class MT5ConnectionManager:
             info = self._sdk("terminal_info")
             return info is not None and bool(info.connected)
 
-    def health(self) -> HealthReport:
-        """State of the terminal, without starting it."""
-        with self._lock:
+    def health(self, wait: float = 1.0) -> HealthReport:
+        """State of the terminal, without starting it, and without queueing more than ``wait`` seconds
+        behind a long call (a probe must answer while ``initialize()`` runs for a minute)."""
+        if not self._lock.acquire(timeout=wait):
+            return HealthReport(self._state is TerminalState.READY, False, self.backend, None, None, busy=True)
+        try:
             if self._state is not TerminalState.READY:
                 return HealthReport(False, False, self.backend, None, None)
             info: TerminalInfo | None = self._sdk("terminal_info")
@@ -175,6 +119,8 @@ class MT5ConnectionManager:
                 terminal_info=info._asdict() if info is not None else None,
                 version=version,
             )
+        finally:
+            self._lock.release()
 
     # --- accounts ---------------------------------------------------------------------------------
 

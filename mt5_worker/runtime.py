@@ -17,7 +17,8 @@ from typing import Any
 from mt5_worker.config import Settings
 from mt5_worker.errors import MT5Error
 from mt5_worker.logging import get_logger
-from mt5_worker.manager import MT5ConnectionManager, SessionInfo
+from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.reports import SessionInfo
 from mt5_worker.sessions import SessionStore, connect
 
 log = get_logger("mt5_worker.runtime")

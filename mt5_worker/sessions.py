@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mt5_worker.logging import get_logger
-from mt5_worker.manager import SessionInfo
+from mt5_worker.reports import SessionInfo
 
 # What counts as "Redis is unavailable" rather than a bug.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)

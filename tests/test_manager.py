@@ -18,7 +18,8 @@ from mt5_worker.errors import (
     PermanentMT5Error,
     TransientMT5Error,
 )
-from mt5_worker.manager import MT5ConnectionManager, PoolMetrics, TerminalState
+from mt5_worker.manager import MT5ConnectionManager, TerminalState
+from mt5_worker.reports import PoolMetrics
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import ManualClock, creds, make_accounts
 
@@ -279,6 +280,26 @@ def test_health_reports_without_starting_the_terminal(make_manager: MakeManager,
     manager.login(*creds(A))
     report = manager.health()
     assert (True, True, (500, 4755, "20 Nov 2026")) == (report.initialized, report.connected, report.version)
+
+
+def test_health_answers_busy_instead_of_queueing_behind_a_long_call(make_manager: MakeManager) -> None:
+    manager = make_manager()
+    manager.login(*creds(A))
+    holding, release = threading.Event(), threading.Event()
+
+    def long_call() -> None:
+        with manager.acquire():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=long_call)
+    thread.start()
+    holding.wait(5)
+    report = manager.health(wait=0.05)
+    release.set()
+    thread.join()
+    assert (True, True, False) == (report.busy, report.initialized, report.connected)
+    assert False is manager.health().busy
 
 
 def test_acquire_holds_the_terminal_with_the_account_active(make_manager: MakeManager, sim: SimulatedTerminal) -> None:

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from mt5_worker.devstack import RedisServer
-from mt5_worker.manager import MT5ConnectionManager, SessionInfo
+from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.reports import SessionInfo
 from mt5_worker.runtime import WorkerRuntime
 from mt5_worker.sessions import SessionStore, connect, holder_of, live_workers
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS

@@ -7,6 +7,7 @@ import signal
 import time
 
 import pytest
+from billiard.exceptions import TimeLimitExceeded
 
 from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
 from mt5_worker.terminal.base import AccountInfo
@@ -193,3 +194,16 @@ def test_a_restarted_worker_drops_sessions_redis_still_lists(stack: Stack) -> No
     stack.worker("w1")
     stats = wait_for(lambda: (s := stack.call("mt5.pool_stats")) and not s["redis_sessions"] and s, 10, "reconcile")
     assert (0, True) == (stats["metrics"]["pool_size"], stats["redis_available"])
+
+
+def test_a_stuck_terminal_call_is_ended_by_the_hard_time_limit_and_the_worker_recovers(stack: Stack) -> None:
+    worker = stack.worker(MT5_TASK_TIME_LIMIT=2, MT5_SIMULATOR_LATENCY={"login": 6})
+    first_child = stack.call("mt5.health")["pid"]
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded):
+        stack.call("mt5.login", *creds(A), timeout=20)
+    assert time.monotonic() - started < 6
+    # A new child answers at once, even while (over the bridge) the terminal still finishes the stuck call.
+    health = stack.call("mt5.health", timeout=30)
+    assert first_child != health["pid"]
+    assert "Hard time limit (2s) exceeded" in worker.log_text()
