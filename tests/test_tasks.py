@@ -139,11 +139,11 @@ def test_a_slow_terminal_start_does_not_block_worker_process_init(stack: Stack) 
     replacement must come up (a blocking init would be killed again and again) and serve the request.
     """
     worker = stack.worker(MT5_SIMULATOR_LATENCY={"initialize": 6})
-    first_child = stack.call("mt5.health", timeout=30)["pid"]
-    os.kill(first_child, signal.SIGKILL)
+    first = wait_for(lambda: (h := stack.call("mt5.health"))["initialized"] and h, 30, "the first initialize")
+    os.kill(first["pid"], signal.SIGKILL)
     info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=40)
     assert A.login == info["login"]
-    assert first_child != stack.call("mt5.health")["pid"]
+    assert first["pid"] != stack.call("mt5.health")["pid"]
     assert 2 == len(worker.sdk_calls("initialize"))
     assert "Timed out waiting for UP message" not in worker.log_text()
 
