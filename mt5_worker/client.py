@@ -18,7 +18,7 @@ from celery.result import AsyncResult
 from celery.utils import worker_direct
 
 from mt5_worker.config import Settings
-from mt5_worker.logging import REDACTED, get_logger
+from mt5_worker.logging import get_logger, redact
 from mt5_worker.sessions import REDIS_DOWN, connect, holder_of, live_workers
 
 log = get_logger("mt5_worker.client")
@@ -103,8 +103,7 @@ class MT5Client:
         return worker_direct(worker) if worker else None
 
     def _send(self, name: str, kwargs: dict[str, Any], queue: Any) -> AsyncResult:
-        shown = {k: (REDACTED if k == "password" and v is not None else v) for k, v in kwargs.items()}
-        options: dict[str, Any] = {"kwargsrepr": repr(shown)}
+        options: dict[str, Any] = {"kwargsrepr": repr(redact(kwargs))}
         if queue is not None:
             options["queue"] = queue
         return self.app.send_task(name, kwargs=kwargs, **options)

@@ -113,7 +113,7 @@ class MT5ConnectionManager:
             info: TerminalInfo | None = self._sdk("terminal_info")
             version = self._sdk("version")
             return HealthReport(
-                initialized=self._state is TerminalState.READY,
+                initialized=True,
                 connected=info is not None and bool(info.connected),
                 backend=self.backend,
                 terminal_info=info._asdict() if info is not None else None,

@@ -40,7 +40,6 @@ class WorkerRuntime:
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
-        self._started = threading.Event()
 
     @classmethod
     def create(cls, settings: Settings, worker_id: str) -> WorkerRuntime:
@@ -62,10 +61,6 @@ class WorkerRuntime:
             log.error("mt5.worker.initialize_failed", mt5_code=exc.code, mt5_message=exc.message)
         self._sync()
         self.store.register(self._clock())
-        self._started.set()
-
-    def wait_started(self, timeout: float | None = None) -> bool:
-        return self._started.wait(timeout)
 
     def record(self, info: SessionInfo | None) -> None:
         """Write a used session's last-used time (one pipelined round trip)."""

@@ -47,7 +47,7 @@ class SessionStore:
 
     @property
     def index_key(self) -> str:
-        return f"{self._prefix}:sessions"
+        return index_key(self.worker_id, self._root)
 
     def session_key(self, login: int | str) -> str:
         return f"{self._prefix}:session:{login}"
@@ -126,6 +126,11 @@ class SessionStore:
         return result
 
 
+def index_key(worker_id: str, prefix: str = "mt5") -> str:
+    """The sorted set of one worker's sessions (login -> last-used time)."""
+    return f"{prefix}:{worker_id}:sessions"
+
+
 def workers_key(prefix: str = "mt5") -> str:
     return f"{prefix}:workers"
 
@@ -139,7 +144,7 @@ def holder_of(client: redis.Redis, login: int, workers: list[str], prefix: str =
     """The worker among ``workers`` whose Redis index lists ``login`` (most recently used wins)."""
     pipe = client.pipeline(transaction=False)
     for worker in workers:
-        pipe.zscore(f"{prefix}:{worker}:sessions", str(login))
+        pipe.zscore(index_key(worker, prefix), str(login))
     scores = [(score, worker) for worker, score in zip(workers, pipe.execute(), strict=True) if score is not None]
     return max(scores)[1] if scores else None
 
