@@ -12,7 +12,6 @@ import json
 import os
 import random
 import signal
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mt5_worker.config import Settings
-from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, free_port, worker_argv
+from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, celery_argv, free_port, wait_for, worker_argv
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 
 IDLE_TIMEOUT = 4  # seconds: short, so the demo shows an eviction
@@ -73,7 +72,7 @@ def _stack(settings: Settings, tmp: Path, out: Callable[[str], None]) -> Iterato
         from mt5_worker.client import MT5Client
 
         client = MT5Client(settings=Settings.load())
-        _wait_for(lambda: client.workers(), 30, "the worker to register")
+        wait_for(lambda: client.workers(), 30, "the worker to register")
         yield client
         client.close()
     except KeyboardInterrupt:
@@ -128,7 +127,7 @@ def _await_eviction(client: Any, out: Callable[[str], None]) -> None:
         stats: dict[str, Any] = client.pool_stats()
         return stats if stats["metrics"]["pool_size"] == 0 else None
 
-    stats = _wait_for(evicted_all, IDLE_TIMEOUT + 20, "the idle sweep")
+    stats = wait_for(evicted_all, IDLE_TIMEOUT + 20, "the idle sweep")
     health = client.health()
     out(f"  all sessions logged out (idle evictions {stats['metrics']['idle_evictions']}, "
         f"sessions in Redis {len(stats['redis_sessions'] or [])}); the terminal stays up: "
@@ -137,7 +136,7 @@ def _await_eviction(client: Any, out: Callable[[str], None]) -> None:
 
 def _serve(settings: Settings, tmp: Path, out: Callable[[str], None]) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "celery", "-A", "mt5_worker.app", "flower", f"--port={port}", "--address=127.0.0.1"]
+    argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1")
     flower = ManagedProcess("flower", argv, os.environ, tmp)
     try:
         import flower as _  # noqa: F401
@@ -152,15 +151,6 @@ def _serve(settings: Settings, tmp: Path, out: Callable[[str], None]) -> None:
             time.sleep(3600)
     finally:
         flower.stop()
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
-        time.sleep(0.2)
-    return value
 
 
 def _raise_interrupt(*_: Any) -> None:

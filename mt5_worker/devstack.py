@@ -14,10 +14,21 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import redis
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", poll: float = 0.1) -> Any:
+    """Poll ``predicate`` until it returns something truthy, and return that; ``TimeoutError`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what} after {timeout} s")
+        time.sleep(poll)
+    return value
 
 
 def free_port() -> int:

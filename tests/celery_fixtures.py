@@ -11,8 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,14 +144,6 @@ class Stack:
 def _env(settings: dict[str, Any]) -> dict[str, str]:
     """``MT5_FOO=...`` variables from keyword arguments (dicts become JSON)."""
     return {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()}
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 @pytest.fixture(params=["simulator", "bridge"])

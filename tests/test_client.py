@@ -10,9 +10,10 @@ import time
 import pytest
 
 from mt5_worker.client import MT5Client
+from mt5_worker.devstack import wait_for
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack, wait_for
+from tests.celery_fixtures import Stack
 from tests.conftest import creds
 
 A, B = DEMO_ACCOUNTS[:2]

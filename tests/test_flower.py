@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from typing import Any
 
 import pytest
 
 from mt5_worker.client import MT5Client
-from mt5_worker.devstack import ManagedProcess, free_port
+from mt5_worker.devstack import ManagedProcess, celery_argv, free_port, wait_for
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack, wait_for
+from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]
 
@@ -34,7 +33,7 @@ def _serving(url: str) -> bool:
 def test_flower_lists_the_worker_and_its_tasks_with_passwords_redacted(stack: Stack) -> None:
     worker = stack.worker()
     port = free_port()
-    argv = [sys.executable, "-m", "celery", "-A", "mt5_worker.app", "flower", f"--port={port}", "--address=127.0.0.1"]
+    argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1")
     flower = ManagedProcess("flower", argv, stack.env | {"FLOWER_UNAUTHENTICATED_API": "true"}, stack.log_dir)
     stack.processes.append(flower)
     flower.start()

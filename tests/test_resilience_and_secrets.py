@@ -5,10 +5,10 @@ from __future__ import annotations
 import redis
 
 from mt5_worker.client import MT5Client
-from mt5_worker.devstack import RedisServer
+from mt5_worker.devstack import RedisServer, wait_for
 from mt5_worker.errors import MT5Error
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack, wait_for
+from tests.celery_fixtures import Stack
 from tests.conftest import creds
 
 A, B, C = DEMO_ACCOUNTS[:3]

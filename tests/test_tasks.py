@@ -9,10 +9,11 @@ import time
 import pytest
 from billiard.exceptions import TimeLimitExceeded
 
+from mt5_worker.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
 from mt5_worker.terminal.base import AccountInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack, wait_for
+from tests.celery_fixtures import Stack
 from tests.conftest import creds
 
 A, B, C = DEMO_ACCOUNTS[:3]
