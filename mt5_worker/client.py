@@ -18,6 +18,7 @@ from celery.result import AsyncResult
 from celery.utils import worker_direct
 
 from mt5_worker.config import Settings
+from mt5_worker.credentials import seal_credentials
 from mt5_worker.logging import get_logger, redact
 from mt5_worker.sessions import REDIS_DOWN, connect, holder_of, live_workers
 
@@ -103,6 +104,7 @@ class MT5Client:
         return worker_direct(worker) if worker else None
 
     def _send(self, name: str, kwargs: dict[str, Any], queue: Any) -> AsyncResult:
+        kwargs = seal_credentials(kwargs, self.settings)  # passwords encrypted when MT5_CREDENTIALS_KEY is set
         options: dict[str, Any] = {"kwargsrepr": repr(redact(kwargs))}
         if queue is not None:
             options["queue"] = queue

@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mt5_worker.credentials import parse_keys
 from mt5_worker.terminal.base import FUNCTIONS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -169,6 +170,16 @@ class Settings(BaseSettings):
         "metatrader5" if sys.platform == "win32" else "simulator",
     )
 
+    credentials_key: SecretStr | None = _alias(
+        "MT5_CREDENTIALS_KEY",
+        "Fernet key(s) encrypting passwords in task messages, comma-separated, the first encrypts; set: plaintext"
+        " passwords are refused",
+        None,
+    )
+    credentials_ttl: int | None = _alias(
+        "MT5_CREDENTIALS_TTL", "seconds an encrypted password stays valid (>= 1; unset: no limit)", None, ge=1
+    )
+
     @field_validator("simulator_latency", mode="before")
     @classmethod
     def _parse_latency(cls, value: Any) -> Any:
@@ -198,6 +209,14 @@ class Settings(BaseSettings):
     def _accounts_file_loads(cls, value: Path | None) -> Path | None:
         if value is not None:
             load_accounts(value)
+        return value
+
+    @field_validator("credentials_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_keys(value.get_secret_value())  # its errors name the key's position, never its value
         return value
 
     @field_validator("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend", "worker_id")

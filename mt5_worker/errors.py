@@ -49,6 +49,11 @@ class InvalidRequestError(PermanentMT5Error):
         self.args = (message, code, attempts)
 
 
+class CredentialsError(InvalidRequestError):
+    """An encrypted credential did not open, or a plaintext one was sent where encryption is required
+    (``MT5_CREDENTIALS_KEY``). Permanent: resending the same message cannot help."""
+
+
 class AccountMismatchError(TransientMT5Error):
     """The terminal answered for another account than the one asked for (it was switched behind our back).
 

@@ -16,6 +16,7 @@ from celery import Task
 
 from mt5_worker.app import app
 from mt5_worker.config import Settings
+from mt5_worker.credentials import open_credential
 from mt5_worker.errors import PermanentMT5Error, TransientMT5Error
 from mt5_worker.retry import RetryPolicy
 from mt5_worker.runtime import get_runtime
@@ -37,6 +38,7 @@ def _attempt(task: Task) -> int:
 def login(self: Task, login: int, password: str, server: str) -> dict[str, Any]:
     """Log ``login`` in (or switch to its pooled session): session info, never the password."""
     rt = get_runtime()
+    password = open_credential(password, rt.settings)  # before anything touches the terminal
     info = rt.manager.login(login, password, server, attempt=_attempt(self))
     rt.record(info)
     return asdict(info)
@@ -46,6 +48,7 @@ def login(self: Task, login: int, password: str, server: str) -> dict[str, Any]:
 def account_info(self: Task, login: int, server: str | None = None, password: str | None = None) -> dict[str, Any]:
     """The account's ``AccountInfo`` fields. ``password``/``server`` may be omitted for a pooled session."""
     rt = get_runtime()
+    password = open_credential(password, rt.settings)  # before anything touches the terminal
     info = rt.manager.get_account_info(login, password, server, attempt=_attempt(self))
     rt.record(rt.manager.session(info.login))
     return info._asdict()
