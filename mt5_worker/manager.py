@@ -60,6 +60,8 @@ class MT5ConnectionManager:
         self._last_error: tuple[int, str] = SUCCESS
         self._counters = Counters()
         self._log = get_logger("mt5_worker.manager").bind(backend=self.backend)
+        # Called after every SDK call with (function, seconds, ok, mt5_code), lock held: e.g. a latency histogram.
+        self.on_call: Callable[[str, float, bool, int], None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> MT5ConnectionManager:
@@ -324,17 +326,19 @@ class MT5ConnectionManager:
         """
         started = time.perf_counter()
         result = getattr(self._terminal, function)(*args, **(kwargs or {}))
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        elapsed = time.perf_counter() - started
         ok = result is not None and result is not False
         self._last_error = SUCCESS if ok else self._terminal.last_error()
         code, message = self._last_error
+        if self.on_call is not None:
+            self.on_call(function, elapsed, ok, code)
         log = self._log.info if ok else self._log.warning
         log(
             "mt5.call",
             function=function,
             login=login,
             server=server,
-            duration_ms=duration_ms,
+            duration_ms=round(elapsed * 1000, 3),
             ok=ok,
             mt5_code=code,
             mt5_message=message,

@@ -1,0 +1,185 @@
+"""Prometheus metrics: the exporter over a manager, and the endpoint a real worker's child serves."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from mt5_worker.config import Settings, SettingsError
+from mt5_worker.devstack import free_port, wait_for
+from mt5_worker.errors import AuthorizationError
+from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.metrics import ManagerMetrics
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.celery_fixtures import Stack
+from tests.conftest import creds
+
+A, B = DEMO_ACCOUNTS[:2]
+
+
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of an exposition, keyed by (name, sorted labels)."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float | None:
+    return found.get((name, tuple(sorted(labels.items()))))
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return samples(response.read().decode())
+
+
+@pytest.fixture
+def manager(settings_factory: Callable[..., Settings]) -> MT5ConnectionManager:
+    return MT5ConnectionManager(SimulatedTerminal(), settings_factory(), sleep=lambda _: None)
+
+
+def test_exporter_reads_the_managers_counters_at_scrape_time(manager: MT5ConnectionManager) -> None:
+    exporter = ManagerMetrics(manager, "w-unit")
+    before = samples(exporter.render().decode())
+    assert (0, 0, 20) == (
+        value(before, "mt5_logins_total"),
+        value(before, "mt5_terminal_initialized"),
+        value(before, "mt5_pool_capacity"),
+    )
+
+    manager.initialize()
+    manager.login(*creds(A))
+    manager.login(*creds(B))
+    manager.login(*creds(A))  # a switch back into a pooled session
+    manager.get_account_info(A.login)  # a reuse
+    with pytest.raises(AuthorizationError):
+        manager.login(DEMO_ACCOUNTS[2].login, "wrong", DEMO_ACCOUNTS[2].server)
+
+    after = samples(exporter.render().decode())
+    assert 1 == value(after, "mt5_worker_info", worker_id="w-unit", backend="simulator")
+    assert (4, 1, 1, 1) == (
+        value(after, "mt5_logins_total"),
+        value(after, "mt5_switches_total"),
+        value(after, "mt5_reuses_total"),
+        value(after, "mt5_initializations_total"),
+    )
+    assert (2, 1, 1) == (
+        value(after, "mt5_pool_sessions"),
+        value(after, "mt5_terminal_initialized"),
+        value(after, "mt5_failures_total", code="-6"),
+    )
+    assert (0, 0) == (
+        value(after, "mt5_evictions_total", reason="idle"),
+        value(after, "mt5_evictions_total", reason="lru"),
+    )
+    assert value(after, "mt5_last_failure_timestamp_seconds") == manager.metrics().last_failure_at
+    assert 4 == value(after, "mt5_sdk_call_duration_seconds_count", function="login")
+    assert 1 == value(after, "mt5_sdk_call_duration_seconds_count", function="initialize")
+
+
+def test_two_exporters_do_not_share_series(settings_factory: Callable[..., Settings]) -> None:
+    one, two = (MT5ConnectionManager(SimulatedTerminal(), settings_factory()) for _ in range(2))
+    exporters = ManagerMetrics(one, "one"), ManagerMetrics(two, "two")
+    one.initialize()
+    one.login(*creds(A))
+    assert [1, None] == [
+        value(samples(e.render().decode()), "mt5_sdk_call_duration_seconds_count", function="login") for e in exporters
+    ]
+
+
+def test_a_scrape_does_not_wait_behind_a_long_terminal_call(manager: MT5ConnectionManager) -> None:
+    """While a call holds the terminal, the scrape reports busy and the last known connection state."""
+    exporter = ManagerMetrics(manager, "w-busy")
+    manager.login(*creds(A))  # logged in: the terminal is connected to its trade server
+    assert 1 == value(samples(exporter.render().decode()), "mt5_terminal_connected")
+
+    holding, release = threading.Event(), threading.Event()
+
+    def long_call() -> None:
+        with manager.acquire():
+            holding.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=long_call)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        during = samples(exporter.render().decode())  # would hang here (test timeout) if it queued for the lock
+    finally:
+        release.set()
+        thread.join()
+    assert (1, 1, 1) == (
+        value(during, "mt5_terminal_busy"),
+        value(during, "mt5_terminal_connected"),
+        value(during, "mt5_terminal_initialized"),
+    )
+    assert 0 == value(samples(exporter.render().decode()), "mt5_terminal_busy")
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("", 0), ("0", 0), ("9464", 9464), ("65535", 65535)])
+def test_metrics_port_setting(monkeypatch: pytest.MonkeyPatch, raw: str, expected: int) -> None:
+    monkeypatch.setenv("MT5_METRICS_PORT", raw)
+    assert expected == Settings.load(_env_file=None).metrics_port
+
+
+@pytest.mark.parametrize("raw", ["-1", "65536", "http"])
+def test_metrics_port_out_of_range_names_the_variable(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    monkeypatch.setenv("MT5_METRICS_PORT", raw)
+    with pytest.raises(SettingsError, match="MT5_METRICS_PORT"):
+        Settings.load(_env_file=None)
+
+
+def test_a_real_worker_serves_metrics_that_move_with_real_tasks(redis_url: str, tmp_path: Path) -> None:
+    """One injected IPC timeout on login: Celery retries it, and the failure shows under its MT5 code."""
+    port = free_port()
+    stack = Stack(redis_url, tmp_path)
+    try:
+        stack.worker(MT5_METRICS_PORT=port, MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10005}})
+        before = wait_for(lambda: _try_scrape(port, initializations=1), timeout=20, what="the metrics endpoint")
+        assert (0, None) == (value(before, "mt5_logins_total"), value(before, "mt5_failures_total", code="-10005"))
+
+        stack.call("mt5.login", *creds(A))  # attempt 1 fails (-10005), attempt 2 after 1 s succeeds
+        stack.call("mt5.account_info", A.login)  # served by the active session
+        after = scrape(port)
+        assert (2, 1, 1, 1) == (
+            value(after, "mt5_logins_total"),
+            value(after, "mt5_retries_total"),
+            value(after, "mt5_reuses_total"),
+            value(after, "mt5_failures_total", code="-10005"),
+        )
+        assert 2 == value(after, "mt5_sdk_call_duration_seconds_count", function="login")
+        assert 1 == value(after, "mt5_sdk_call_duration_seconds_count", function="account_info")
+        assert (1, 1, 1) == (
+            value(after, "mt5_pool_sessions"),
+            value(after, "mt5_terminal_connected"),
+            value(after, "mt5_active_session"),
+        )
+        assert value(after, "mt5_last_failure_timestamp_seconds") > 0
+        assert 1 == value(after, "mt5_worker_info", worker_id="w1@test", backend="simulator")
+
+        # A killed child is replaced; the new one binds the same port and reports its own (fresh) counters.
+        old_pid = stack.call("mt5.health")["pid"]
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: stack.call("mt5.health", timeout=10)["pid"] != old_pid, timeout=30, what="a new child")
+        fresh = wait_for(lambda: _try_scrape(port, initializations=1), timeout=20, what="the new child's endpoint")
+        assert 0 == value(fresh, "mt5_logins_total")  # the old child had 2: this is the new one speaking
+    finally:
+        stack.close()
+
+
+def _try_scrape(port: int, initializations: float = 0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    """A scrape, once the endpoint answers and the terminal has been initialized that many times."""
+    try:
+        found = scrape(port)
+    except OSError:
+        return None
+    return found if value(found, "mt5_initializations_total") == initializations else None
