@@ -21,6 +21,7 @@ from typing import Any
 
 from mt5_worker.config import Settings
 from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, celery_argv, free_port, wait_for, worker_argv
+from mt5_worker.progress import Progress
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 
 IDLE_TIMEOUT = 4  # seconds: short, so the demo shows an eviction
@@ -93,6 +94,7 @@ def _burst(client: Any, requests: int, seed: int, out: Callable[[str], None]) ->
     pending = [
         client.account_info_async(a.login, a.server, a.password.get_secret_value()) for a in picks
     ]  # fmt: skip
+    _await_all(pending, timeout=60)
     results = [r.get(timeout=60) for r in pending]
     elapsed = time.monotonic() - started
     if any(r["login"] != a.login for r, a in zip(results, picks, strict=True)):
@@ -107,6 +109,16 @@ def _burst(client: Any, requests: int, seed: int, out: Callable[[str], None]) ->
         r = by_login[login]
         out(f"{login:>9}  {r['name']:<11} {r['server']:<16} {r['currency']:<4} {r['balance']:>11,.2f} "
             f"{r['equity']:>11,.2f} {n:>8}")  # fmt: skip
+
+
+def _await_all(pending: list[Any], timeout: float) -> None:
+    """Wait for every result, showing how many are in; ``get()`` afterwards raises what failed or timed out."""
+    deadline = time.monotonic() + timeout
+    with Progress(len(pending), "results") as progress:
+        while (done := sum(1 for r in pending if r.ready())) < len(pending) and time.monotonic() < deadline:
+            progress.update(done)
+            time.sleep(0.1)
+        progress.update(done)
 
 
 def _print_stats(stats: list[dict[str, Any]], out: Callable[[str], None]) -> None:
