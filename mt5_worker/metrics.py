@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -100,6 +100,7 @@ class ManagerMetrics:
             registry=self.registry,
         )
         self.registry.register(ManagerCollector(manager, worker_id))
+        ProcessCollector(registry=self.registry)  # process_* of this child: CPU, memory, start time (Linux)
         manager.on_call = self.observe
 
     def observe(self, function: str, seconds: float, ok: bool, code: int) -> None:
