@@ -8,6 +8,7 @@ from kombu import Exchange, Queue
 from kombu.common import Broadcast
 
 from mt5_worker.config import Settings
+from mt5_worker.routing import AffinityRouter
 
 _settings = Settings.load()
 
@@ -16,7 +17,17 @@ result_backend = _settings.result_backend
 broker_connection_retry_on_startup = True
 # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing key, so
 # the broadcast queue and the route below name the same routing key.
-broker_transport_options = {"fanout_prefix": True, "fanout_patterns": True}
+broker_transport_options = {
+    "fanout_prefix": True,
+    "fanout_patterns": True,
+    # A message a worker took and never acknowledged (it was killed) is redelivered after this long, to the
+    # same queue; if that worker is gone for good, a survivor's reaper moves it on (mt5_worker.reaper).
+    "visibility_timeout": _settings.visibility_timeout,
+    # kombu looks for such messages every interval x throttle seconds (100 s by default): look every
+    # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
+    "unacked_restore_interval": min(10, max(1, _settings.visibility_timeout // 10)),
+    "unacked_restore_throttle": 1,
+}
 
 # JSON only: task arguments and results are plain data, and nothing pickled is ever accepted from the broker.
 task_serializer = "json"
@@ -35,13 +46,12 @@ task_time_limit = _settings.task_time_limit
 task_acks_late = True
 # ... including when the child process is killed (OOM, time limit, a stuck terminal call): requeue it.
 task_reject_on_worker_lost = True
-# One terminal serves one request at a time: do not reserve messages another worker could run right now.
-worker_prefetch_multiplier = 1
+# One terminal serves one request at a time. Without batching, reserve nothing another worker could run now;
+# with batching (MT5_BATCH_WINDOW > 1) reserve one window being served plus one filling, so the worker can
+# group the next window by account (mt5_worker.batching).
+worker_prefetch_multiplier = 1 if _settings.batch_window == 1 else 2 * _settings.batch_window
 # The serialization guard: one process talks to the terminal. More throughput = more workers (terminals).
 worker_concurrency = 1
-# Give each worker a queue of its own (<nodename>.dq2) so the routing client can send an account's requests
-# to the worker that already holds its session.
-worker_direct = True
 task_track_started = True
 task_send_sent_event = True
 worker_send_task_events = True  # for Flower
@@ -54,7 +64,7 @@ task_queues = (
 )
 # kombu's Redis transport knows an exchange is fan-out only after the sending process declared it: without
 # "declare", beat would publish the sweep as a direct message that no worker receives.
-task_routes = {
+EVICT_ROUTE = {
     "mt5.evict_idle": {
         "queue": "mt5.broadcast",
         "exchange": "mt5.broadcast",
@@ -62,6 +72,9 @@ task_routes = {
         "declare": [Exchange("mt5.broadcast", type="fanout")],
     }
 }
+# Account tasks go to the terminal their account hashes to (mt5_worker.routing). An explicit queue= in
+# apply_async/send_task overrides both routes.
+task_routes = (EVICT_ROUTE, AffinityRouter.from_settings(_settings))
 
 # Only one beat may run (two would send every sweep twice; the sweep is harmless when run twice anyway).
 beat_schedule = {

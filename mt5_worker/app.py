@@ -9,14 +9,23 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_process_init, worker_process_shutdown, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    celeryd_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 
 from mt5_worker import runtime
 from mt5_worker.config import Settings
+from mt5_worker.heartbeat import Heartbeat
 from mt5_worker.logging import configure_logging
+from mt5_worker.routing import terminal_queue_name
 
 app = Celery("mt5_worker", include=["mt5_worker.tasks"])
 app.config_from_object("celeryconfig")
+app.steps["worker"].add(Heartbeat)
 
 
 def _configure_logging() -> None:
@@ -29,6 +38,12 @@ def _remember_nodename(sender: str | None = None, **_: Any) -> None:
     """Runs in the main process before the pool forks: children inherit the worker's name."""
     runtime.nodename = sender
     _configure_logging()
+
+
+@celeryd_after_setup.connect
+def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
+    """Every worker also consumes ``mt5.terminal.<terminal_id>``, where the router sends its accounts."""
+    instance.app.amqp.queues.select_add(terminal_queue_name(Settings.load().terminal_id(sender)))
 
 
 @worker_process_init.connect

@@ -1,32 +1,34 @@
-"""What callers use: :class:`MT5Client` enqueues the ``mt5.*`` tasks and routes them.
+"""What callers use to enqueue the ``mt5.*`` tasks.
 
-Routing: a request for an account goes to the worker whose session store in Redis lists that account (its
-own ``<nodename>.dq2`` queue, Celery's ``worker_direct``), so the account keeps one session on one terminal.
-An account no worker holds goes to the shared ``mt5`` queue, where any idle worker takes it.
-Passwords travel only in the task message body; the ``argsrepr``/``kwargsrepr`` that Celery logs and sends
-to Flower show them redacted.
+Two shapes of the same API:
+- module functions — ``account_info(login, ...)``, ``login(...)``, ``health(...)``, ``pool_stats(...)`` —
+  return Celery ``AsyncResult``s, like ``Task.delay``; they use a client built from the settings;
+- :class:`MT5Client`: the same as ``*_async`` methods, plus plain methods that wait and return the JSON result
+  (raising the task's typed error, with its MT5 code and message, on failure).
+
+Routing: an account's requests go to the worker its login hashes to (rendezvous hashing over the live
+workers in the registry, :mod:`mt5_worker.routing`), so each account sticks to one terminal. With no worker
+registered they go to the shared ``mt5`` queue. Passwords travel only in the task message body; the
+``kwargsrepr`` that Celery logs and sends to Flower shows them redacted.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import redis
 from celery import Celery
 from celery.result import AsyncResult
-from celery.utils import worker_direct
 
 from mt5_worker.config import Settings
 from mt5_worker.credentials import seal_credentials
-from mt5_worker.logging import get_logger, redact
-from mt5_worker.sessions import REDIS_DOWN, connect, holder_of, live_workers
-
-log = get_logger("mt5_worker.client")
+from mt5_worker.logging import redact
+from mt5_worker.registry import WorkerRegistry
+from mt5_worker.routing import AffinityRouter, terminal_queue_name
+from mt5_worker.sessions import connect
 
 
 class MT5Client:
-    """Enqueue mt5 tasks from a web app (or anything else) and wait for their JSON results."""
+    """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity."""
 
     def __init__(self, app: Celery | None = None, settings: Settings | None = None) -> None:
         if app is None:
@@ -35,7 +37,8 @@ class MT5Client:
             app = default_app
         self.app = app
         self.settings = settings if settings is not None else Settings.load()
-        self._redis: redis.Redis = connect(self.settings.session_store_url)
+        self._redis = connect(self.settings.session_store_url)
+        self.router = AffinityRouter(WorkerRegistry(self._redis), self.settings.routing_cache_seconds)
 
     # --- asynchronous: return the AsyncResult -----------------------------------------------------
 
@@ -46,6 +49,13 @@ class MT5Client:
     def login_async(self, login: int, password: str, server: str) -> AsyncResult:
         kwargs = {"login": login, "password": password, "server": server}
         return self._send("mt5.login", kwargs, queue=self.route(login))
+
+    def health_async(self, terminal_id: str | None = None) -> AsyncResult:
+        """``mt5.health`` of one terminal (its id), or of whichever worker takes it."""
+        return self._send("mt5.health", {}, queue=self._queue_of(terminal_id))
+
+    def pool_stats_async(self, terminal_id: str | None = None) -> AsyncResult:
+        return self._send("mt5.pool_stats", {}, queue=self._queue_of(terminal_id))
 
     # --- synchronous helpers ----------------------------------------------------------------------
 
@@ -60,52 +70,76 @@ class MT5Client:
         result: dict[str, Any] = self.login_async(login, password, server).get(timeout=timeout)
         return result
 
-    def health(self, worker: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
-        """``mt5.health`` of ``worker`` (a nodename), or of whichever worker takes it."""
-        result: dict[str, Any] = self._send("mt5.health", {}, queue=self._queue_of(worker)).get(timeout=timeout)
+    def health(self, terminal_id: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
+        result: dict[str, Any] = self.health_async(terminal_id).get(timeout=timeout)
         return result
 
-    def pool_stats(self, worker: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
-        result: dict[str, Any] = self._send("mt5.pool_stats", {}, queue=self._queue_of(worker)).get(timeout=timeout)
+    def pool_stats(self, terminal_id: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
+        result: dict[str, Any] = self.pool_stats_async(terminal_id).get(timeout=timeout)
         return result
 
     def pool_stats_all(self, *, timeout: float = 30) -> list[dict[str, Any]]:
         """``mt5.pool_stats`` of every live worker."""
-        pending = [self._send("mt5.pool_stats", {}, queue=self._queue_of(w)) for w in self.workers()]
+        pending = [self.pool_stats_async(w) for w in self.workers()]
         return [r.get(timeout=timeout) for r in pending]
 
     # --- routing ----------------------------------------------------------------------------------
 
     def workers(self) -> list[str]:
-        """Workers that announced themselves recently (within three idle-sweep intervals)."""
-        since = time.time() - 3 * self.settings.idle_sweep_interval
-        try:
-            return live_workers(self._redis, since)
-        except REDIS_DOWN:
-            log.warning("mt5.client.redis_unavailable", operation="workers")
-            return []
+        """Terminal ids of the live workers (heartbeat within their 3 x ``MT5_HEARTBEAT_INTERVAL``)."""
+        self.router.refresh()
+        return sorted(self.router.live())
 
-    def route(self, login: int) -> Any:
-        """The queue for ``login``'s requests: its holder's own queue, else the shared one (``None``)."""
+    def route(self, login: int) -> str | None:
+        """The queue for ``login``'s requests: its terminal's own queue, else ``None`` (the shared queue)."""
         if not isinstance(login, int) or isinstance(login, bool):
             return None  # the worker rejects it with a clear error; do not guess a route
-        try:
-            holder = holder_of(self._redis, login, self.workers())
-        except REDIS_DOWN:
-            log.warning("mt5.client.redis_unavailable", operation="route")
-            holder = None
-        return self._queue_of(holder)
+        return self.router.queue_for(login)
 
     def close(self) -> None:
         self._redis.close()
 
     @staticmethod
-    def _queue_of(worker: str | None) -> Any:
-        return worker_direct(worker) if worker else None
+    def _queue_of(terminal_id: str | None) -> str | None:
+        return terminal_queue_name(terminal_id) if terminal_id else None
 
-    def _send(self, name: str, kwargs: dict[str, Any], queue: Any) -> AsyncResult:
+    def _send(self, name: str, kwargs: dict[str, Any], queue: str | None) -> AsyncResult:
         kwargs = seal_credentials(kwargs, self.settings)  # passwords encrypted when MT5_CREDENTIALS_KEY is set
         options: dict[str, Any] = {"kwargsrepr": repr(redact(kwargs))}
-        if queue is not None:
-            options["queue"] = queue
+        # Always explicit, so the Celery router (which would read the registry again) is skipped; "mt5" is
+        # the shared queue any worker takes.
+        options["queue"] = queue or "mt5"
         return self.app.send_task(name, kwargs=kwargs, **options)
+
+
+_default: MT5Client | None = None
+
+
+def default_client() -> MT5Client:
+    global _default
+    if _default is None:
+        _default = MT5Client()
+    return _default
+
+
+def account_info(login: int, server: str | None = None, password: str | None = None) -> AsyncResult:
+    """Enqueue ``mt5.account_info`` for ``login`` on its terminal; ``.get()`` the ``AccountInfo`` dict."""
+    return default_client().account_info_async(login, server, password)
+
+
+def login(login: int, password: str, server: str) -> AsyncResult:
+    """Enqueue ``mt5.login``; ``.get()`` the session info (never the password)."""
+    return default_client().login_async(login, password, server)
+
+
+def health(terminal_id: str | None = None) -> AsyncResult:
+    return default_client().health_async(terminal_id)
+
+
+def pool_stats(terminal_id: str | None = None) -> AsyncResult:
+    return default_client().pool_stats_async(terminal_id)
+
+
+def workers() -> list[str]:
+    """Terminal ids of the live workers."""
+    return default_client().workers()

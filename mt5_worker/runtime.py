@@ -18,6 +18,7 @@ from mt5_worker.config import Settings
 from mt5_worker.errors import MT5Error
 from mt5_worker.logging import get_logger
 from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.metrics import ManagerMetrics, MetricsServer
 from mt5_worker.reports import SessionInfo
 from mt5_worker.sessions import SessionStore, connect
 
@@ -40,6 +41,7 @@ class WorkerRuntime:
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
+        self.metrics_server: MetricsServer | None = None
 
     @classmethod
     def create(cls, settings: Settings, worker_id: str) -> WorkerRuntime:
@@ -53,6 +55,9 @@ class WorkerRuntime:
     def start(self) -> None:
         """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
         threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
+        if self.settings.metrics_port:  # served by this process: the one that owns the manager
+            exporter = ManagerMetrics(self.manager, self.worker_id)
+            self.metrics_server = exporter.serve(self.settings.metrics_port)
 
     def _start(self) -> None:
         try:
@@ -60,7 +65,6 @@ class WorkerRuntime:
         except MT5Error as exc:  # tasks will re-initialize on use; Celery retries them
             log.error("mt5.worker.initialize_failed", mt5_code=exc.code, mt5_message=exc.message)
         self._sync()
-        self.store.register(self._clock())
 
     def record(self, info: SessionInfo | None) -> None:
         """Write a used session's last-used time (one pipelined round trip)."""
@@ -72,7 +76,6 @@ class WorkerRuntime:
     def sweep(self, now: float | None = None) -> list[int]:
         """Log out sessions idle past the timeout; Redis finds the candidates, the pool has the last word."""
         now = self._clock() if now is None else now
-        self.store.register(now)
         candidates = self.store.expired(now - self.settings.idle_timeout)
         if candidates is None:  # Redis down: the pool itself is the index
             self._resync = True
@@ -96,8 +99,9 @@ class WorkerRuntime:
         }
 
     def close(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         self.manager.shutdown()
-        self.store.unregister()
 
     def _sync(self) -> None:
         self._resync = self.store.reconcile(self.manager.sessions()) is None
@@ -114,7 +118,7 @@ def get_runtime(settings: Settings | None = None) -> WorkerRuntime:
     with _lock:
         if _current is None or _current.pid != os.getpid():
             settings = settings if settings is not None else Settings.load()
-            _current = WorkerRuntime.create(settings, settings.worker_id or nodename or socket.gethostname())
+            _current = WorkerRuntime.create(settings, settings.terminal_id(nodename or socket.gethostname()))
             _current.start()
         return _current
 

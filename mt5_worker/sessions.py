@@ -3,8 +3,7 @@
 Keys, for worker id ``W``:
 - ``mt5:W:sessions``: sorted set, member = login, score = last-used time (the idle sweep's range query);
 - ``mt5:W:session:<login>``: hash of login, server, created, last_used, uses. Never a password;
-- ``mt5:workers``: sorted set of worker ids scored by their last heartbeat (start and every idle sweep),
-  which the routing client reads to send an account's requests to the worker that holds its session.
+Which workers are alive is the registry's business (``mt5_worker.registry``).
 
 Redis is bookkeeping, not the source of truth: the worker's pool is. If Redis is unreachable, every method
 logs a warning and returns an empty answer, so tasks go on serving; the caller resynchronises afterwards.
@@ -51,15 +50,6 @@ class SessionStore:
 
     def session_key(self, login: int | str) -> str:
         return f"{self._prefix}:session:{login}"
-
-    def register(self, now: float) -> bool:
-        """Announce this worker (a heartbeat) to routing clients."""
-        return self._run(self._redis.pipeline(transaction=False).zadd(workers_key(self._root), {self.worker_id: now}),
-                         "register") is not None  # fmt: skip
-
-    def unregister(self) -> bool:
-        return self._run(self._redis.pipeline(transaction=False).zrem(workers_key(self._root), self.worker_id),
-                         "unregister") is not None  # fmt: skip
 
     def record(self, sessions: Iterable[SessionInfo]) -> bool:
         """Upsert sessions' last-used time and metadata in one round trip. False if Redis is down."""
@@ -129,24 +119,6 @@ class SessionStore:
 def index_key(worker_id: str, prefix: str = "mt5") -> str:
     """The sorted set of one worker's sessions (login -> last-used time)."""
     return f"{prefix}:{worker_id}:sessions"
-
-
-def workers_key(prefix: str = "mt5") -> str:
-    return f"{prefix}:workers"
-
-
-def live_workers(client: redis.Redis, since: float, prefix: str = "mt5") -> list[str]:
-    """Workers whose last heartbeat is at or after ``since``."""
-    return [str(w) for w in client.zrangebyscore(workers_key(prefix), since, "+inf")]
-
-
-def holder_of(client: redis.Redis, login: int, workers: list[str], prefix: str = "mt5") -> str | None:
-    """The worker among ``workers`` whose Redis index lists ``login`` (most recently used wins)."""
-    pipe = client.pipeline(transaction=False)
-    for worker in workers:
-        pipe.zscore(index_key(worker, prefix), str(login))
-    scores = [(score, worker) for worker, score in zip(workers, pipe.execute(), strict=True) if score is not None]
-    return max(scores)[1] if scores else None
 
 
 def _metadata(s: SessionInfo) -> dict[Any, Any]:

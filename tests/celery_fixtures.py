@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,11 @@ from typing import Any
 import pytest
 import redis
 from celery import Celery
-from celery.utils import worker_direct
 
+import celeryconfig
 from mt5_worker.config import Settings
 from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, worker_argv
+from mt5_worker.routing import AffinityRouter, terminal_queue_name
 from tests.bridge_fixtures import BridgeProcess
 
 _databases = itertools.count()
@@ -56,7 +58,7 @@ class Worker:
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
         self.nodename = f"{name}@test"
-        self.queue = worker_direct(self.nodename)
+        self.queue = terminal_queue_name(self.nodename)  # terminal id = nodename
         self.process = ManagedProcess(name, worker_argv(self.nodename), env, log_dir)
 
     def start(self) -> Worker:
@@ -64,8 +66,8 @@ class Worker:
         self.process.wait_for_log("ready.", timeout=60)
         return self
 
-    def stop(self) -> None:
-        self.process.stop()
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        self.process.stop(sig)
 
     def events(self, event: str | None = None, **match: Any) -> list[dict[str, Any]]:
         """structlog JSON lines from the worker's log, filtered by event name and field values."""
@@ -105,6 +107,9 @@ class Stack:
         self.app = Celery("mt5-tests", set_as_current=False)
         self.app.config_from_object("celeryconfig")
         self.app.conf.update(broker_url=redis_url, result_backend=redis_url)
+        # celeryconfig's router reads the registry of the Redis this process was configured with: use ours.
+        self.router = AffinityRouter.from_settings(self.settings())
+        self.app.conf.task_routes = (celeryconfig.EVICT_ROUTE, self.router)
 
     def worker(self, name: str = "w1", **settings: Any) -> Worker:
         env = self.env | _env(settings)

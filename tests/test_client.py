@@ -1,8 +1,9 @@
-"""MT5Client: routing to the worker that holds an account's session, redacted task representations."""
+"""MT5Client and the router: account affinity, departed workers' queues, redacted task representations."""
 
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import threading
 import time
@@ -10,28 +11,76 @@ import time
 import pytest
 
 from mt5_worker.client import MT5Client
+from mt5_worker.config import AccountSpec
 from mt5_worker.devstack import wait_for
 from mt5_worker.errors import AuthorizationError
+from mt5_worker.routing import choose
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack
-from tests.conftest import creds
+from tests.celery_fixtures import Stack, Worker
 
 A, B = DEMO_ACCOUNTS[:2]
 
 
-def test_requests_follow_the_session_to_its_worker(stack: Stack) -> None:
-    w1, w2 = stack.worker("w1"), stack.worker("w2")
+FAST = {"MT5_HEARTBEAT_INTERVAL": 0.5}  # departed after 1.5 s without a heartbeat
+
+
+def secret(account: AccountSpec) -> str:
+    return account.password.get_secret_value()
+
+
+def served_by(workers: list[Worker], login: int) -> list[str]:
+    return [w.nodename for w in workers if w.sdk_calls("login", login=login)]
+
+
+def test_each_account_sticks_to_the_worker_rendezvous_hashing_picks(stack: Stack) -> None:
+    workers = [stack.worker("w1"), stack.worker("w2")]
     client = MT5Client(app=stack.app, settings=stack.settings())
-    wait_for(lambda: set(client.workers()) == {w1.nodename, w2.nodename}, 15, "both workers registered")
-    assert client.route(A.login) is None  # nobody holds it: the shared queue
-    stack.call("mt5.login", *creds(A), queue=w2.queue)
-    assert w2.queue.name == client.route(A.login).name
-    for _ in range(5):
-        assert A.login == client.account_info(A.login)["login"]  # no password needed: w2 holds the session
-    assert 1 == len(w2.sdk_calls("login"))
-    assert [] == w1.sdk_calls("login")
-    assert 5 == client.pool_stats(w2.nodename)["metrics"]["reuses"]
-    assert [w1.nodename, w2.nodename] == sorted(s["worker_id"] for s in client.pool_stats_all())
+    wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
+    for _ in range(3):
+        for account in DEMO_ACCOUNTS:
+            assert account.login == client.account_info(account.login, account.server, secret(account))["login"]
+    owners = {a.login: choose(a.login, {"w1@test": 20, "w2@test": 20}) for a in DEMO_ACCOUNTS}
+    assert {"w1@test", "w2@test"} == set(owners.values())  # the demo accounts spread over both
+    for account in DEMO_ACCOUNTS:
+        assert [owners[account.login]] == served_by(workers, account.login)
+    # Celery's own send_task/apply_async (no queue given) goes through the same router.
+    assert A.login == stack.call("mt5.account_info", login=A.login)["login"]
+    assert [owners[A.login]] == served_by(workers, A.login)
+    client.close()
+
+
+def test_a_departed_workers_queue_moves_to_the_survivors(stack: Stack) -> None:
+    w1, w2 = stack.worker("w1", **FAST), stack.worker("w2", **FAST)
+    client = MT5Client(app=stack.app, settings=stack.settings())
+    wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
+    w2.stop()  # a clean shutdown deregisters at once
+    assert ["w1@test"] == client.workers()
+    # Requests a client with an old view still sends to w2's queue are not stranded there.
+    pending = [
+        stack.app.send_task("mt5.account_info", kwargs={"login": a.login, "server": a.server, "password": secret(a)},
+                            queue=w2.queue)
+        for a in DEMO_ACCOUNTS
+    ]  # fmt: skip
+    assert [a.login for a in DEMO_ACCOUNTS] == [r.get(timeout=30)["login"] for r in pending]
+    assert w1.events("mt5.reaper.moved", departed="w2@test")
+    assert all(client.route(a.login) == w1.queue for a in DEMO_ACCOUNTS)
+    client.close()
+
+
+@pytest.mark.timeout(90)
+def test_a_killed_workers_unacknowledged_request_is_redelivered_to_a_survivor(stack: Stack) -> None:
+    slow = {"MT5_SIMULATOR_LATENCY": {"login": 30.0}, "MT5_BROKER_VISIBILITY_TIMEOUT": 10,
+            "MT5_TASK_TIME_LIMIT": 5, "MT5_CONNECTION_RETRY_BACKOFF_MAX": 2, **FAST}  # fmt: skip
+    w1 = stack.worker("w1", **slow | {"MT5_SIMULATOR_LATENCY": {}})
+    w2 = stack.worker("w2", **slow)
+    client = MT5Client(app=stack.app, settings=stack.settings())
+    wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
+    account = next(a for a in DEMO_ACCOUNTS if client.route(a.login) == w2.queue)
+    result = client.account_info_async(account.login, account.server, secret(account))
+    wait_for(lambda: w2.events("mt5.call") or w2.log_text().count("received"), 15, "w2 took the request")
+    w2.stop(signal.SIGKILL)  # parent and child, mid-login: the message stays unacknowledged
+    assert account.login == result.get(timeout=60)["login"]  # restored after 10 s, then moved to w1
+    assert [w1.nodename] == [w.nodename for w in (w1,) if w.sdk_calls("login", login=account.login)]
     client.close()
 
 

@@ -12,7 +12,7 @@ from mt5_worker.devstack import RedisServer
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.reports import SessionInfo
 from mt5_worker.runtime import WorkerRuntime
-from mt5_worker.sessions import SessionStore, connect, holder_of, live_workers
+from mt5_worker.sessions import SessionStore, connect
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.conftest import ManualClock, creds
 
@@ -53,19 +53,6 @@ def test_remove_and_reconcile(store: SessionStore) -> None:
     assert store.remove([1])
     assert [3] == store.reconcile([info(2, 5.0)])
     assert [(2, 5.0)] == [(s["login"], s["last_used"]) for s in store.sessions() or []]
-
-
-def test_routing_reads_live_workers_and_the_holder(redis_url: str) -> None:
-    w1, w2 = SessionStore(connect(redis_url), "w1@test"), SessionStore(connect(redis_url), "w2@test")
-    w1.register(100.0)
-    w2.register(200.0)
-    w1.record([info(7, 10.0)])
-    w2.record([info(7, 20.0), info(8, 20.0)])
-    client = connect(redis_url)
-    assert ["w2@test"] == live_workers(client, since=150.0)
-    assert "w2@test" == holder_of(client, 7, ["w1@test", "w2@test"])
-    assert "w1@test" == holder_of(client, 7, ["w1@test"])
-    assert holder_of(client, 9, ["w1@test", "w2@test"]) is None
 
 
 def test_an_unreachable_redis_answers_none_fast_and_recovers(private_redis_server: RedisServer) -> None:

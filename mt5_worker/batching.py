@@ -1,0 +1,115 @@
+"""Account-batched serving: regroup a bounded window of queued requests by account before running them.
+
+Under a backlog, strict FIFO on one terminal switches accounts on almost every request. The worker's main
+process holds each incoming ``mt5.account_info`` / ``mt5.login`` request in a buffer until ``MT5_BATCH_WINDOW``
+requests have arrived or the oldest has waited ``MT5_BATCH_MAX_DELAY``; then it hands the buffer to the pool
+grouped by account (groups in order of their first request, FIFO inside a group, the account the terminal is
+on first), so the terminal logs in once per group. Bounds: a request is overtaken only by later requests of
+its own window (at most ``window - 1``) and waits at most ``max_delay`` for the window to fill.
+
+Why a Celery *strategy* rather than ``celery-batches``: each request stays an ordinary Celery request, with
+its own result, acks_late, autoretry, time limit and events; only the order in which the pool receives them
+changes. A failure therefore fails only that request (and the account's next requests retry on their own).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable, Iterable
+from typing import Any, TypeVar
+
+from celery.worker.strategy import default as default_strategy
+
+from mt5_worker.config import Settings
+from mt5_worker.logging import get_logger
+from mt5_worker.routing import login_of
+
+T = TypeVar("T")
+log = get_logger("mt5_worker.batching")
+
+
+def batch_order(items: Iterable[T], key: Callable[[T], Hashable], first: Hashable = None) -> list[T]:
+    """``items`` grouped by ``key``: groups in order of first arrival (``first``'s group, if any, leads),
+    arrival order inside each group."""
+    groups: dict[Hashable, list[T]] = {}
+    for item in items:
+        groups.setdefault(key(item), []).append(item)
+    ordered = sorted(groups, key=lambda k: k != first)  # stable: otherwise arrival order
+    return [item for k in ordered for item in groups[k]]
+
+
+class AccountBatcher:
+    """Buffers requests and dispatches them as account-grouped windows."""
+
+    def __init__(
+        self,
+        dispatch: Callable[[Any], None],
+        window: int,
+        max_delay: float,
+        call_after: Callable[[float, Callable[[], None]], Any],
+    ) -> None:
+        self._dispatch = dispatch
+        self.window = window
+        self.max_delay = max_delay
+        self._call_after = call_after
+        self._lock = threading.Lock()  # solo pools call add() and the timer from different threads
+        self._buffer: list[Any] = []
+        self._timer: Any = None
+        self._last: Hashable = None  # the account dispatched last: the terminal is (about to be) on it
+
+    def add(self, request: Any) -> None:
+        with self._lock:
+            self._buffer.append(request)
+            if len(self._buffer) == 1 and self.window > 1:
+                self._timer = self._call_after(self.max_delay, self.flush)
+            full = len(self._buffer) >= self.window
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            batch, self._buffer = self._buffer, []
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if not batch:
+                return
+            ordered = batch_order(batch, _account, first=self._last)
+            self._last = _account(ordered[-1])
+        if len(batch) > 1:
+            log.info("mt5.batch.dispatched", requests=len(batch), accounts=len({_account(r) for r in batch}))
+        for request in ordered:
+            self._dispatch(request)
+
+
+def _account(request: Any) -> Hashable:
+    try:
+        return login_of(request.args, request.kwargs)
+    except Exception:  # an undecodable body: its own group, the task reports the error
+        return None
+
+
+class _Redirected:
+    """The consumer as Celery's default strategy sees it, with new requests sent to the batcher instead."""
+
+    def __init__(self, consumer: Any, on_task_request: Callable[[Any], None]) -> None:
+        self._consumer = consumer
+        self.on_task_request = on_task_request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._consumer, name)
+
+
+def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
+    """Celery task ``Strategy`` for the account tasks; plain FIFO when ``MT5_BATCH_WINDOW`` is 1.
+
+    Requests with an ETA (autoretry countdowns) bypass the buffer: Celery's timer hands them to the real
+    consumer when due.
+    """
+    settings = Settings.load()
+    if settings.batch_window == 1:
+        return default_strategy(task, app, consumer, **kwargs)
+    batcher = AccountBatcher(
+        consumer.on_task_request, settings.batch_window, settings.batch_max_delay, consumer.timer.call_after
+    )
+    return default_strategy(task, app, _Redirected(consumer, batcher.add), **kwargs)

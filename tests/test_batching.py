@@ -1,0 +1,88 @@
+"""Account-batched serving: the ordering rule's bounds, and a real worker serving a backlog."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from mt5_worker.batching import AccountBatcher, batch_order
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from tests.celery_fixtures import Stack
+
+A, B = DEMO_ACCOUNTS[:2]
+
+
+def test_groups_by_first_arrival_and_keeps_fifo_inside_each_group() -> None:
+    arrivals = ["a1", "b1", "a2", "c1", "b2", "a3"]
+    assert ["a1", "a2", "a3", "b1", "b2", "c1"] == batch_order(arrivals, key=lambda s: s[0])
+    assert ["b1", "b2", "a1", "a2", "a3", "c1"] == batch_order(arrivals, key=lambda s: s[0], first="b")
+
+
+def test_no_request_is_overtaken_by_more_than_window_minus_one_later_arrivals() -> None:
+    rng = random.Random(7)
+    for _ in range(300):
+        window = rng.randint(1, 12)
+        arrivals = [(i, rng.randint(1, 4)) for i in range(rng.randint(1, 60))]
+        dispatched: list[tuple[int, int]] = []
+        batcher = AccountBatcher(dispatched.append, window, 1.0, call_after=lambda *_: None)
+        for request in arrivals:
+            batcher.add(request)
+        batcher.flush()  # the max-delay timer, for the last partial window
+        assert sorted(dispatched) == arrivals  # every request exactly once
+        position = {request: n for n, request in enumerate(dispatched)}
+        for request in arrivals:
+            overtaken_by = [r for r in arrivals if r[0] > request[0] and position[r] < position[request]]
+            assert len(overtaken_by) <= window - 1
+
+
+class _ManualTimer:
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+
+    def call_after(self, seconds: float, fun: Any) -> Any:
+        entry = _Entry(fun)
+        self.pending.append(entry)
+        return entry
+
+
+class _Entry:
+    def __init__(self, fun: Any) -> None:
+        self.fun, self.cancelled = fun, False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_partial_window_leaves_when_its_delay_passes() -> None:
+    timer, dispatched = _ManualTimer(), []
+    batcher = AccountBatcher(dispatched.append, window=50, max_delay=0.1, call_after=timer.call_after)
+    batcher.add((0, 1))
+    batcher.add((1, 2))
+    assert [] == dispatched and 1 == len(timer.pending)
+    timer.pending[0].fun()  # the delay passed
+    assert [(0, 1), (1, 2)] == dispatched
+
+
+def _backlog(stack: Stack, queue: str, rounds: int) -> list[Any]:
+    """Interleaved requests for two accounts, queued before the worker starts."""
+    return [
+        stack.app.send_task("mt5.account_info", kwargs={"login": a.login, "server": a.server,
+                            "password": a.password.get_secret_value()}, queue=queue)
+        for _ in range(rounds) for a in (A, B)
+    ]  # fmt: skip
+
+
+def test_a_backlog_is_served_with_one_login_per_account_per_window(stack: Stack) -> None:
+    pending = _backlog(stack, "mt5.terminal.w1@test", rounds=20)
+    worker = stack.worker("w1", MT5_BATCH_WINDOW=50)
+    assert [a.login for _ in range(20) for a in (A, B)] == [r.get(timeout=60)["login"] for r in pending]
+    assert len(worker.sdk_calls("login")) <= 3  # A, B (and at most one more across the window boundary)
+    assert worker.events("mt5.batch.dispatched")
+
+
+def test_window_one_is_strict_fifo(stack: Stack) -> None:
+    pending = _backlog(stack, "mt5.terminal.w1@test", rounds=10)
+    worker = stack.worker("w1", MT5_BATCH_WINDOW=1)
+    assert [a.login for _ in range(10) for a in (A, B)] == [r.get(timeout=60)["login"] for r in pending]
+    assert 20 == len(worker.sdk_calls("login"))  # every request switches account
+    assert [] == worker.events("mt5.batch.dispatched")
