@@ -20,11 +20,13 @@ from pydantic import (
     PositiveInt,
     SecretStr,
     ValidationError,
+    field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from mt5_worker.credentials import parse_keys
+from mt5_worker.credentials import hide_url_password, parse_keys
 from mt5_worker.terminal.base import FUNCTIONS
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -142,10 +144,35 @@ class Settings(BaseSettings):
     idle_sweep_interval: float = _alias(
         "MT5_IDLE_SWEEP_INTERVAL", "seconds between beat's idle sweeps (> 0)", 60.0, gt=0
     )
-    worker_id: str | None = _alias("MT5_WORKER_ID", "this worker's terminal id (default: hostname)", None)
+    worker_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MT5_WORKER_ID", "MT5_TERMINAL_ID"),
+        description="this worker's terminal id, naming its queue mt5.terminal.<id> (default: the Celery nodename)",
+    )
+    heartbeat_interval: float = _alias(
+        "MT5_HEARTBEAT_INTERVAL", "seconds between a worker's registry heartbeats; 3 missed: departed (> 0)", 10.0, gt=0
+    )
+    routing_cache_seconds: float = _alias(
+        "MT5_ROUTING_CACHE_SECONDS", "seconds a client reuses its reading of the live workers (>= 0)", 1.0, ge=0
+    )
+    visibility_timeout: int = _alias(
+        "MT5_BROKER_VISIBILITY_TIMEOUT",
+        "seconds before a message taken by a worker that died unacknowledged is redelivered (>= 10)",
+        600,
+        ge=10,
+    )
+    batch_window: int = _alias(
+        "MT5_BATCH_WINDOW", "requests a worker may regroup by account; 1 = strict FIFO (1-1000)", 50, ge=1, le=1000
+    )
+    batch_max_delay: float = _alias(
+        "MT5_BATCH_MAX_DELAY", "seconds a request may wait for its batch to fill (0-10)", 0.1, ge=0, le=10
+    )
 
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _alias("MT5_LOG_LEVEL", "log level", "INFO")
+    metrics_port: int = _alias(
+        "MT5_METRICS_PORT", "port of the worker's Prometheus /metrics endpoint, 0 = off (0-65535)", 0, ge=0, le=65535
+    )
 
     simulator_accounts: Path | None = _alias(
         "MT5_SIMULATOR_ACCOUNTS", "JSON file listing the simulator's accounts (default: demo accounts)", None
@@ -211,6 +238,11 @@ class Settings(BaseSettings):
             load_accounts(value)
         return value
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_disabled(cls, value: Any) -> Any:
+        return 0 if isinstance(value, str) and not value.strip() else value
+
     @field_validator("credentials_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
@@ -223,6 +255,31 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @model_validator(mode="after")
+    def _redelivery_after_longest_task(self) -> Settings:
+        # A message held longer than the visibility timeout (a running task, or a retry waiting its countdown)
+        # would be delivered a second time.
+        if self.visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
+            raise ValueError(
+                f"MT5_BROKER_VISIBILITY_TIMEOUT ({self.visibility_timeout}) must exceed MT5_TASK_TIME_LIMIT + "
+                f"MT5_CONNECTION_RETRY_BACKOFF_MAX ({self.task_time_limit} + {self.retry_backoff_max})"
+            )
+        return self
+
+    def terminal_id(self, nodename: str) -> str:
+        """This worker's terminal id: ``MT5_WORKER_ID``, else its Celery nodename (unique per host by default)."""
+        return self.worker_id or nodename
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """A worker whose last heartbeat is older than this has departed."""
+        return 3 * self.heartbeat_interval
+
+    @field_serializer("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend")
+    def _without_password(self, url: str | None) -> str | None:
+        """A Redis ACL password in a URL is a secret too: ``mt5-worker settings`` shows ``**``."""
+        return hide_url_password(url) if url else url
 
     @property
     def effective_redis_url(self) -> str:

@@ -26,6 +26,7 @@ RETRYING: dict[str, Any] = {
     "bind": True,
     "autoretry_for": (TransientMT5Error,),
     "throws": (PermanentMT5Error,),  # expected failures: logged without a traceback
+    "Strategy": "mt5_worker.batching:strategy",  # account-batched serving (MT5_BATCH_WINDOW)
     **_policy.celery_options(),
 }
 
