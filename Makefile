@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test lint bench clean
+.PHONY: demo serve test lint bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy mt5_worker
+
+docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/settings_doc.py)
+	$(PY) -m mt5_worker.settings_doc
 
 bench: $(VENV)/.installed
 	$(PY) bench/bench_manager.py

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from mt5_worker.cli import worker_command
 
@@ -62,12 +61,3 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
 def test_worker_defaults_to_prefork_on_linux_and_solo_on_windows(platform: str, pool: str) -> None:
     argv = worker_command(["-n", "x@%h"], platform=platform)
     assert pool in argv and "--concurrency=1" in argv and argv[-2:] == ["-n", "x@%h"]
-
-
-def test_docker_compose_points_at_real_entry_points() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
-    assert {"redis", "worker", "beat"} <= set(services)
-    assert "mt5-worker worker" in " ".join(services["worker"]["command"])
-    assert "mt5-worker beat" in " ".join(services["beat"]["command"])
-    assert 1 == services["beat"].get("deploy", {}).get("replicas", 1)

@@ -1,0 +1,151 @@
+"""docker-compose.yml and the Dockerfile point at the package's real entry points, with the operations rules:
+Redis persistent and health-checked, workers at concurrency 1 that scale with distinct ids, exactly one beat,
+a pinned Flower behind basic auth. No docker daemon here: the file is parsed, its commands are run with
+``--help``, and ``docker compose config`` validates it where the compose plugin exists."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from mt5_worker.cli import worker_command
+from mt5_worker.config import Settings, env_name
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES: dict[str, Any] = COMPOSE["services"]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+PACKAGE_SERVICES = ("worker", "beat", "flower", "bridge")  # built from this repository's image
+
+
+def interpolate(value: str) -> str:
+    """What compose makes of ``${NAME:-default}`` (with nothing in .env) and of ``$$``."""
+    value = re.sub(r"\$\{(\w+):?-([^}]*)\}", lambda m: m.group(2), value)
+    return value.replace("$$", "$")
+
+
+def command(service: str) -> list[str]:
+    return [interpolate(part) for part in SERVICES[service]["command"]]
+
+
+def entry_point(argv: list[str]) -> list[str]:
+    """The package command a service runs, also when wrapped in ``sh -c '... ; exec CMD'``."""
+    if argv[:2] == ["sh", "-c"]:
+        return argv[2].rsplit("exec ", 1)[1].split()
+    return argv
+
+
+def run_help(argv: list[str]) -> subprocess.Popen[str]:
+    """Start ``argv --help`` with this interpreter: ``mt5-worker`` is ``python -m mt5_worker.cli``."""
+    if argv[0] == "mt5-worker":
+        argv = [sys.executable, "-m", "mt5_worker.cli", *argv[1:]]
+    elif argv[0] == "celery":
+        argv = [sys.executable, "-m", "celery", *argv[1:]]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "FLOWER_"))}
+    return subprocess.Popen(
+        [*argv, "--help"], env=clean, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def test_services_are_the_stack() -> None:
+    assert {"redis", "worker", "beat", "flower", "bridge"} == set(SERVICES)
+    assert ["bridge"] == SERVICES["bridge"]["profiles"]  # optional: `docker compose --profile bridge up`
+    assert all("profiles" not in SERVICES[s] for s in ("redis", "worker", "beat", "flower"))
+
+
+def test_every_command_and_healthcheck_is_a_real_entry_point() -> None:
+    argvs = [entry_point(command(s)) for s in PACKAGE_SERVICES]
+    argvs.append(SERVICES["worker"]["healthcheck"]["test"][1:])
+    for argv in argvs:
+        assert argv[0] in ("mt5-worker", "celery"), argv
+        if argv[0] == "celery":
+            assert ["-A", "mt5_worker.app"] == argv[1:3], argv
+    started = [(argv, run_help(argv)) for argv in argvs]  # in parallel: each is an interpreter start-up
+    for argv, process in started:
+        out, _ = process.communicate(timeout=60)
+        assert 0 == process.returncode, f"{' '.join(argv)} --help failed:\n{out}"
+        assert "usage" in out.lower(), out
+
+
+def test_worker_runs_one_task_at_a_time_and_scales_with_distinct_terminal_ids() -> None:
+    worker = SERVICES["worker"]
+    argv = command("worker")
+    assert ["mt5-worker", "worker"] == argv[:2]
+    assert "--concurrency=1" in worker_command(argv[2:])
+    assert not any(a.startswith(("--concurrency", "-c", "--autoscale", "--pool")) for a in argv[2:])
+    # No fixed name: each replica is celery@<its container hostname>, which is also its terminal id.
+    assert not any(a.startswith(("-n", "--hostname")) for a in argv[2:])
+    assert not {"hostname", "container_name"} & set(worker)
+    assert "MT5_WORKER_ID" not in worker["environment"] and "MT5_TERMINAL_ID" not in worker["environment"]
+    assert "simulator" == interpolate(worker["environment"]["MT5_BACKEND"])
+    assert ["CMD", "mt5-worker", "health"] == worker["healthcheck"]["test"]
+
+
+def test_exactly_one_beat() -> None:
+    beats = [s for s in SERVICES if "beat" in command(s)[:2]]
+    assert ["beat"] == beats
+    assert 1 == SERVICES["beat"]["deploy"]["replicas"]
+
+
+def test_redis_persists_and_is_health_checked_before_the_others_start() -> None:
+    redis = SERVICES["redis"]
+    argv = redis["command"]
+    assert "yes" == argv[argv.index("--appendonly") + 1]
+    assert any(v.endswith(":/data") for v in redis["volumes"]), "the append-only file needs a volume"
+    assert ["CMD", "redis-cli", "ping"] == redis["healthcheck"]["test"]
+    for service in PACKAGE_SERVICES:
+        assert "service_healthy" == SERVICES[service]["depends_on"]["redis"]["condition"]
+        assert "redis://redis:6379/0" == SERVICES[service]["environment"]["REDIS_URL"]
+
+
+def test_flower_is_pinned_and_needs_basic_auth() -> None:
+    pinned = {interpolate(SERVICES[s]["build"]["args"]["FLOWER_VERSION"]) for s in PACKAGE_SERVICES}
+    assert 1 == len(pinned)
+    (version,) = pinned
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version)
+    assert f"ARG FLOWER_VERSION={version}" in DOCKERFILE
+    assert '"flower==${FLOWER_VERSION}"' in DOCKERFILE
+    script = command("flower")[2]
+    assert 'test -n "${FLOWER_BASIC_AUTH}" ||' in script  # refuses to start without credentials
+    port = re.search(r"--port=(\d+)", script)
+    assert port and f"127.0.0.1:{port.group(1)}/healthcheck" in " ".join(SERVICES["flower"]["healthcheck"]["test"])
+
+
+def test_settings_come_from_env_and_name_real_variables() -> None:
+    known = {env_name(field) for field in Settings.model_fields}
+    for service in PACKAGE_SERVICES:
+        assert [{"path": ".env", "required": False}] == SERVICES[service]["env_file"]
+        for name in SERVICES[service]["environment"]:
+            assert name in known, f"{service} sets {name}, which Settings does not read"
+
+
+def test_dockerfile_is_slim_non_root_and_installs_the_package() -> None:
+    assert re.search(r"^FROM python:3\.\d+-slim", DOCKERFILE, re.M)
+    users = re.findall(r"^USER (\S+)", DOCKERFILE, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert re.search(r'pip install "\.\[flower\]"', DOCKERFILE)
+    assert "COPY pyproject.toml" in DOCKERFILE
+    assert '["mt5-worker", "worker"]' in DOCKERFILE
+
+
+def _compose_available() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return 0 == subprocess.run(["docker", "compose", "version"], capture_output=True).returncode
+
+
+@pytest.mark.skipif(not _compose_available(), reason="the docker compose plugin is not installed")
+def test_docker_compose_config_accepts_the_file() -> None:
+    for profile in ([], ["--profile", "bridge"]):
+        result = subprocess.run(
+            ["docker", "compose", *profile, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True
+        )
+        assert 0 == result.returncode, result.stderr

@@ -1,0 +1,54 @@
+"""The README's configuration table is generated from Settings and must not drift from it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mt5_worker.config import Settings, env_name
+from mt5_worker.settings_doc import END, README, START, main, render, settings_table
+
+
+def test_readme_table_matches_settings() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert render(text) == text, "README's configuration table is out of date: run `make docs`"
+
+
+def test_table_has_one_row_per_variable_with_its_default_and_description() -> None:
+    rows = settings_table().splitlines()[2:]
+    assert len(Settings.model_fields) == len(rows)
+    for (name, field), row in zip(Settings.model_fields.items(), rows, strict=True):
+        assert row.startswith(f"| `{env_name(name)}`")
+        unescaped = row.replace("\\|", "|").replace("\\<", "<")
+        assert (field.description or "") in unescaped
+    by_var = {row.split("`")[1]: row for row in rows}
+    assert "| `MT5_CONNECTION_POOL_SIZE` | `20` |" in by_var["MT5_CONNECTION_POOL_SIZE"]
+    assert "| unset |" in by_var["MT5_BRIDGE_TOKEN"]
+    assert "| `false` |" in by_var["MT5_TERMINAL_PORTABLE"]
+    assert "on Windows" in by_var["MT5_BRIDGE_BACKEND"]  # platform-dependent default stated, not computed
+
+
+def test_regenerating_rewrites_only_the_marked_region(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{START}\n| stale | table |\n{END}\nafter\n", encoding="utf-8")
+    assert 0 == main([str(readme)])
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
+    assert "stale" not in text and settings_table() in text
+    assert render(text) == text  # idempotent
+    with pytest.raises(ValueError, match="settings-table"):
+        render("no markers here")
+
+
+def test_settings_markdown_subcommand_prints_the_table() -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "mt5_worker.cli", "settings", "--markdown"],
+        env=clean, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert 0 == result.returncode, result.stderr
+    assert settings_table() == result.stdout
