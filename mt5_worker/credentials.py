@@ -14,6 +14,7 @@ import base64
 import binascii
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -97,3 +98,16 @@ def open_credential(value: Any, settings: Settings, field: str = "password") -> 
             " (MT5Client does it when the same key is set)"
         )
     return value
+
+
+def hide_url_password(url: str) -> str:
+    """``url`` with the password in its user info (a Redis ACL password) replaced by ``**``."""
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None
+    except ValueError:  # unparseable (a bad port, say): nothing to recognise, so say nothing of it
+        return "<unparseable URL>" if "@" in url else url
+    if not has_password:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    return parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:**@{hostport}").geturl()

@@ -102,14 +102,20 @@ class ManagedProcess:
 
 
 class RedisServer:
-    """A private ``redis-server`` on a loopback port, keeping nothing on disk."""
+    """A private ``redis-server`` on a loopback port, keeping nothing on disk.
 
-    def __init__(self, log_dir: Path, port: int | None = None) -> None:
+    ``args`` go to redis-server after ours (later options win: ``--port 0 --tls-port P`` for TLS only); ``url``
+    is how clients reach it (with ACL credentials, ``rediss://``) when that is not plain ``redis://``.
+    """
+
+    def __init__(
+        self, log_dir: Path, port: int | None = None, args: Sequence[str] = (), url: str | None = None
+    ) -> None:
         self.port = port or free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.url = url or f"redis://127.0.0.1:{self.port}/0"
         argv = [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(log_dir),
+            "--appendonly", "no", "--dir", str(log_dir), *args,
         ]  # fmt: skip
         self._process = ManagedProcess(f"redis-{self.port}", argv, os.environ, log_dir)
 
