@@ -1,8 +1,12 @@
-"""Flower, the third kind of caller: it sees the workers and their mt5 tasks, with passwords redacted."""
+"""Flower, the third kind of caller: against a real worker, it lists the mt5 tasks by name with their
+arguments, and no password appears anywhere in what it serves (API, pages, its own log)."""
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -10,49 +14,94 @@ import pytest
 
 from mt5_worker.client import MT5Client
 from mt5_worker.devstack import ManagedProcess, celery_argv, free_port, wait_for
+from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
-A = DEMO_ACCOUNTS[0]
+A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
+WRONG_PASSWORD = "wrong-SECRET-pw-4711"
+BASIC_AUTH = "ops:flower-test-pass"  # as docker-compose.yml runs it: FLOWER_BASIC_AUTH from the environment
+AUTH_HEADER = {"Authorization": "Basic " + base64.b64encode(BASIC_AUTH.encode()).decode()}
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        body = response.read().decode()
-    return json.loads(body) if body.startswith(("{", "[")) else body
+class Flower:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.bodies: list[str] = []  # every response body, to search for passwords at the end
+
+    def text(self, path: str, auth: bool = True) -> str:
+        request = urllib.request.Request(self.base + path, headers=AUTH_HEADER if auth else {})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body: str = response.read().decode()
+        self.bodies.append(body)
+        return body
+
+    def json(self, path: str) -> Any:
+        return json.loads(self.text(path))
+
+    def serving(self) -> bool:
+        try:
+            return "OK" == self.text("/healthcheck", auth=False)
+        except OSError:  # not listening yet
+            return False
 
 
-def _serving(url: str) -> bool:
-    try:
-        return bool(_get(url) == "OK")
-    except OSError:  # not listening yet
-        return False
+def _datatable_query() -> str:
+    """The query Flower's task page sends for its table (DataTables parameters)."""
+    columns = ["name", "uuid", "state", "args", "kwargs", "result", "received", "started", "runtime", "worker"]
+    params = {"draw": 1, "start": 0, "length": 50, "search[value]": "", "order[0][column]": 6, "order[0][dir]": "desc"}
+    params |= {f"columns[{i}][data]": name for i, name in enumerate(columns)}
+    return urllib.parse.urlencode(params)
 
 
 @pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-def test_flower_lists_the_worker_and_its_tasks_with_passwords_redacted(stack: Stack) -> None:
+def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack) -> None:
     worker = stack.worker()
     port = free_port()
     argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1")
-    flower = ManagedProcess("flower", argv, stack.env | {"FLOWER_UNAUTHENTICATED_API": "true"}, stack.log_dir)
-    stack.processes.append(flower)
-    flower.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_for(lambda: _serving(f"{base}/healthcheck"), 30, "flower to serve")
+    process = ManagedProcess("flower", argv, stack.env | {"FLOWER_BASIC_AUTH": BASIC_AUTH}, stack.log_dir)
+    stack.processes.append(process)
+    process.start()
+    flower = Flower(f"http://127.0.0.1:{port}")
+    wait_for(flower.serving, 30, "flower to serve")
+
+    with pytest.raises(urllib.error.HTTPError) as refused:  # basic auth guards the API
+        flower.text("/api/tasks", auth=False)
+    assert 401 == refused.value.code
 
     client = MT5Client(app=stack.app, settings=stack.settings())
     assert A.login == client.account_info(A.login, A.server, A.password.get_secret_value())["login"]
+    assert B.login == client.login(B.login, B.password.get_secret_value(), B.server)["login"]
+    with pytest.raises(AuthorizationError):
+        client.login(DEMO_ACCOUNTS[2].login, WRONG_PASSWORD, DEMO_ACCOUNTS[2].server)
     client.close()
 
-    tasks = wait_for(
-        lambda: [
-            t for t in _get(f"{base}/api/tasks").values() if t["name"] == "mt5.account_info" and t["state"] == "SUCCESS"
-        ],
-        20,
-        "the task's success",
-    )
-    assert ("SUCCESS", worker.nodename) == (tasks[0]["state"], tasks[0]["worker"])
-    assert "'password': '**********'" in tasks[0]["kwargs"]
-    assert worker.nodename in wait_for(lambda: _get(f"{base}/api/workers?refresh=true"), 20, "workers")
-    assert "flower_events_total" in _get(f"{base}/metrics")
-    assert A.password.get_secret_value() not in flower.log_text()
+    def finished() -> dict[str, dict[str, Any]]:
+        tasks = flower.json("/api/tasks")
+        done = {t["name"] + ":" + t["state"]: t for t in tasks.values() if t["state"] in ("SUCCESS", "FAILURE")}
+        wanted = ("mt5.account_info:SUCCESS", "mt5.login:SUCCESS", "mt5.login:FAILURE")
+        return done if all(k in done for k in wanted) else {}
+
+    done = wait_for(finished, 20, "the three tasks to finish in Flower")
+    info = done["mt5.account_info:SUCCESS"]
+    assert worker.nodename == info["worker"]
+    kwargs = info["kwargs"]  # the redacted kwargsrepr the client sent: arguments visible, password not
+    assert f"'login': {A.login}" in kwargs and f"'server': '{A.server}'" in kwargs
+    assert "'password': '**********'" in kwargs
+    assert "AuthorizationError" in done["mt5.login:FAILURE"]["exception"]
+
+    for task in done.values():  # every view of each task: details, stored result, its page
+        assert task["name"] == flower.json(f"/api/task/info/{task['uuid']}")["name"]
+        flower.text(f"/api/task/result/{task['uuid']}")
+        assert task["uuid"] in flower.text(f"/task/{task['uuid']}")
+    table = flower.json(f"/tasks/datatable?{_datatable_query()}")
+    assert {"mt5.account_info", "mt5.login"} <= {row["name"] for row in table["data"]}
+    assert "mt5.account_info" in flower.text("/tasks") + flower.text("/api/task/types")
+    workers = wait_for(lambda: flower.json("/api/workers?refresh=true"), 20, "workers")
+    assert worker.nodename in workers
+    flower.text(f"/worker/{worker.nodename}")
+    assert "flower_events_total" in flower.text("/metrics")
+
+    everything = "\n".join([*flower.bodies, process.log_text()])
+    for secret in (A.password.get_secret_value(), B.password.get_secret_value(), WRONG_PASSWORD):
+        assert secret not in everything
