@@ -159,7 +159,7 @@ def run(
         settings = settings if settings is not None else Settings.load()
     except SettingsError as exc:
         result = HealthResult(False, worker, terminal_id or worker, reason=str(exc))
-        return 1, json.dumps(asdict(result), sort_keys=True)
+        return 1, json.dumps(asdict(result))
     outcome: list[HealthResult] = []
 
     def target() -> None:
@@ -173,7 +173,7 @@ def run(
     else:
         result = HealthResult(False, worker, terminal_id or settings.worker_id or worker)
         result.reason, result.elapsed_seconds = f"health check did not finish within {timeout} s", timeout + 1.0
-    return (0 if result.healthy else 1), json.dumps(asdict(result), sort_keys=True)
+    return (0 if result.healthy else 1), json.dumps(asdict(result))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

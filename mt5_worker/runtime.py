@@ -54,10 +54,10 @@ class WorkerRuntime:
 
     def start(self) -> None:
         """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
-        threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
-        if self.settings.metrics_port:  # served by this process: the one that owns the manager
-            exporter = ManagerMetrics(self.manager, self.worker_id)
+        if self.settings.metrics_port:  # served by this process, the one that owns the manager; hooked in first
+            exporter = ManagerMetrics(self.manager, self.worker_id)  # so the initialize() call is observed too
             self.metrics_server = exporter.serve(self.settings.metrics_port)
+        threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
 
     def _start(self) -> None:
         try:

@@ -158,6 +158,11 @@ def test_a_real_worker_serves_metrics_that_move_with_real_tasks(redis_url: str, 
         )
         assert 2 == value(after, "mt5_sdk_call_duration_seconds_count", function="login")
         assert 1 == value(after, "mt5_sdk_call_duration_seconds_count", function="account_info")
+        # an IPC failure drops the terminal: the retry initializes it again (the first one is observed too)
+        assert (2, 2) == (
+            value(after, "mt5_sdk_call_duration_seconds_count", function="initialize"),
+            value(after, "mt5_initializations_total"),
+        )
         assert (1, 1, 1) == (
             value(after, "mt5_pool_sessions"),
             value(after, "mt5_terminal_connected"),
