@@ -1,0 +1,97 @@
+"""P2: ``mt5.account_info`` throughput / a no-op task's throughput, same worker and Redis, ``zero`` latency.
+
+With the simulator answering instantly, what is left is our per-request work (validation, the pool, the
+fair lock, the session record in Redis, the 28-field result) on top of Celery's own (message, ack, result).
+Rounds alternate the two tasks, so drift on a shared machine hits both alike. Target: >= 0.90.
+
+    .venv/bin/python -m bench.p2_overhead [--quick] [--requests 1000] [--rounds 5] [--docs PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from bench import report
+from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, write_accounts, zipf_trace
+
+TARGET = 0.90
+NOOP, INFO = "bench.noop", "mt5.account_info"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    report.add_common(parser)
+    parser.add_argument("--requests", type=int, help="requests per task per round (default 1000; quick 40)")
+    parser.add_argument("--rounds", type=int, help="rounds, each task once per round (default 5; quick 2)")
+    parser.add_argument("--accounts", type=int, default=20, help="accounts, Zipf(1.1) traffic (default 20)")
+    args = parser.parse_args(argv)
+    n = args.requests or (40 if args.quick else 1000)
+    rounds = args.rounds or (2 if args.quick else 5)
+
+    rates: dict[str, list[float]] = {NOOP: [], INFO: []}
+    with fleet(args.keep_logs) as f:
+        accts = accounts(args.accounts)
+        file = write_accounts(f.log_dir / "accounts.json", accts)
+        # Pool as large as the account set: every account stays pooled, nothing is evicted mid-run.
+        f.start_worker("p2", MT5_SIMULATOR_ACCOUNTS=file, MT5_CONNECTION_POOL_SIZE=max(20, args.accounts))
+        trace = [kwargs_of(a) for a in zipf_trace(accts, n, 1.1, seed=2)]
+        f.call(NOOP, queue="mt5")
+        for kw in {kw["login"]: kw for kw in trace}.values():  # warm: terminal up, every account pooled
+            f.call(INFO, **kw)
+        for r in range(rounds):
+            for task in (NOOP, INFO) if r % 2 == 0 else (INFO, NOOP):
+                rates[task].append(measure(f, task, trace))
+
+    noop, info = statistics.median(rates[NOOP]), statistics.median(rates[INFO])
+    # Each round's two runs are adjacent in time: the median of per-round ratios shrugs off a noisy round.
+    ratios = [i / n for i, n in zip(rates[INFO], rates[NOOP], strict=True)]
+    ratio = statistics.median(ratios)
+    print(f"P2 overhead: one worker, zero latency, {rounds} rounds x {n} requests per task")
+    for task in (NOOP, INFO):
+        print(f"{task:<18} median {statistics.median(rates[task]):8.1f}/s  rounds " +
+              " ".join(f"{x:.1f}" for x in rates[task]))  # fmt: skip
+    print(f"{'ratio per round':<18} " + " ".join(f"{x:.3f}" for x in ratios))
+    met = ratio >= TARGET
+    print(report.ratio_line("P2", "account_info / noop throughput", ratio, f">= {TARGET:g}", met))
+
+    docs = report.docs_arg(args.quick, args.docs)
+    if docs is not None:
+        rows = [(task, f"{statistics.median(rates[task]):.1f}", ", ".join(f"{x:.1f}" for x in rates[task]))
+                for task in (NOOP, INFO)]  # fmt: skip
+        rows.append(("ratio", f"**{ratio:.3f}**", ", ".join(f"{x:.3f}" for x in ratios)))
+        body = f"""\
+## P2: what our bookkeeping costs over Celery's floor
+
+One worker, `MT5_SIMULATOR_LATENCY=zero`, default settings otherwise (batched serving as shipped), pool
+holding all {args.accounts} accounts. `bench.noop` takes the same arguments as `mt5.account_info` and does nothing;
+both get {rounds} rounds of {n} requests (Zipf(1.1) over the {args.accounts} accounts), alternating which goes
+first. Rate per run = (completions - 1) / (last - first completion), over the completions after the client
+finished publishing (so it does not compete for the CPU); the ratio is the median of the per-round ratios.
+`mt5.account_info` is sent as a client sends it (no queue: affinity-routed to the worker's own queue),
+`bench.noop` to the shared `mt5` queue; the worker consumes both.
+
+{report.table(["task", "median req/s", "per round"], rows)}
+
+**Ratio (account_info / noop): {ratio:.2f}; target >= {TARGET:g}: {"met" if met else "NOT met"}.**
+
+The difference per request is 1/{info:.0f} - 1/{noop:.0f} s = {(1 / info - 1 / noop) * 1e3:.2f} ms: argument
+validation, the manager's lock and pool, the simulator call, one pipelined Redis write of the session's
+last use, and a 28-field JSON result instead of `null`.
+
+Command: `{report.command("bench.p2_overhead", report.argv())}`; machine: {report.machine()}.
+"""
+        report.update_section(docs, "P2", body)
+    return 0
+
+
+def measure(f: Fleet, task: str, trace: list[dict[str, object]]) -> float:
+    """Rate over the completions after the last message was published (this client then only polls)."""
+    ids = f.publish(task, trace, queue="mt5" if task == NOOP else None)
+    published = time.time()
+    return rate(f.results(ids, timeout=120 + len(trace) / 10), after=published)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,134 @@
+"""Output of the benchmark scripts: the ratio line, their section of docs/performance.md, PNG charts."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shlex
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.harness import REPO
+
+DOCS = REPO / "docs" / "performance.md"
+SECTIONS = ("P1", "P2", "P3", "P4")
+HEADER = """\
+# Performance
+
+Four benchmarks from issue 5, each a script in `bench/` that runs on the simulator against a real Redis and
+real worker processes (the production `celery -A mt5_worker.app worker --pool=prefork --concurrency=1`),
+prints its ratio and rewrites its own section below with the command that produced it. Timings come from the
+result backend (`date_done`, written by the worker when a task finishes), so rates are measured between
+completions on the worker side. The `realistic` latency profile (initialize 2 s, login 0.5 s, other calls
+2 ms) is an assumption, not a measurement of a real terminal (see `/work/shared/mt5-sdk-reference.md`): read
+the ratios, not the absolute numbers. `make bench` runs all four (about 15 minutes); each script's `--quick`
+mode (tiny sizes, seconds) is what `tests/test_bench.py` runs, with no timing assertions.
+
+The machine matters: the numbers below come from a 2-core VM that also runs Redis, every worker process and
+the benchmark client, so CPU-bound runs (P2, the zero-latency part of P3) compete for those two cores.
+"""
+
+
+def ratio_line(name: str, what: str, value: float, target: str, met: bool) -> str:
+    """The one line each script prints (and the tests look for): ``P1 ratio: ... (target ...: met)``."""
+    return f"{name} ratio: {what} = {value:.3g} (target {target}: {'met' if met else 'NOT met'})"
+
+
+def command(module: str, argv: Sequence[str]) -> str:
+    return shlex.join([".venv/bin/python", "-m", module, *argv])
+
+
+def machine() -> str:
+    return (
+        f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    )
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def update_section(path: Path, name: str, body: str) -> None:
+    """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else _skeleton()
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _skeleton() -> str:
+    parts = [HEADER]
+    parts += [f"<!-- bench:{n} -->\n## {n}\n\nNot run yet.\n<!-- /bench:{n} -->\n" for n in SECTIONS]
+    return "\n".join(parts)
+
+
+def bar_chart(
+    path: Path,
+    title: str,
+    labels: Sequence[str],
+    series: dict[str, Sequence[float]],
+    ylabel: str,
+    log: bool = False,
+    hline: tuple[float, str] | None = None,
+) -> None:
+    """Grouped bars (one group per label, one bar per series), values written on the bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    width = 0.8 / len(series)
+    for i, (name, values) in enumerate(series.items()):
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
+    if hline is not None:
+        ax.axhline(hline[0], color="grey", linestyle="--", linewidth=1)
+        ax.annotate(hline[1], (len(labels) - 0.5, hline[0]), ha="right", va="bottom", fontsize=8, color="grey")
+    ax.set_xticks(range(len(labels)), labels, fontsize=9)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=11)
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=min(min(v) for v in series.values()) / 3)  # bars start well below the smallest
+    ax.margins(y=0.15)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _short(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds (what tests/test_bench.py runs)")
+    parser.add_argument("--docs", type=Path, help="markdown to update (default docs/performance.md; none if --quick)")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
+
+
+def docs_arg(quick: bool, given: Path | None) -> Path | None:
+    """Where to write: ``--docs`` if given; a full run defaults to docs/performance.md, ``--quick`` to nowhere."""
+    if given is not None:
+        return given
+    return None if quick else DOCS
+
+
+def argv() -> list[str]:
+    return sys.argv[1:]

@@ -1,0 +1,34 @@
+"""Bench-only tasks, loaded into a production worker with ``-I bench.tasks``; never part of a deployment.
+
+``bench.noop`` is Celery's floor (P2): same arguments as ``mt5.account_info``, no work. ``bench.naive_account_info``
+is what the pooled manager replaces (P1): a fresh terminal per request, initialized, logged in and shut down.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mt5_worker.app import app
+from mt5_worker.config import Settings
+from mt5_worker.terminal import create_terminal
+
+
+@app.task(name="bench.noop")
+def noop(**_: Any) -> None:
+    return None
+
+
+@app.task(name="bench.naive_account_info")
+def naive_account_info(login: int, server: str, password: str) -> dict[str, Any]:
+    terminal = create_terminal(Settings.load())  # MT5_SIMULATOR_* as the worker's own terminal
+    try:
+        if not terminal.initialize():
+            raise RuntimeError(f"initialize failed: {terminal.last_error()}")
+        if not terminal.login(login, password, server):
+            raise RuntimeError(f"login {login} failed: {terminal.last_error()}")
+        info = terminal.account_info()
+        if info is None:
+            raise RuntimeError(f"account_info failed: {terminal.last_error()}")
+        return info._asdict()
+    finally:
+        terminal.shutdown()
