@@ -2,7 +2,8 @@
 
 Under a backlog, strict FIFO on one terminal switches accounts on almost every request. The worker's main
 process holds each incoming ``mt5.account_info`` / ``mt5.login`` request in a buffer until ``MT5_BATCH_WINDOW``
-requests have arrived or the oldest has waited ``MT5_BATCH_MAX_DELAY``; then it hands the buffer to the pool
+requests have arrived or the oldest has waited ``MT5_BATCH_MAX_DELAY`` (a request that finds the worker idle
+goes at once: there is nothing to group it with); then it hands the buffer to the pool
 grouped by account (groups in order of their first request, FIFO inside a group, the account the terminal is
 on first), so the terminal logs in once per group. Bounds: a request is overtaken only by later requests of
 its own window (at most ``window - 1``) and waits at most ``max_delay`` for the window to fill.
@@ -18,6 +19,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any, TypeVar
 
+from celery.worker import state as worker_state
 from celery.worker.strategy import default as default_strategy
 
 from mt5_worker.config import Settings
@@ -47,8 +49,12 @@ class AccountBatcher:
         window: int,
         max_delay: float,
         call_after: Callable[[float, Callable[[], None]], Any],
+        idle: Callable[[], bool] = lambda: False,
+        key: Callable[[Any], Hashable] | None = None,
     ) -> None:
         self._dispatch = dispatch
+        self._key = key or _account
+        self._idle = idle
         self.window = window
         self.max_delay = max_delay
         self._call_after = call_after
@@ -59,11 +65,17 @@ class AccountBatcher:
 
     def add(self, request: Any) -> None:
         with self._lock:
-            self._buffer.append(request)
-            if len(self._buffer) == 1 and self.window > 1:
-                self._timer = self._call_after(self.max_delay, self.flush)
+            immediate = not self._buffer and self._idle()
+            if immediate:  # nothing to group it with and nothing running: waiting would only add latency
+                self._last = self._key(request)
+            else:
+                self._buffer.append(request)
+                if len(self._buffer) == 1:
+                    self._timer = self._call_after(self.max_delay, self.flush)
             full = len(self._buffer) >= self.window
-        if full:
+        if immediate:
+            self._dispatch(request)
+        elif full:
             self.flush()
 
     def flush(self) -> None:
@@ -74,10 +86,10 @@ class AccountBatcher:
                 self._timer = None
             if not batch:
                 return
-            ordered = batch_order(batch, _account, first=self._last)
-            self._last = _account(ordered[-1])
+            ordered = batch_order(batch, self._key, first=self._last)
+            self._last = self._key(ordered[-1])
         if len(batch) > 1:
-            log.info("mt5.batch.dispatched", requests=len(batch), accounts=len({_account(r) for r in batch}))
+            log.info("mt5.batch.dispatched", requests=len(batch), accounts=len({self._key(r) for r in batch}))
         for request in ordered:
             self._dispatch(request)
 
@@ -110,6 +122,10 @@ def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     if settings.batch_window == 1:
         return default_strategy(task, app, consumer, **kwargs)
     batcher = AccountBatcher(
-        consumer.on_task_request, settings.batch_window, settings.batch_max_delay, consumer.timer.call_after
+        consumer.on_task_request,
+        settings.batch_window,
+        settings.batch_max_delay,
+        consumer.timer.call_after,
+        idle=lambda: len(worker_state.reserved_requests) <= 1,  # only the request being added
     )
     return default_strategy(task, app, _Redirected(consumer, batcher.add), **kwargs)

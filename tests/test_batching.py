@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from typing import Any
 
@@ -10,6 +11,10 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[:2]
+
+
+def account(request: tuple[int, int]) -> int:
+    return request[1]
 
 
 def test_groups_by_first_arrival_and_keeps_fifo_inside_each_group() -> None:
@@ -24,11 +29,15 @@ def test_no_request_is_overtaken_by_more_than_window_minus_one_later_arrivals() 
         window = rng.randint(1, 12)
         arrivals = [(i, rng.randint(1, 4)) for i in range(rng.randint(1, 60))]
         dispatched: list[tuple[int, int]] = []
-        batcher = AccountBatcher(dispatched.append, window, 1.0, call_after=lambda *_: None)
+        batcher = AccountBatcher(dispatched.append, window, 1.0, call_after=lambda *_: None, key=account)
         for request in arrivals:
             batcher.add(request)
         batcher.flush()  # the max-delay timer, for the last partial window
         assert sorted(dispatched) == arrivals  # every request exactly once
+        for n in range(0, len(arrivals), window):  # each window leaves grouped: one run per account
+            accounts = [a for _, a in dispatched[n : n + window]]
+            changes = sum(x != y for x, y in itertools.pairwise(accounts))
+            assert changes == len(set(accounts)) - 1
         position = {request: n for n, request in enumerate(dispatched)}
         for request in arrivals:
             overtaken_by = [r for r in arrivals if r[0] > request[0] and position[r] < position[request]]
@@ -55,12 +64,25 @@ class _Entry:
 
 def test_a_partial_window_leaves_when_its_delay_passes() -> None:
     timer, dispatched = _ManualTimer(), []
-    batcher = AccountBatcher(dispatched.append, window=50, max_delay=0.1, call_after=timer.call_after)
+    batcher = AccountBatcher(dispatched.append, window=50, max_delay=0.1, call_after=timer.call_after, key=account)
     batcher.add((0, 1))
     batcher.add((1, 2))
     assert [] == dispatched and 1 == len(timer.pending)
     timer.pending[0].fun()  # the delay passed
     assert [(0, 1), (1, 2)] == dispatched
+
+
+def test_a_request_that_finds_the_worker_idle_goes_at_once() -> None:
+    timer, dispatched, idle = _ManualTimer(), [], [True]
+    batcher = AccountBatcher(dispatched.append, 50, 0.1, call_after=timer.call_after, idle=lambda: idle[0], key=account)
+    batcher.add((0, 1))
+    assert [(0, 1)] == dispatched and [] == timer.pending
+    idle[0] = False  # (0, 1) is running: the next ones wait for their window
+    batcher.add((1, 2))
+    batcher.add((2, 1))
+    assert [(0, 1)] == dispatched
+    timer.pending[0].fun()
+    assert [(0, 1), (2, 1), (1, 2)] == dispatched  # account 1 is on the terminal: its group first
 
 
 def _backlog(stack: Stack, queue: str, rounds: int) -> list[Any]:
