@@ -53,7 +53,9 @@ def test_healthy_worker_then_the_same_worker_stopped(redis_url: str, tmp_path: P
         stack.close()
 
 
-def test_redis_down_is_unhealthy_and_a_url_password_is_never_shown(private_redis_server: RedisServer, tmp_path: Path) -> None:
+def test_redis_down_is_unhealthy_and_its_password_never_shown(
+    private_redis_server: RedisServer, tmp_path: Path
+) -> None:
     stack = Stack(private_redis_server.url, tmp_path)
     try:
         private_redis_server.stop()
