@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+from tests.celery_fixtures import Stack
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -27,3 +31,19 @@ def test_the_two_set_up_commands_are_make_demo_and_make_test() -> None:
     setup = README.split("## Set-up: two commands", 1)[1].split("\n## ", 1)[0]
     (block,) = re.findall(r"```sh\n(.*?)```", setup, flags=re.S)
     assert ["make demo", "make test"] == [line.split("#")[0].strip() for line in block.strip().splitlines()]
+
+
+def test_client_examples_run_against_a_real_worker(redis_url: str, tmp_path: Path) -> None:
+    """Both examples of "Calling it from a web app", as written, in a fresh process (settings from the env)."""
+    stack = Stack(redis_url, tmp_path)
+    try:
+        stack.worker("w1")
+        script = "\n".join(_python_blocks("## Calling it from a web app"))
+        env = stack.env | {"MT5_LOG_LEVEL": "WARNING"}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert 0 == done.returncode, done.stderr
+        lines = done.stdout.splitlines()
+        assert ["[10000001, 10000002]", "['w1@test']"] == lines[:2]
+        assert "-6 Terminal: Authorization failed" == lines[-1]
+    finally:
+        stack.close()
