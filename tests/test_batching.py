@@ -6,7 +6,10 @@ import itertools
 import random
 from typing import Any
 
+import pytest
+
 from mt5_worker.batching import AccountBatcher, batch_order
+from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
@@ -108,3 +111,19 @@ def test_window_one_is_strict_fifo(stack: Stack) -> None:
     assert [a.login for _ in range(10) for a in (A, B)] == [r.get(timeout=60)["login"] for r in pending]
     assert 20 == len(worker.sdk_calls("login"))  # every request switches account
     assert [] == worker.events("mt5.batch.dispatched")
+
+
+def test_a_failing_group_fails_only_its_own_requests(stack: Stack) -> None:
+    queue = "mt5.terminal.w1@test"
+    sent = []
+    for _ in range(5):
+        for account, password in ((A, A.password.get_secret_value()), (B, "Wrong-Pass-123")):
+            kwargs = {"login": account.login, "server": account.server, "password": password}
+            sent.append((account, stack.app.send_task("mt5.account_info", kwargs=kwargs, queue=queue)))
+    stack.worker("w1", MT5_BATCH_WINDOW=50)
+    for account, result in sent:
+        if account is A:
+            assert A.login == result.get(timeout=60)["login"]
+        else:
+            with pytest.raises(AuthorizationError):
+                result.get(timeout=60)
