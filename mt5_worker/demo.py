@@ -148,7 +148,8 @@ def _await_eviction(client: Any, out: Callable[[str], None]) -> None:
 
 def _serve(settings: Settings, tmp: Path, out: Callable[[str], None]) -> None:
     port = free_port()
-    argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1")
+    columns = "--tasks_columns=name,state,kwargs,result,received,runtime,worker"  # Flower hides arguments by default
+    argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1", columns)
     flower = ManagedProcess("flower", argv, os.environ, tmp)
     try:
         import flower as _  # noqa: F401

@@ -115,6 +115,8 @@ def test_flower_is_pinned_and_needs_basic_auth() -> None:
     assert '"flower==${FLOWER_VERSION}"' in DOCKERFILE
     script = command("flower")[2]
     assert 'test -n "${FLOWER_BASIC_AUTH}" ||' in script  # refuses to start without credentials
+    columns = re.search(r"--tasks_columns=(\S+)", script)  # Flower hides arguments unless asked
+    assert columns and {"name", "kwargs"} <= set(columns.group(1).split(","))
     port = re.search(r"--port=(\d+)", script)
     assert port and f"127.0.0.1:{port.group(1)}/healthcheck" in " ".join(SERVICES["flower"]["healthcheck"]["test"])
 
