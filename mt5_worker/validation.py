@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints,
 
 from mt5_worker.errors import InvalidRequestError
 
-Login = Annotated[int, Field(gt=0, strict=True)]
+Login = Annotated[int, Field(gt=0, le=2**63 - 1, strict=True)]  # the SDK's login is a C long (int64)
 Server = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256), Field(strict=True)]
 Password = Annotated[SecretStr, Field(max_length=256)]
 
