@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Any
 
+from mt5_worker.config import SettingsError
 from mt5_worker.errors import MT5Error
 
 TASKS = {
@@ -54,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     secret.add_argument("--password-env", metavar="NAME", help="read the password from environment variable NAME")
     secret.add_argument("--password-stdin", action="store_true", help="read the password from the first stdin line")
     secret.add_argument("--password-prompt", action="store_true", help="ask for the password (not echoed)")
-    parser.add_argument("--worker", metavar="NODENAME", help="health/pool_stats of this worker (default: any)")
+    parser.add_argument(
+        "--worker",
+        metavar="TERMINAL_ID",
+        help="health/pool_stats of this worker: its terminal id, by default its Celery nodename (default: any)",
+    )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the result (default 60)")
 
 
@@ -69,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         result = _call(args, password)
     except MT5Error as exc:
         return _fail(type(exc).__name__, exc.code, exc.message, exc.attempts, password, EXIT_FAILED)
+    except SettingsError:
+        raise  # the caller names the variable and exits 2
     except Exception as exc:  # the task's own exception (time limit, ...) or no answer: say which, no traceback
         from celery.exceptions import TimeoutError as ResultTimeout
         from kombu.exceptions import OperationalError
@@ -113,14 +120,20 @@ def _call(args: argparse.Namespace, password: str | None) -> Any:
     client = MT5Client()
     try:
         if args.task == "account_info":
-            return client.account_info(args.login, args.server, password, timeout=args.timeout)
-        if args.task == "login":
+            pending = client.account_info_async(args.login, args.server, password)
+        elif args.task == "login":
             assert password is not None  # _check() requires one
-            return client.login(args.login, password, args.server, timeout=args.timeout)
-        worker = {"worker": args.worker} if args.worker else {}
-        if args.task == "health":
-            return client.health(**worker, timeout=args.timeout)
-        return client.pool_stats(**worker, timeout=args.timeout)
+            pending = client.login_async(args.login, password, args.server)
+        elif args.task == "health":
+            pending = client.health_async(args.worker)
+        else:
+            pending = client.pool_stats_async(args.worker)
+        try:
+            return pending.get(timeout=args.timeout)
+        finally:
+            # Celery keeps a result it timed out on as pending until interpreter exit, when its __del__ can no
+            # longer reach the backend and prints a traceback; let it go now.
+            pending.backend.remove_pending_result(pending)
     finally:
         client.close()
 

@@ -29,6 +29,7 @@ def test_demo_runs_the_whole_stack_and_leaves_nothing_running() -> None:
     out = result.stdout
     assert "started a private Redis" in out
     assert "24 results" in out and "every one for the account requested" in out
+    assert "  results: 24/24\n" in out and "\r" not in out  # progress: plain lines when stdout is not a TTY
     assert re.search(r"SDK logins \d+ .* reuses of the active session \d+", out)
     assert "all sessions logged out" in out and "initialized=True" in out
     assert "nothing left running" in out
