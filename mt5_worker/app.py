@@ -21,11 +21,13 @@ from mt5_worker import runtime
 from mt5_worker.config import Settings
 from mt5_worker.heartbeat import Heartbeat
 from mt5_worker.logging import configure_logging
+from mt5_worker.message_guard import MessageGuard
 from mt5_worker.routing import terminal_queue_name
 
 app = Celery("mt5_worker", include=["mt5_worker.tasks"])
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)
+app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal
 
 
 def _configure_logging() -> None:
