@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C}', {}
     )
     simulator_seed: int | None = _alias("MT5_SIMULATOR_SEED", "seed for simulated faults", None)
+    simulator_crash_every: int = _alias(
+        "MT5_SIMULATOR_CRASH_EVERY",
+        "the simulated terminal crashes on every N-th account_info call until initialize() (0 = never)",
+        0,
+        ge=0,
+    )
 
     bridge_host: str = _alias("MT5_BRIDGE_HOST", "bridge address", "127.0.0.1")
     bridge_port: int = _alias("MT5_BRIDGE_PORT", "bridge TCP port (1-65535)", 18812, ge=1, le=65535)

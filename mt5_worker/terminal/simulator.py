@@ -73,6 +73,7 @@ class SimulatedTerminal:
         latency: Mapping[str, float] | None = None,
         faults: Mapping[str, FaultSpec] | None = None,
         seed: int | None = None,
+        crash_every: int = 0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._accounts = tuple(accounts) if accounts is not None else DEMO_ACCOUNTS
@@ -84,6 +85,7 @@ class SimulatedTerminal:
             self.inject_fault(name, fail_first=spec.fail_first, rate=spec.rate, code=spec.code)
         self._connected = False
         self._crash_code: int | None = None
+        self._crash_every = crash_every  # a scripted crash on every N-th account_info() call (0: never)
         self._active: AccountSpec | None = None
         self._last_account: AccountSpec | None = None  # what the terminal logs into on start
         self._saved: set[tuple[int, str]] = set()  # accounts whose password the terminal remembers
@@ -101,6 +103,7 @@ class SimulatedTerminal:
             latency=settings.simulator_latency,
             faults=settings.simulator_faults,
             seed=settings.simulator_seed,
+            crash_every=settings.simulator_crash_every,
             **kwargs,  # type: ignore[arg-type]
         )
 
@@ -193,6 +196,8 @@ class SimulatedTerminal:
 
     def account_info(self) -> AccountInfo | None:
         with self._call("account_info"):
+            if self._crash_every and self.calls["account_info"] % self._crash_every == 0:
+                self.crash()  # this call already finds the terminal dead
             if self._unavailable("account_info"):
                 return None
             if self._active is None:

@@ -1,0 +1,193 @@
+"""A scenario's outcome: its tally, its own figures and invariants; printed as a table and written into its
+section of ``docs/reliability.md`` (with the command that produced it)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shlex
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from reliability.processes import REPO
+from reliability.traffic import Tally
+
+DOCS = REPO / "docs" / "reliability.md"
+SECTIONS = ("terminal_faults", "worker_kill", "redis_restart", "bridge_faults", "double_beat", "credential_scan")
+HEADER = """\
+# Reliability
+
+The fault campaign of issue 7. Each scenario is a script in `reliability/` that starts a real stack on loopback
+(a private `redis-server`, the production worker command `celery -A mt5_worker.app worker --pool=prefork
+--concurrency=1`, beat, the bridge, Flower), sends `mt5.account_info` requests through `MT5Client` the way a
+web app does, breaks something on purpose, and counts what became of every request. Each script rewrites its
+own section below, with the command that produced it; `--quick` (what `tests/test_reliability.py` runs, no
+timing assertions) uses small sizes and writes nothing. `python -m reliability.run_all` runs them all.
+
+How a request is counted (each has a deadline: the time a caller is assumed to wait, stated per scenario):
+
+| column | meaning |
+|---|---|
+| sent | requests the client tried to send |
+| succeeded | a result by the deadline, for the account asked for |
+| failed, MT5 code | an error by the deadline that is a typed `MT5Error`: it carries the MT5 code and message |
+| refused at send | `account_info_async` raised at once (the broker unreachable): the caller got a clear error |
+| failed, no code | any other error by the deadline (`TimeLimitExceeded`, `WorkerLostError`, ...) |
+| hung | finished after its deadline, or still running when the scenario gave up (deadline + grace) |
+| lost | no result and no error at all when the scenario gave up |
+| wrong account | a result whose `login` is not the one asked for |
+
+The invariants every scenario checks: 0 lost, 0 hung, 0 wrong account, 0 failed without an MT5 code, and
+0 passwords found in Redis (every key, message bodies decoded) and in every process's log afterwards.
+Results are read from the result backend (`celery-task-meta-<id>`, `date_done` written by the worker). The
+machine: a 2-core VM shared with other work, running Redis, every worker and the client.
+"""
+
+
+@dataclass
+class Outcome:
+    """What one scenario run produced."""
+
+    name: str
+    title: str
+    argv: list[str]
+    tally: Tally
+    deadline: float
+    injected: str  # what was broken, in words
+    settings: dict[str, str]  # the MT5_* settings the workers ran with
+    figures: list[tuple[str, object]] = field(default_factory=list)  # scenario figures, in order
+    extra_problems: list[str] = field(default_factory=list)  # broken scenario-specific invariants
+    notes: str = ""  # what the figures mean, for the doc
+
+    @property
+    def problems(self) -> list[str]:
+        return self.tally.problems() + self.extra_problems
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def figure(self, label: str) -> object:
+        return dict(self.figures)[label]
+
+    def command(self) -> str:
+        return shlex.join([".venv/bin/python", "-m", f"reliability.{self.name}", *self.argv])
+
+
+def tally_table(t: Tally) -> str:
+    header = ["sent", "succeeded", "failed, MT5 code", "refused at send", "failed, no code", "hung", "lost",
+              "wrong account"]  # fmt: skip
+    codes = ", ".join(f"{code}: {n}" for code, n in sorted(t.codes.items())) if t.codes else ""
+    row = [t.sent, t.succeeded, f"{t.failed_coded}" + (f" ({codes})" if codes else ""), t.refused_at_send,
+           t.failed_uncoded, t.hung, t.lost, t.wrong_account]  # fmt: skip
+    return table(header, [row])
+
+
+def table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> str:
+    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render(o: Outcome) -> str:
+    t = o.tally
+    latency = f"{t.latency(0.5):.2f} s median, {t.latency(0.99):.2f} s p99, {max(t.latencies, default=0):.2f} s max"
+    settings = " ".join(f"`{k}={v}`" for k, v in o.settings.items())
+    verdict = "all invariants hold" if o.ok else "**invariants broken: " + "; ".join(o.problems) + "**"
+    return f"""\
+## {o.title}
+
+`{o.command()}` ({machine()})
+
+Injected: {o.injected}
+
+Workers' settings: {settings}. Deadline per request: {o.deadline:g} s after it was sent.
+
+{tally_table(t)}
+
+Latency (sent to done, of requests done by their deadline): {latency}. Verdict: {verdict}.
+
+{table(["figure", "value"], [(k, v) for k, v in o.figures])}
+
+{o.notes.strip()}
+"""
+
+
+def print_outcome(o: Outcome) -> None:
+    print(f"== {o.title} ==")
+    print(f"injected: {o.injected}")
+    print(tally_table(o.tally))
+    for label, value in o.figures:
+        print(f"  {label}: {value}")
+    print("invariants: " + ("OK" if o.ok else "BROKEN: " + "; ".join(o.problems)))
+
+
+def machine() -> str:
+    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def update_section(path: Path, name: str, body: str) -> None:
+    """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = path.read_text(encoding="utf-8") if path.exists() else _skeleton()
+    begin, end = f"<!-- reliability:{name} -->", f"<!-- /reliability:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    path.write_text(text, encoding="utf-8")
+
+
+def _skeleton() -> str:
+    parts = [HEADER]
+    parts += [f"<!-- reliability:{n} -->\n## {n}\n\nNot run yet.\n<!-- /reliability:{n} -->\n" for n in SECTIONS]
+    return "\n".join(parts)
+
+
+# --- the scripts' command line ------------------------------------------------------------------------------
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    p.add_argument("--quick", action="store_true", help="small sizes, seconds (what tests/test_reliability.py runs)")
+    p.add_argument("--docs", type=Path, help="markdown to update (default docs/reliability.md; none with --quick)")
+    p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
+    return p
+
+
+@contextmanager
+def log_dir(keep: bool, given: Path | None = None) -> Iterator[Path]:
+    if given is not None:
+        given.mkdir(parents=True, exist_ok=True)
+        yield given
+        return
+    path = Path(tempfile.mkdtemp(prefix="mt5-reliability-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"logs kept in {path}")
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(run: Callable[..., Outcome], doc: str | None, argv: list[str] | None = None) -> int:
+    """Parse the common flags, run the scenario, print it, write its doc section; exit 1 if an invariant broke."""
+    args = parser(doc).parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    with log_dir(args.keep_logs) as logs:
+        outcome = run(quick=args.quick, logs=logs)
+    outcome.argv = [a for a in given if a != "--keep-logs"]
+    print_outcome(outcome)
+    docs = args.docs if args.docs is not None else (None if args.quick else DOCS)
+    if docs is not None:
+        update_section(docs, outcome.name, render(outcome))
+        print(f"wrote section {outcome.name} of {docs}")
+    return 0 if outcome.ok else 1

@@ -1,0 +1,254 @@
+"""Requests as a web app sends them (``MT5Client.account_info_async``), and the tally of what became of each.
+
+Every request has a deadline (sent + ``deadline`` seconds). Outcomes, read from the result backend's keys
+(``celery-task-meta-<id>``, ``date_done`` written by the worker):
+
+- *succeeded*: a result by its deadline, for the account asked for;
+- *wrong account*: a result by its deadline whose ``login`` is not the one asked for;
+- *failed, MT5 code*: an error by its deadline that is a typed ``MT5Error`` (it carries ``code`` and message);
+- *failed, no code*: any other error by its deadline (``TimeLimitExceeded``, ``WorkerLostError``, ...);
+- *refused at send*: ``account_info_async`` raised (the broker was unreachable): the caller got a clear error;
+- *hung*: finished after its deadline, or still running (``STARTED``/``RETRY``) when the scenario gave up;
+- *lost*: nothing at all, no result and no error, when the scenario gave up (deadline + grace).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from mt5_worker import errors
+from mt5_worker.config import AccountSpec
+from mt5_worker.sessions import REDIS_DOWN
+from reliability.processes import Fleet, WorkerProcess, sleep_until
+
+READY = frozenset({"SUCCESS", "FAILURE"})
+
+
+@dataclass
+class Request:
+    login: int
+    sent_at: float  # unix time the client started sending it
+    deadline: float
+    task_id: str | None = None
+    send_error: str | None = None  # type and message of what account_info_async raised
+    meta: dict[str, Any] | None = None  # result meta once read (READY, or the last state seen)
+
+    @property
+    def done_at(self) -> float | None:
+        if self.meta is None or self.meta.get("status") not in READY:
+            return None
+        return datetime.fromisoformat(self.meta["date_done"]).timestamp()
+
+
+def send(fleet: Fleet, account: AccountSpec, deadline: float, with_password: bool = True) -> Request:
+    """One ``mt5.account_info`` through ``MT5Client``; never raises (a refused send is recorded)."""
+    request = Request(account.login, time.time(), time.time() + deadline)
+    password = account.password.get_secret_value() if with_password else None
+    try:
+        request.task_id = fleet.client.account_info_async(account.login, account.server, password).id
+    except Exception as exc:  # the caller's view: a clear error at send time, never silence
+        request.send_error = f"{type(exc).__name__}: {exc}"
+    return request
+
+
+def paced(
+    fleet: Fleet,
+    accounts: Sequence[AccountSpec],
+    count: int,
+    rate: float,
+    deadline: float,
+    seed: int,
+    senders: int = 1,
+) -> list[Request]:
+    """``count`` requests for random accounts, scheduled ``rate`` per second, sent by ``senders`` threads (so a
+    send blocked on an unreachable broker does not hold back the others)."""
+    rng = random.Random(seed)
+    picks = [rng.choice(accounts) for _ in range(count)]
+    start = time.time()
+    slots: list[Request | None] = [None] * count
+    next_index = iter(range(count))
+    lock = threading.Lock()
+
+    def run() -> None:
+        while True:
+            with lock:
+                i = next(next_index, None)
+            if i is None:
+                return
+            sleep_until(start + i / rate)
+            slots[i] = send(fleet, picks[i], deadline)
+
+    threads = [threading.Thread(target=run, name=f"sender-{n}") for n in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return [r for r in slots if r is not None]
+
+
+def collect(fleet: Fleet, requests: Sequence[Request], grace: float, poll: float = 0.25) -> None:
+    """Read results until every request is ready or the last deadline plus ``grace`` has passed.
+
+    Redis may be down meanwhile (a scenario restarting it): reads are retried until the end.
+    """
+    pending = [r for r in requests if r.task_id is not None and r.done_at is None]
+    give_up = max([r.deadline for r in requests] + [time.time()]) + grace
+    while True:
+        still = []
+        try:
+            for chunk in _chunks(pending, 2000):
+                raws = fleet.r.mget([f"celery-task-meta-{r.task_id}" for r in chunk])
+                for request, raw in zip(chunk, raws, strict=True):
+                    if raw:
+                        request.meta = json.loads(raw)
+                    if request.done_at is None:
+                        still.append(request)
+        except REDIS_DOWN:
+            still = pending
+        pending = still
+        if not pending or time.time() > give_up:
+            return
+        time.sleep(poll)
+
+
+@dataclass
+class Tally:
+    sent: int = 0
+    succeeded: int = 0
+    wrong_account: int = 0
+    failed_coded: int = 0
+    failed_uncoded: int = 0
+    refused_at_send: int = 0
+    hung: int = 0
+    lost: int = 0
+    codes: Counter[int] = field(default_factory=Counter)  # MT5 codes of the failures
+    uncoded: Counter[str] = field(default_factory=Counter)  # error types without an MT5 code
+    send_errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # sent -> done, of the requests done by their deadline
+
+    @classmethod
+    def of(cls, requests: Sequence[Request]) -> Tally:
+        tally = cls(sent=len(requests))
+        for r in requests:
+            tally.add(r)
+        return tally
+
+    def add(self, r: Request) -> None:
+        if r.task_id is None:
+            self.refused_at_send += 1
+            self.send_errors[(r.send_error or "").split(":")[0]] += 1
+            return
+        done = r.done_at
+        if done is None:
+            state = (r.meta or {}).get("status")
+            if state is None or state == "PENDING":
+                self.lost += 1
+            else:
+                self.hung += 1  # someone holds it (STARTED, RETRY) but it never finished
+            return
+        if done > r.deadline:
+            self.hung += 1
+            return
+        self.latencies.append(done - r.sent_at)
+        assert r.meta is not None
+        if r.meta["status"] == "SUCCESS":
+            if r.meta["result"].get("login") == r.login:
+                self.succeeded += 1
+            else:
+                self.wrong_account += 1
+            return
+        code, kind = mt5_code(r.meta["result"])
+        if code is None:
+            self.failed_uncoded += 1
+            self.uncoded[kind] += 1
+        else:
+            self.failed_coded += 1
+            self.codes[code] += 1
+
+    def problems(self) -> list[str]:
+        """The campaign's invariants, broken ones named."""
+        found = [f"{n} {what}" for n, what in ((self.lost, "lost"), (self.hung, "hung"),
+                 (self.wrong_account, "wrong-account"), (self.failed_uncoded, "failed without an MT5 code"))
+                 if n]  # fmt: skip
+        accounted = self.succeeded + self.wrong_account + self.failed_coded + self.failed_uncoded
+        if accounted + self.refused_at_send + self.hung + self.lost != self.sent:
+            found.append("tally does not add up")
+        return found
+
+    def latency(self, q: float) -> float:
+        if not self.latencies:
+            return 0.0
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def mt5_code(error: dict[str, Any]) -> tuple[int | None, str]:
+    """The MT5 code of a stored task error, rebuilt as its typed exception; ``None`` if it is not an MT5Error."""
+    kind = str(error.get("exc_type"))
+    cls = getattr(errors, kind, None) if error.get("exc_module") == errors.__name__ else None
+    if not (isinstance(cls, type) and issubclass(cls, errors.MT5Error)):
+        return None, kind
+    try:
+        exc = cls(*error.get("exc_message", ()))
+    except TypeError:
+        return None, kind
+    return (exc.code if isinstance(exc.code, int) else None), kind
+
+
+# --- what the workers' logs say -----------------------------------------------------------------------------
+
+_FINISHED = re.compile(r"Task mt5\.account_info\[([0-9a-f-]{36})\] (?:succeeded in|raised)")
+_RETRIED = re.compile(r"Task mt5\.account_info\[([0-9a-f-]{36})\] retry:")
+
+
+def executions(workers: Sequence[WorkerProcess]) -> Counter[str]:
+    """How many times each ``mt5.account_info`` task ran to completion (success or final error), by task id,
+    across every incarnation of every worker. A count above 1 is a duplicate execution."""
+    return Counter(m.group(1) for w in workers for m in _FINISHED.finditer(w.log_text()))
+
+
+def retries(workers: Sequence[WorkerProcess]) -> int:
+    return sum(len(_RETRIED.findall(w.log_text())) for w in workers)
+
+
+def sdk_failures(workers: Sequence[WorkerProcess]) -> Counter[tuple[str, int]]:
+    """Failed SDK calls by (function, MT5 code), from the manager's ``mt5.call`` log lines."""
+    found: Counter[tuple[str, int]] = Counter()
+    for worker in workers:
+        for event in worker.events("mt5.call", ok=False):
+            found[(event["function"], event["mt5_code"])] += 1
+    return found
+
+
+def wait_quiet(fleet: Fleet, timeout: float = 30.0) -> None:
+    """Wait until no message is queued or held unacknowledged (so a scan sees the end state)."""
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            queued = sum(int(fleet.r.llen(k)) for k in fleet.r.scan_iter("mt5*") if fleet.r.type(k) == b"list")
+            if not queued and not fleet.r.hlen("unacked"):
+                return
+        except redis.RedisError:
+            pass
+        time.sleep(0.25)
+
+
+def run_in_background(action: Callable[[], None], name: str) -> threading.Thread:
+    thread = threading.Thread(target=action, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def _chunks(items: Sequence[Request], size: int) -> list[Sequence[Request]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
