@@ -7,8 +7,9 @@ and stops the worker. So one message from a broken or hostile producer could tak
 
 :class:`MessageGuard`, a consumer bootstep, checks each message's shape before Celery's strategy sees it and
 raises ``InvalidTaskError`` for a bad one (logged and rejected by Celery). Only protocol 2 is accepted (every
-Celery client since 4.0). It also replaces Celery's decode-error report, which logs the whole undecodable body
-(megabytes, and whatever secret it holds), with one line naming the message's size and type.
+Celery client since 4.0). It also keeps message bodies out of the logs: Celery's reports of an undecodable,
+invalid or unknown-task message print the body (the whole of it when undecodable: megabytes, and whatever
+password it holds); here they print its size only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.message_guard")
 Handler = Callable[..., Any]
+HIDDEN = "<body not logged: it may hold credentials>"
 
 
 def problem(headers: Any, payload: Any) -> str | None:
@@ -96,3 +98,7 @@ class MessageGuard(bootsteps.StartStopStep):  # type: ignore[misc]  # celery shi
             if not getattr(handler, "mt5_guarded", False):
                 strategies[name] = guarded(handler)
         consumer.on_decode_error = on_decode_error
+        # Celery uses the body of these reports only to log it; the loop picks these attributes up when it starts.
+        for name in ("on_unknown_message", "on_unknown_task", "on_invalid_task"):
+            report = getattr(type(consumer), name)
+            setattr(consumer, name, lambda _body, *rest, report=report: report(consumer, HIDDEN, *rest))

@@ -25,6 +25,7 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]
+SECRET = "Garbage-Held-Pa55word"  # inside messages the worker cannot run: must not be logged either
 EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
@@ -61,8 +62,8 @@ def hostile_messages() -> dict[str, dict[str, Any]]:
     return {
         "10 MB argument": task_message("mt5.account_info", kwargs=account | {"password": "p" * 10_000_000}),
         "10 MB of garbage": task_message("mt5.account_info") | {"body": b"\xff{" * 5_000_000},
-        "not JSON": task_message("mt5.account_info") | {"body": b"\x80\x81 {{{ not json"},
-        "JSON, not a list": task_message("mt5.account_info", body={"login": A.login}),
+        "not JSON": task_message("mt5.account_info") | {"body": b"\x80\x81 {{{ " + SECRET.encode()},
+        "JSON, not a list": task_message("mt5.account_info", body={"login": A.login, "password": SECRET}),
         "kwargs not an object": task_message("mt5.account_info", body=[[], [1, 2], EMBED]),
         "pickle": task_message("mt5.login")
         | {
@@ -75,7 +76,7 @@ def hostile_messages() -> dict[str, dict[str, Any]]:
         "login is a list": task_message("mt5.login", args=[[1, 2], "pw", A.server]),
         "password is a number": task_message("mt5.login", kwargs=account | {"password": 12345}),
         "too many arguments": task_message("mt5.health", args=[1, 2, 3]),
-        "unknown task": task_message("mt5.rm_rf"),
+        "unknown task": task_message("mt5.logon", kwargs=account | {"password": SECRET}),
         "no task header": task_message("mt5.login") | {"headers": {"id": str(uuid.uuid4())}},
         "bad eta": task_message("mt5.account_info", kwargs=account, eta="not-a-date"),
         "bad time limit": task_message("mt5.account_info", kwargs=account, timelimit="forever"),
@@ -126,3 +127,4 @@ def test_hostile_messages_do_not_crash_or_wedge_the_worker(simulator_stack: Stac
     assert "Unrecoverable error" not in worker.log_text()
     assert 2 == len(worker.events("mt5.message.undecodable"))  # reported in one line each, without the body
     assert len(worker.log_text()) < 1_000_000, "a 10 MB body was written to the log"
+    assert SECRET not in worker.log_text()
