@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mt5_worker.config import Settings
+from mt5_worker.credentials import hide_url_password
 from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, celery_argv, free_port, wait_for, worker_argv
 from mt5_worker.progress import Progress
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
@@ -57,7 +58,7 @@ def _stack(settings: Settings, tmp: Path, out: Callable[[str], None]) -> Iterato
             redis_url = server.url
             out(f"started a private Redis at {redis_url}")
         else:
-            out(f"using REDIS_URL={redis_url}")
+            out(f"using REDIS_URL={hide_url_password(redis_url)}")
         env = os.environ | {
             "REDIS_URL": redis_url, "MT5_BACKEND": "simulator", "MT5_CONNECTION_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
             "MT5_IDLE_SWEEP_INTERVAL": str(SWEEP_INTERVAL), "MT5_SIMULATOR_LATENCY": json.dumps(LATENCY),
@@ -158,7 +159,7 @@ def _serve(settings: Settings, tmp: Path, out: Callable[[str], None]) -> None:
         out(f"Flower: http://127.0.0.1:{port}/")
     except ImportError:
         out("Flower is not installed (pip install 'mt5-worker[flower]')")
-    out(f"the stack is up: REDIS_URL={settings.effective_redis_url}; press Ctrl-C to stop")
+    out(f"the stack is up: REDIS_URL={hide_url_password(settings.effective_redis_url)}; press Ctrl-C to stop")
     try:
         while True:
             time.sleep(3600)
