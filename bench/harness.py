@@ -10,6 +10,7 @@ rates are measured between completions on the worker side, not by how fast this 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import itertools
 import json
 import os
@@ -49,6 +50,8 @@ class Fleet:
     def __post_init__(self) -> None:
         self.redis = RedisServer(self.log_dir).start()
         os.environ["REDIS_URL"] = self.redis.url  # this process's router reads the registry there
+        if "celeryconfig" in sys.modules:  # read before: its router would read another Redis's registry
+            importlib.reload(sys.modules["celeryconfig"])
         self.client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         self.app = Celery("bench-client", set_as_current=False)
         self.app.config_from_object("celeryconfig")

@@ -63,10 +63,14 @@ def main(argv: list[str] | None = None) -> int:
         init, login = latency["initialize"], latency["login"]
         verdict = "met" if ratio >= TARGET else "NOT met"
         chart = docs.parent / "p1_pooled_vs_naive.png"
-        report.bar_chart(
-            chart, "P1: one worker, realistic latency (log scale)", [name for name, _ in rows],
-            {"requests/s": [r for _, (_, r) in rows]}, "requests per second", log=True,
-        )  # fmt: skip
+        panel = report.Panel(
+            "one worker, realistic latency",
+            [name for name, _ in rows],
+            {"requests/s": [r for _, (_, r) in rows]},
+            "requests per second (log scale)",
+            log=True,
+        )
+        report.bar_chart(chart, "P1: pooled vs naive worker", panel)  # fmt: skip
         body = f"""\
 ## P1: pooled worker vs naive worker
 

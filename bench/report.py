@@ -9,8 +9,10 @@ import re
 import shlex
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from bench.harness import REPO
 
@@ -72,43 +74,54 @@ def _skeleton() -> str:
     return "\n".join(parts)
 
 
-def bar_chart(
-    path: Path,
-    title: str,
-    labels: Sequence[str],
-    series: dict[str, Sequence[float]],
-    ylabel: str,
-    log: bool = False,
-    hline: tuple[float, str] | None = None,
-) -> None:
-    """Grouped bars (one group per label, one bar per series), values written on the bars."""
+@dataclass
+class Panel:
+    """One bar chart: a group of bars per label, one bar per series, values written on the bars."""
+
+    title: str
+    labels: Sequence[str]
+    series: dict[str, Sequence[float]]
+    ylabel: str
+    log: bool = False
+    hline: tuple[float, str] | None = None  # a reference level and its caption
+
+
+def bar_chart(path: Path, title: str, *panels: Panel) -> None:
+    """Panels side by side in one PNG (matplotlib, Agg backend: files only, no display)."""
     import matplotlib
 
-    matplotlib.use("Agg")  # files only, no display
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    width = 0.8 / len(series)
-    for i, (name, values) in enumerate(series.items()):
-        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(labels))]
-        bars = ax.bar(xs, values, width, label=name)
-        ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
-    if hline is not None:
-        ax.axhline(hline[0], color="grey", linestyle="--", linewidth=1)
-        ax.annotate(hline[1], (len(labels) - 0.5, hline[0]), ha="right", va="bottom", fontsize=8, color="grey")
-    ax.set_xticks(range(len(labels)), labels, fontsize=9)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=11)
-    if log:
-        ax.set_yscale("log")
-        ax.set_ylim(bottom=min(min(v) for v in series.values()) / 3)  # bars start well below the smallest
-    ax.margins(y=0.15)
-    if len(series) > 1:
-        ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), dpi=110, squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        _draw(ax, panel)
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def _draw(ax: Any, panel: Panel) -> None:
+    width = 0.8 / len(panel.series)
+    for i, (name, values) in enumerate(panel.series.items()):
+        xs = [x + (i - (len(panel.series) - 1) / 2) * width for x in range(len(panel.labels))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
+    if panel.hline is not None:
+        level, caption = panel.hline
+        ax.axhline(level, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(caption, (len(panel.labels) - 0.6, level), ha="right", va="bottom", fontsize=8, color="grey")
+    ax.set_xticks(range(len(panel.labels)), panel.labels, fontsize=8)
+    ax.set_ylabel(panel.ylabel)
+    ax.set_title(panel.title, fontsize=10)
+    if panel.log:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=min(min(v) for v in panel.series.values()) / 3)  # bars start well below the smallest
+    ax.margins(y=0.15)
+    if len(panel.series) > 1:
+        ax.legend(fontsize=8)
 
 
 def _short(value: float) -> str:

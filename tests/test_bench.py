@@ -1,0 +1,79 @@
+"""The benchmark scripts keep working: each runs once in ``--quick`` mode (real Redis, real workers).
+
+No timing assertions: a benchmark's numbers depend on the machine. What is pinned is that each script runs to
+the end, prints its ratio line with a verdict, and writes its section of the performance page (and its chart,
+where it draws one) without touching the other sections.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+
+REPO = Path(__file__).resolve().parent.parent
+RATIO = re.compile(r"^(P\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
+
+SCRIPTS = [
+    ("bench.p1_pooled_vs_naive", "P1", "p1_pooled_vs_naive.png"),
+    ("bench.p2_overhead", "P2", None),
+    ("bench.p3_routing", "P3", "p3_routing.png"),
+    ("bench.p4_sweep", "P4", "p4_sweep.png"),
+]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("module", "section", "chart"), SCRIPTS, ids=[s[1] for s in SCRIPTS])
+def test_quick_run_prints_its_ratio_and_writes_its_section(
+    module: str, section: str, chart: str | None, tmp_path: Path
+) -> None:
+    docs = tmp_path / "performance.md"
+    docs.write_text(report._skeleton().replace("Not run yet.", "untouched placeholder"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_"))}
+
+    run = subprocess.run(
+        [sys.executable, "-m", module, "--quick", "--docs", str(docs)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=170,
+    )  # fmt: skip
+
+    assert 0 == run.returncode, run.stdout + run.stderr
+    ratios = RATIO.findall(run.stdout)
+    assert ratios, run.stdout
+    assert {section} == {name for name, _ in ratios}
+    text = docs.read_text()
+    own = text.split(f"<!-- bench:{section} -->")[1].split(f"<!-- /bench:{section} -->")[0]
+    assert "untouched placeholder" not in own
+    assert f"-m {module} --quick --docs" in own  # the command that produced it
+    assert 3 == text.count("untouched placeholder")  # the other sections are left alone
+    if chart is not None:
+        assert f"]({chart})" in own
+        assert (tmp_path / chart).read_bytes().startswith(b"\x89PNG")
+
+
+def test_update_section_replaces_only_its_own_block(tmp_path: Path) -> None:
+    docs = tmp_path / "performance.md"
+    report.update_section(docs, "P2", "## P2\nfirst")
+    report.update_section(docs, "P2", "## P2\nsecond")
+    report.update_section(docs, "P9", "## P9\nappended")
+
+    text = docs.read_text()
+    assert "second" in text and "first" not in text
+    assert 1 == text.count("<!-- bench:P2 -->")
+    assert text.rstrip().endswith("appended\n<!-- /bench:P9 -->")
+    assert 3 == text.count("Not run yet.")  # P1, P3, P4
+
+
+def test_lower_bound_counts_one_login_per_account_per_window_per_worker() -> None:
+    from bench.p3_routing import lower_bound
+
+    trace = [(login, "S", "pw") for login in [1, 2, 1, 3, 1, 1, 2, 2]]
+    assignment = {1: "w0", 2: "w1", 3: "w0"}
+    # w0 sees 1 1 3 1 1 -> windows of 2: {1} {3,1} {1} = 4; w1 sees 2 2 2 -> {2} {2} = 2
+    assert 6 == lower_bound(trace, assignment, window=2)
+    assert 3 == lower_bound(trace, assignment, window=100)  # w0: {1,3}, w1: {2}
