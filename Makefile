@@ -28,8 +28,11 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/settings_doc.py)
 	$(PY) -m mt5_worker.settings_doc
 
-bench: $(VENV)/.installed
-	$(PY) bench/bench_manager.py
+bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~15 min; see bench/README.md)
+	$(PY) -m bench.p1_pooled_vs_naive
+	$(PY) -m bench.p2_overhead
+	$(PY) -m bench.p3_routing
+	$(PY) -m bench.p4_sweep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
