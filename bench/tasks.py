@@ -1,6 +1,7 @@
 """Bench-only tasks, loaded into a production worker with ``-I bench.tasks``; never part of a deployment.
 
-``bench.noop`` is Celery's floor (P2): same arguments as ``mt5.account_info``, no work. ``bench.naive_account_info``
+``bench.noop`` is Celery's floor (P2): same arguments as ``mt5.account_info``, no work; ``bench.noop_info``
+also returns a result of the same size. ``bench.naive_account_info``
 is what the pooled manager replaces (P1): a fresh terminal per request, initialized, logged in and shut down.
 """
 
@@ -11,6 +12,7 @@ from typing import Any
 from mt5_worker.app import app
 from mt5_worker.config import Settings
 from mt5_worker.terminal import create_terminal
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 
 @app.task(name="bench.noop")
@@ -32,3 +34,22 @@ def naive_account_info(login: int, server: str, password: str) -> dict[str, Any]
         return info._asdict()
     finally:
         terminal.shutdown()
+
+
+@app.task(name="bench.noop_info")
+def noop_info(login: int, **_: Any) -> dict[str, Any]:
+    """``bench.noop`` with a result the size of ``mt5.account_info``'s: splits P2's gap into result vs work."""
+    return _SAMPLE | {"login": login}
+
+
+def _sample_info() -> dict[str, Any]:
+    sim = SimulatedTerminal()
+    demo = DEMO_ACCOUNTS[0]
+    sim.initialize(login=demo.login, password=demo.password.get_secret_value(), server=demo.server)
+    info = sim.account_info()
+    sim.shutdown()
+    assert info is not None
+    return info._asdict()
+
+
+_SAMPLE = _sample_info()
