@@ -99,7 +99,12 @@ affinity routing and batched serving (P3).
 
 Command: `{report.command("bench.p1_pooled_vs_naive", report.argv())}`; machine: {report.machine()}.
 """
-        report.update_section(docs, "P1", body)
+        report.update_section(
+            docs,
+            "P1",
+            body,
+            [report.Verdict("throughput, pooled / naive worker", f"{ratio:.0f}x", f">= {TARGET:g}x", ratio >= TARGET)],
+        )
     return 0
 
 

@@ -297,7 +297,18 @@ Zipf trace land where they hash), while round-robin spreads requests evenly over
 
 Command: `{report.command("bench.p3_routing", report.argv())}`; machine: {report.machine()}.
 """
-    report.update_section(docs, "P3", body)
+    verdicts = [
+        report.Verdict(
+            "logins, affinity + batched / round-robin", f"{vs_rr:.2f}x", f"<= {LOGIN_TARGET:g}x", vs_rr <= LOGIN_TARGET
+        ),
+        report.Verdict(
+            "logins, affinity + batched / lower bound",
+            f"{vs_bound:.2f}x",
+            f"<= {BOUND_TARGET:g}x",
+            vs_bound <= BOUND_TARGET,
+        ),
+    ]
+    report.update_section(docs, "P3", body, verdicts)
 
 
 if __name__ == "__main__":

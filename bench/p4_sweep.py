@@ -98,7 +98,16 @@ with them.
 
 Command: `{report.command("bench.p4_sweep", report.argv())}`; machine: {report.machine()}.
 """
-        report.update_section(docs, "P4", body)
+        report.update_section(
+            docs,
+            "P4",
+            body,
+            [
+                report.Verdict(
+                    f"idle sweep time, {large:,} / {small:,} live sessions", f"{ratio:.2f}x", f"<= {TARGET:g}x", met
+                )
+            ],
+        )
     return 0
 
 

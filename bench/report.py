@@ -21,17 +21,22 @@ SECTIONS = ("P1", "P2", "P3", "P4")
 HEADER = """\
 # Performance
 
-Four benchmarks from issue 5, each a script in `bench/` that runs on the simulator against a real Redis and
-real worker processes (the production `celery -A mt5_worker.app worker --pool=prefork --concurrency=1`),
-prints its ratio and rewrites its own section below with the command that produced it. Timings come from the
-result backend (`date_done`, written by the worker when a task finishes), so rates are measured between
-completions on the worker side. The `realistic` latency profile (initialize 2 s, login 0.5 s, other calls
-2 ms) is an assumption, not a measurement of a real terminal (see `/work/shared/mt5-sdk-reference.md`): read
-the ratios, not the absolute numbers. `make bench` runs all four (about 15 minutes); each script's `--quick`
-mode (tiny sizes, seconds) is what `tests/test_bench.py` runs, with no timing assertions.
+Issue 5's four benchmarks, each a script in `bench/` (see `bench/README.md`) that runs on the simulator
+against a private Redis and, for P1-P3, real worker processes (the production `celery -A mt5_worker.app
+worker --pool=prefork --concurrency=1`). Each prints its ratio and rewrites its own section below, with the
+command that produced it; text outside the sections is kept. P1-P3 time tasks by the result backend's
+`date_done` (written by the worker as each task finishes), so rates are measured between completions on the
+worker side, not by how fast the benchmark client polls; P4 times `WorkerRuntime.sweep` in-process.
 
-The machine matters: the numbers below come from a 2-core VM that also runs Redis, every worker process and
-the benchmark client, so CPU-bound runs (P2, the zero-latency part of P3) compete for those two cores.
+The `realistic` latency profile (initialize 2 s, login 0.5 s, every other call 2 ms) is an assumption, not a
+measurement of a real terminal (no public measurement of `login()` exists; see the SDK notes): read the
+ratios, not the absolute numbers. `make bench` runs all four (about 15 minutes). `--quick` (tiny sizes,
+seconds) is what `tests/test_bench.py` runs, with no timing assertions.
+
+**Machine.** A 2-core VM that also runs Redis, every worker process (a prefork parent and child each) and the
+benchmark client, and at times other test suites. CPU-bound runs (P2, the zero-latency part of P3) compete for
+those two cores, so their rates move by 10-20% between runs; P2 alternates its tasks round by round and takes
+the median of per-round ratios for that reason.
 """
 
 
@@ -57,19 +62,48 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return "\n".join(lines)
 
 
-def update_section(path: Path, name: str, body: str) -> None:
-    """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing)."""
+@dataclass(frozen=True)
+class Verdict:
+    """One row of the summary table: what was compared, the value, the target, whether it was met."""
+
+    measure: str
+    value: str
+    target: str
+    met: bool
+
+
+SUMMARY_HEADER = ["", "measure", "result", "target", "met"]
+
+
+def update_section(path: Path, name: str, body: str, verdicts: Sequence[Verdict] = ()) -> None:
+    """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing), and its
+    rows of the summary table."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text(encoding="utf-8") if path.exists() else _skeleton()
-    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    text = _replace(text, name, body)
+    if verdicts:
+        rows = [r for r in _summary_rows(text) if r[0] != name]
+        rows += [[name, v.measure, v.value, v.target, "yes" if v.met else "**no**"] for v in verdicts]
+        rows.sort(key=lambda r: r[0])  # stable: a script's rows keep their order
+        text = _replace(text, "summary", table(SUMMARY_HEADER, rows))
     path.write_text(text, encoding="utf-8")
 
 
+def _replace(text: str, name: str, body: str) -> str:
+    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+    return pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+
+
+def _summary_rows(text: str) -> list[list[str]]:
+    match = re.search(r"<!-- bench:summary -->(.*?)<!-- /bench:summary -->", text, re.S)
+    lines = match.group(1).strip().splitlines()[2:] if match else []  # below the header and the rule
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
+
+
 def _skeleton() -> str:
-    parts = [HEADER]
+    parts = [HEADER, f"## Summary\n\n<!-- bench:summary -->\n{table(SUMMARY_HEADER, [])}\n<!-- /bench:summary -->\n"]
     parts += [f"<!-- bench:{n} -->\n## {n}\n\nNot run yet.\n<!-- /bench:{n} -->\n" for n in SECTIONS]
     return "\n".join(parts)
 

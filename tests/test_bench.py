@@ -51,22 +51,27 @@ def test_quick_run_prints_its_ratio_and_writes_its_section(
     assert "untouched placeholder" not in own
     assert f"-m {module} --quick --docs" in own  # the command that produced it
     assert 3 == text.count("untouched placeholder")  # the other sections are left alone
+    summary = text.split("<!-- bench:summary -->")[1].split("<!-- /bench:summary -->")[0]
+    assert re.search(rf"^\| {section} \| .+ \| (yes|\*\*no\*\*) \|$", summary, re.M), summary
     if chart is not None:
         assert f"]({chart})" in own
         assert (tmp_path / chart).read_bytes().startswith(b"\x89PNG")
 
 
-def test_update_section_replaces_only_its_own_block(tmp_path: Path) -> None:
+def test_update_section_replaces_only_its_own_block_and_summary_rows(tmp_path: Path) -> None:
     docs = tmp_path / "performance.md"
-    report.update_section(docs, "P2", "## P2\nfirst")
-    report.update_section(docs, "P2", "## P2\nsecond")
+    report.update_section(docs, "P2", "## P2\nfirst", [report.Verdict("m", "0.5", ">= 0.9", False)])
+    report.update_section(docs, "P1", "## P1\nonly", [report.Verdict("a", "9x", ">= 5x", True)])
+    report.update_section(docs, "P2", "## P2\nsecond", [report.Verdict("m", "0.95", ">= 0.9", True)])
     report.update_section(docs, "P9", "## P9\nappended")
 
     text = docs.read_text()
     assert "second" in text and "first" not in text
     assert 1 == text.count("<!-- bench:P2 -->")
     assert text.rstrip().endswith("appended\n<!-- /bench:P9 -->")
-    assert 3 == text.count("Not run yet.")  # P1, P3, P4
+    assert 2 == text.count("Not run yet.")  # P3, P4
+    summary = text.split("<!-- bench:summary -->")[1].split("<!-- /bench:summary -->")[0]
+    assert ["| P1 | a | 9x | >= 5x | yes |", "| P2 | m | 0.95 | >= 0.9 | yes |"] == summary.strip().splitlines()[2:]
 
 
 def test_lower_bound_counts_one_login_per_account_per_window_per_worker() -> None:
