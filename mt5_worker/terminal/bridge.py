@@ -89,6 +89,7 @@ class BridgeTerminal:
             self._tls.check_hostname = False
         self._lock = threading.Lock()
         self._conn: Any = None
+        self._stream: Any = None
         self._root: Any = None
         self._error: tuple[int, str] = SUCCESS
         self._log = get_logger("mt5_worker.terminal.bridge").bind(bridge=f"{host}:{port}")
@@ -122,7 +123,7 @@ class BridgeTerminal:
     def close(self) -> None:
         """Drop the connection to the bridge; the next call reconnects. The remote terminal stays as it is."""
         with self._lock:
-            self._drop()
+            self._drop(goodbye=True)
 
     # --- the port ---------------------------------------------------------------------------------
 
@@ -246,7 +247,8 @@ class BridgeTerminal:
             raise self._failed("connect", error, "token refused")
         sock.settimeout(None)  # from here on, RPyC's own request timeout applies
         config = SAFE_PROTOCOL_CONFIG | {"sync_request_timeout": self._timeout}
-        self._conn = connect_stream(SocketStream(sock), VoidService, config)
+        self._stream = SocketStream(sock)
+        self._conn = connect_stream(self._stream, VoidService, config)
         self._root = self._conn.root  # a reference to the service: its methods are called by name
         self._log.info("mt5.bridge.connected")
 
@@ -259,8 +261,13 @@ class BridgeTerminal:
         self._drop()
         self._error = error
 
-    def _drop(self) -> None:
-        conn, self._conn, self._root = self._conn, None, None
+    def _drop(self, goodbye: bool = False) -> None:
+        """Forget the connection. After a failure, close the socket first: RPyC's ``close()`` sends a goodbye and
+        waits up to a full ``MT5_BRIDGE_TIMEOUT`` for a stalled peer to answer it, doubling the time a call takes."""
+        conn, stream, self._conn, self._root, self._stream = self._conn, self._stream, None, None, None
+        if stream is not None and not goodbye:
+            with contextlib.suppress(Exception):
+                stream.close()
         if conn is not None:
             with contextlib.suppress(Exception):  # already broken: nothing to close cleanly
                 conn.close()
