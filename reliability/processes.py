@@ -73,13 +73,13 @@ class WorkerProcess:
 
     def start(self, wait: bool = True) -> WorkerProcess:
         log_name = f"worker-{self.name}.{len(self.incarnations) + 1}"
-        self.incarnations.append(ManagedProcess(log_name, worker_argv(self.nodename), self.env, self.log_dir).start())
+        self.incarnations.append(_start(ManagedProcess(log_name, worker_argv(self.nodename), self.env, self.log_dir)))
         if wait:
             self.wait_ready()
         return self
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        self.current.wait_for_log("ready.", timeout)
+        _wait_for_log(self.current, "ready.", timeout)
 
     def kill(self) -> None:
         """SIGKILL the whole worker: the main process and its pool child, as a power cut or the OOM killer would."""
@@ -141,8 +141,8 @@ class BridgeProcess:
     def start(self) -> BridgeProcess:
         argv = [sys.executable, "-m", "mt5_worker.bridge_server", "--backend", "simulator", "--port", str(self.port)]
         log_name = f"{self.name}.{len(self.incarnations) + 1}"
-        self.incarnations.append(ManagedProcess(log_name, argv, self.env, self.log_dir).start())
-        self.incarnations[-1].wait_for_log("mt5.bridge.started", 30)
+        self.incarnations.append(_start(ManagedProcess(log_name, argv, self.env, self.log_dir)))
+        _wait_for_log(self.incarnations[-1], "mt5.bridge.started", 30)
         return self
 
     def kill(self) -> None:
@@ -202,6 +202,19 @@ class SilentListener:
         for conn in self._held:
             conn.close()
         self._sock.close()
+
+
+def _start(process: ManagedProcess) -> ManagedProcess:
+    """Start, remembering where this run's output begins in a log file that may already exist."""
+    process.log_offset = process.log_path.stat().st_size if process.log_path.exists() else 0  # type: ignore[attr-defined]
+    return process.start()
+
+
+def _wait_for_log(process: ManagedProcess, text: str, timeout: float) -> None:
+    offset: int = getattr(process, "log_offset", 0)
+    wait_for(lambda: text in process.log_text()[offset:] or not process.running, timeout, f"{process.name}: {text}")
+    if not process.running:
+        raise RuntimeError(f"{process.name} exited:\n{process.log_text()[-3000:]}")
 
 
 def _base_env() -> dict[str, str]:

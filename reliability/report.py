@@ -41,7 +41,7 @@ How a request is counted (each has a deadline: the time a caller is assumed to w
 | failed, MT5 code | an error by the deadline that is a typed `MT5Error`: it carries the MT5 code and message |
 | refused at send | `account_info_async` raised at once (the broker unreachable): the caller got a clear error |
 | failed, no code | any other error by the deadline (`TimeLimitExceeded`, `WorkerLostError`, ...) |
-| hung | finished after its deadline, or still running when the scenario gave up (deadline + grace) |
+| hung | done after its deadline, or still running when the scenario gave up, or the send blocked past it |
 | lost | no result and no error at all when the scenario gave up |
 | wrong account | a result whose `login` is not the one asked for |
 
@@ -113,7 +113,8 @@ Workers' settings: {settings}. Deadline per request: {o.deadline:g} s after it w
 
 {tally_table(t)}
 
-Latency (sent to done, of requests done by their deadline): {latency}. Verdict: {verdict}.
+Latency (sent to done, of requests done by their deadline): {latency}; slowest `account_info_async` call:
+{t.slowest_send:.2f} s. Verdict: {verdict}.
 
 {table(["figure", "value"], [(k, v) for k, v in o.figures])}
 
@@ -125,8 +126,12 @@ def print_outcome(o: Outcome) -> None:
     print(f"== {o.title} ==")
     print(f"injected: {o.injected}")
     print(tally_table(o.tally))
+    print(f"  slowest send: {o.tally.slowest_send:.2f} s; latency p99: {o.tally.latency(0.99):.2f} s")
     for label, value in o.figures:
         print(f"  {label}: {value}")
+    tables = [line for line in o.notes.splitlines() if line.startswith("|")]
+    if tables:
+        print("\n".join(tables))
     print("invariants: " + ("OK" if o.ok else "BROKEN: " + "; ".join(o.problems)))
 
 

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -62,26 +63,31 @@ def dump_redis(client: redis.Redis) -> tuple[bytes, int]:
     keys = 0
     for key in client.scan_iter(count=1000):
         keys += 1
-        kind = client.type(key)
-        values: list[bytes]
+        kind = _b(client.type(key))
+        raw: list[Any]
         if kind == b"string":
-            values = [client.get(key) or b""]
+            raw = [client.get(key) or b""]
         elif kind == b"hash":
-            values = [b for pair in client.hgetall(key).items() for b in pair]
+            raw = [b for pair in client.hgetall(key).items() for b in pair]
         elif kind == b"list":
-            values = list(client.lrange(key, 0, -1))
+            raw = list(client.lrange(key, 0, -1))
         elif kind == b"set":
-            values = list(client.smembers(key))
+            raw = list(client.smembers(key))
         elif kind == b"zset":
-            values = list(client.zrange(key, 0, -1))
+            raw = list(client.zrange(key, 0, -1))
         elif kind == b"stream":
-            values = [repr(client.xrange(key)).encode()]
+            raw = [repr(client.xrange(key))]
         else:
-            values = [kind]
-        parts.append(key)
+            raw = [kind]
+        values = [_b(v) for v in raw]
+        parts.append(_b(key))
         parts.extend(values)
         parts.extend(_decoded_bodies(values))
     return b"\n".join(parts), keys
+
+
+def _b(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _decoded_bodies(values: Iterable[bytes]) -> list[bytes]:

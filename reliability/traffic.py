@@ -8,7 +8,8 @@ Every request has a deadline (sent + ``deadline`` seconds). Outcomes, read from 
 - *failed, MT5 code*: an error by its deadline that is a typed ``MT5Error`` (it carries ``code`` and message);
 - *failed, no code*: any other error by its deadline (``TimeLimitExceeded``, ``WorkerLostError``, ...);
 - *refused at send*: ``account_info_async`` raised (the broker was unreachable): the caller got a clear error;
-- *hung*: finished after its deadline, or still running (``STARTED``/``RETRY``) when the scenario gave up;
+- *hung*: finished after its deadline, or still running (``STARTED``/``RETRY``) when the scenario gave up, or
+  ``account_info_async`` itself kept the caller waiting past the deadline;
 - *lost*: nothing at all, no result and no error, when the scenario gave up (deadline + grace).
 """
 
@@ -42,6 +43,7 @@ class Request:
     deadline: float
     task_id: str | None = None
     send_error: str | None = None  # type and message of what account_info_async raised
+    send_seconds: float = 0.0  # how long account_info_async took to return or raise
     meta: dict[str, Any] | None = None  # result meta once read (READY, or the last state seen)
 
     @property
@@ -51,14 +53,31 @@ class Request:
         return datetime.fromisoformat(self.meta["date_done"]).timestamp()
 
 
-def send(fleet: Fleet, account: AccountSpec, deadline: float, with_password: bool = True) -> Request:
-    """One ``mt5.account_info`` through ``MT5Client``; never raises (a refused send is recorded)."""
+def send(
+    fleet: Fleet,
+    account: AccountSpec,
+    deadline: float,
+    with_password: bool = True,
+    *,
+    password: str | None = None,
+    server: str | None = None,
+    task: str = "account_info",
+) -> Request:
+    """One ``mt5.account_info`` (or ``mt5.login``) through ``MT5Client``, with the account's own password and
+    server unless others are given; never raises (a refused send is recorded)."""
     request = Request(account.login, time.time(), time.time() + deadline)
-    password = account.password.get_secret_value() if with_password else None
+    if password is None and with_password:
+        password = account.password.get_secret_value()
+    server = account.server if server is None else server
     try:
-        request.task_id = fleet.client.account_info_async(account.login, account.server, password).id
+        if task == "login":
+            result = fleet.client.login_async(account.login, password or "", server)
+        else:
+            result = fleet.client.account_info_async(account.login, server, password)
+        request.task_id = result.id
     except Exception as exc:  # the caller's view: a clear error at send time, never silence
         request.send_error = f"{type(exc).__name__}: {exc}"
+    request.send_seconds = time.time() - request.sent_at
     return request
 
 
@@ -136,6 +155,7 @@ class Tally:
     uncoded: Counter[str] = field(default_factory=Counter)  # error types without an MT5 code
     send_errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # sent -> done, of the requests done by their deadline
+    slowest_send: float = 0.0  # seconds the slowest account_info_async call took
 
     @classmethod
     def of(cls, requests: Sequence[Request]) -> Tally:
@@ -145,8 +165,12 @@ class Tally:
         return tally
 
     def add(self, r: Request) -> None:
+        self.slowest_send = max(self.slowest_send, r.send_seconds)
         if r.task_id is None:
-            self.refused_at_send += 1
+            if r.sent_at + r.send_seconds > r.deadline:
+                self.hung += 1  # the caller was kept waiting past its deadline, even if it got an error then
+            else:
+                self.refused_at_send += 1
             self.send_errors[(r.send_error or "").split(":")[0]] += 1
             return
         done = r.done_at
@@ -216,6 +240,11 @@ def executions(workers: Sequence[WorkerProcess]) -> Counter[str]:
     """How many times each ``mt5.account_info`` task ran to completion (success or final error), by task id,
     across every incarnation of every worker. A count above 1 is a duplicate execution."""
     return Counter(m.group(1) for w in workers for m in _FINISHED.finditer(w.log_text()))
+
+
+def event_time(event: dict[str, Any]) -> float:
+    """Unix time of a structlog event (its ISO UTC ``timestamp``)."""
+    return datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
 
 
 def retries(workers: Sequence[WorkerProcess]) -> int:

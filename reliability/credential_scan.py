@@ -1,0 +1,201 @@
+"""After a full mixed run, search everything the stack left for every password: Redis, logs, results, Flower.
+
+    .venv/bin/python -m reliability.credential_scan [--quick] [--docs PATH] [--keep-logs]
+
+The stack: Redis with ``--appendonly yes``, worker w1 on the simulator and worker w2 on a bridge (so passwords
+cross the bridge's wire too), one beat sweeping every second, and Flower behind basic auth. The traffic, all
+through ``MT5Client``: ``mt5.account_info`` with passwords (10% of ``login()`` calls fail with an IPC error, so
+retried messages carry the password again), ``mt5.login``, pooled requests without a password, wrong passwords
+(refused, -6) and invalid requests carrying a password (refused, -2). Then every Redis key (every type, queued
+message bodies base64-decoded), the AOF, every line of every process's log, every task result and every Flower
+API answer are searched for each password (plain, and in base64 at any alignment).
+
+The full run does it twice: with ``MT5_CREDENTIALS_KEY`` (passwords sealed with Fernet in task messages) and
+without (the default): a message body is only base64, so the AOF then holds every password ever queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+
+from mt5_worker.devstack import wait_for
+from reliability import report, traffic
+from reliability.processes import Fleet, make_accounts, write_accounts
+from reliability.secrets_scan import ScanReport, scan
+
+FLOWER_USER = "ops"
+
+
+class FlowerReader:
+    """Flower's HTTP API with basic auth; keeps every body it received."""
+
+    def __init__(self, base: str, auth: str) -> None:
+        self.base = base
+        self.header = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
+        self.bodies: list[str] = []
+
+    def get(self, path: str) -> str:
+        request = urllib.request.Request(self.base + path, headers=self.header)
+        with urllib.request.urlopen(request, timeout=10) as response:
+            body: str = response.read().decode()
+        self.bodies.append(body)
+        return body
+
+    def json(self, path: str) -> Any:
+        return json.loads(self.get(path))
+
+
+def _datatable() -> str:
+    columns = ["name", "uuid", "state", "args", "kwargs", "result", "received", "started", "runtime", "worker"]
+    params: dict[str, object] = {"draw": 1, "start": 0, "length": 10_000, "search[value]": "",
+                                 "order[0][column]": 6, "order[0][dir]": "desc"}  # fmt: skip
+    params |= {f"columns[{i}][data]": name for i, name in enumerate(columns)}
+    return urllib.parse.urlencode(params)
+
+
+def variant(logs: Path, quick: bool, key: str | None) -> tuple[traffic.Tally, ScanReport, ScanReport, int]:
+    """One run and its scan: (tally, password scan, other secrets scan, tasks Flower saw)."""
+    n_accounts, n_requests = (12, 120) if quick else (30, 600)
+    deadline = 60.0
+    accounts = make_accounts(n_accounts)
+    wrong = [f"wrong-{secrets.token_hex(8)}" for _ in range(4)]
+    flower_auth = f"{FLOWER_USER}:{secrets.token_urlsafe(12)}"
+    keyed = {"MT5_CREDENTIALS_KEY": key} if key else {}
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], **({"credentials_key": key} if key else {}))
+    requests: list[traffic.Request] = []
+    try:
+        file = write_accounts(logs / "accounts.json", accounts)
+        simulator = {"MT5_SIMULATOR_ACCOUNTS": str(file),
+                     "MT5_SIMULATOR_FAULTS": json.dumps({"login": {"rate": 0.1, "code": -10004}})}  # fmt: skip
+        settings = {"MT5_CONNECTION_RETRY_BACKOFF_MAX": 1, "MT5_CONNECTION_IDLE_TIMEOUT": 2, **keyed}
+        bridge = fleet.start_bridge(simulator)
+        envs = [fleet.worker_env(**settings) | simulator, fleet.worker_env(**settings) | bridge.worker_env(10.0)]
+        fleet.start_workers(["w1", "w2"], envs)
+        fleet.start_beat(MT5_IDLE_SWEEP_INTERVAL=1)
+        _, base = fleet.start_flower(flower_auth)
+        flower = FlowerReader(base, flower_auth)
+
+        requests += traffic.paced(fleet, accounts, n_requests, 40.0, deadline, seed=19)
+        requests += [traffic.send(fleet, a, deadline, task="login") for a in accounts[:6]]
+        requests += [traffic.send(fleet, a, deadline, with_password=False) for a in accounts[:6]]  # pooled
+        requests += [traffic.send(fleet, a, deadline, password=w) for a, w in zip(accounts[6:], wrong, strict=False)]
+        requests += [traffic.send(fleet, a, deadline, server="") for a in accounts[:2]]  # invalid: refused
+        traffic.collect(fleet, requests, grace=30)
+        traffic.wait_quiet(fleet)
+        ids = {r.task_id for r in requests if r.task_id}
+
+        def seen() -> bool:
+            tasks = flower.json("/api/tasks?limit=100000")
+            return ids <= {t for t, v in tasks.items() if v.get("state") in ("SUCCESS", "FAILURE")}
+
+        wait_for(seen, 30, "flower to see every task")
+        for task_id in sorted(ids):
+            flower.get(f"/api/task/info/{task_id}")
+            flower.get(f"/api/task/result/{task_id}")
+        for path in ("/api/workers?refresh=true", "/api/task/types", f"/tasks/datatable?{_datatable()}", "/tasks",
+                     "/workers", "/metrics", *(f"/task/{t}" for t in sorted(ids)[:20])):  # fmt: skip
+            flower.get(path)
+        tally = traffic.Tally.of(requests)
+        time.sleep(0.5)  # the last log lines flushed
+        logs_text = fleet.logs()
+        found = scan(
+            [a.password.get_secret_value() for a in accounts] + wrong,
+            fleet.r, logs_text, results=[r.meta for r in requests], persistence=logs, flower=flower.bodies,
+        )  # fmt: skip
+        others = [bridge.token, flower_auth.split(":", 1)[1], *([key] if key else [])]
+        other = scan(others, fleet.r, logs_text, results=[r.meta for r in requests], flower=flower.bodies)
+    finally:
+        fleet.close()
+    return tally, found, other, len(ids)
+
+
+def run(quick: bool, logs: Path) -> report.Outcome:
+    key = Fernet.generate_key().decode()
+    names = ["with MT5_CREDENTIALS_KEY"] + ([] if quick else ["without a key (default)"])
+    results = {}
+    for i, name in enumerate(names):
+        sub = logs / f"variant{i + 1}"
+        sub.mkdir()
+        results[name] = variant(sub, quick, key if i == 0 else None)
+
+    tally, keyed_scan, keyed_other, _ = results[names[0]]
+    for other_tally, *_ in list(results.values())[1:]:
+        for field in ("sent", "succeeded", "wrong_account", "failed_coded", "failed_uncoded", "refused_at_send",
+                      "hung", "lost"):  # fmt: skip
+            setattr(tally, field, getattr(tally, field) + getattr(other_tally, field))
+        tally.codes.update(other_tally.codes)
+        tally.latencies += other_tally.latencies
+    sources = sorted({s for _, found, _, _ in results.values() for s in found.scanned})
+    rows = [
+        (source, *(f"{found.hits[source]} in {found.scanned[source]:,} {_unit(source)}"
+                   for _, found, _, _ in results.values()))
+        for source in sources
+    ]  # fmt: skip
+    rows.append(("other secrets (bridge token, Flower password, Fernet key), all sources",
+                 *(str(other.total_hits) for _, _, other, _ in results.values())))  # fmt: skip
+    extra = []
+    for name, (_, found, other, flower_tasks) in results.items():
+        allowed = {"redis persistence files"} if name != names[0] else set()
+        bad = {s: n for s, n in found.hits.items() if n and s not in allowed}
+        if bad or other.total_hits:
+            extra.append(f"{name}: secrets found in {bad or 'other secrets'}")
+        if not (found.scanned["flower api"] and found.scanned["redis persistence files"] and flower_tasks):
+            extra.append(f"{name}: a source was not scanned")
+    figures: list[tuple[str, object]] = [
+        (f"{name}: password hits / other secret hits / tasks in Flower",
+         f"{found.total_hits} / {other.total_hits} / {flower_tasks}")
+        for name, (_, found, other, flower_tasks) in results.items()
+    ]  # fmt: skip
+    scan_table = report.table(["source", *names], rows)
+    return report.Outcome(
+        name="credential_scan",
+        title="Credential scan after a full run",
+        argv=[],
+        tally=tally,
+        deadline=60.0,
+        injected=(
+            "a mixed run (see the script's docstring): account_info with passwords and 10% failing logins (retried), "
+            "logins, pooled requests, 4 wrong passwords, 2 invalid requests with a password; worker w1 on the "
+            f"simulator, w2 behind a bridge, a beat, Flower. Variants: {', '.join(names)}."
+        ),
+        settings={"MT5_CONNECTION_IDLE_TIMEOUT": "2", "MT5_IDLE_SWEEP_INTERVAL": "1",
+                  "MT5_SIMULATOR_FAULTS": '{"login": {"rate": 0.1, "code": -10004}}'},  # fmt: skip
+        figures=figures,
+        extra_problems=extra,
+        notes=f"""\
+Hits of any account password (and of the wrong passwords sent) per source; each source's size shows it was
+really read:
+
+{scan_table}
+
+What is searched: every Redis key of every type (strings, hashes, lists, sets, sorted sets; queued and
+unacknowledged kombu messages with their base64 bodies decoded), Redis's AOF files, every line of every
+process's log (workers, beat, bridge, Flower, Redis), every task result the client read, and Flower's answers
+to `/api/tasks`, `/api/task/info/<id>` and `/api/task/result/<id>` for every task, `/api/workers`,
+`/tasks/datatable`, `/metrics` and task pages. Each secret is searched as is and base64-encoded at all three
+alignments. Without `MT5_CREDENTIALS_KEY` the AOF keeps every queued task message (`LPUSH` of its base64
+body) until Redis rewrites it, so the passwords are readable on disk by whoever can read the AOF or a backup:
+set the key in production (README, Credentials). With the key the AOF holds only Fernet tokens.
+""",
+    )
+
+
+def _unit(source: str) -> str:
+    return "keys" if source == "redis keys" else "lines" if source == "log lines" else "bytes"
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report.cli(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

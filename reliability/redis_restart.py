@@ -1,0 +1,153 @@
+"""Redis (broker, result backend and bookkeeping) restarted mid-run, with persistence on.
+
+    .venv/bin/python -m reliability.redis_restart [--quick] [--docs PATH] [--keep-logs]
+
+Redis runs with ``--appendonly yes`` (as in docker-compose.yml) and is stopped (SIGTERM: a clean shutdown that
+writes the AOF) and started again on the same port, while a client keeps sending ``mt5.account_info`` from eight
+threads. The workers are not touched: they must reconnect by themselves. Requests sent while Redis is down are
+either published once it is back (the client's publish retry) or refused at once with an error the caller sees;
+none may vanish.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import redis
+
+from reliability import report, traffic
+from reliability.processes import Fleet, WorkerProcess, make_accounts, write_accounts
+from reliability.secrets_scan import scan
+
+_CONNECTED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Connected to redis", re.M)
+
+
+@dataclass
+class Outage:
+    down_at: float
+    up_at: float = 0.0
+    keys_before: int = 0
+    keys_after: int = 0
+    results_before: int = 0  # result keys present before the stop ...
+    results_kept: int = 0  # ... and still there after the restart
+
+
+def result_keys(r: redis.Redis) -> set[bytes]:
+    return set(r.scan_iter("celery-task-meta-*", count=1000))
+
+
+def outage(fleet: Fleet, seconds: float) -> Outage:
+    before = result_keys(fleet.r)
+    event = Outage(time.time(), keys_before=int(fleet.r.dbsize()), results_before=len(before))
+    fleet.redis.stop()
+    time.sleep(seconds)
+    fleet.redis.start()
+    event.up_at = time.time()
+    event.keys_after = int(fleet.r.dbsize())
+    event.results_kept = len(before & result_keys(fleet.r))
+    return event
+
+
+def reconnections(worker: WorkerProcess, after: float) -> list[float]:
+    """When the worker's consumer (re)connected to the broker after ``after`` (Celery's own log line)."""
+    times = [datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+             for m in _CONNECTED.finditer(worker.log_text())]  # fmt: skip
+    return [t for t in times if t > after]
+
+
+def run(quick: bool, logs: Path) -> report.Outcome:
+    n_requests, durations = (180, [3.0]) if quick else (1500, [3.0, 12.0])
+    rate, deadline, n_accounts = 20.0, 60.0, 20
+    accounts = make_accounts(n_accounts)
+    settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts}
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"])
+    outages: list[Outage] = []
+    try:
+        file = write_accounts(logs / "accounts.json", accounts)
+        env = fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)
+        workers = fleet.start_workers(["w1", "w2"], [env, env])
+        span = n_requests / rate
+
+        def chaos() -> None:
+            start = time.time()
+            for i, seconds in enumerate(durations):
+                time.sleep(max(0.0, start + span * (i + 1) / (len(durations) + 1) - time.time()))
+                outages.append(outage(fleet, seconds))
+
+        thread = traffic.run_in_background(chaos, "chaos")
+        requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=13, senders=8)
+        thread.join()
+        traffic.collect(fleet, requests, grace=30)
+        traffic.wait_quiet(fleet)
+        tally = traffic.Tally.of(requests)
+        runs = traffic.executions(workers)
+        reconnected = {w.name: [reconnections(w, o.up_at - 0.5) for o in outages] for w in workers}
+        passwords = [a.password.get_secret_value() for a in accounts]
+        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+    finally:
+        fleet.close()
+
+    rows = []
+    for i, o in enumerate(outages):
+        during = [r for r in requests if o.down_at <= r.sent_at <= o.up_at]
+        published = [r for r in during if r.task_id]
+        back = [min(reconnected[w][i], default=float("nan")) - o.up_at for w in sorted(reconnected)]
+        rows.append((
+            f"{o.up_at - o.down_at:.1f} s", f"{o.keys_before} -> {o.keys_after}",
+            f"{o.results_kept} of {o.results_before}", len(during),
+            f"{len(published)} published, {sum(1 for r in published if r.done_at)} done; "
+            f"{len(during) - len(published)} refused at send",
+            ", ".join(f"{b:.1f} s" for b in back),
+        ))  # fmt: skip
+    duplicates = sum(1 for n in runs.values() if n > 1)
+    figures: list[tuple[str, object]] = [
+        ("outages", len(outages)),
+        ("workers reconnected after every outage", all(all(r) for r in reconnected.values())),
+        ("errors at send", dict(tally.send_errors) or "none"),
+        ("tasks run to completion more than once (duplicates)", duplicates),
+        ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
+    ]
+    extra = []
+    if not outages or not all(all(r) for r in reconnected.values()):
+        extra.append("a worker did not reconnect after an outage")
+    if any(o.results_kept != o.results_before for o in outages):
+        extra.append("results were lost across a restart (persistence)")
+    if secrets.total_hits:
+        extra.append(f"{secrets.total_hits} password hits")
+    outage_table = report.table(
+        ["down for", "keys before -> after", "results kept", "requests sent while down", "of them",
+         "workers reconnected (after Redis was back)"], rows,
+    )  # fmt: skip
+    return report.Outcome(
+        name="redis_restart",
+        title="Redis restarted mid-run (appendonly yes)",
+        argv=[],
+        tally=tally,
+        deadline=deadline,
+        injected=(
+            f"{n_requests:,} `mt5.account_info` requests over {n_accounts} accounts at {rate:g}/s from 8 sender "
+            f"threads to workers w1 and w2; Redis stopped for {' s, then '.join(f'{d:g}' for d in durations)} s "
+            "and started again on the same port with its AOF."
+        ),
+        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        figures=figures,
+        extra_problems=extra,
+        notes=f"""\
+Each outage:
+
+{outage_table}
+""",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report.cli(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

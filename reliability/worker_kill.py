@@ -1,0 +1,162 @@
+"""Workers SIGKILLed mid-task, several times in a run: every task still completes, counted duplicates included.
+
+    .venv/bin/python -m reliability.worker_kill [--quick] [--docs PATH] [--keep-logs]
+
+Two kinds of kill, alternating, always of worker w1 while it serves a backlog (the terminal is slow enough,
+20 ms per account_info and 50 ms per login, that a kill nearly always lands inside a task):
+
+- *whole worker*: SIGKILL to the main process and its pool child at once (a power cut, the OOM killer). The
+  messages it held, the running one and the prefetched ones, stay unacknowledged in Redis; it is restarted
+  under the same name, and the broker redelivers them after ``MT5_BROKER_VISIBILITY_TIMEOUT`` (``acks_late``).
+- *pool child only*: SIGKILL to the child running the task. The main process sees the child die and requeues
+  the task at once (``task_reject_on_worker_lost``), then forks a new child, which starts the terminal afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from reliability import report, traffic
+from reliability.processes import Fleet, WorkerProcess, make_accounts, write_accounts
+from reliability.secrets_scan import scan
+
+LATENCY = {"account_info": 0.02, "login": 0.05}
+VISIBILITY = 10  # the minimum; it must exceed MT5_TASK_TIME_LIMIT + MT5_CONNECTION_RETRY_BACKOFF_MAX
+
+
+@dataclass
+class Kill:
+    kind: str  # "worker" or "child"
+    at: float
+    held: set[str]  # task ids w1 held (delivered, unacknowledged) at the kill
+    back_at: float = 0.0  # restarted and ready (whole worker), or a new child forked
+
+
+def held_by(fleet: Fleet, worker: WorkerProcess) -> set[str]:
+    """Task ids delivered to ``worker``'s queue and not yet acknowledged (kombu's ``unacked`` hash)."""
+    held = set()
+    for raw in fleet.r.hvals("unacked"):
+        message, _exchange, routing_key = json.loads(raw)
+        if routing_key == worker.queue:
+            held.add(message["headers"]["id"])
+    return held
+
+
+def kill(fleet: Fleet, worker: WorkerProcess, kind: str) -> Kill:
+    held = held_by(fleet, worker)
+    event = Kill(kind, time.time(), held)
+    if kind == "worker":
+        worker.kill()
+        time.sleep(1.0)  # down for a moment, as a supervisor restarting it would leave it
+        worker.start()
+    else:
+        old = worker.kill_child()
+        deadline = time.time() + 30
+        while worker.child_pid() in (None, old) and time.time() < deadline:
+            time.sleep(0.05)
+    event.back_at = time.time()
+    return event
+
+
+def run(quick: bool, logs: Path) -> report.Outcome:
+    n_requests, kinds = (240, ["child", "worker"]) if quick else (2400, ["worker", "child"] * 2 + ["worker"])
+    rate, deadline, n_accounts = 30.0, 60.0, 20
+    accounts = make_accounts(n_accounts)
+    settings = {
+        "MT5_SIMULATOR_LATENCY": LATENCY,
+        "MT5_BROKER_VISIBILITY_TIMEOUT": VISIBILITY,
+        "MT5_TASK_TIME_LIMIT": 5,
+        "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
+        "MT5_CONNECTION_POOL_SIZE": n_accounts,
+    }
+    fleet = Fleet(logs)
+    kills: list[Kill] = []
+    try:
+        file = write_accounts(logs / "accounts.json", accounts)
+        env = fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)
+        workers = fleet.start_workers(["w1", "w2"], [env, env])
+        w1 = workers[0]
+        span = n_requests / rate
+
+        def chaos() -> None:
+            start = time.time()
+            for i, kind in enumerate(kinds):
+                time.sleep(max(0.0, start + span * (i + 1) / (len(kinds) + 1) - time.time()))
+                kills.append(kill(fleet, w1, kind))
+
+        thread = traffic.run_in_background(chaos, "chaos")
+        requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=11)
+        thread.join()
+        traffic.collect(fleet, requests, grace=VISIBILITY + 30)
+        traffic.wait_quiet(fleet)
+        tally = traffic.Tally.of(requests)
+        runs = traffic.executions(workers)
+        passwords = [a.password.get_secret_value() for a in accounts]
+        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+    finally:
+        fleet.close()
+
+    done = {r.task_id: r.done_at for r in requests if r.task_id}
+    rows = []
+    for k in kills:
+        finished = [t for t in map(done.get, k.held) if t is not None]
+        recovery = max(finished) - k.at if finished else 0.0
+        rows.append((k.kind, len(k.held), f"{k.back_at - k.at:.1f} s", f"{recovery:.1f} s"))
+    duplicates = sum(1 for n in runs.values() if n > 1)
+    never_ran = sum(1 for r in requests if r.done_at and r.task_id not in runs)
+    figures: list[tuple[str, object]] = [
+        ("kills (whole worker / pool child only)",
+         f"{sum(k.kind == 'worker' for k in kills)} / {sum(k.kind == 'child' for k in kills)}"),
+        ("messages held by w1 at the kills (running + prefetched)", sum(len(k.held) for k in kills)),
+        ("recovery time per kill (all held messages done)", ", ".join(f"{kind} {r}" for kind, _, _, r in rows)),
+        ("tasks run to completion more than once (duplicates)", duplicates),
+        ("tasks with a result but no completed run in any log", never_ran),
+        ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
+    ]  # fmt: skip
+    extra = [] if kills and any(k.held for k in kills) else ["no kill hit a worker holding tasks"]
+    if secrets.total_hits:
+        extra.append(f"{secrets.total_hits} password hits")
+    kill_table = report.table(
+        ["kill", "messages held", "back (ready / new child) after", "all held messages done after"], rows
+    )
+    return report.Outcome(
+        name="worker_kill",
+        title="Workers SIGKILLed mid-task",
+        argv=[],
+        tally=tally,
+        deadline=deadline,
+        injected=(
+            f"{n_requests:,} `mt5.account_info` requests over {n_accounts} accounts at {rate:g}/s to workers w1 and "
+            f"w2 (terminal latency: account_info 20 ms, login 50 ms); w1 SIGKILLed {len(kinds)} times during the run, "
+            "alternating the whole worker (restarted 1 s later, same name) and its pool child only."
+        ),
+        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        figures=figures,
+        extra_problems=extra,
+        notes=f"""\
+Each kill, with what w1 held when it died (from kombu's `unacked` hash) and how long until every one of those
+requests had its result (recovery time):
+
+{kill_table}
+
+A whole-worker kill leaves its messages unacknowledged in Redis; the restarted worker (same name, so same
+queue) gets them back once the visibility timeout ({VISIBILITY} s here, the minimum; 600 s by default) has
+passed, which is what the recovery time measures. A pool-child kill is recovered at once: the main process
+requeues the running task. Duplicates are counted from the workers' own log lines ("Task
+mt5.account_info[id] succeeded/raised"), by task id, across all incarnations: a task runs to completion twice
+only if its worker died between storing the result and acknowledging the message. `mt5.account_info` is a
+read, so running it twice is harmless (idempotent); `mt5.login` is idempotent too (it makes the account
+active). Lower the visibility timeout to shorten recovery after a whole-worker kill, within its constraint.
+""",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    return report.cli(run, __doc__, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
