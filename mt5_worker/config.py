@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     task_time_limit: int = _alias(
         "MT5_TASK_TIME_LIMIT", "seconds before a stuck task's process is killed and replaced (>= 1)", 180, ge=1
     )
+    session_write_interval: float = _alias(
+        "MT5_SESSION_WRITE_INTERVAL",
+        "seconds between writes of one session's last use to Redis; 0 = every request (0-60)",
+        1.0,
+        ge=0,
+        le=60,
+    )
     idle_sweep_interval: float = _alias(
         "MT5_IDLE_SWEEP_INTERVAL", "seconds between beat's idle sweeps (> 0)", 60.0, gt=0
     )
@@ -166,6 +173,14 @@ class Settings(BaseSettings):
     )
     batch_max_delay: float = _alias(
         "MT5_BATCH_MAX_DELAY", "seconds a request may wait for its batch to fill (0-10)", 0.1, ge=0, le=10
+    )
+
+    publish_timeout: float = _alias(
+        "MT5_PUBLISH_TIMEOUT",
+        "seconds MT5Client waits for an unreachable Redis before a send fails with OperationalError (0-300)",
+        5.0,
+        ge=0,
+        le=300,
     )
 
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")

@@ -41,6 +41,7 @@ class WorkerRuntime:
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
+        self._written: dict[int, float] = {}  # login -> the last-used time Redis has for it
         self.metrics_server: MetricsServer | None = None
 
     @classmethod
@@ -67,10 +68,20 @@ class WorkerRuntime:
         self._sync()
 
     def record(self, info: SessionInfo | None) -> None:
-        """Write a used session's last-used time (one pipelined round trip)."""
+        """Write a used session's last-used time (one pipelined round trip), at most once per
+        ``MT5_SESSION_WRITE_INTERVAL`` per session: the round trip is most of a request's own cost, and the
+        sweep does not need more precision, because the pool confirms every candidate it finds in Redis."""
         if self._resync:
             self._sync()
-        elif info is not None and not self.store.record([info]):
+            return
+        if info is None:
+            return
+        written = self._written.get(info.login)
+        if written is not None and info.last_used - written < self.settings.session_write_interval:
+            return
+        if self.store.record([info]):
+            self._written[info.login] = info.last_used
+        else:
             self._resync = True
 
     def sweep(self, now: float | None = None) -> list[int]:
@@ -83,8 +94,12 @@ class WorkerRuntime:
         evicted = self.manager.evict_idle(now, logins=candidates)
         held = [s for s in map(self.manager.session, candidates) if s is not None]
         # Evicted, or listed by a previous process: drop. Still held but used since (Redis lagged): rewrite.
-        self.store.remove(set(candidates) - {s.login for s in held})
-        self.store.record(held)
+        dropped = set(candidates) - {s.login for s in held}
+        self.store.remove(dropped)
+        if self.store.record(held):
+            self._written.update({s.login: s.last_used for s in held})
+        for login in dropped:
+            self._written.pop(login, None)
         return evicted
 
     def stats(self) -> dict[str, Any]:
@@ -104,7 +119,9 @@ class WorkerRuntime:
         self.manager.shutdown()
 
     def _sync(self) -> None:
-        self._resync = self.store.reconcile(self.manager.sessions()) is None
+        held = self.manager.sessions()
+        self._resync = self.store.reconcile(held) is None
+        self._written = {} if self._resync else {s.login: s.last_used for s in held}
 
 
 _lock = threading.Lock()

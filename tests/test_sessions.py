@@ -114,3 +114,30 @@ def test_sweep_without_redis_falls_back_on_the_pool(
     private_redis_server.start()
     rt.record(manager.login(*creds(B)))  # bookkeeping resumes with a full resync
     assert [B.login] == [s["login"] for s in rt.store.sessions() or []]
+
+
+def test_a_sessions_last_use_is_written_at_most_once_per_write_interval(
+    redis_url: str, settings_factory: Callable[..., object], sim: object, clock: ManualClock
+) -> None:
+    settings = settings_factory(redis_url=redis_url, idle_timeout=10, session_write_interval=3)
+    manager = MT5ConnectionManager(sim, settings, clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
+    rt = WorkerRuntime(settings, manager, SessionStore(connect(redis_url), "w1@test"), clock=clock)  # type: ignore[arg-type]
+    rt._start()
+    start = clock.now
+
+    def redis_last_used() -> list[float]:
+        return [s["last_used"] for s in rt.store.sessions() or []]
+
+    rt.record(manager.login(*creds(A)))
+    assert [start] == redis_last_used()  # a new session: written at once
+    clock.advance(2)
+    rt.record(manager.login(*creds(A)))
+    assert [start] == redis_last_used()  # 2 s later: skipped
+    clock.advance(1)
+    rt.record(manager.login(*creds(A)))
+    assert [start + 3] == redis_last_used()  # 3 s after the last write
+    clock.advance(2)
+    rt.record(manager.login(*creds(A)))  # used at +5, Redis still says +3
+    clock.advance(9)  # Redis' +3 is past the 10 s timeout, the pool's +5 is not: kept, and rewritten
+    assert [] == rt.sweep()
+    assert [start + 5] == redis_last_used()
