@@ -8,6 +8,7 @@ import platform
 import re
 import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -145,16 +146,15 @@ def _draw(ax: Any, panel: Panel) -> None:
         ax.bar_label(bars, labels=[_short(v) for v in values], fontsize=8, padding=2)
     if panel.hline is not None:
         level, caption = panel.hline
-        ax.axhline(level, color="grey", linestyle="--", linewidth=1)
-        ax.annotate(caption, (len(panel.labels) - 0.6, level), ha="right", va="bottom", fontsize=8, color="grey")
-    ax.set_xticks(range(len(panel.labels)), panel.labels, fontsize=8)
+        ax.axhline(level, color="grey", linestyle="--", linewidth=1, label=caption)
+    ax.set_xticks(range(len(panel.labels)), [textwrap.fill(label, 16) for label in panel.labels], fontsize=8)
     ax.set_ylabel(panel.ylabel)
     ax.set_title(panel.title, fontsize=10)
     if panel.log:
         ax.set_yscale("log")
         ax.set_ylim(bottom=min(min(v) for v in panel.series.values()) / 3)  # bars start well below the smallest
     ax.margins(y=0.15)
-    if len(panel.series) > 1:
+    if len(panel.series) > 1 or panel.hline is not None:
         ax.legend(fontsize=8)
 
 
