@@ -19,6 +19,9 @@ profile; wall times from a prefix of it on the ``realistic`` profile (login 0.5 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -56,6 +59,7 @@ class Outcome:
     logins: int
     wall: float  # workers started -> last result
     served: dict[str, int]  # terminal id -> requests it served (logins + reuses)
+    batches: list[int]  # sizes of the batches the workers dispatched (wall runs only: they log at INFO)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,15 @@ class Results:
     def distinct(self) -> int:
         """One login per account per worker: the floor for any window."""
         return sum(len(set(share)) for share in _shares(self.trace, self.assignment).values())
+
+    def batch_note(self) -> str:
+        sizes = self.walls["c"].batches
+        if not sizes:
+            return "no batch of more than one request was dispatched"
+        full = sum(size >= self.setup.window for size in sizes)
+        return (f"{len(sizes):,} batches of 2+ requests dispatched, median size {statistics.median(sizes):g} "
+                f"(window {self.setup.window}; {full} full), {sum(sizes):,} of {len(self.wall_trace):,} requests "
+                "went through one")  # fmt: skip
 
     def ratio(self, key: str, over: str) -> float:
         base = self.bound() if over == "bound" else self.counts[over].logins
@@ -137,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r.ratio(v.key, 'bound'):>9.2f}   {r.walls[v.key].wall:.1f}")  # fmt: skip
     print(f"{'lower bound':<24} {r.bound():>8,} {r.bound() / r.counts['a'].logins:>7.3f} {1:>9.2f}")
     print(f"{'one per account/worker':<24} {r.distinct:>8,}")
+    print(f"(c) in the wall run: {r.batch_note()}")
     for over, target in (("a", LOGIN_TARGET), ("bound", BOUND_TARGET)):
         value = r.ratio("c", over)
         what = "round-robin" if over == "a" else "lower-bound"
@@ -179,14 +193,27 @@ def run(
             tid, MT5_WORKER_ID=tid, MT5_BATCH_WINDOW=setup.window if v.batched else 1,
             MT5_CONNECTION_POOL_SIZE=setup.pool_size, MT5_SIMULATOR_ACCOUNTS=accounts_file,
             MT5_SIMULATOR_LATENCY=latency or "zero",
+            # Latency-bound runs log at INFO to report batch sizes (a few lines per 0.5 s login: noise).
+            MT5_LOG_LEVEL="INFO" if latency else "WARNING",
         )  # fmt: skip
     login = latency.get("login", 0.0)
     metas = f.results(ids, timeout=120 + len(trace) * (login + 0.02))
     stats = {tid: f.call("mt5.pool_stats", queue=terminal_queue_name(tid))["metrics"] for tid in tids}
+    batches = [size for w in f.workers for size in _batch_sizes(w.log_text())]
     f.stop_workers()
     served = {tid: m["logins"] + m["reuses"] for tid, m in stats.items()}
     return Outcome(sum(m["logins"] for m in stats.values()), max(map(done_at, metas)) - started,
-                   served)  # fmt: skip
+                   served, batches)  # fmt: skip
+
+
+def _batch_sizes(log: str) -> list[int]:
+    """The ``requests`` of each ``mt5.batch.dispatched`` line (JSON logs; batches of one are not logged)."""
+    sizes = []
+    for line in log.splitlines():
+        if '"mt5.batch.dispatched"' in line:
+            with contextlib.suppress(ValueError, KeyError):
+                sizes.append(int(json.loads(line)["requests"]))
+    return sizes
 
 
 def _refresh_router(f: Fleet) -> None:
@@ -288,6 +315,9 @@ The lower bound itself, as a fraction of (a), for other windows on the same trac
 needed: it is arithmetic on the trace):
 
 {by_window}
+
+How (c) batched in the wall run (sizes from the workers' `mt5.batch.dispatched` log lines; those runs log
+at INFO): {r.batch_note()}.
 
 Wall time follows the busiest terminal, not the total: under affinity the busiest worker's queue holds
 {most:,} of the {n_wall:,} requests of the wall run ({busiest}, {most / n_wall:.0%}: the hottest accounts of a
