@@ -14,17 +14,19 @@ registered they go to the shared ``mt5`` queue. Passwords travel only in the tas
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from celery import Celery
 from celery.result import AsyncResult
+from kombu.exceptions import OperationalError
 
 from mt5_worker.config import Settings
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.logging import redact
 from mt5_worker.registry import WorkerRegistry
 from mt5_worker.routing import AffinityRouter, terminal_queue_name
-from mt5_worker.sessions import connect
+from mt5_worker.sessions import REDIS_DOWN, connect
 
 
 class MT5Client:
@@ -39,6 +41,9 @@ class MT5Client:
         self.settings = settings if settings is not None else Settings.load()
         self._redis = connect(self.settings.session_store_url)
         self.router = AffinityRouter(WorkerRegistry(self._redis), self.settings.routing_cache_seconds)
+        # Fast-failing clients to the broker and result Redis, to check them before each send (see _wait_for_redis).
+        urls = dict.fromkeys(u for u in (self.settings.broker_url, self.settings.result_backend) if "redis" in u)
+        self._probes = [self._redis if u == self.settings.session_store_url else connect(u) for u in urls]
 
     # --- asynchronous: return the AsyncResult -----------------------------------------------------
 
@@ -97,13 +102,33 @@ class MT5Client:
         return self.router.queue_for(login)
 
     def close(self) -> None:
-        self._redis.close()
+        for client in {id(c): c for c in [self._redis, *self._probes]}.values():
+            client.close()
 
     @staticmethod
     def _queue_of(terminal_id: str | None) -> str | None:
         return terminal_queue_name(terminal_id) if terminal_id else None
 
+    def _wait_for_redis(self) -> None:
+        """Return once the broker and result Redis answer a PING; after ``MT5_PUBLISH_TIMEOUT`` seconds of not
+        answering, raise ``OperationalError`` (what Celery raises when it cannot publish).
+
+        Why: with Redis down, Celery's client blocks each send about 20 s (re-subscribing to the result channel,
+        one send at a time) and then raises ``RuntimeError``. This bounds the wait and keeps the error clear.
+        """
+        deadline = time.monotonic() + self.settings.publish_timeout
+        while True:
+            try:
+                for client in self._probes:
+                    client.ping()
+                return
+            except REDIS_DOWN as exc:
+                if time.monotonic() >= deadline:
+                    raise OperationalError(f"Redis unreachable, task not sent: {exc}") from None
+                time.sleep(0.2)
+
     def _send(self, name: str, kwargs: dict[str, Any], queue: str | None) -> AsyncResult:
+        self._wait_for_redis()
         kwargs = seal_credentials(kwargs, self.settings)  # passwords encrypted when MT5_CREDENTIALS_KEY is set
         options: dict[str, Any] = {"kwargsrepr": repr(redact(kwargs))}
         # Always explicit, so the Celery router (which would read the registry again) is skipped; "mt5" is

@@ -8,6 +8,7 @@ failures (refused credentials, invalid arguments) fail at once. Results are JSON
 
 from __future__ import annotations
 
+import inspect
 import os
 from dataclasses import asdict
 from typing import Any
@@ -18,11 +19,35 @@ from mt5_worker.app import app
 from mt5_worker.config import Settings
 from mt5_worker.credentials import open_credential
 from mt5_worker.errors import PermanentMT5Error, TransientMT5Error
+from mt5_worker.logging import REDACTED, is_secret_key, redact
 from mt5_worker.retry import RetryPolicy
 from mt5_worker.runtime import get_runtime
 
+
+class RedactedTask(Task):  # type: ignore[misc]  # celery ships no type hints
+    """Every message of the account tasks shows its arguments redacted (worker log, events, Flower), also those
+    Celery sends by itself: an autoretry re-sends the task without the caller's ``kwargsrepr``, so Flower showed
+    the password of every retried request (found by ``reliability/credential_scan.py``)."""
+
+    def apply_async(self, args: Any = None, kwargs: Any = None, *more: Any, **options: Any) -> Any:
+        if options.get("kwargsrepr") is None:
+            options["kwargsrepr"] = repr(redact(dict(kwargs or {})))
+        if options.get("argsrepr") is None:
+            options["argsrepr"] = redacted_args_repr(self, args)
+        return super().apply_async(args, kwargs, *more, **options)
+
+
+def redacted_args_repr(task: Task, args: Any) -> str:
+    """``repr`` of positional arguments with those whose parameter names a secret (``password``) redacted."""
+    names = list(inspect.signature(task.run).parameters)
+    values = tuple(args or ())
+    return repr(tuple(REDACTED if i < len(names) and is_secret_key(names[i]) else redact(v)
+                      for i, v in enumerate(values)))  # fmt: skip
+
+
 _policy = RetryPolicy.from_settings(Settings.load())
 RETRYING: dict[str, Any] = {
+    "base": RedactedTask,
     "bind": True,
     "autoretry_for": (TransientMT5Error,),
     "throws": (PermanentMT5Error,),  # expected failures: logged without a traceback

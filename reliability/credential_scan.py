@@ -4,14 +4,16 @@
 
 The stack: Redis with ``--appendonly yes``, worker w1 on the simulator and worker w2 on a bridge (so passwords
 cross the bridge's wire too), one beat sweeping every second, and Flower behind basic auth. The traffic, all
-through ``MT5Client``: ``mt5.account_info`` with passwords (10% of ``login()`` calls fail with an IPC error, so
-retried messages carry the password again), ``mt5.login``, pooled requests without a password, wrong passwords
-(refused, -6) and invalid requests carrying a password (refused, -2). Then every Redis key (every type, queued
-message bodies base64-decoded), the AOF, every line of every process's log, every task result and every Flower
-API answer are searched for each password (plain, and in base64 at any alignment).
+through ``MT5Client``: ``mt5.account_info`` with passwords (the first two and then 10% of ``login()`` calls fail
+with an IPC error, so Celery re-sends those messages itself), ``mt5.login``, pooled requests without a
+password, wrong passwords (refused, -6) and invalid requests carrying a password (refused, -2). Then every
+Redis key (every type, queued message bodies base64-decoded), the AOF, every line of every process's log,
+every task result and every Flower API answer are searched for each password (plain, and in base64 at any
+alignment).
 
-The full run does it twice: with ``MT5_CREDENTIALS_KEY`` (passwords sealed with Fernet in task messages) and
-without (the default): a message body is only base64, so the AOF then holds every password ever queued.
+The full run does it twice: without ``MT5_CREDENTIALS_KEY`` (the default: a message body is only base64, so the
+AOF holds every password ever queued) and with it (passwords sealed with Fernet in task messages); ``--quick``
+runs the default only.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import secrets
 import time
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +36,7 @@ from reliability.processes import Fleet, make_accounts, write_accounts
 from reliability.secrets_scan import ScanReport, scan
 
 FLOWER_USER = "ops"
+FAULTS = {"login": {"fail_first": 2, "rate": 0.1, "code": -10004}}  # retried: the message is sent again
 
 
 class FlowerReader:
@@ -62,8 +66,17 @@ def _datatable() -> str:
     return urllib.parse.urlencode(params)
 
 
-def variant(logs: Path, quick: bool, key: str | None) -> tuple[traffic.Tally, ScanReport, ScanReport, int]:
-    """One run and its scan: (tally, password scan, other secrets scan, tasks Flower saw)."""
+@dataclass
+class Variant:
+    tally: traffic.Tally
+    found: ScanReport  # account passwords and the wrong passwords sent
+    other: ScanReport  # bridge token, Flower password, Fernet key
+    flower_tasks: int
+    retries: int
+
+
+def variant(logs: Path, quick: bool, key: str | None) -> Variant:
+    """One run, and its scan."""
     n_accounts, n_requests = (12, 120) if quick else (30, 600)
     deadline = 60.0
     accounts = make_accounts(n_accounts)
@@ -75,11 +88,11 @@ def variant(logs: Path, quick: bool, key: str | None) -> tuple[traffic.Tally, Sc
     try:
         file = write_accounts(logs / "accounts.json", accounts)
         simulator = {"MT5_SIMULATOR_ACCOUNTS": str(file),
-                     "MT5_SIMULATOR_FAULTS": json.dumps({"login": {"rate": 0.1, "code": -10004}})}  # fmt: skip
+                     "MT5_SIMULATOR_FAULTS": json.dumps(FAULTS)}  # fmt: skip
         settings = {"MT5_CONNECTION_RETRY_BACKOFF_MAX": 1, "MT5_CONNECTION_IDLE_TIMEOUT": 2, **keyed}
         bridge = fleet.start_bridge(simulator)
         envs = [fleet.worker_env(**settings) | simulator, fleet.worker_env(**settings) | bridge.worker_env(10.0)]
-        fleet.start_workers(["w1", "w2"], envs)
+        workers = fleet.start_workers(["w1", "w2"], envs)
         fleet.start_beat(MT5_IDLE_SWEEP_INTERVAL=1)
         _, base = fleet.start_flower(flower_auth)
         flower = FlowerReader(base, flower_auth)
@@ -113,47 +126,51 @@ def variant(logs: Path, quick: bool, key: str | None) -> tuple[traffic.Tally, Sc
         )  # fmt: skip
         others = [bridge.token, flower_auth.split(":", 1)[1], *([key] if key else [])]
         other = scan(others, fleet.r, logs_text, results=[r.meta for r in requests], flower=flower.bodies)
+        retries = traffic.retries(workers)
     finally:
         fleet.close()
-    return tally, found, other, len(ids)
+    return Variant(tally, found, other, len(ids), retries)
 
 
 def run(quick: bool, logs: Path) -> report.Outcome:
-    key = Fernet.generate_key().decode()
-    names = ["with MT5_CREDENTIALS_KEY"] + ([] if quick else ["without a key (default)"])
+    # --quick: the default configuration only, the harder case for everything but the AOF.
+    keys = {"without a key (default)": None} | ({} if quick else {"with MT5_CREDENTIALS_KEY": Fernet.generate_key()})
+    names = list(keys)
     results = {}
-    for i, name in enumerate(names):
+    for i, (name, key) in enumerate(keys.items()):
         sub = logs / f"variant{i + 1}"
         sub.mkdir()
-        results[name] = variant(sub, quick, key if i == 0 else None)
+        results[name] = variant(sub, quick, key.decode() if key else None)
 
-    tally, keyed_scan, keyed_other, _ = results[names[0]]
-    for other_tally, *_ in list(results.values())[1:]:
+    tally = results[names[0]].tally
+    for other_tally in [v.tally for v in list(results.values())[1:]]:
         for field in ("sent", "succeeded", "wrong_account", "failed_coded", "failed_uncoded", "refused_at_send",
                       "hung", "lost"):  # fmt: skip
             setattr(tally, field, getattr(tally, field) + getattr(other_tally, field))
         tally.codes.update(other_tally.codes)
         tally.latencies += other_tally.latencies
-    sources = sorted({s for _, found, _, _ in results.values() for s in found.scanned})
+    sources = sorted({s for v in results.values() for s in v.found.scanned})
     rows = [
-        (source, *(f"{found.hits[source]} in {found.scanned[source]:,} {_unit(source)}"
-                   for _, found, _, _ in results.values()))
+        (source, *(f"{v.found.hits[source]} in {v.found.scanned[source]:,} {_unit(source)}"
+                   for v in results.values()))
         for source in sources
     ]  # fmt: skip
     rows.append(("other secrets (bridge token, Flower password, Fernet key), all sources",
-                 *(str(other.total_hits) for _, _, other, _ in results.values())))  # fmt: skip
+                 *(str(v.other.total_hits) for v in results.values())))  # fmt: skip
     extra = []
-    for name, (_, found, other, flower_tasks) in results.items():
-        allowed = {"redis persistence files"} if name != names[0] else set()
-        bad = {s: n for s, n in found.hits.items() if n and s not in allowed}
-        if bad or other.total_hits:
+    for name, v in results.items():
+        allowed = {"redis persistence files"} if keys[name] is None else set()
+        bad = {s: n for s, n in v.found.hits.items() if n and s not in allowed}
+        if bad or v.other.total_hits:
             extra.append(f"{name}: secrets found in {bad or 'other secrets'}")
-        if not (found.scanned["flower api"] and found.scanned["redis persistence files"] and flower_tasks):
+        if not (v.found.scanned["flower api"] and v.found.scanned["redis persistence files"] and v.flower_tasks):
             extra.append(f"{name}: a source was not scanned")
+        if not v.retries:
+            extra.append(f"{name}: no task was retried (the retry path went untested)")
     figures: list[tuple[str, object]] = [
-        (f"{name}: password hits / other secret hits / tasks in Flower",
-         f"{found.total_hits} / {other.total_hits} / {flower_tasks}")
-        for name, (_, found, other, flower_tasks) in results.items()
+        (f"{name}: password hits / other secret hits / tasks in Flower / Celery retries",
+         f"{v.found.total_hits} / {v.other.total_hits} / {v.flower_tasks} / {v.retries}")
+        for name, v in results.items()
     ]  # fmt: skip
     scan_table = report.table(["source", *names], rows)
     return report.Outcome(
@@ -167,8 +184,11 @@ def run(quick: bool, logs: Path) -> report.Outcome:
             "logins, pooled requests, 4 wrong passwords, 2 invalid requests with a password; worker w1 on the "
             f"simulator, w2 behind a bridge, a beat, Flower. Variants: {', '.join(names)}."
         ),
-        settings={"MT5_CONNECTION_IDLE_TIMEOUT": "2", "MT5_IDLE_SWEEP_INTERVAL": "1",
-                  "MT5_SIMULATOR_FAULTS": '{"login": {"rate": 0.1, "code": -10004}}'},  # fmt: skip
+        settings={
+            "MT5_CONNECTION_IDLE_TIMEOUT": "2",
+            "MT5_IDLE_SWEEP_INTERVAL": "1",
+            "MT5_SIMULATOR_FAULTS": json.dumps(FAULTS),
+        },
         figures=figures,
         extra_problems=extra,
         notes=f"""\
