@@ -36,6 +36,11 @@ accept_content = ["json"]
 result_accept_content = ["json"]
 # Results are for the caller waiting on them, not an archive: expire them (MT5_RESULT_EXPIRES seconds).
 result_expires = _settings.result_expires
+# A result the worker cannot write because Redis is restarting is written again (backoff from 0.1 s up to 10 s,
+# about a minute in all) instead of turning a task that ran into a ConnectionError failure (reliability/).
+result_backend_always_retry = True
+result_backend_max_retries = 12
+result_backend_base_sleep_between_retries_ms = 100
 
 # The SDK never releases the GIL: a stuck terminal call freezes the child, and only the prefork parent can end
 # it, by killing the child when this hard limit passes; the replacement child starts the terminal afresh. Keep

@@ -80,9 +80,11 @@ def run(quick: bool, logs: Path) -> report.Outcome:
                 outages.append(outage(fleet, seconds))
 
         thread = traffic.run_in_background(chaos, "chaos")
-        requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=13, senders=8)
+        requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=13, senders=8, keep=True)
         thread.join()
         traffic.collect(fleet, requests, grace=30)
+        for request in requests:
+            request.handle = None  # the caller is done with it (Redis is up again)
         traffic.wait_quiet(fleet)
         tally = traffic.Tally.of(requests)
         runs = traffic.executions(workers)

@@ -44,6 +44,7 @@ class Request:
     task_id: str | None = None
     send_error: str | None = None  # type and message of what account_info_async raised
     send_seconds: float = 0.0  # how long account_info_async took to return or raise
+    handle: Any = None  # the AsyncResult, when kept alive as a caller waiting on it would (see paced)
     meta: dict[str, Any] | None = None  # result meta once read (READY, or the last state seen)
 
     @property
@@ -62,6 +63,7 @@ def send(
     password: str | None = None,
     server: str | None = None,
     task: str = "account_info",
+    keep: bool = False,
 ) -> Request:
     """One ``mt5.account_info`` (or ``mt5.login``) through ``MT5Client``, with the account's own password and
     server unless others are given; never raises (a refused send is recorded)."""
@@ -75,6 +77,7 @@ def send(
         else:
             result = fleet.client.account_info_async(account.login, server, password)
         request.task_id = result.id
+        request.handle = result if keep else None
     except Exception as exc:  # the caller's view: a clear error at send time, never silence
         request.send_error = f"{type(exc).__name__}: {exc}"
     request.send_seconds = time.time() - request.sent_at
@@ -89,9 +92,14 @@ def paced(
     deadline: float,
     seed: int,
     senders: int = 1,
+    keep: bool = False,
 ) -> list[Request]:
     """``count`` requests for random accounts, scheduled ``rate`` per second, sent by ``senders`` threads (so a
-    send blocked on an unreachable broker does not hold back the others)."""
+    send blocked on an unreachable broker does not hold back the others).
+
+    ``keep``: hold each ``AsyncResult`` until the results are collected, as a caller waiting on it does. Dropping
+    one unsubscribes from its result channel, which blocks for up to ~20 s if Redis is down at that moment.
+    """
     rng = random.Random(seed)
     picks = [rng.choice(accounts) for _ in range(count)]
     start = time.time()
@@ -106,7 +114,7 @@ def paced(
             if i is None:
                 return
             sleep_until(start + i / rate)
-            slots[i] = send(fleet, picks[i], deadline)
+            slots[i] = send(fleet, picks[i], deadline, keep=keep)
 
     threads = [threading.Thread(target=run, name=f"sender-{n}") for n in range(senders)]
     for thread in threads:
