@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 7)
 
     rates: dict[str, list[float]] = {task: [] for task in TASKS}
+    cpu: dict[str, list[float]] = {task: [] for task in TASKS}  # CPU ms per request, when measurable
     with fleet(args.keep_logs) as f:
         accts = accounts(args.accounts)
         file = write_accounts(f.log_dir / "accounts.json", accts)
@@ -43,27 +44,37 @@ def main(argv: list[str] | None = None) -> int:
             f.call(INFO, **kw)
         for r in range(rounds):
             for task in TASKS if r % 2 == 0 else TASKS[::-1]:
-                rates[task].append(measure(f, task, trace))
+                rate_, cpu_ms = measure(f, task, trace)
+                rates[task].append(rate_)
+                if cpu_ms is not None:
+                    cpu[task].append(cpu_ms)
 
     noop, sized, info = (statistics.median(rates[task]) for task in TASKS)
     # Each round's runs are adjacent in time: the median of per-round ratios shrugs off a noisy round.
     ratios = [i / n for i, n in zip(rates[INFO], rates[NOOP], strict=True)]
     ratio = statistics.median(ratios)
     sized_ratio = statistics.median(s / n for s, n in zip(rates[SIZED], rates[NOOP], strict=True))
+    # The same comparison by CPU: noop's CPU per request / account_info's (what a CPU-bound worker could reach).
+    cpu_ratio = statistics.median(n / i for n, i in zip(cpu[NOOP], cpu[INFO], strict=True)) if cpu[INFO] else None
+    cpu_ms = {task: statistics.median(cpu[task]) if cpu[task] else None for task in TASKS}
     print(f"P2 overhead: one worker, zero latency, {rounds} rounds x {n} requests per task")
     for task in TASKS:
         print(f"{task:<18} median {statistics.median(rates[task]):8.1f}/s  rounds " +
               " ".join(f"{x:.1f}" for x in rates[task]))  # fmt: skip
     print(f"{'ratio per round':<18} " + " ".join(f"{x:.3f}" for x in ratios))
     print(f"noop_info / noop (result size alone): {sized_ratio:.3f}")
+    if cpu_ratio is not None:
+        print("CPU ms per request (workers + Redis): " + ", ".join(f"{t} {cpu_ms[t]:.2f}" for t in TASKS) +
+              f"; noop / account_info = {cpu_ratio:.3f}")  # fmt: skip
     met = ratio >= TARGET
     print(report.ratio_line("P2", "account_info / noop throughput", ratio, f">= {TARGET:g}", met))
 
     docs = report.docs_arg(args.quick, args.docs)
     if docs is not None:
-        rows = [(task, f"{statistics.median(rates[task]):.1f}", ", ".join(f"{x:.1f}" for x in rates[task]))
-                for task in TASKS]  # fmt: skip
-        rows.append(("ratio account_info / noop", f"**{ratio:.3f}**", ", ".join(f"{x:.3f}" for x in ratios)))
+        rows = [(task, f"{statistics.median(rates[task]):.1f}", ", ".join(f"{x:.1f}" for x in rates[task]),
+                 "" if cpu_ms[task] is None else f"{cpu_ms[task]:.2f}") for task in TASKS]  # fmt: skip
+        rows.append(("ratio account_info / noop", f"**{ratio:.3f}**", ", ".join(f"{x:.3f}" for x in ratios),
+                     "" if cpu_ratio is None else f"{cpu_ratio:.3f} (noop / account_info)"))  # fmt: skip
         body = f"""\
 ## P2: what our bookkeeping costs over Celery's floor
 
@@ -75,9 +86,12 @@ the order reversed every other round. Rate per run = (completions - 1) / (last -
 completions after the client finished publishing (so it does not compete for the CPU); the ratio is the median
 of the per-round ratios.
 `mt5.account_info` is sent as a client sends it (no queue: affinity-routed to the worker's own queue),
-the bench tasks to the shared `mt5` queue; the worker consumes both.
+the bench tasks to the shared `mt5` queue; the worker consumes both. CPU ms per request = CPU time of the
+worker's processes (prefork parent and child, from `/proc`) and of Redis (`INFO cpu`) over a run, divided by
+its requests: steadier than rates when other work shares the machine, since that stretches the wall clock
+but not the work.
 
-{report.table(["task", "median req/s", "per round"], rows)}
+{report.table(["task", "median req/s", "per round", "CPU ms per request (median)"], rows)}
 
 **Ratio (account_info / noop): {ratio:.2f}; target >= {TARGET:g}: {"met" if met else "NOT met"}.**
 
@@ -99,11 +113,16 @@ Command: `{report.command("bench.p2_overhead", report.argv())}`; machine: {repor
     return 0
 
 
-def measure(f: Fleet, task: str, trace: list[dict[str, object]]) -> float:
-    """Rate over the completions after the last message was published (this client then only polls)."""
-    ids = f.publish(task, trace, queue="mt5" if task == NOOP else None)
+def measure(f: Fleet, task: str, trace: list[dict[str, object]]) -> tuple[float, float | None]:
+    """Rate over the completions after the last message was published (this client then only polls), and
+    the CPU the worker and Redis spent per request over the whole run."""
+    cpu_before = f.cpu_seconds()
+    ids = f.publish(task, trace, queue=None if task == INFO else "mt5")
     published = time.time()
-    return rate(f.results(ids, timeout=120 + len(trace) / 10), after=published)
+    metas = f.results(ids, timeout=120 + len(trace) / 10)
+    cpu_after = f.cpu_seconds()
+    cpu_ms = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) * 1000 / len(trace)
+    return rate(metas, after=published), cpu_ms
 
 
 if __name__ == "__main__":
