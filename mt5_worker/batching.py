@@ -1,12 +1,15 @@
 """Account-batched serving: regroup a bounded window of queued requests by account before running them.
 
 Under a backlog, strict FIFO on one terminal switches accounts on almost every request. The worker's main
-process holds each incoming ``mt5.account_info`` / ``mt5.login`` request in a buffer until ``MT5_BATCH_WINDOW``
-requests have arrived or the oldest has waited ``MT5_BATCH_MAX_DELAY`` (a request that finds the worker idle
-goes at once: there is nothing to group it with); then it hands the buffer to the pool
-grouped by account (groups in order of their first request, FIFO inside a group, the account the terminal is
-on first), so the terminal logs in once per group. Bounds: a request is overtaken only by later requests of
-its own window (at most ``window - 1``) and waits at most ``max_delay`` for the window to fill.
+process keeps the ``mt5.account_info`` / ``mt5.login`` requests that arrive while the terminal is busy in one
+buffer, and hands them to the pool grouped by account (groups in order of their first request, FIFO inside a
+group, the account the terminal is on first) when ``MT5_BATCH_WINDOW`` of them have arrived, or when the
+terminal has nothing left to do. So the terminal logs in once per account per window.
+
+Bounds: a request is overtaken only by later requests of its own window (at most ``window - 1``). While
+the terminal is busy, a buffered request waits no longer than it would have in FIFO's queue behind the
+same work; once the terminal is free, a partial window waits at most ``MT5_BATCH_MAX_DELAY`` to fill (the
+buffer looks that often), and a request that finds the terminal idle and the buffer empty goes at once.
 
 Why a Celery *strategy* rather than ``celery-batches``: each request stays an ordinary Celery request, with
 its own result, acks_late, autoretry, time limit and events; only the order in which the pool receives them
@@ -41,7 +44,10 @@ def batch_order(items: Iterable[T], key: Callable[[T], Hashable], first: Hashabl
 
 
 class AccountBatcher:
-    """Buffers requests and dispatches them as account-grouped windows."""
+    """Buffers requests and dispatches them as account-grouped windows.
+
+    ``busy(n)`` tells whether the worker holds reserved requests other than ``n`` not yet dispatched ones.
+    """
 
     def __init__(
         self,
@@ -49,12 +55,12 @@ class AccountBatcher:
         window: int,
         max_delay: float,
         call_after: Callable[[float, Callable[[], None]], Any],
-        idle: Callable[[], bool] = lambda: False,
+        busy: Callable[[int], bool] = lambda buffered: True,
         key: Callable[[Any], Hashable] | None = None,
     ) -> None:
         self._dispatch = dispatch
+        self._busy = busy
         self._key = key or _account
-        self._idle = idle
         self.window = window
         self.max_delay = max_delay
         self._call_after = call_after
@@ -65,18 +71,29 @@ class AccountBatcher:
 
     def add(self, request: Any) -> None:
         with self._lock:
-            immediate = not self._buffer and self._idle()
+            immediate = not self._buffer and not self._busy(1)
             if immediate:  # nothing to group it with and nothing running: waiting would only add latency
                 self._last = self._key(request)
             else:
                 self._buffer.append(request)
-                if len(self._buffer) == 1:
-                    self._timer = self._call_after(self.max_delay, self.flush)
+                if self._timer is None:
+                    self._timer = self._call_after(self.max_delay, self._tick)
             full = len(self._buffer) >= self.window
         if immediate:
             self._dispatch(request)
         elif full:
             self.flush()
+
+    def _tick(self) -> None:
+        """Every ``max_delay`` while requests wait: send them once the terminal has nothing else to do."""
+        with self._lock:
+            self._timer = None
+            if not self._buffer:
+                return
+            if self._busy(len(self._buffer)):
+                self._timer = self._call_after(self.max_delay, self._tick)
+                return
+        self.flush()
 
     def flush(self) -> None:
         with self._lock:
@@ -112,6 +129,9 @@ class _Redirected:
         return getattr(self._consumer, name)
 
 
+_batchers: dict[int, AccountBatcher] = {}  # one buffer per consumer, shared by the account tasks
+
+
 def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     """Celery task ``Strategy`` for the account tasks; plain FIFO when ``MT5_BATCH_WINDOW`` is 1.
 
@@ -121,11 +141,14 @@ def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     settings = Settings.load()
     if settings.batch_window == 1:
         return default_strategy(task, app, consumer, **kwargs)
-    batcher = AccountBatcher(
-        consumer.on_task_request,
-        settings.batch_window,
-        settings.batch_max_delay,
-        consumer.timer.call_after,
-        idle=lambda: len(worker_state.reserved_requests) <= 1,  # only the request being added
-    )
+    batcher = _batchers.get(id(consumer))
+    if batcher is None:
+        batcher = _batchers[id(consumer)] = AccountBatcher(
+            consumer.on_task_request,
+            settings.batch_window,
+            settings.batch_max_delay,
+            consumer.timer.call_after,
+            # Every reserved request, buffered ones included (Celery reserves before the strategy hands on).
+            busy=lambda buffered: len(worker_state.reserved_requests) > buffered,
+        )
     return default_strategy(task, app, _Redirected(consumer, batcher.add), **kwargs)

@@ -65,26 +65,34 @@ class _Entry:
         self.cancelled = True
 
 
-def test_a_partial_window_leaves_when_its_delay_passes() -> None:
-    timer, dispatched = _ManualTimer(), []
-    batcher = AccountBatcher(dispatched.append, window=50, max_delay=0.1, call_after=timer.call_after, key=account)
+def test_a_partial_window_waits_while_the_terminal_is_busy_and_leaves_once_it_is_free() -> None:
+    timer, dispatched, busy = _ManualTimer(), [], [True]
+    batcher = AccountBatcher(
+        dispatched.append, 50, 0.1, call_after=timer.call_after, busy=lambda n: busy[0], key=account
+    )
     batcher.add((0, 1))
     batcher.add((1, 2))
     assert [] == dispatched and 1 == len(timer.pending)
-    timer.pending[0].fun()  # the delay passed
+    timer.pending[-1].fun()  # max_delay later, the terminal is still busy: look again later
+    assert [] == dispatched and 2 == len(timer.pending)
+    busy[0] = False
+    timer.pending[-1].fun()  # free: the partial window leaves
     assert [(0, 1), (1, 2)] == dispatched
 
 
 def test_a_request_that_finds_the_worker_idle_goes_at_once() -> None:
-    timer, dispatched, idle = _ManualTimer(), [], [True]
-    batcher = AccountBatcher(dispatched.append, 50, 0.1, call_after=timer.call_after, idle=lambda: idle[0], key=account)
+    timer, dispatched, busy = _ManualTimer(), [], [False]
+    batcher = AccountBatcher(
+        dispatched.append, 50, 0.1, call_after=timer.call_after, busy=lambda n: busy[0], key=account
+    )
     batcher.add((0, 1))
     assert [(0, 1)] == dispatched and [] == timer.pending
-    idle[0] = False  # (0, 1) is running: the next ones wait for their window
+    busy[0] = True  # (0, 1) is running: the next ones wait
     batcher.add((1, 2))
     batcher.add((2, 1))
     assert [(0, 1)] == dispatched
-    timer.pending[0].fun()
+    busy[0] = False
+    timer.pending[-1].fun()
     assert [(0, 1), (2, 1), (1, 2)] == dispatched  # account 1 is on the terminal: its group first
 
 
