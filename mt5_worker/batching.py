@@ -3,8 +3,9 @@
 Under a backlog, strict FIFO on one terminal switches accounts on almost every request. The worker's main
 process keeps the ``mt5.account_info`` / ``mt5.login`` requests that arrive while the terminal is busy in one
 buffer, and hands them to the pool grouped by account (groups in order of their first request, FIFO inside a
-group, the account the terminal is on first) when ``MT5_BATCH_WINDOW`` of them have arrived, or when the
-terminal has nothing left to do. So the terminal logs in once per account per window.
+group, the account the terminal is on first) when ``MT5_BATCH_WINDOW`` of them have arrived, or as soon as
+the terminal has nothing left to do (seen when a request completes, and by a tick every
+``MT5_BATCH_MAX_DELAY``). So the terminal logs in once per account per window.
 
 Bounds: a request is overtaken only by later requests of its own window (at most ``window - 1``). While
 the terminal is busy, a buffered request waits no longer than it would have in FIFO's queue behind the
@@ -80,8 +81,23 @@ class AccountBatcher:
                     self._timer = self._call_after(self.max_delay, self._tick)
             full = len(self._buffer) >= self.window
         if immediate:
-            self._dispatch(request)
+            self._send(request)
         elif full:
+            self.flush()
+
+    def _send(self, request: Any) -> None:
+        """Dispatch, and look at the buffer again the moment this request is done (a missed look is only a
+        delay: the ``max_delay`` tick looks too)."""
+        for name in ("on_success", "on_failure"):
+            callback = getattr(request, name, None)
+            if callback is not None:
+                setattr(request, name, _then(callback, self._on_done))
+        self._dispatch(request)
+
+    def _on_done(self) -> None:
+        with self._lock:
+            ready = bool(self._buffer) and not self._busy(len(self._buffer))
+        if ready:
             self.flush()
 
     def _tick(self) -> None:
@@ -108,7 +124,17 @@ class AccountBatcher:
         if len(batch) > 1:
             log.info("mt5.batch.dispatched", requests=len(batch), accounts=len({self._key(r) for r in batch}))
         for request in ordered:
-            self._dispatch(request)
+            self._send(request)
+
+
+def _then(callback: Callable[..., Any], after: Callable[[], None]) -> Callable[..., Any]:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        finally:
+            after()
+
+    return wrapped
 
 
 def _account(request: Any) -> Hashable:

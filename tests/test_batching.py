@@ -135,3 +135,30 @@ def test_a_failing_group_fails_only_its_own_requests(stack: Stack) -> None:
         else:
             with pytest.raises(AuthorizationError):
                 result.get(timeout=60)
+
+
+class _Request:
+    def __init__(self, n: int, login: int) -> None:
+        self.item = (n, login)
+
+    def on_success(self) -> None:
+        pass
+
+    def on_failure(self) -> None:
+        pass
+
+
+def test_the_window_leaves_the_moment_the_running_request_completes() -> None:
+    timer, dispatched, busy = _ManualTimer(), [], [False]
+    batcher = AccountBatcher(
+        dispatched.append, 50, 0.1, call_after=timer.call_after, busy=lambda n: busy[0], key=lambda r: r.item[1]
+    )
+    first = _Request(0, 1)
+    batcher.add(first)
+    busy[0] = True
+    batcher.add(_Request(1, 2))
+    batcher.add(_Request(2, 1))
+    assert [(0, 1)] == [r.item for r in dispatched]
+    busy[0] = False
+    first.on_success()  # no tick needed
+    assert [(0, 1), (2, 1), (1, 2)] == [r.item for r in dispatched]
