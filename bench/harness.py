@@ -67,7 +67,7 @@ class Fleet:
 
     def start_worker(self, name: str | None = None, **settings: Any) -> ManagedProcess:
         """A production worker (plus the bench tasks); ``settings`` are ``MT5_*`` environment variables."""
-        name = name or f"w{next(self._names)}"
+        name = f"{name or 'w'}-{next(self._names)}"  # a log file of its own (ManagedProcess appends)
         argv = worker_argv(f"{name}@bench", "--loglevel=WARNING", "-I", "bench.tasks")
         worker = ManagedProcess(name, argv, self.env(**settings), self.log_dir)
         self.workers.append(worker.start())
