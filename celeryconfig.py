@@ -27,6 +27,10 @@ broker_transport_options = {
     # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
     "unacked_restore_interval": min(10, max(1, _settings.visibility_timeout // 10)),
     "unacked_restore_throttle": 1,
+    # The lock a worker takes for each such look expires after 300 s by default: a worker killed while holding it
+    # stopped every redelivery for 5 minutes (reliability/worker_kill.py). A look takes milliseconds, and each
+    # message is taken out of "unacked" atomically, so a short lock cannot deliver a message twice.
+    "unacked_mutex_expire": 10,
 }
 
 # JSON only: task arguments and results are plain data, and nothing pickled is ever accepted from the broker.

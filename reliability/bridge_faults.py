@@ -60,7 +60,7 @@ def break_and_repair(bridge: BridgeProcess, kind: str, seconds: float) -> Phase:
 
 
 def run(quick: bool, logs: Path) -> report.Outcome:
-    n_requests, outage = (150, 3.0) if quick else (600, 6.0)
+    n_requests, outage = (100, 2.0) if quick else (600, 6.0)
     rate, deadline, n_accounts = 10.0, 60.0, 10
     accounts = make_accounts(n_accounts)
     settings = {

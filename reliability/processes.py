@@ -9,6 +9,7 @@ per incarnation), so the credential scan can read every line every process wrote
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import secrets
@@ -296,6 +297,9 @@ class Fleet:
         return {p.name: p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log"))}
 
     def close(self) -> None:
+        # AsyncResults left in reference cycles unsubscribe from their result channel when collected: let that
+        # happen now, while Redis is up (later, it would block ~20 s each retrying a stopped Redis).
+        gc.collect()
         for process in reversed(self.others):
             process.stop()
         for worker in self.workers:

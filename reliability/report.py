@@ -132,6 +132,8 @@ def print_outcome(o: Outcome) -> None:
     tables = [line for line in o.notes.splitlines() if line.startswith("|")]
     if tables:
         print("\n".join(tables))
+    if o.tally.suspects:
+        print("lost or hung: " + ", ".join(o.tally.suspects[:10]))
     print("invariants: " + ("OK" if o.ok else "BROKEN: " + "; ".join(o.problems)))
 
 

@@ -164,6 +164,7 @@ class Tally:
     send_errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # sent -> done, of the requests done by their deadline
     slowest_send: float = 0.0  # seconds the slowest account_info_async call took
+    suspects: list[str] = field(default_factory=list)  # task ids of lost and hung requests, to look them up
 
     @classmethod
     def of(cls, requests: Sequence[Request]) -> Tally:
@@ -188,9 +189,11 @@ class Tally:
                 self.lost += 1
             else:
                 self.hung += 1  # someone holds it (STARTED, RETRY) but it never finished
+            self.suspects.append(f"{r.task_id} ({state or 'no result'})")
             return
         if done > r.deadline:
             self.hung += 1
+            self.suspects.append(f"{r.task_id} (done {done - r.deadline:.1f} s late)")
             return
         self.latencies.append(done - r.sent_at)
         assert r.meta is not None
@@ -268,17 +271,21 @@ def sdk_failures(workers: Sequence[WorkerProcess]) -> Counter[tuple[str, int]]:
     return found
 
 
-def wait_quiet(fleet: Fleet, timeout: float = 30.0) -> None:
-    """Wait until no message is queued or held unacknowledged (so a scan sees the end state)."""
+def wait_quiet(fleet: Fleet, timeout: float = 30.0) -> tuple[int, int]:
+    """Wait until no message is queued or held unacknowledged (so a scan sees the end state); returns what is
+    left then: (queued, unacknowledged)."""
     end = time.time() + timeout
+    left = (-1, -1)
     while time.time() < end:
         try:
             queued = sum(int(fleet.r.llen(k)) for k in fleet.r.scan_iter("mt5*") if fleet.r.type(k) == b"list")
-            if not queued and not fleet.r.hlen("unacked"):
-                return
+            left = (queued, int(fleet.r.hlen("unacked")))
+            if left == (0, 0):
+                break
         except redis.RedisError:
             pass
         time.sleep(0.25)
+    return left
 
 
 def run_in_background(action: Callable[[], None], name: str) -> threading.Thread:

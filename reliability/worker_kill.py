@@ -91,7 +91,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=11)
         thread.join()
         traffic.collect(fleet, requests, grace=VISIBILITY + 30)
-        traffic.wait_quiet(fleet)
+        queued, unacked = traffic.wait_quiet(fleet)
         tally = traffic.Tally.of(requests)
         runs = traffic.executions(workers)
         passwords = [a.password.get_secret_value() for a in accounts]
@@ -114,6 +114,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         ("recovery time per kill (all held messages done)", ", ".join(f"{kind} {r}" for kind, _, _, r in rows)),
         ("tasks run to completion more than once (duplicates)", duplicates),
         ("tasks with a result but no completed run in any log", never_ran),
+        ("messages left in Redis at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
         ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
     ]  # fmt: skip
     extra = [] if kills and any(k.held for k in kills) else ["no kill hit a worker holding tasks"]
