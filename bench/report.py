@@ -152,7 +152,8 @@ def _draw(ax: Any, panel: Panel) -> None:
     ax.set_title(panel.title, fontsize=10)
     if panel.log:
         ax.set_yscale("log")
-        ax.set_ylim(bottom=min(min(v) for v in panel.series.values()) / 3)  # bars start well below the smallest
+        values = [x for v in panel.series.values() for x in v]
+        ax.set_ylim(min(values) / 3, max(values) * 3)  # bars start well below the smallest; room for labels
     ax.margins(y=0.15)
     if len(panel.series) > 1 or panel.hline is not None:
         ax.legend(fontsize=8)
