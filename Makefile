@@ -28,7 +28,7 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/settings_doc.py)
 	$(PY) -m mt5_worker.settings_doc
 
-bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~15 min; see bench/README.md)
+bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~20 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
