@@ -4,12 +4,15 @@ MT5 code, no password anywhere — and that its fault was really injected. No ti
 
 from __future__ import annotations
 
+import base64
+import json
 from pathlib import Path
 
 from mt5_worker.terminal.base import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.terminal.simulator import SimulatedTerminal
-from reliability import terminal_faults
-from reliability.report import Outcome
+from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
+from reliability.report import Outcome, render, update_section
+from reliability.secrets_scan import needles
 from tests.conftest import creds
 
 
@@ -25,16 +28,62 @@ def test_simulator_crashes_on_every_nth_account_info_call_until_initialized() ->
     assert [True, False] == [sim.account_info() is not None for _ in range(2)]
 
 
-def _check(outcome: Outcome) -> None:
+def test_scan_finds_a_secret_inside_base64_at_any_alignment() -> None:
+    secret = "rel-0123456789abcdef"
+    for prefix in ("", "x", "xy", "xyz"):
+        body = base64.b64encode(json.dumps([[], {"password": prefix + secret}, {}]).encode())
+        assert any(n in body for n in needles(secret)), prefix
+    assert not any(n in base64.b64encode(b'{"password": "rel-0123456789abcdeX"}') for n in needles(secret)[1:])
+
+
+def _check(outcome: Outcome, tmp_path: Path) -> None:
     t = outcome.tally
     assert [] == outcome.problems, outcome.problems
     assert (0, 0, 0, 0) == (t.lost, t.hung, t.wrong_account, t.failed_uncoded)
     assert t.sent == t.succeeded + t.failed_coded + t.refused_at_send
     assert t.succeeded > 0
+    doc = tmp_path / "reliability.md"  # the doc section renders (written only by full runs)
+    update_section(doc, outcome.name, render(outcome))
+    assert f"<!-- reliability:{outcome.name} -->" in doc.read_text()
 
 
 def test_terminal_faults(tmp_path: Path) -> None:
     outcome = terminal_faults.run(quick=True, logs=tmp_path)
-    _check(outcome)
+    _check(outcome, tmp_path)
     assert outcome.figure("terminal crashes (account_info -10001)") >= 1
     assert outcome.figure("Celery retries") > 0
+
+
+def test_worker_kill(tmp_path: Path) -> None:
+    outcome = worker_kill.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)
+    assert "1 / 1" == outcome.figure("kills (whole worker / pool child only)")
+    assert outcome.figure("messages held by w1 at the kills (running + prefetched)") > 0
+
+
+def test_redis_restart(tmp_path: Path) -> None:
+    outcome = redis_restart.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)
+    assert True is outcome.figure("workers reconnected after every outage")
+    assert 0 == outcome.figure("tasks run to completion more than once (duplicates)")
+
+
+def test_bridge_faults(tmp_path: Path) -> None:
+    outcome = bridge_faults.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)
+    codes = outcome.figure("failed SDK calls (bridge calls) by MT5 code")
+    assert isinstance(codes, dict) and -10004 in codes  # refused while the bridge was down
+
+
+def test_double_beat(tmp_path: Path) -> None:
+    outcome = double_beat.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)
+    assert (0, 0) == (
+        outcome.figure("sweeps that failed"),
+        outcome.figure("cold sessions evicted other than once per cycle"),
+    )
+
+
+def test_credential_scan(tmp_path: Path) -> None:
+    outcome = credential_scan.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)  # its problems include any password in Redis, logs, results or Flower's API
