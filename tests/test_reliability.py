@@ -8,6 +8,13 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
+from celery import Celery
+from kombu.exceptions import OperationalError
+
+from mt5_worker.client import MT5Client
+from mt5_worker.config import Settings
+from mt5_worker.devstack import RedisServer
 from mt5_worker.terminal.base import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.terminal.simulator import SimulatedTerminal
 from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
@@ -34,6 +41,25 @@ def test_scan_finds_a_secret_inside_base64_at_any_alignment() -> None:
         body = base64.b64encode(json.dumps([[], {"password": prefix + secret}, {}]).encode())
         assert any(n in body for n in needles(secret)), prefix
     assert not any(n in base64.b64encode(b'{"password": "rel-0123456789abcdeX"}') for n in needles(secret)[1:])
+
+
+def test_account_tasks_redact_positional_passwords_in_the_messages_they_send() -> None:
+    from mt5_worker import tasks  # the worker's app: imported here, with the test's isolated settings
+
+    assert "(1, 'S', '**********')" == tasks.redacted_args_repr(tasks.account_info, (1, "S", "pw-Secret"))
+    assert "(1, '**********', 'S')" == tasks.redacted_args_repr(tasks.login, (1, "pw-Secret", "S"))
+
+
+def test_client_refuses_to_send_with_a_clear_error_while_redis_is_down(private_redis_server: RedisServer) -> None:
+    url = private_redis_server.url
+    app = Celery("outage", set_as_current=False)
+    app.conf.update(broker_url=url, result_backend=url)
+    client = MT5Client(app=app, settings=Settings.load(_env_file=None, redis_url=url, publish_timeout=0.5))
+    private_redis_server.stop()
+    with pytest.raises(OperationalError, match="Redis unreachable, task not sent"):
+        client.account_info_async(1, "S", "pw-Secret")
+    client.close()
+    app.close()
 
 
 def _check(outcome: Outcome, tmp_path: Path) -> None:
