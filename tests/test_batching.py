@@ -109,8 +109,11 @@ def test_a_backlog_is_served_with_one_login_per_account_per_window(stack: Stack)
     pending = _backlog(stack, "mt5.terminal.w1@test", rounds=20)
     worker = stack.worker("w1", MT5_BATCH_WINDOW=50)
     assert [a.login for _ in range(20) for a in (A, B)] == [r.get(timeout=60)["login"] for r in pending]
-    assert len(worker.sdk_calls("login")) <= 3  # A, B (and at most one more across the window boundary)
-    assert worker.events("mt5.batch.dispatched")
+    windows = worker.events("mt5.batch.dispatched")
+    assert windows
+    # A and B once, then at most one switch per later window (each starts on the account the terminal is on);
+    # strict FIFO would log in 40 times.
+    assert len(worker.sdk_calls("login")) <= min(2 + len(windows), 6)
 
 
 def test_window_one_is_strict_fifo(stack: Stack) -> None:
