@@ -63,8 +63,10 @@ class Heartbeat(bootsteps.StartStopStep):
             membership = self.registry.read(now)
             for departed, departed_at in membership.departed.items():
                 moved = drain(self._app, departed, membership.live)
-                # Keep watching a departed queue until the broker has restored what its worker died holding.
-                settled = now - departed_at > self.settings.visibility_timeout
+                # Keep watching a departed queue until the broker has restored what its worker died holding:
+                # that takes the visibility timeout after *delivery*, plus the restore scan's own delays (a
+                # worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
+                settled = now - departed_at > 3 * self.settings.visibility_timeout
                 if not moved and settled and queue_length(self._app, departed) == 0:
                     self.registry.forget(departed)
         except (*REDIS_DOWN, OperationalError) as exc:

@@ -67,7 +67,7 @@ def test_a_departed_workers_queue_moves_to_the_survivors(stack: Stack) -> None:
     client.close()
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(150)
 def test_a_killed_workers_unacknowledged_request_is_redelivered_to_a_survivor(stack: Stack) -> None:
     slow = {"MT5_SIMULATOR_LATENCY": {"login": 30.0}, "MT5_BROKER_VISIBILITY_TIMEOUT": 10,
             "MT5_TASK_TIME_LIMIT": 5, "MT5_CONNECTION_RETRY_BACKOFF_MAX": 2, **FAST}  # fmt: skip
@@ -77,9 +77,11 @@ def test_a_killed_workers_unacknowledged_request_is_redelivered_to_a_survivor(st
     wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
     account = next(a for a in DEMO_ACCOUNTS if client.route(a.login) == w2.queue)
     result = client.account_info_async(account.login, account.server, secret(account))
-    wait_for(lambda: w2.events("mt5.call") or w2.log_text().count("received"), 15, "w2 took the request")
+    # Celery logs "received" once the broker recorded the message as unacknowledged (a kill before that
+    # point is kombu's documented pop-then-record gap, see docs/reliability.md).
+    wait_for(lambda: "received" in w2.log_text(), 15, "w2 took the request")
     w2.stop(signal.SIGKILL)  # parent and child, mid-login: the message stays unacknowledged
-    assert account.login == result.get(timeout=60)["login"]  # restored after 10 s, then moved to w1
+    assert account.login == result.get(timeout=100)["login"]  # restored after 10 s, then moved to w1
     assert [w1.nodename] == [w.nodename for w in (w1,) if w.sdk_calls("login", login=account.login)]
     client.close()
 
