@@ -26,6 +26,13 @@ from reliability.secrets_scan import scan
 
 LATENCY = {"account_info": 0.04, "login": 0.05}
 VISIBILITY = 10  # the minimum; it must exceed MT5_TASK_TIME_LIMIT + MT5_CONNECTION_RETRY_BACKOFF_MAX
+# Short enough that redelivery after a kill is seconds, valid against the time limit and retry waits.
+KILL_SETTINGS: dict[str, object] = {
+    "MT5_SIMULATOR_LATENCY": LATENCY,
+    "MT5_BROKER_VISIBILITY_TIMEOUT": VISIBILITY,
+    "MT5_TASK_TIME_LIMIT": 5,
+    "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
+}
 
 
 @dataclass
@@ -70,13 +77,7 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
     n_requests, kinds = (240, ["child", "worker"]) if quick else (2400, ["worker", "child"] * 2 + ["worker"])
     rate, deadline, n_accounts = 30.0, 60.0, 20
     accounts = make_accounts(n_accounts)
-    settings = {
-        "MT5_SIMULATOR_LATENCY": LATENCY,
-        "MT5_BROKER_VISIBILITY_TIMEOUT": VISIBILITY,
-        "MT5_TASK_TIME_LIMIT": 5,
-        "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
-        "MT5_CONNECTION_POOL_SIZE": n_accounts,
-    }
+    settings = KILL_SETTINGS | {"MT5_CONNECTION_POOL_SIZE": n_accounts}
     fleet = Fleet(logs)
     kills: list[Kill] = []
     try:
@@ -169,12 +170,7 @@ def run_stress(kills: int, logs: Path) -> report.Outcome:
     that dies right after it starts, while it takes back a burst of redelivered messages."""
     rate, deadline, n_accounts = 30.0, 90.0, 10
     accounts = make_accounts(n_accounts)
-    settings = {
-        "MT5_SIMULATOR_LATENCY": LATENCY,
-        "MT5_BROKER_VISIBILITY_TIMEOUT": VISIBILITY,
-        "MT5_TASK_TIME_LIMIT": 5,
-        "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
-    }
+    settings = dict(KILL_SETTINGS)
     fleet = Fleet(logs)
     try:
         file = write_accounts(logs / "accounts.json", accounts)
