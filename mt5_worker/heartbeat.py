@@ -16,7 +16,7 @@ from kombu.exceptions import OperationalError
 
 from mt5_worker.config import Settings
 from mt5_worker.logging import get_logger
-from mt5_worker.reaper import drain, queue_length
+from mt5_worker.reaper import drain
 from mt5_worker.registry import WorkerRegistry
 from mt5_worker.sessions import REDIS_DOWN, connect
 
@@ -67,7 +67,8 @@ class Heartbeat(bootsteps.StartStopStep):
                 # that takes the visibility timeout after *delivery*, plus the restore scan's own delays (a
                 # worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
                 settled = now - departed_at > 3 * self.settings.visibility_timeout
-                if not moved and settled and queue_length(self._app, departed) == 0:
+                # drain() found the queue empty (it had live workers to move to: this one, at least).
+                if settled and not moved and membership.live:
                     self.registry.forget(departed)
         except (*REDIS_DOWN, OperationalError) as exc:
             log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=str(exc))
