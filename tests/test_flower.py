@@ -78,7 +78,9 @@ def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack
 
     def finished() -> dict[str, dict[str, Any]]:
         tasks = flower.json("/api/tasks")
-        done = {t["name"] + ":" + t["state"]: t for t in tasks.values() if t["state"] in ("SUCCESS", "FAILURE")}
+        # Events can reach Flower out of order: a task may be known as finished before its "received" event
+        # (which carries the name) arrives; such a task is not listed yet.
+        done = {f"{t['name']}:{t['state']}": t for t in tasks.values() if t["state"] in ("SUCCESS", "FAILURE")}
         wanted = ("mt5.account_info:SUCCESS", "mt5.login:SUCCESS", "mt5.login:FAILURE")
         return done if all(k in done for k in wanted) else {}
 
