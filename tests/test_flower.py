@@ -70,6 +70,18 @@ def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack
     assert 401 == refused.value.code
 
     client = MT5Client(app=stack.app, settings=stack.settings())
+
+    def records_a_probe() -> bool:
+        """Flower serves HTTP before its event receiver is subscribed: probe until it records a task."""
+        probe = client.health_async()
+        probe.get(timeout=30)
+        try:
+            wait_for(lambda: probe.id in flower.json("/api/tasks"), 3, "a probe task in Flower", poll=0.2)
+        except TimeoutError:
+            return False
+        return True
+
+    wait_for(records_a_probe, 45, "flower to record task events")
     assert A.login == client.account_info(A.login, A.server, A.password.get_secret_value())["login"]
     assert B.login == client.login(B.login, B.password.get_secret_value(), B.server)["login"]
     with pytest.raises(AuthorizationError):
