@@ -8,6 +8,7 @@ stops start-up with :class:`SettingsError`, whose message names the variable and
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -183,10 +184,26 @@ class Settings(BaseSettings):
         le=300,
     )
 
+    request_timeout: float = _alias(
+        "MT5_REQUEST_TIMEOUT",
+        "seconds a client waits for a result by default; a request not started by then expires unserved (> 0)",
+        60.0,
+        gt=0,
+    )
+    shared_queues: Annotated[tuple[str, ...], NoDecode] = _alias(
+        "MT5_SHARED_QUEUES",
+        "comma-separated queues every worker consumes besides its own; 'celery' serves plain Celery clients",
+        ("mt5", "celery"),
+    )
+
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _alias("MT5_LOG_LEVEL", "log level", "INFO")
     metrics_port: int = _alias(
         "MT5_METRICS_PORT", "port of the worker's Prometheus /metrics endpoint, 0 = off (0-65535)", 0, ge=0, le=65535
+    )
+
+    metrics_addr: str = _alias(
+        "MT5_METRICS_ADDR", "address the /metrics endpoint binds (0.0.0.0: every interface)", "127.0.0.1"
     )
 
     simulator_accounts: Path | None = _alias(
@@ -258,6 +275,24 @@ class Settings(BaseSettings):
         if value is not None:
             load_accounts(value)
         return value
+
+    @field_validator("shared_queues", mode="before")
+    @classmethod
+    def _queue_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [q.strip() for q in value.split(",")]
+        return value
+
+    @field_validator("shared_queues")
+    @classmethod
+    def _queue_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(q for q in value if q))
+        if "mt5" not in names:
+            raise ValueError("must include mt5, the queue clients fall back to when no worker is registered")
+        bad = [q for q in names if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", q) or q.startswith("mt5.terminal.")]
+        if bad:
+            raise ValueError(f"invalid queue name(s) {bad}: letters, digits and _.:- only, not mt5.terminal.*")
+        return names
 
     @field_validator("metrics_port", mode="before")
     @classmethod
