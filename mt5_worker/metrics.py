@@ -4,7 +4,8 @@ Counters and gauges are read from ``MT5ConnectionManager.metrics()`` (the ``Pool
 time by a custom collector, so nothing is counted twice; SDK latency is a histogram fed by the manager's
 ``on_call`` hook. Each exporter has its own ``CollectorRegistry``: managers and tests never share series.
 
-The endpoint is served by the process that owns the manager (the prefork child), on ``MT5_METRICS_PORT``.
+The endpoint is served by the process that owns the manager (the prefork child), on ``MT5_METRICS_PORT`` of
+``MT5_METRICS_ADDR`` (default 127.0.0.1).
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ class ManagerMetrics:
         """The exposition text, as the endpoint serves it."""
         return generate_latest(self.registry)
 
-    def serve(self, port: int, addr: str = "0.0.0.0", bind_timeout: float = 30.0) -> MetricsServer:
+    def serve(self, port: int, addr: str, bind_timeout: float = 30.0) -> MetricsServer:
         return MetricsServer(self.registry, port, addr, bind_timeout)
 
 

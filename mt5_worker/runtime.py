@@ -57,7 +57,7 @@ class WorkerRuntime:
         """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
         if self.settings.metrics_port:  # served by this process, the one that owns the manager; hooked in first
             exporter = ManagerMetrics(self.manager, self.worker_id)  # so the initialize() call is observed too
-            self.metrics_server = exporter.serve(self.settings.metrics_port)
+            self.metrics_server = exporter.serve(self.settings.metrics_port, self.settings.metrics_addr)
         threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
 
     def _start(self) -> None:

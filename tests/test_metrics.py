@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -37,8 +38,8 @@ def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str
     return found.get((name, tuple(sorted(labels.items()))))
 
 
-def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+def scrape(port: int, host: str = "127.0.0.1") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
         return samples(response.read().decode())
 
 
@@ -181,10 +182,33 @@ def test_a_real_worker_serves_metrics_that_move_with_real_tasks(redis_url: str, 
         stack.close()
 
 
-def _try_scrape(port: int, initializations: float = 0) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
-    """A scrape, once the endpoint answers and the terminal has been initialized that many times."""
+def test_a_real_worker_binds_the_metrics_address_it_is_given(redis_url: str, tmp_path: Path) -> None:
+    """MT5_METRICS_ADDR picks the interface; by default only loopback answers. 127.0.0.2 is loopback too
+    (all of 127/8 is, on Linux) but a different address: answering there proves the bind was not 0.0.0.0."""
+    asked, default = free_port(), free_port()
+    while default == asked:  # the same port on two addresses would not be refused
+        default = free_port()
+    stack = Stack(redis_url, tmp_path)
     try:
-        found = scrape(port)
+        stack.worker("w1", MT5_METRICS_PORT=asked, MT5_METRICS_ADDR="127.0.0.2")
+        stack.worker("w2", MT5_METRICS_PORT=default)
+        wait_for(lambda: _try_scrape(asked, host="127.0.0.2"), timeout=20, what="the endpoint on 127.0.0.2")
+        wait_for(lambda: _try_scrape(default), timeout=20, what="the endpoint on 127.0.0.1")
+        for port, host in ((asked, "127.0.0.1"), (default, "127.0.0.2")):
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection((host, port), timeout=5).close()
+    finally:
+        stack.close()
+
+
+def _try_scrape(
+    port: int, initializations: float | None = None, host: str = "127.0.0.1"
+) -> dict[tuple[str, tuple[tuple[str, str], ...]], float] | None:
+    """A scrape, once the endpoint answers (and the terminal has been initialized that many times, if given)."""
+    try:
+        found = scrape(port, host)
     except OSError:
         return None
-    return found if value(found, "mt5_initializations_total") == initializations else None
+    if initializations is not None and value(found, "mt5_initializations_total") != initializations:
+        return None
+    return found
