@@ -2,13 +2,19 @@
 
 The tree is shallow: :class:`MT5Error`, then :class:`TransientMT5Error` (worth retrying later) and
 :class:`PermanentMT5Error` (never retried), then a few specific ones callers may want to catch.
-Each exception's ``args`` match its constructor, so pickle and Celery's JSON result backend rebuild it.
+
+Every one has ``args == (message, code, attempts)`` and a constructor taking exactly that, so pickle and
+Celery's JSON result backend rebuild it with ``cls(*args)``. The message comes first, as in any Python
+exception: a client in another language reads it as ``exc_message[0]`` of the stored result.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from mt5_worker.terminal.base import (
     RES_E_AUTH_FAILED,
+    RES_E_FAIL,
     RES_E_INVALID_PARAMS,
     error_tuple,
     is_transient,
@@ -16,10 +22,14 @@ from mt5_worker.terminal.base import (
 
 
 class MT5Error(Exception):
-    """An MT5 call failed. ``code`` and ``message`` are the terminal's ``last_error()``."""
+    """An MT5 call failed. ``message`` and ``code`` are the terminal's ``last_error()``."""
 
-    def __init__(self, code: int, message: str, attempts: int = 1) -> None:
-        super().__init__(code, message, attempts)
+    def __init__(self, message: str, code: int = RES_E_FAIL, attempts: int = 1) -> None:
+        given: tuple[Any, Any] = (message, code)
+        if isinstance(given[0], int) and isinstance(given[1], str):
+            # (code, message) is last_error()'s order: a caller passing it gets the same error, args in our order.
+            code, message = given
+        super().__init__(message, code, attempts)
         self.code = code
         self.message = message
         self.attempts = attempts
@@ -45,8 +55,7 @@ class InvalidRequestError(PermanentMT5Error):
     """The request was rejected before any SDK call: fix the arguments (``RES_E_INVALID_PARAMS``)."""
 
     def __init__(self, message: str, code: int = RES_E_INVALID_PARAMS, attempts: int = 1) -> None:
-        super().__init__(code, message, attempts)
-        self.args = (message, code, attempts)
+        super().__init__(message, code, attempts)
 
 
 class CredentialsError(InvalidRequestError):
@@ -65,10 +74,10 @@ def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5
     """Turn a ``last_error()`` tuple into the right typed error."""
     code, message = last_error
     if code == RES_E_AUTH_FAILED:
-        return AuthorizationError(code, message, attempts)
+        return AuthorizationError(message, code, attempts)
     if is_transient(code):
-        return TransientMT5Error(code, message, attempts)
-    return PermanentMT5Error(code, message, attempts)
+        return TransientMT5Error(message, code, attempts)
+    return PermanentMT5Error(message, code, attempts)
 
 
 def error_from_code(code: int, attempts: int = 1) -> MT5Error:
