@@ -3,7 +3,8 @@
 The manager's mutable state is the terminal's lifecycle state plus two things about accounts: ``_pool``
 (the sessions this worker can switch to, LRU order) and ``_active`` (the login the terminal has active, as
 far as we know; ``None`` when unknown). Both change only under ``_lock``, and every SDK call goes through
-``_sdk``, which logs it and records failures.
+``_sdk``, which logs it, records failures and keeps ``_connected`` (the trade server connection the last
+telling call reported), so observers read the terminal's state without calling it.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class MT5ConnectionManager:
         self._state = TerminalState.CLOSED
         self._pool = SessionPool(self._settings.pool_size)
         self._active: int | None = None
+        self._connected = False  # trade server connection, as the last call that tells said (see _sdk)
         self._last_error: tuple[int, str] = SUCCESS
         self._counters = Counters()
         self._log = get_logger("mt5_worker.manager").bind(backend=self.backend)
@@ -76,6 +78,17 @@ class MT5ConnectionManager:
     @property
     def state(self) -> TerminalState:
         return self._state
+
+    @property
+    def last_known_connected(self) -> bool:
+        """Initialized, and connected to a trade server as far as the last SDK call that tells knows: a
+        ``login()`` or ``terminal_info()`` (``health()``, ``is_connected()``). Makes no call, takes no lock."""
+        return self._state is TerminalState.READY and self._connected
+
+    @property
+    def busy(self) -> bool:
+        """A call holds the terminal right now. Does not wait for it."""
+        return self._lock.locked()
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -344,11 +357,18 @@ class MT5ConnectionManager:
             mt5_message=message,
             attempt=attempt,
         )
+        if function == "terminal_info":
+            self._connected = ok and bool(result.connected)
+        elif function == "login":
+            self._connected = ok  # a refused login leaves the terminal with no account, so no trade server
+        elif function in ("initialize", "shutdown"):
+            self._connected = False  # initialize: it reconnects to its last account, or not; unknown until told
         if not ok:
             self._counters.failures_by_code[code] += 1
             self._counters.last_failure_at = self._clock()
             if code in IPC_CODES:
                 self._state = TerminalState.LOST
+                self._connected = False
         return result
 
     def _info(self, session: Session) -> SessionInfo:

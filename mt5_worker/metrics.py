@@ -1,8 +1,9 @@
 """Prometheus metrics of one worker process: its manager's counters, and the latency of every SDK call.
 
-Counters and gauges are read from ``MT5ConnectionManager.metrics()`` (the ``PoolMetrics`` contract) at scrape
-time by a custom collector, so nothing is counted twice; SDK latency is a histogram fed by the manager's
-``on_call`` hook. Each exporter has its own ``CollectorRegistry``: managers and tests never share series.
+Counters and gauges are read from ``MT5ConnectionManager.metrics()`` (the ``PoolMetrics`` contract) and the
+manager's last known terminal state at scrape time by a custom collector, so nothing is counted twice and a
+scrape never calls the terminal; SDK latency is a histogram fed by the manager's ``on_call`` hook. Each
+exporter has its own ``CollectorRegistry``: managers and tests never share series.
 
 The endpoint is served by the process that owns the manager (the prefork child), on ``MT5_METRICS_PORT`` of
 ``MT5_METRICS_ADDR`` (default 127.0.0.1).
@@ -26,22 +27,20 @@ log = get_logger("mt5_worker.metrics")
 
 # SDK calls take from a millisecond (account_info) to a minute (initialize of a cold terminal).
 SDK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
-PROBE_WAIT = 0.05  # seconds a scrape waits for the terminal lock before reporting the last known state
 
 
 class ManagerCollector(Collector):
-    """Reads a manager's counters at scrape time; asks the terminal whether it is connected only if it is free."""
+    """Reads a manager's counters and last known terminal state at scrape time.
 
-    def __init__(self, manager: MT5ConnectionManager, worker_id: str, probe_wait: float = PROBE_WAIT) -> None:
+    Never calls the terminal nor waits for its lock: a scrape's SDK calls would show up as traffic (latency
+    histogram, ``mt5.call`` log lines) and queue behind, or ahead of, real requests.
+    """
+
+    def __init__(self, manager: MT5ConnectionManager, worker_id: str) -> None:
         self._manager = manager
         self._worker_id = worker_id
-        self._probe_wait = probe_wait
-        self._connected = False  # the last answer, reported while a long call holds the terminal
 
     def collect(self) -> Iterator[Metric]:
-        health = self._manager.health(wait=self._probe_wait)
-        if not health.busy:
-            self._connected = health.connected
         m = self._manager.metrics()
 
         info = InfoMetricFamily("mt5_worker", "This worker's terminal id and backend")
@@ -57,9 +56,11 @@ class ManagerCollector(Collector):
             self._manager.state is TerminalState.READY,
         )
         yield _gauge(
-            "mt5_terminal_connected", "1 while the terminal reports a trade server connection", self._connected
+            "mt5_terminal_connected",
+            "1 while connected to a trade server, as the last login or terminal_info call said",
+            self._manager.last_known_connected,
         )
-        yield _gauge("mt5_terminal_busy", "1 if a call held the terminal at scrape time", health.busy)
+        yield _gauge("mt5_terminal_busy", "1 if a call held the terminal at scrape time", self._manager.busy)
         yield _counter("mt5_logins", "SDK login() calls", m.logins)
         yield _counter("mt5_switches", "Logins back into a pooled session", m.switches)
         yield _counter("mt5_reuses", "Requests served by the already active session, without an SDK call", m.reuses)

@@ -9,13 +9,14 @@ import threading
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from mt5_worker.config import Settings, SettingsError
 from mt5_worker.devstack import free_port, wait_for
-from mt5_worker.errors import AuthorizationError
+from mt5_worker.errors import AuthorizationError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.metrics import ManagerMetrics
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
@@ -126,6 +127,47 @@ def test_a_scrape_does_not_wait_behind_a_long_terminal_call(manager: MT5Connecti
     assert 0 == value(samples(exporter.render().decode()), "mt5_terminal_busy")
 
 
+def test_a_scrape_makes_no_sdk_call_and_reports_what_the_managers_calls_learnt(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    """Connection state comes from the calls tasks make anyway (login, health); a scrape only reads it."""
+    sim = SimulatedTerminal()
+    manager = MT5ConnectionManager(sim, settings_factory(), sleep=lambda _: None)
+    exporter = ManagerMetrics(manager, "w-quiet")
+
+    def quiet_scrape() -> tuple[float | None, float | None]:
+        before = dict(sim.calls)
+        found = samples(exporter.render().decode())
+        assert before == dict(sim.calls)  # not even last_error()
+        return value(found, "mt5_terminal_initialized"), value(found, "mt5_terminal_connected")
+
+    assert (0, 0) == quiet_scrape()
+    manager.initialize()
+    assert (1, 0) == quiet_scrape()  # up, but no account logged in yet: no trade server
+    manager.login(*creds(A))
+    assert (1, 1) == quiet_scrape() == quiet_scrape()
+    with pytest.raises(AuthorizationError):
+        manager.login(B.login, "wrong", B.server)  # a refused login leaves the terminal with no account
+    assert (1, 0) == quiet_scrape()
+    manager.login(*creds(A))
+    assert (1, 1) == quiet_scrape()
+
+    sim.login(B.login, "wrong", B.server)  # the terminal drops its account behind the manager's back:
+    assert (1, 1) == quiet_scrape()  # the last known state, until a call says otherwise
+    assert False is manager.health().connected
+    assert (1, 0) == quiet_scrape()
+    manager.login(*creds(A))
+
+    sim.crash()
+    with pytest.raises(TransientMT5Error):
+        manager.get_account_info(A.login)
+    assert (0, 0) == quiet_scrape()
+    manager.get_account_info(A.login)  # initializes again, logs in again
+    assert (1, 1) == quiet_scrape()
+    manager.shutdown()
+    assert (0, 0) == quiet_scrape()
+
+
 @pytest.mark.parametrize(("raw", "expected"), [("", 0), ("0", 0), ("9464", 9464), ("65535", 65535)])
 def test_metrics_port_setting(monkeypatch: pytest.MonkeyPatch, raw: str, expected: int) -> None:
     monkeypatch.setenv("MT5_METRICS_PORT", raw)
@@ -178,6 +220,49 @@ def test_a_real_worker_serves_metrics_that_move_with_real_tasks(redis_url: str, 
         wait_for(lambda: stack.call("mt5.health", timeout=10)["pid"] != old_pid, timeout=30, what="a new child")
         fresh = wait_for(lambda: _try_scrape(port, initializations=1), timeout=20, what="the new child's endpoint")
         assert 0 == value(fresh, "mt5_logins_total")  # the old child had 2: this is the new one speaking
+    finally:
+        stack.close()
+
+
+def test_a_real_worker_scrape_makes_no_sdk_call(redis_url: str, tmp_path: Path) -> None:
+    """Scrapes add no SDK traffic to the worker's log or its latency histogram; mt5.health's calls still show."""
+    port = free_port()
+    stack = Stack(redis_url, tmp_path)
+    try:
+        worker = stack.worker(MT5_METRICS_PORT=port)
+        started = wait_for(lambda: _try_scrape(port, initializations=1), timeout=20, what="the metrics endpoint")
+        assert (1, 0, 0) == (
+            value(started, "mt5_terminal_initialized"),
+            value(started, "mt5_terminal_connected"),  # no account logged in yet
+            value(started, "mt5_terminal_busy"),
+        )
+        stack.call("mt5.login", *creds(A))
+        logged = len(worker.events("mt5.call"))
+        for _ in range(5):
+            found = scrape(port)
+        assert (1, 1, 0, 1) == (
+            value(found, "mt5_terminal_initialized"),
+            value(found, "mt5_terminal_connected"),
+            value(found, "mt5_terminal_busy"),
+            value(found, "mt5_active_session"),
+        )
+        assert [None, None] == [
+            value(found, "mt5_sdk_call_duration_seconds_count", function=f) for f in ("terminal_info", "version")
+        ]
+
+        assert stack.call("mt5.health")["connected"]  # its own two SDK calls, logged after any of the scrapes'
+
+        def since_login() -> list[dict[str, Any]] | None:
+            calls = worker.events("mt5.call")[logged:]
+            return calls if len(calls) >= 2 else None
+
+        new = wait_for(since_login, timeout=10, what="mt5.health's SDK calls in the log")
+        assert ["terminal_info", "version"] == [call["function"] for call in new]
+        after = scrape(port)
+        assert [1, 1] == [
+            value(after, "mt5_sdk_call_duration_seconds_count", function=f) for f in ("terminal_info", "version")
+        ]
+        assert 1 == value(after, "mt5_terminal_connected")
     finally:
         stack.close()
 
