@@ -162,8 +162,8 @@ class MT5ConnectionManager:
             if info.login != request.login:
                 self._active = None  # someone switched the terminal behind our back; log in again next time
                 raise AccountMismatchError(
-                    RES_E_FAIL,
                     f"asked for account {request.login}, the terminal answered for {info.login}",
+                    RES_E_FAIL,
                     attempt,
                 )
             return info
