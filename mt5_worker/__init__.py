@@ -1,0 +1,90 @@
+"""mt5-worker: Celery workers that serve many MetaTrader 5 accounts through one long-lived terminal each.
+
+The public API (``mt5_worker.__all__``)::
+
+    from mt5_worker import MT5Client, AsyncMT5Client, AuthorizationError
+
+    client = MT5Client()                       # settings from the environment / .env
+    client.account_info(10000001, "MetaQuotes-Demo", "demo-10000001")["balance"]
+
+    async with AsyncMT5Client() as client:     # in async code: never blocks the event loop
+        await client.account_info(10000001)
+
+Names are imported on first use, so ``import mt5_worker`` stays cheap (no Celery, no I/O).
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mt5_worker.async_client import AsyncMT5Client
+    from mt5_worker.client import MT5Client
+    from mt5_worker.config import Settings, SettingsError
+    from mt5_worker.errors import (
+        AccountMismatchError,
+        AuthorizationError,
+        CredentialsError,
+        InvalidRequestError,
+        MT5Error,
+        PermanentMT5Error,
+        TransientMT5Error,
+    )
+    from mt5_worker.logging import configure_logging
+    from mt5_worker.manager import MT5ConnectionManager
+    from mt5_worker.terminal.simulator import SimulatedTerminal
+
+_EXPORTS = {
+    "AsyncMT5Client": "mt5_worker.async_client",
+    "MT5Client": "mt5_worker.client",
+    "MT5ConnectionManager": "mt5_worker.manager",
+    "Settings": "mt5_worker.config",
+    "SettingsError": "mt5_worker.config",
+    "SimulatedTerminal": "mt5_worker.terminal.simulator",
+    "configure_logging": "mt5_worker.logging",
+    "MT5Error": "mt5_worker.errors",
+    "TransientMT5Error": "mt5_worker.errors",
+    "PermanentMT5Error": "mt5_worker.errors",
+    "AuthorizationError": "mt5_worker.errors",
+    "InvalidRequestError": "mt5_worker.errors",
+    "CredentialsError": "mt5_worker.errors",
+    "AccountMismatchError": "mt5_worker.errors",
+}
+
+__all__ = [
+    "AccountMismatchError",
+    "AsyncMT5Client",
+    "AuthorizationError",
+    "CredentialsError",
+    "InvalidRequestError",
+    "MT5Client",
+    "MT5ConnectionManager",
+    "MT5Error",
+    "PermanentMT5Error",
+    "Settings",
+    "SettingsError",
+    "SimulatedTerminal",
+    "TransientMT5Error",
+    "__version__",
+    "configure_logging",
+]
+
+try:
+    __version__ = version("mt5-worker")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mt5_worker' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

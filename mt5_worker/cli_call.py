@@ -120,14 +120,14 @@ def _call(args: argparse.Namespace, password: str | None) -> Any:
     client = MT5Client()
     try:
         if args.task == "account_info":
-            pending = client.account_info_async(args.login, args.server, password)
+            pending = client.submit_account_info(args.login, args.server, password, expires=args.timeout)
         elif args.task == "login":
             assert password is not None  # _check() requires one
-            pending = client.login_async(args.login, password, args.server)
+            pending = client.submit_login(args.login, password, args.server, expires=args.timeout)
         elif args.task == "health":
-            pending = client.health_async(args.worker)
+            pending = client.submit_health(args.worker, expires=args.timeout)
         else:
-            pending = client.pool_stats_async(args.worker)
+            pending = client.submit_pool_stats(args.worker, expires=args.timeout)
         try:
             return pending.get(timeout=args.timeout)
         finally:

@@ -1,20 +1,25 @@
-"""What callers use to enqueue the ``mt5.*`` tasks.
+"""What callers use to enqueue the ``mt5.*`` tasks from a thread: :class:`MT5Client`.
 
 Two shapes of the same API:
-- module functions — ``account_info(login, ...)``, ``login(...)``, ``health(...)``, ``pool_stats(...)`` —
-  return Celery ``AsyncResult``s, like ``Task.delay``; they use a client built from the settings;
-- :class:`MT5Client`: the same as ``*_async`` methods, plus plain methods that wait and return the JSON result
-  (raising the task's typed error, with its MT5 code and message, on failure).
+- ``submit_*`` methods (and module functions of the same names) publish the task and return its Celery
+  ``AsyncResult`` at once, like ``Task.delay``;
+- plain methods (``account_info``, ``login``, ``health``, ``pool_stats``) wait and return the JSON result,
+  raising the task's typed error (``AuthorizationError``, ... with its MT5 code and message) on failure.
+
+For ``async def`` code use :class:`mt5_worker.async_client.AsyncMT5Client`, which never blocks the event loop.
 
 Routing: an account's requests go to the worker its login hashes to (rendezvous hashing over the live
 workers in the registry, :mod:`mt5_worker.routing`), so each account sticks to one terminal. With no worker
-registered they go to the shared ``mt5`` queue. Passwords travel only in the task message body; the
-``kwargsrepr`` that Celery logs and sends to Flower shows them redacted.
+registered they go to the shared ``mt5`` queue. Passwords travel only in the task message body (encrypted when
+``MT5_CREDENTIALS_KEY`` is set); the ``kwargsrepr`` that Celery logs and sends to Flower shows them redacted.
+
+Every message expires: a request a worker has not started within the caller's timeout (by default
+``MT5_REQUEST_TIMEOUT``) is dropped unserved, because nobody is waiting for its answer any more.
 """
 
 from __future__ import annotations
 
-import time
+import math
 from typing import Any
 
 from celery import Celery
@@ -25,12 +30,36 @@ from mt5_worker.config import Settings
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.logging import redact
 from mt5_worker.registry import WorkerRegistry
-from mt5_worker.routing import AffinityRouter, terminal_queue_name
-from mt5_worker.sessions import REDIS_DOWN, connect
+from mt5_worker.routing import ROUTED_TASKS, AffinityRouter, terminal_queue_name
+from mt5_worker.sessions import connect
+
+SHARED_QUEUE = "mt5"
+RETRY_INTERVAL = 0.2  # seconds between publish attempts while the broker is unreachable
+
+
+def publish_retry_policy(publish_timeout: float) -> dict[str, float]:
+    """kombu's retry policy that keeps retrying a publish for about ``publish_timeout`` seconds.
+
+    Used for the broker publish and for the Redis result backend's subscription (``celeryconfig``): without
+    it the backend retries for about 20 s per send while Redis is down."""
+    return {
+        "max_retries": math.ceil(publish_timeout / RETRY_INTERVAL),
+        "interval_start": 0,
+        "interval_step": RETRY_INTERVAL,
+        "interval_max": RETRY_INTERVAL,
+    }
 
 
 class MT5Client:
-    """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity."""
+    """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity.
+
+    >>> client = MT5Client()  # settings from the environment / .env
+    >>> client.account_info(10000001, "MetaQuotes-Demo", "demo-10000001")["login"]
+    10000001
+    >>> pending = client.submit_account_info(10000001)  # AsyncResult; pooled session: no password needed
+    >>> pending.get(timeout=30)["login"]
+    10000001
+    """
 
     def __init__(self, app: Celery | None = None, settings: Settings | None = None) -> None:
         if app is None:
@@ -41,51 +70,103 @@ class MT5Client:
         self.settings = settings if settings is not None else Settings.load()
         self._redis = connect(self.settings.session_store_url)
         self.router = AffinityRouter(WorkerRegistry(self._redis), self.settings.routing_cache_seconds)
-        # Fast-failing clients to the broker and result Redis, to check them before each send (see _wait_for_redis).
-        urls = dict.fromkeys(u for u in (self.settings.broker_url, self.settings.result_backend) if "redis" in u)
-        self._probes = [self._redis if u == self.settings.session_store_url else connect(u) for u in urls]
+        self._retry_policy = publish_retry_policy(self.settings.publish_timeout)
+        _bound_result_backend_retries(app, self._retry_policy)
 
-    # --- asynchronous: return the AsyncResult -----------------------------------------------------
+    # --- submit: publish and return the AsyncResult ------------------------------------------------
 
-    def account_info_async(self, login: int, server: str | None = None, password: str | None = None) -> AsyncResult:
+    def submit(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        terminal_id: str | None = None,
+        expires: float | None = None,
+        task_id: str | None = None,
+    ) -> AsyncResult:
+        """Publish task ``name`` with ``kwargs``; any ``mt5.*`` task, including ones added after this client.
+
+        Account tasks (those with a ``login``) go to their account's terminal; others to ``terminal_id``'s
+        queue if given, else to any worker. ``expires`` (seconds, default ``MT5_REQUEST_TIMEOUT``): a worker
+        that receives the request later drops it. Raises ``OperationalError`` when the broker stays
+        unreachable for ``MT5_PUBLISH_TIMEOUT`` seconds (nothing was sent).
+        """
+        kwargs = dict(kwargs or {})
+        if name in ROUTED_TASKS or "login" in kwargs:
+            queue = self.route(kwargs.get("login"))
+        else:
+            queue = self._queue_of(terminal_id)
+        return self._send(name, kwargs, queue, self.settings.request_timeout if expires is None else expires, task_id)
+
+    def submit_account_info(
+        self, login: int, server: str | None = None, password: str | None = None, *, expires: float | None = None
+    ) -> AsyncResult:
+        """``mt5.account_info``; ``.get()`` gives the ``AccountInfo`` fields."""
         kwargs = {"login": login, "server": server, "password": password}
-        return self._send("mt5.account_info", kwargs, queue=self.route(login))
+        return self.submit("mt5.account_info", kwargs, expires=expires)
 
-    def login_async(self, login: int, password: str, server: str) -> AsyncResult:
-        kwargs = {"login": login, "password": password, "server": server}
-        return self._send("mt5.login", kwargs, queue=self.route(login))
+    def submit_login(self, login: int, password: str, server: str, *, expires: float | None = None) -> AsyncResult:
+        """``mt5.login``; ``.get()`` gives the session info (never the password)."""
+        return self.submit("mt5.login", {"login": login, "password": password, "server": server}, expires=expires)
 
-    def health_async(self, terminal_id: str | None = None) -> AsyncResult:
+    def submit_health(self, terminal_id: str | None = None, *, expires: float | None = None) -> AsyncResult:
         """``mt5.health`` of one terminal (its id), or of whichever worker takes it."""
-        return self._send("mt5.health", {}, queue=self._queue_of(terminal_id))
+        return self.submit("mt5.health", terminal_id=terminal_id, expires=expires)
 
-    def pool_stats_async(self, terminal_id: str | None = None) -> AsyncResult:
-        return self._send("mt5.pool_stats", {}, queue=self._queue_of(terminal_id))
+    def submit_pool_stats(self, terminal_id: str | None = None, *, expires: float | None = None) -> AsyncResult:
+        """``mt5.pool_stats`` of one terminal (its id), or of whichever worker takes it."""
+        return self.submit("mt5.pool_stats", terminal_id=terminal_id, expires=expires)
 
-    # --- synchronous helpers ----------------------------------------------------------------------
+    # --- wait for the result ----------------------------------------------------------------------
+
+    def call(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        terminal_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Run task ``name`` and return its result; raises its typed error, or Celery's ``TimeoutError``
+        after ``timeout`` seconds (default ``MT5_REQUEST_TIMEOUT``; the request expires then too)."""
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        pending = self.submit(name, kwargs, terminal_id=terminal_id, expires=timeout)
+        try:
+            return pending.get(timeout=timeout)
+        finally:
+            # Celery keeps a result it timed out on as pending until interpreter exit; let it go now.
+            pending.backend.remove_pending_result(pending)
 
     def account_info(
-        self, login: int, server: str | None = None, password: str | None = None, *, timeout: float = 60
+        self, login: int, server: str | None = None, password: str | None = None, *, timeout: float | None = None
     ) -> dict[str, Any]:
-        """The account's ``AccountInfo`` fields; raises the task's typed error (code, message) on failure."""
-        result: dict[str, Any] = self.account_info_async(login, server, password).get(timeout=timeout)
+        """The account's ``AccountInfo`` fields; ``password``/``server`` may be omitted for a pooled session."""
+        result: dict[str, Any] = self.call(
+            "mt5.account_info", {"login": login, "server": server, "password": password}, timeout=timeout
+        )
         return result
 
-    def login(self, login: int, password: str, server: str, *, timeout: float = 60) -> dict[str, Any]:
-        result: dict[str, Any] = self.login_async(login, password, server).get(timeout=timeout)
+    def login(self, login: int, password: str, server: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """Log ``login`` in (or switch to its pooled session); the session info, never the password."""
+        result: dict[str, Any] = self.call(
+            "mt5.login", {"login": login, "password": password, "server": server}, timeout=timeout
+        )
         return result
 
-    def health(self, terminal_id: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
-        result: dict[str, Any] = self.health_async(terminal_id).get(timeout=timeout)
+    def health(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+        """Whether a worker's terminal is initialized and connected."""
+        result: dict[str, Any] = self.call("mt5.health", terminal_id=terminal_id, timeout=timeout)
         return result
 
-    def pool_stats(self, terminal_id: str | None = None, *, timeout: float = 30) -> dict[str, Any]:
-        result: dict[str, Any] = self.pool_stats_async(terminal_id).get(timeout=timeout)
+    def pool_stats(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
+        """A worker's pool metrics and the sessions Redis knows for it."""
+        result: dict[str, Any] = self.call("mt5.pool_stats", terminal_id=terminal_id, timeout=timeout)
         return result
 
-    def pool_stats_all(self, *, timeout: float = 30) -> list[dict[str, Any]]:
+    def pool_stats_all(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """``mt5.pool_stats`` of every live worker."""
-        pending = [self.pool_stats_async(w) for w in self.workers()]
+        timeout = self.settings.request_timeout if timeout is None else timeout
+        pending = [self.submit_pool_stats(w, expires=timeout) for w in self.workers()]
         return [r.get(timeout=timeout) for r in pending]
 
     # --- routing ----------------------------------------------------------------------------------
@@ -95,74 +176,83 @@ class MT5Client:
         self.router.refresh()
         return sorted(self.router.live())
 
-    def route(self, login: int) -> str | None:
+    def route(self, login: Any) -> str | None:
         """The queue for ``login``'s requests: its terminal's own queue, else ``None`` (the shared queue)."""
         if not isinstance(login, int) or isinstance(login, bool):
             return None  # the worker rejects it with a clear error; do not guess a route
         return self.router.queue_for(login)
 
     def close(self) -> None:
-        for client in {id(c): c for c in [self._redis, *self._probes]}.values():
-            client.close()
+        self._redis.close()
 
     @staticmethod
     def _queue_of(terminal_id: str | None) -> str | None:
         return terminal_queue_name(terminal_id) if terminal_id else None
 
-    def _wait_for_redis(self) -> None:
-        """Return once the broker and result Redis answer a PING; after ``MT5_PUBLISH_TIMEOUT`` seconds of not
-        answering, raise ``OperationalError`` (what Celery raises when it cannot publish).
-
-        Why: with Redis down, Celery's client blocks each send about 20 s (re-subscribing to the result channel,
-        one send at a time) and then raises ``RuntimeError``. This bounds the wait and keeps the error clear.
-        """
-        deadline = time.monotonic() + self.settings.publish_timeout
-        while True:
-            try:
-                for client in self._probes:
-                    client.ping()
-                return
-            except REDIS_DOWN as exc:
-                if time.monotonic() >= deadline:
-                    raise OperationalError(f"Redis unreachable, task not sent: {exc}") from None
-                time.sleep(0.2)
-
-    def _send(self, name: str, kwargs: dict[str, Any], queue: str | None) -> AsyncResult:
-        self._wait_for_redis()
+    def _send(
+        self, name: str, kwargs: dict[str, Any], queue: str | None, expires: float, task_id: str | None
+    ) -> AsyncResult:
         kwargs = seal_credentials(kwargs, self.settings)  # passwords encrypted when MT5_CREDENTIALS_KEY is set
-        options: dict[str, Any] = {"kwargsrepr": repr(redact(kwargs))}
-        # Always explicit, so the Celery router (which would read the registry again) is skipped; "mt5" is
-        # the shared queue any worker takes.
-        options["queue"] = queue or "mt5"
-        return self.app.send_task(name, kwargs=kwargs, **options)
+        try:
+            return self.app.send_task(
+                name,
+                kwargs=kwargs,
+                task_id=task_id,
+                queue=queue or SHARED_QUEUE,  # explicit, so the affinity router in task_routes stays out of it
+                expires=expires,
+                kwargsrepr=repr(redact(kwargs)),
+                argsrepr="()",
+                retry=True,
+                retry_policy=self._retry_policy,
+            )
+        except OperationalError as exc:
+            raise OperationalError(
+                f"broker unreachable for {self.settings.publish_timeout:g} s (MT5_PUBLISH_TIMEOUT), task not sent: {exc}"
+            ) from None
+        except RuntimeError:  # the Redis result backend gave up re-subscribing: nothing was published
+            raise OperationalError(
+                f"result backend unreachable for {self.settings.publish_timeout:g} s (MT5_PUBLISH_TIMEOUT), task not sent"
+            ) from None
+
+
+def _bound_result_backend_retries(app: Celery, policy: dict[str, float]) -> None:
+    """Let the app's Redis result backend retry its subscription for ``MT5_PUBLISH_TIMEOUT``, not Celery's 20 s.
+
+    Celery subscribes to a task's result channel before publishing it; with Redis down that retries about
+    20 s per send, one send at a time. Set on the app's configuration unless it names its own policy, and
+    before its backend is first used in a thread (the backend reads it once)."""
+    options = dict(app.conf.result_backend_transport_options or {})
+    if "retry_policy" not in options:
+        app.conf.result_backend_transport_options = options | {"retry_policy": policy}
 
 
 _default: MT5Client | None = None
 
 
 def default_client() -> MT5Client:
+    """The module functions' client, built from the environment on first use."""
     global _default
     if _default is None:
         _default = MT5Client()
     return _default
 
 
-def account_info(login: int, server: str | None = None, password: str | None = None) -> AsyncResult:
+def submit_account_info(login: int, server: str | None = None, password: str | None = None) -> AsyncResult:
     """Enqueue ``mt5.account_info`` for ``login`` on its terminal; ``.get()`` the ``AccountInfo`` dict."""
-    return default_client().account_info_async(login, server, password)
+    return default_client().submit_account_info(login, server, password)
 
 
-def login(login: int, password: str, server: str) -> AsyncResult:
+def submit_login(login: int, password: str, server: str) -> AsyncResult:
     """Enqueue ``mt5.login``; ``.get()`` the session info (never the password)."""
-    return default_client().login_async(login, password, server)
+    return default_client().submit_login(login, password, server)
 
 
-def health(terminal_id: str | None = None) -> AsyncResult:
-    return default_client().health_async(terminal_id)
+def submit_health(terminal_id: str | None = None) -> AsyncResult:
+    return default_client().submit_health(terminal_id)
 
 
-def pool_stats(terminal_id: str | None = None) -> AsyncResult:
-    return default_client().pool_stats_async(terminal_id)
+def submit_pool_stats(terminal_id: str | None = None) -> AsyncResult:
+    return default_client().submit_pool_stats(terminal_id)
 
 
 def workers() -> list[str]:

@@ -93,7 +93,7 @@ def _burst(client: Any, requests: int, seed: int, out: Callable[[str], None]) ->
     out(f"\nsending {requests} mt5.account_info requests over {len(set(picks))} accounts ...")
     started = time.monotonic()
     pending = [
-        client.account_info_async(a.login, a.server, a.password.get_secret_value()) for a in picks
+        client.submit_account_info(a.login, a.server, a.password.get_secret_value()) for a in picks
     ]  # fmt: skip
     _await_all(pending, timeout=60)
     results = [r.get(timeout=60) for r in pending]

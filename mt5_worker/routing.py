@@ -95,7 +95,9 @@ class AffinityRouter:
     def __call__(
         self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], options: Mapping[str, Any], **_: Any
     ) -> dict[str, Any] | None:
-        if name not in ROUTED_TASKS:
+        # Celery asks the routers even when the sender named a queue (and then lets the sender win): skip the
+        # work, which is every MT5Client send.
+        if name not in ROUTED_TASKS or options.get("queue"):
             return None
         login = login_of(args, kwargs)
         queue = self.queue_for(login) if login is not None else None

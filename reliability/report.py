@@ -40,7 +40,7 @@ How a request is counted (each has a deadline: the time a caller is assumed to w
 | sent | requests the client tried to send |
 | succeeded | a result by the deadline, for the account asked for |
 | failed, MT5 code | an error by the deadline that is a typed `MT5Error`: it carries the MT5 code and message |
-| refused at send | `account_info_async` raised (Redis unreachable for `MT5_PUBLISH_TIMEOUT`): a clear error |
+| refused at send | `submit_account_info` raised (Redis unreachable for `MT5_PUBLISH_TIMEOUT`): a clear error |
 | failed, no code | any other error by the deadline (`TimeLimitExceeded`, `WorkerLostError`, ...) |
 | hung | done after its deadline, or still running when the scenario gave up, or the send blocked past it |
 | lost | no result and no error at all when the scenario gave up |
@@ -145,7 +145,7 @@ Workers' settings: {settings}. Deadline per request: {o.deadline:g} s after it w
 
 {tally_table(t)}
 
-Latency (sent to done, of requests done by their deadline): {latency}; slowest `account_info_async` call:
+Latency (sent to done, of requests done by their deadline): {latency}; slowest `submit_account_info` call:
 {t.slowest_send:.2f} s. Verdict: {verdict}.
 
 {table(["figure", "value"], [(k, v) for k, v in o.figures])}

@@ -1,4 +1,4 @@
-"""Requests as a web app sends them (``MT5Client.account_info_async``), and the tally of what became of each.
+"""Requests as a web app sends them (``MT5Client.submit_account_info``), and the tally of what became of each.
 
 Every request has a deadline (sent + ``deadline`` seconds). Outcomes, read from the result backend's keys
 (``celery-task-meta-<id>``, ``date_done`` written by the worker):
@@ -7,9 +7,9 @@ Every request has a deadline (sent + ``deadline`` seconds). Outcomes, read from 
 - *wrong account*: a result by its deadline whose ``login`` is not the one asked for;
 - *failed, MT5 code*: an error by its deadline that is a typed ``MT5Error`` (it carries ``code`` and message);
 - *failed, no code*: any other error by its deadline (``TimeLimitExceeded``, ``WorkerLostError``, ...);
-- *refused at send*: ``account_info_async`` raised (the broker was unreachable): the caller got a clear error;
+- *refused at send*: ``submit_account_info`` raised (the broker was unreachable): the caller got a clear error;
 - *hung*: finished after its deadline, or still running (``STARTED``/``RETRY``) when the scenario gave up, or
-  ``account_info_async`` itself kept the caller waiting past the deadline;
+  ``submit_account_info`` itself kept the caller waiting past the deadline;
 - *lost*: nothing at all, no result and no error, when the scenario gave up (deadline + grace).
 """
 
@@ -42,8 +42,8 @@ class Request:
     sent_at: float  # unix time the client started sending it
     deadline: float
     task_id: str | None = None
-    send_error: str | None = None  # type and message of what account_info_async raised
-    send_seconds: float = 0.0  # how long account_info_async took to return or raise
+    send_error: str | None = None  # type and message of what submit_account_info raised
+    send_seconds: float = 0.0  # how long submit_account_info took to return or raise
     handle: Any = None  # the AsyncResult, when kept alive as a caller waiting on it would (see paced)
     meta: dict[str, Any] | None = None  # result meta once read (READY, or the last state seen)
 
@@ -73,9 +73,9 @@ def send(
     server = account.server if server is None else server
     try:
         if task == "login":
-            result = fleet.client.login_async(account.login, password or "", server)
+            result = fleet.client.submit_login(account.login, password or "", server, expires=deadline)
         else:
-            result = fleet.client.account_info_async(account.login, server, password)
+            result = fleet.client.submit_account_info(account.login, server, password, expires=deadline)
         request.task_id = result.id
         request.handle = result if keep else None
     except Exception as exc:  # the caller's view: a clear error at send time, never silence
@@ -163,7 +163,7 @@ class Tally:
     uncoded: Counter[str] = field(default_factory=Counter)  # error types without an MT5 code
     send_errors: Counter[str] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)  # sent -> done, of the requests done by their deadline
-    slowest_send: float = 0.0  # seconds the slowest account_info_async call took
+    slowest_send: float = 0.0  # seconds the slowest submit_account_info call took
     suspects: list[str] = field(default_factory=list)  # task ids of lost and hung requests, to look them up
 
     @classmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -118,3 +120,10 @@ def make_manager(
         )
 
     return make
+
+
+def write_accounts(path: Path, accounts: list[AccountSpec]) -> Path:
+    """An ``MT5_SIMULATOR_ACCOUNTS`` file holding ``accounts`` (with their passwords)."""
+    rows = [a.model_dump(mode="json") | {"password": a.password.get_secret_value()} for a in accounts]
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path

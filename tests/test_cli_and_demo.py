@@ -62,3 +62,14 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
 def test_worker_defaults_to_prefork_on_linux_and_solo_on_windows(platform: str, pool: str) -> None:
     argv = worker_command(["-n", "x@%h"], platform=platform)
     assert pool in argv and "--concurrency=1" in argv and argv[-2:] == ["-n", "x@%h"]
+
+
+def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:
+    code = (
+        "import sys, mt5_worker; assert 'celery' not in sys.modules, 'import mt5_worker pulled in Celery';"
+        "missing = [n for n in mt5_worker.__all__ if not hasattr(mt5_worker, n)]; assert not missing, missing;"
+        "print(len(mt5_worker.__all__))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert 0 == done.returncode, done.stderr
+    assert int(done.stdout) >= 15

@@ -76,7 +76,7 @@ def test_a_killed_workers_unacknowledged_request_is_redelivered_to_a_survivor(st
     client = MT5Client(app=stack.app, settings=stack.settings())
     wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
     account = next(a for a in DEMO_ACCOUNTS if client.route(a.login) == w2.queue)
-    result = client.account_info_async(account.login, account.server, secret(account))
+    result = client.submit_account_info(account.login, account.server, secret(account))
     # Celery logs "received" once the broker recorded the message as unacknowledged (a kill before that
     # point is kombu's documented pop-then-record gap, see docs/reliability.md).
     wait_for(lambda: "received" in w2.log_text(), 15, "w2 took the request")

@@ -123,7 +123,7 @@ def queued_messages(url: str) -> list[tuple[bytes, bytes]]:
 
 def test_queued_message_holds_no_password_and_the_call_succeeds_end_to_end(simulator_stack: Stack) -> None:
     client = MT5Client(app=simulator_stack.app, settings=simulator_stack.settings(credentials_key=KEY))
-    pending = client.account_info_async(A.login, A.server, A.password.get_secret_value())  # no worker yet
+    pending = client.submit_account_info(A.login, A.server, A.password.get_secret_value())  # no worker yet
 
     messages = queued_messages(simulator_stack.redis_url)
     assert 1 == len(messages), messages

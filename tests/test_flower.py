@@ -73,7 +73,7 @@ def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack
 
     def records_a_probe() -> bool:
         """Flower serves HTTP before its event receiver is subscribed: probe until it records a task."""
-        probe = client.health_async()
+        probe = client.submit_health()
         probe.get(timeout=30)
         try:
             wait_for(lambda: probe.id in flower.json("/api/tasks"), 3, "a probe task in Flower", poll=0.2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,12 @@ def test_client_refuses_to_send_with_a_clear_error_while_redis_is_down(private_r
     app.conf.update(broker_url=url, result_backend=url)
     client = MT5Client(app=app, settings=Settings.load(_env_file=None, redis_url=url, publish_timeout=0.5))
     private_redis_server.stop()
-    with pytest.raises(OperationalError, match="Redis unreachable, task not sent"):
-        client.account_info_async(1, "S", "pw-Secret")
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match=r"unreachable for 0.5 s \(MT5_PUBLISH_TIMEOUT\), task not sent"):
+        client.submit_account_info(1, "S", "pw-Secret")
+    assert time.monotonic() - started < 3  # MT5_PUBLISH_TIMEOUT, plus connection attempts; not Celery's 20 s
+    private_redis_server.start()
+    assert client.submit_health().id  # back to normal once Redis is: no restart of the client needed
     client.close()
     app.close()
 
