@@ -206,13 +206,12 @@ class MT5Client:
                 retry_policy=self._retry_policy,
             )
         except OperationalError as exc:
-            raise OperationalError(
-                f"broker unreachable for {self.settings.publish_timeout:g} s (MT5_PUBLISH_TIMEOUT), task not sent: {exc}"
-            ) from None
+            raise OperationalError(f"broker {self._unreachable()}: {exc}") from None
         except RuntimeError:  # the Redis result backend gave up re-subscribing: nothing was published
-            raise OperationalError(
-                f"result backend unreachable for {self.settings.publish_timeout:g} s (MT5_PUBLISH_TIMEOUT), task not sent"
-            ) from None
+            raise OperationalError(f"result backend {self._unreachable()}") from None
+
+    def _unreachable(self) -> str:
+        return f"unreachable for {self.settings.publish_timeout:g} s (MT5_PUBLISH_TIMEOUT), task not sent"
 
 
 def _bound_result_backend_retries(app: Celery, policy: dict[str, float]) -> None:
