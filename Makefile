@@ -23,7 +23,7 @@ test: $(VENV)/.installed  ## unit and integration tests (a private Redis, real C
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy mt5_worker
+	$(PY) -m mypy mt5_worker examples
 
 docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/settings_doc.py)
 	$(PY) -m mt5_worker.settings_doc
