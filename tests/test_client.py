@@ -9,6 +9,9 @@ import threading
 import time
 
 import pytest
+import redis
+from celery.exceptions import TaskRevokedError
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 
 from mt5_worker.client import MT5Client
 from mt5_worker.config import AccountSpec
@@ -18,7 +21,7 @@ from mt5_worker.routing import choose
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack, Worker
 
-A, B = DEMO_ACCOUNTS[:2]
+A, B, C = DEMO_ACCOUNTS[:3]
 
 
 FAST = {"MT5_HEARTBEAT_INTERVAL": 0.5}  # departed after 1.5 s without a heartbeat
@@ -118,4 +121,32 @@ def test_task_events_seen_by_flower_show_the_password_redacted(stack: Stack) -> 
     assert 1 == len(received)
     assert "'password': '**********'" in str(received[0]["kwargs"])
     assert A.password.get_secret_value() not in repr(received)
+    client.close()
+
+
+def test_a_request_its_caller_gave_up_on_expires_instead_of_running_later(stack: Stack) -> None:
+    client = MT5Client(app=stack.app, settings=stack.settings())
+    with pytest.raises(CeleryTimeoutError):  # no worker yet: the caller times out
+        client.account_info(B.login, B.server, secret(B), timeout=1)
+    abandoned = client.submit_account_info(A.login, A.server, secret(A), expires=1)
+    time.sleep(1.5)
+    worker = stack.worker()  # comes back after both callers stopped waiting
+    fresh = client.account_info(C.login, C.server, secret(C))  # served after the stale ones in the queue
+    assert C.login == fresh["login"]
+    with pytest.raises(TaskRevokedError, match="expired"):
+        abandoned.get(timeout=10)
+    assert [] == worker.sdk_calls("login", login=A.login) + worker.sdk_calls("login", login=B.login)
+    client.close()
+
+
+def test_steady_state_sends_make_no_redis_ping(stack: Stack) -> None:
+    stack.worker()
+    client = MT5Client(app=stack.app, settings=stack.settings())
+    assert A.login == client.account_info(A.login, A.server, secret(A))["login"]  # connections warm
+    server = redis.Redis.from_url(stack.redis_url)
+    server.config_resetstat()
+    pending = [client.submit_account_info(A.login) for _ in range(50)]
+    assert all(A.login == r.get(timeout=30)["login"] for r in pending)
+    pings = server.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
+    assert pings < 5, f"{pings} PINGs for 50 sends"
     client.close()

@@ -85,3 +85,18 @@ def test_router_keeps_its_last_reading_while_redis_is_down(private_redis_server:
     private_redis_server.stop()
     clock[0] += 5
     assert {"t1": 20} == router.live()
+
+
+def test_the_router_does_no_work_for_a_send_that_names_its_queue(redis_url: str) -> None:
+    class CountingRouter(AffinityRouter):
+        reads = 0
+
+        def live(self) -> dict[str, int]:
+            self.reads += 1
+            return super().live()
+
+    router = CountingRouter(WorkerRegistry(connect(redis_url)))
+    assert router("mt5.account_info", (), {"login": 7}, {"queue": "mt5.terminal.w1"}) is None
+    assert 0 == router.reads
+    router("mt5.account_info", (), {"login": 7}, {})  # without a queue it routes, which reads the registry
+    assert 1 == router.reads
