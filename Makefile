@@ -33,6 +33,7 @@ bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/per
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
 	$(PY) -m bench.p4_sweep
+	$(PY) -m bench.c1_clients
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -18,11 +18,11 @@ from typing import Any
 from bench.harness import REPO
 
 DOCS = REPO / "docs" / "performance.md"
-SECTIONS = ("P1", "P2", "P3", "P4")
+SECTIONS = ("P1", "P2", "P3", "P4", "C1")
 HEADER = """\
 # Performance
 
-Issue 5's four benchmarks, each a script in `bench/` (see `bench/README.md`) that runs on the simulator
+The benchmarks, each a script in `bench/` (see `bench/README.md`) that runs on the simulator
 against a private Redis and, for P1-P3, real worker processes (the production `celery -A mt5_worker.app
 worker --pool=prefork --concurrency=1`). Each prints its ratio and rewrites its own section below, with the
 command that produced it; text outside the sections is kept. P1-P3 time tasks by the result backend's

@@ -18,13 +18,14 @@ import pytest
 from bench import report
 
 REPO = Path(__file__).resolve().parent.parent
-RATIO = re.compile(r"^(P\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
+RATIO = re.compile(r"^([PC]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
 
 SCRIPTS = [
     ("bench.p1_pooled_vs_naive", "P1", "p1_pooled_vs_naive.png"),
     ("bench.p2_overhead", "P2", None),
     ("bench.p3_routing", "P3", "p3_routing.png"),
     ("bench.p4_sweep", "P4", "p4_sweep.png"),
+    ("bench.c1_clients", "C1", None),
 ]
 
 
