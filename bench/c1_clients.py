@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     lag_p99 = async_run["lag_p99_ms"]
     print(f"C1 clients: {n} requests per measurement, {rounds} send rounds, {args.concurrency} awaits in flight")
     for name, rates in send.items():
-        print(f"sends/s {name:<10} median {statistics.median(rates):8.0f}  rounds " + " ".join(f"{r:.0f}" for r in rates))
+        rounds_text = " ".join(f"{r:.0f}" for r in rates)
+        print(f"sends/s {name:<10} median {statistics.median(rates):8.0f}  rounds {rounds_text}")
     for name, run in (("AsyncMT5Client", async_run), ("MT5Client x200 threads", sync_run)):
         print(f"{name:<24} {run['rate']:7.0f} req/s  client CPU {run['cpu_ms']:.3f} ms/request")
     print(f"event-loop lag during the async load: p50 {async_run['lag_p50_ms']:.1f} ms, p99 {lag_p99:.1f} ms, "
@@ -101,8 +102,10 @@ Command: `{report.command("bench.c1_clients", report.argv())}`; machine: {report
             "C1",
             body,
             [
-                report.Verdict("sends/s, MT5Client / bare send_task", f"{send_ratio:.2f}", f">= {SEND_TARGET}", send_met),
-                report.Verdict("event-loop lag p99, AsyncMT5Client", f"{lag_p99:.1f} ms", f"< {LAG_TARGET_MS:g} ms", lag_met),
+                report.Verdict("sends/s, MT5Client / bare send_task", f"{send_ratio:.2f}", f">= {SEND_TARGET}",
+                               send_met),
+                report.Verdict("event-loop lag p99, AsyncMT5Client", f"{lag_p99:.1f} ms", f"< {LAG_TARGET_MS:g} ms",
+                               lag_met),
             ],
         )  # fmt: skip
     return 0
