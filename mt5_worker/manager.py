@@ -27,6 +27,8 @@ from mt5_worker.terminal.base import IPC_CODES, RES_E_FAIL, SUCCESS, AccountInfo
 from mt5_worker.validation import AccountRequest
 
 
+CallHook = Callable[[str, float, bool, int], None]  # (function, seconds, ok, mt5_code)
+
 class TerminalState(enum.Enum):
     CLOSED = "closed"  # never initialized, or shut down
     READY = "ready"  # initialized: calls go through
@@ -62,8 +64,9 @@ class MT5ConnectionManager:
         self._last_error: tuple[int, str] = SUCCESS
         self._counters = Counters()
         self._log = get_logger("mt5_worker.manager").bind(backend=self.backend)
-        # Called after every SDK call with (function, seconds, ok, mt5_code), lock held: e.g. a latency histogram.
-        self.on_call: Callable[[str, float, bool, int], None] | None = None
+        # Observers of SDK calls (metrics, tracing, tests), each called after every call with
+        # (function, seconds, ok, mt5_code) while the lock is held: keep them quick. Append to add one.
+        self.call_hooks: list[CallHook] = []
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> MT5ConnectionManager:
@@ -343,8 +346,11 @@ class MT5ConnectionManager:
         ok = result is not None and result is not False
         self._last_error = SUCCESS if ok else self._terminal.last_error()
         code, message = self._last_error
-        if self.on_call is not None:
-            self.on_call(function, elapsed, ok, code)
+        for hook in self.call_hooks:
+            try:
+                hook(function, elapsed, ok, code)
+            except Exception:  # an observer must never fail the request it watches
+                self._log.exception("mt5.call_hook_failed", function=function, hook=repr(hook))
         log = self._log.info if ok else self._log.warning
         log(
             "mt5.call",

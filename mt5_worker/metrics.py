@@ -2,7 +2,7 @@
 
 Counters and gauges are read from ``MT5ConnectionManager.metrics()`` (the ``PoolMetrics`` contract) and the
 manager's last known terminal state at scrape time by a custom collector, so nothing is counted twice and a
-scrape never calls the terminal; SDK latency is a histogram fed by the manager's ``on_call`` hook. Each
+scrape never calls the terminal; SDK latency is a histogram fed by one of the manager's ``call_hooks``. Each
 exporter has its own ``CollectorRegistry``: managers and tests never share series.
 
 The endpoint is served by the process that owns the manager (the prefork child), on ``MT5_METRICS_PORT`` of
@@ -103,7 +103,7 @@ class ManagerMetrics:
         )
         self.registry.register(ManagerCollector(manager, worker_id))
         ProcessCollector(registry=self.registry)  # process_* of this child: CPU, memory, start time (Linux)
-        manager.on_call = self.observe
+        manager.call_hooks.append(self.observe)
 
     def observe(self, function: str, seconds: float, ok: bool, code: int) -> None:
         self.sdk_duration.labels(function).observe(seconds)

@@ -397,3 +397,22 @@ def test_concurrent_requests_are_serialised_and_never_cross_accounts(
     assert ([], [], 1) == (failures, mismatches, sim.max_concurrent_calls)
     assert 4000 == metrics.switches + metrics.reuses + (metrics.logins - metrics.switches)
     assert metrics.logins == sim.calls["login"]
+
+
+def test_every_call_hook_sees_every_sdk_call_and_a_failing_one_breaks_nothing(make_manager: MakeManager) -> None:
+    manager = make_manager()
+    first: list[tuple[str, bool, int]] = []
+    second: list[str] = []
+
+    def broken(*_: object) -> None:
+        raise RuntimeError("observer bug")
+
+    manager.call_hooks.append(lambda function, seconds, ok, code: first.append((function, ok, code)))
+    manager.call_hooks.append(broken)
+    manager.call_hooks.append(lambda function, *_: second.append(function))
+    login, password, server = creds(DEMO_ACCOUNTS[0])
+    with capture_logs() as logs:
+        assert login == manager.get_account_info(login, password, server).login
+    assert [("initialize", True, 1), ("login", True, 1), ("account_info", True, 1)] == first
+    assert ["initialize", "login", "account_info"] == second
+    assert 3 == sum(1 for e in logs if e["event"] == "mt5.call_hook_failed")
