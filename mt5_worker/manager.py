@@ -26,7 +26,6 @@ from mt5_worker.terminal import Terminal, create_terminal
 from mt5_worker.terminal.base import IPC_CODES, RES_E_FAIL, SUCCESS, AccountInfo, TerminalInfo, is_transient
 from mt5_worker.validation import AccountRequest
 
-
 CallHook = Callable[[str, float, bool, int], None]  # (function, seconds, ok, mt5_code)
 
 class TerminalState(enum.Enum):
