@@ -10,8 +10,6 @@ exception: a client in another language reads it as ``exc_message[0]`` of the st
 
 from __future__ import annotations
 
-from typing import Any
-
 from mt5_worker.terminal.base import (
     RES_E_AUTH_FAILED,
     RES_E_FAIL,
@@ -25,10 +23,6 @@ class MT5Error(Exception):
     """An MT5 call failed. ``message`` and ``code`` are the terminal's ``last_error()``."""
 
     def __init__(self, message: str, code: int = RES_E_FAIL, attempts: int = 1) -> None:
-        given: tuple[Any, Any] = (message, code)
-        if isinstance(given[0], int) and isinstance(given[1], str):
-            # (code, message) is last_error()'s order: a caller passing it gets the same error, args in our order.
-            code, message = given
         super().__init__(message, code, attempts)
         self.code = code
         self.message = message
