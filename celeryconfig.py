@@ -66,8 +66,13 @@ task_send_sent_event = True
 worker_send_task_events = True  # for Flower
 
 task_default_queue = "mt5"
+# Every worker consumes the shared queues (MT5_SHARED_QUEUES): "mt5", where MT5Client sends what no terminal
+# owns, and "celery", where any plain Celery client (any language) publishes by default. Each is declared as
+# Celery declares a default queue (a direct exchange and a routing key of the queue's name), so a message a
+# plain client sends to "celery" lands in the list this worker reads. A worker also consumes its terminal's
+# own queue, added at start-up (mt5_worker.app), and the broadcast queue below.
 task_queues = (
-    Queue("mt5", Exchange("mt5", type="direct"), routing_key="mt5"),
+    *(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in _settings.shared_queues),
     # The idle sweep goes to every worker: each sweeps its own terminal's sessions.
     Broadcast("mt5.broadcast", routing_key="mt5.broadcast"),
 )
