@@ -8,12 +8,16 @@ from kombu import Exchange, Queue
 from kombu.common import Broadcast
 
 from mt5_worker.config import Settings
+from mt5_worker.result_backend import BACKEND
 from mt5_worker.routing import AffinityRouter
 
 _settings = Settings.load()
 
 broker_url = _settings.broker_url
 result_backend = _settings.result_backend
+# Failed results without the worker's traceback, and with the MT5 code readable by any client
+# (mt5_worker.result_backend); the loader looks these names up before Celery's own for the URL's scheme.
+override_backends = {"redis": BACKEND, "rediss": BACKEND}
 broker_connection_retry_on_startup = True
 # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing key, so
 # the broadcast queue and the route below name the same routing key.
