@@ -1,8 +1,11 @@
 """Garbage published straight to a worker's queue (kombu, not Celery's send_task) neither crashes nor wedges it.
 
-Oversized, non-JSON, wrong content type, wrong-type arguments, unknown tasks, malformed headers and bodies
-(which, unguarded, stop Celery's consumer: see mt5_worker/message_guard.py): afterwards the same worker
-process (same pid) still serves a normal request, every message has left the queue, and the log stays small.
+Oversized, non-JSON, wrong content type, wrong-type arguments, unknown tasks, malformed headers and bodies of
+either protocol (which, unguarded, stop Celery's consumer: see mt5_worker/message_guard.py): afterwards the same
+worker process (same pid) still serves a normal request, every message has left the queue, each one with a
+readable task id has a FAILURE result saying what was wrong, and the log stays small. Well-formed messages of
+protocol 1 and 2, whatever their optional fields, are accepted (property-based, on Celery's own message
+builders) and served.
 """
 
 from __future__ import annotations
@@ -16,11 +19,16 @@ from typing import Any
 
 import pytest
 import redis
+from celery import Celery
+from celery.exceptions import NotRegistered
 from celery.result import AsyncResult
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kombu import Connection
 
 from mt5_worker.devstack import wait_for
 from mt5_worker.errors import InvalidRequestError
+from mt5_worker.message_guard import problem
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
@@ -88,11 +96,44 @@ def hostile_messages() -> dict[str, dict[str, Any]]:
             "body": json.dumps({"task": "mt5.health", "id": str(uuid.uuid4()), "args": 5, "kwargs": "x"}).encode(),
         },
         "builtin task, bad body": task_message("celery.backend_cleanup", body={"x": 1}),
+        "task header is a list": with_headers(task_message("mt5.health"), task=["mt5.health"]),
+        "unknown task, id not a string": with_headers(task_message("mt5.logon"), id=5),
+        "protocol 1, task is a list": protocol1({"task": ["mt5.health"]}),
+        "protocol 1, id not a string": protocol1({"id": 5}),
+        "protocol 1, kwargs a list": protocol1({"kwargs": [1, SECRET]}),
+        "protocol 1, bad time limit": protocol1({"timelimit": "forever"}),
+        "protocol 1, bad eta": protocol1({"eta": "yesterday"}),
+        "protocol 1, callbacks not a list": protocol1({"callbacks": "x"}),
     }
+
+
+def with_headers(message: dict[str, Any], **headers: Any) -> dict[str, Any]:
+    return message | {"headers": message["headers"] | headers}
+
+
+def protocol1(fields: dict[str, Any], task: str = "mt5.health", headers: Any = None) -> dict[str, Any]:
+    """A Celery protocol 1 message (the body holds everything, the headers nothing) with ``fields`` in its body."""
+    body = {"task": task, "id": str(uuid.uuid4()), "args": [], "kwargs": {}, "retries": 0, "eta": None,
+            "expires": None, "utc": True, "callbacks": None, "errbacks": None, "timelimit": [None, None],
+            "taskset": None, "chord": None} | fields  # fmt: skip
+    return task_message(task) | {"headers": headers or {}, "body": json.dumps(body).encode()}
+
+
+def task_id_of(message: dict[str, Any]) -> Any:
+    """The id a caller of ``message`` waits on: in its headers, else in its protocol 1 body."""
+    if "id" in message["headers"]:
+        return message["headers"]["id"]
+    try:
+        return json.loads(message["body"]).get("id")
+    except (ValueError, AttributeError):
+        return None
 
 
 # Well-formed calls with bad arguments: each must fail with the same clear error a Celery client would get.
 REFUSED = ("10 MB argument", "login is a string", "login is a list", "password is a number")
+# What the other messages' callers get; those whose id is not a string get nothing (no result to store).
+OUTCOMES: dict[str, type[BaseException]] = {"unknown task": NotRegistered, "too many arguments": TypeError}
+NO_ID = ("unknown task, id not a string", "protocol 1, id not a string")
 
 
 @pytest.fixture
@@ -113,9 +154,16 @@ def test_hostile_messages_do_not_crash_or_wedge_the_worker(simulator_stack: Stac
 
     r = redis.Redis.from_url(simulator_stack.redis_url)
     wait_for(lambda: not r.llen(worker.queue) and not r.hlen("unacked"), 60, "every hostile message consumed")
-    for name in REFUSED:
-        refused = AsyncResult(messages[name]["headers"]["id"], app=simulator_stack.app)
-        assert isinstance(wait_for(lambda r=refused: r.ready() and r.result, 30, name), InvalidRequestError), name
+    for name, message in messages.items():
+        if name in NO_ID:
+            continue
+        outcome = AsyncResult(task_id_of(message), app=simulator_stack.app)
+        error = wait_for(lambda r=outcome: r.ready() and r.result, 30, f"the result of {name!r}")
+        assert isinstance(error, OUTCOMES.get(name, InvalidRequestError)), (name, error)
+        if name not in REFUSED and name not in OUTCOMES:
+            assert error.message.startswith("malformed task message: "), (name, error)
+            assert (-2, "FAILURE") == (error.code, outcome.state)
+        assert SECRET not in repr(error)
 
     assert worker.process.running
     assert pid == simulator_stack.call("mt5.health", queue=worker.queue)["pid"], "the worker's child was replaced"
@@ -128,3 +176,92 @@ def test_hostile_messages_do_not_crash_or_wedge_the_worker(simulator_stack: Stac
     assert 2 == len(worker.events("mt5.message.undecodable"))  # reported in one line each, without the body
     assert len(worker.log_text()) < 1_000_000, "a 10 MB body was written to the log"
     assert SECRET not in worker.log_text()
+
+
+def test_well_formed_protocol_1_and_hybrid_messages_are_served(simulator_stack: Stack) -> None:
+    worker = simulator_stack.worker()
+    account = {"login": A.login, "server": A.server, "password": A.password.get_secret_value()}
+    minimal = {"task": "mt5.health", "id": str(uuid.uuid4()), "args": [], "kwargs": {}}
+    messages = {
+        "protocol 1, every field": protocol1({}),
+        "protocol 1, account_info": protocol1({"kwargs": account}, task="mt5.account_info"),
+        "protocol 1, positional": protocol1({"args": [A.login, A.server]}, task="mt5.account_info"),
+        "protocol 1, only the required fields": task_message("mt5.health")
+        | {"headers": {}, "body": json.dumps(minimal).encode()},
+        # A task header over a protocol 1 body: Celery reads the body's fields, then the headers over them.
+        "hybrid": protocol1({"args": [], "kwargs": {"login": A.login}}, task="mt5.account_info",
+                            headers={"task": "mt5.account_info", "id": str(uuid.uuid4())}),
+    }  # fmt: skip
+    with Connection(simulator_stack.redis_url) as connection:
+        producer = connection.Producer()
+        for message in messages.values():
+            producer.publish(exchange="", routing_key=worker.queue, retry=True, **message)
+    results = {name: AsyncResult(task_id_of(m), app=simulator_stack.app) for name, m in messages.items()}
+    for name in ("protocol 1, every field", "protocol 1, only the required fields"):
+        assert results[name].get(timeout=30)["initialized"] is True, name
+    for name in ("protocol 1, account_info", "protocol 1, positional", "hybrid"):
+        assert A.login == results[name].get(timeout=30)["login"], name
+    assert "invalid task message" not in worker.log_text()
+
+
+# --- every message Celery's own clients build passes the guard; a wrong-typed field does not -------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+seconds = st.none() | st.floats(0.1, 1e6) | st.integers(1, 10**6)
+calls = st.fixed_dictionaries(
+    {
+        "args": st.lists(json_values, max_size=4),
+        "kwargs": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
+        "countdown": seconds,
+        "expires": seconds,
+        "retries": st.integers(0, 100),
+        "time_limit": seconds,
+        "soft_time_limit": seconds,
+        "group_id": st.none() | st.uuids().map(str),
+        "shadow": st.none() | st.text(min_size=1, max_size=10),
+        "root_id": st.none() | st.uuids().map(str),
+        "parent_id": st.none() | st.uuids().map(str),
+    }
+)
+WRONG = st.sampled_from(
+    [("id", 5), ("id", None), ("retries", "many"), ("timelimit", "forever"), ("timelimit", [1, 2, 3]),
+     ("eta", "not-a-date"), ("expires", 12), ("task", ["mt5.health"]), ("shadow", [1]), ("group", {"a": 1})]
+)  # fmt: skip
+_builder = Celery("message-builder", set_as_current=False)
+
+
+def built(protocol: int, call: dict[str, Any]) -> tuple[Any, Any]:
+    """(headers, body) of the message Celery itself builds for ``call``, as the worker decodes it (JSON)."""
+    call = dict(call)
+    if protocol == 1:
+        call.pop("shadow")  # protocol 1 has no shadow name
+    build = _builder.amqp.as_task_v2 if protocol == 2 else _builder.amqp.as_task_v1
+    message = build(str(uuid.uuid4()), "mt5.account_info", **call)
+    return json.loads(json.dumps(message.headers)), json.loads(json.dumps(message.body))
+
+
+@settings(max_examples=300, deadline=None)
+@given(protocol=st.sampled_from([1, 2]), call=calls)
+def test_every_message_celery_builds_passes_the_guard(protocol: int, call: dict[str, Any]) -> None:
+    headers, body = built(protocol, call)
+    assert problem(headers, body) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(protocol=st.sampled_from([1, 2]), call=calls, wrong=WRONG)
+def test_a_message_with_a_wrong_typed_field_is_refused_naming_it(
+    protocol: int, call: dict[str, Any], wrong: tuple[str, Any]
+) -> None:
+    headers, body = built(protocol, call)
+    field, value = wrong
+    if protocol == 2:
+        headers[field] = value
+    else:
+        body[field] = value
+    found = problem(headers, body)
+    assert found is not None
+    assert field in found or "task" in found, found
