@@ -24,7 +24,8 @@ from mt5_worker.logging import configure_logging
 from mt5_worker.message_guard import MessageGuard
 from mt5_worker.routing import terminal_queue_name
 
-app = Celery("mt5_worker", include=["mt5_worker.tasks"])
+# Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.redaction).
+app = Celery("mt5_worker", include=["mt5_worker.tasks"], task_cls="mt5_worker.redaction:RedactingTask")
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)
 app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal

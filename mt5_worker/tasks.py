@@ -3,12 +3,12 @@
 
 Transient MT5 failures are retried by Celery's autoretry with the configured backoff (1, 2, 4 s by default):
 the retry waits in the broker, so the single worker process serves other accounts meanwhile. Permanent
-failures (refused credentials, invalid arguments) fail at once. Results are JSON and hold no password.
+failures (refused credentials, invalid arguments) fail at once. Results are JSON and hold no password; logs,
+events and ``celery inspect`` show the arguments redacted (:mod:`mt5_worker.redaction`).
 """
 
 from __future__ import annotations
 
-import inspect
 import os
 from dataclasses import asdict
 from typing import Any
@@ -19,35 +19,13 @@ from mt5_worker.app import app
 from mt5_worker.config import Settings
 from mt5_worker.credentials import open_credential
 from mt5_worker.errors import PermanentMT5Error, TransientMT5Error
-from mt5_worker.logging import REDACTED, is_secret_key, redact
+from mt5_worker.redaction import redacted_args_repr as redacted_args_repr  # re-exported
 from mt5_worker.retry import RetryPolicy
 from mt5_worker.runtime import get_runtime
 
-
-class RedactedTask(Task):  # type: ignore[misc]  # celery ships no type hints
-    """Every message of the account tasks shows its arguments redacted (worker log, events, Flower), also those
-    Celery sends by itself: an autoretry re-sends the task without the caller's ``kwargsrepr``, so Flower showed
-    the password of every retried request (found by ``reliability/credential_scan.py``)."""
-
-    def apply_async(self, args: Any = None, kwargs: Any = None, *more: Any, **options: Any) -> Any:
-        if options.get("kwargsrepr") is None:
-            options["kwargsrepr"] = repr(redact(dict(kwargs or {})))
-        if options.get("argsrepr") is None:
-            options["argsrepr"] = redacted_args_repr(self, args)
-        return super().apply_async(args, kwargs, *more, **options)
-
-
-def redacted_args_repr(task: Task, args: Any) -> str:
-    """``repr`` of positional arguments with those whose parameter names a secret (``password``) redacted."""
-    names = list(inspect.signature(task.run).parameters)
-    values = tuple(args or ())
-    return repr(tuple(REDACTED if i < len(names) and is_secret_key(names[i]) else redact(v)
-                      for i, v in enumerate(values)))  # fmt: skip
-
-
 _policy = RetryPolicy.from_settings(Settings.load())
+# Every task's base is the app's RedactingTask (mt5_worker.app): its arguments are shown redacted everywhere.
 RETRYING: dict[str, Any] = {
-    "base": RedactedTask,
     "bind": True,
     "autoretry_for": (TransientMT5Error,),
     "throws": (PermanentMT5Error,),  # expected failures: logged without a traceback
