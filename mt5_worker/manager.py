@@ -28,6 +28,7 @@ from mt5_worker.validation import AccountRequest
 
 CallHook = Callable[[str, float, bool, int], None]  # (function, seconds, ok, mt5_code)
 
+
 class TerminalState(enum.Enum):
     CLOSED = "closed"  # never initialized, or shut down
     READY = "ready"  # initialized: calls go through
