@@ -25,8 +25,8 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy mt5_worker examples
 
-docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/settings_doc.py)
-	$(PY) -m mt5_worker.settings_doc
+docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/cli/settings_doc.py)
+	$(PY) -m mt5_worker.cli.settings_doc
 
 bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~20 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive

@@ -1,22 +1,22 @@
 """Celery settings for mt5-worker, read from the same environment / ``.env`` as everything else.
 
-Loaded by ``mt5_worker.app`` with ``config_from_object``. A bad variable stops the worker at start-up with a
-message naming it (see ``mt5_worker.config``).
+Loaded by ``mt5_worker.worker.app`` with ``config_from_object``. A bad variable stops the worker at start-up with a
+message naming it (see ``mt5_worker.settings``).
 """
 
 from kombu import Exchange, Queue
 from kombu.common import Broadcast
 
-from mt5_worker.config import Settings
-from mt5_worker.result_backend import BACKEND
-from mt5_worker.routing import AffinityRouter
+from mt5_worker.fleet.routing import AffinityRouter
+from mt5_worker.settings import Settings
+from mt5_worker.worker.result_backend import BACKEND
 
 _settings = Settings.load()
 
 broker_url = _settings.broker_url
 result_backend = _settings.result_backend
 # Failed results without the worker's traceback, and with the MT5 code readable by any client
-# (mt5_worker.result_backend); the loader looks these names up before Celery's own for the URL's scheme.
+# (mt5_worker.worker.result_backend); the loader looks these names up before Celery's own for the URL's scheme.
 override_backends = {"redis": BACKEND, "rediss": BACKEND}
 broker_connection_retry_on_startup = True
 # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing key, so
@@ -25,7 +25,7 @@ broker_transport_options = {
     "fanout_prefix": True,
     "fanout_patterns": True,
     # A message a worker took and never acknowledged (it was killed) is redelivered after this long, to the
-    # same queue; if that worker is gone for good, a survivor's reaper moves it on (mt5_worker.reaper).
+    # same queue; if that worker is gone for good, a survivor's reaper moves it on (mt5_worker.worker.reaper).
     "visibility_timeout": _settings.visibility_timeout,
     # kombu looks for such messages every interval x throttle seconds (100 s by default): look every
     # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
@@ -61,7 +61,7 @@ task_acks_late = True
 task_reject_on_worker_lost = True
 # One terminal serves one request at a time. Without batching, reserve nothing another worker could run now;
 # with batching (MT5_BATCH_WINDOW > 1) reserve one window being served plus one filling, so the worker can
-# group the next window by account (mt5_worker.batching).
+# group the next window by account (mt5_worker.worker.batching).
 worker_prefetch_multiplier = 1 if _settings.batch_window == 1 else 2 * _settings.batch_window
 # The serialization guard: one process talks to the terminal. More throughput = more workers (terminals).
 worker_concurrency = 1
@@ -74,7 +74,7 @@ task_default_queue = "mt5"
 # owns, and "celery", where any plain Celery client (any language) publishes by default. Each is declared as
 # Celery declares a default queue (a direct exchange and a routing key of the queue's name), so a message a
 # plain client sends to "celery" lands in the list this worker reads. A worker also consumes its terminal's
-# own queue, added at start-up (mt5_worker.app), and the broadcast queue below.
+# own queue, added at start-up (mt5_worker.worker.app), and the broadcast queue below.
 task_queues = (
     *(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in _settings.shared_queues),
     # The idle sweep goes to every worker: each sweeps its own terminal's sessions.
@@ -90,7 +90,7 @@ EVICT_ROUTE = {
         "declare": [Exchange("mt5.broadcast", type="fanout")],
     }
 }
-# Account tasks go to the terminal their account hashes to (mt5_worker.routing). An explicit queue= in
+# Account tasks go to the terminal their account hashes to (mt5_worker.fleet.routing). An explicit queue= in
 # apply_async/send_task overrides both routes.
 task_routes = (EVICT_ROUTE, AffinityRouter.from_settings(_settings))
 

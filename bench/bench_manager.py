@@ -27,10 +27,11 @@ from pydantic import SecretStr
 # Run as a script from a checkout, the package need not be installed: put the repo root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from mt5_worker.config import LATENCY_PROFILES, AccountSpec, Settings
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
+from mt5_worker.terminal.specs import LATENCY_PROFILES, AccountSpec
 
 Request = tuple[int, str, str]  # login, password, server
 

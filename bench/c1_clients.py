@@ -21,9 +21,9 @@ from typing import Any
 
 from bench import report
 from bench.harness import Fleet, accounts, fleet, kwargs_of, write_accounts, zipf_trace
-from mt5_worker.async_client import AsyncMT5Client
 from mt5_worker.client import MT5Client
-from mt5_worker.config import Settings
+from mt5_worker.client.async_client import AsyncMT5Client
+from mt5_worker.settings import Settings
 
 SEND_TARGET = 0.9
 LAG_TARGET_MS = 20.0

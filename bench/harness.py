@@ -1,7 +1,7 @@
 """What the benchmark scripts share: a private Redis, real worker processes, a publishing client, results.
 
-Workers are the production command (``celery -A mt5_worker.app worker --pool=prefork --concurrency=1``, see
-``mt5_worker.devstack.worker_argv``) plus ``-I bench.tasks`` for the bench-only tasks, configured through the
+Workers are the production command (``celery -A mt5_worker.worker.app worker --pool=prefork --concurrency=1``, see
+``mt5_worker.cli.devstack.worker_argv``) plus ``-I bench.tasks`` for the bench-only tasks, configured through the
 environment like any deployment. Results are read straight from the result backend's keys (``MGET``): the
 client never subscribes to 10,000 result channels, and every result carries the worker's ``date_done``, so
 rates are measured between completions on the worker side, not by how fast this client polls.
@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python bench/pN_*.py` as well as `python -m bench.pN_*`
     sys.path.insert(0, str(REPO))
 
-from mt5_worker.devstack import ManagedProcess, RedisServer, worker_argv  # noqa: E402
+from mt5_worker.cli.devstack import ManagedProcess, RedisServer, worker_argv  # noqa: E402
 
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 Account = tuple[int, str, str]  # login, server, password

@@ -14,7 +14,7 @@ import argparse
 
 from bench import report
 from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, scaled, write_accounts
-from mt5_worker.config import LATENCY_PROFILES
+from mt5_worker.terminal.specs import LATENCY_PROFILES
 
 TARGET = 50.0
 

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from bench import report
 from bench.harness import Account, Fleet, accounts, done_at, fleet, kwargs_of, scaled, write_accounts, zipf_trace
-from mt5_worker.config import LATENCY_PROFILES
-from mt5_worker.reaper import queue_length
-from mt5_worker.registry import WorkerRegistry
-from mt5_worker.routing import choose, terminal_queue_name
-from mt5_worker.sessions import connect
+from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.routing import choose, terminal_queue_name
+from mt5_worker.fleet.sessions import connect
+from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.worker.reaper import queue_length
 
 LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0
 

@@ -20,13 +20,14 @@ from pydantic import SecretStr
 
 from bench import report
 from bench.harness import Fleet, accounts, fleet
-from mt5_worker.config import AccountSpec, Settings
+from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.reports import SessionInfo
-from mt5_worker.runtime import WorkerRuntime
-from mt5_worker.sessions import SessionStore, connect
+from mt5_worker.manager.reports import SessionInfo
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
+from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.worker.runtime import WorkerRuntime
 
 TARGET = 1.5
 IDLE = 300.0

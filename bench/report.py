@@ -23,7 +23,7 @@ HEADER = """\
 # Performance
 
 The benchmarks, each a script in `bench/` (see `bench/README.md`) that runs on the simulator
-against a private Redis and, for P1-P3, real worker processes (the production `celery -A mt5_worker.app
+against a private Redis and, for P1-P3, real worker processes (the production `celery -A mt5_worker.worker.app
 worker --pool=prefork --concurrency=1`). Each prints its ratio and rewrites its own section below, with the
 command that produced it; text outside the sections is kept. P1-P3 time tasks by the result backend's
 `date_done` (written by the worker as each task finishes), so rates are measured between completions on the

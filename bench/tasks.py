@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from mt5_worker.app import app
-from mt5_worker.config import Settings
-from mt5_worker.terminal import create_terminal
+from mt5_worker.manager.terminals import create_terminal
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.worker.app import app
 
 
 @app.task(name="bench.noop")

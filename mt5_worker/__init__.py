@@ -20,9 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mt5_worker.async_client import AsyncMT5Client
-    from mt5_worker.client import MT5Client
-    from mt5_worker.config import Settings, SettingsError
+    from mt5_worker.client.async_client import AsyncMT5Client
+    from mt5_worker.client.threaded import MT5Client
     from mt5_worker.errors import (
         AccountMismatchError,
         AuthorizationError,
@@ -30,18 +29,20 @@ if TYPE_CHECKING:
         InvalidRequestError,
         MT5Error,
         PermanentMT5Error,
+        SettingsError,
         TransientMT5Error,
     )
     from mt5_worker.logging import configure_logging
-    from mt5_worker.manager import MT5ConnectionManager
+    from mt5_worker.manager.connection_manager import MT5ConnectionManager
+    from mt5_worker.settings import Settings
     from mt5_worker.terminal.simulator import SimulatedTerminal
 
 _EXPORTS = {
-    "AsyncMT5Client": "mt5_worker.async_client",
-    "MT5Client": "mt5_worker.client",
-    "MT5ConnectionManager": "mt5_worker.manager",
-    "Settings": "mt5_worker.config",
-    "SettingsError": "mt5_worker.config",
+    "AsyncMT5Client": "mt5_worker.client.async_client",
+    "MT5Client": "mt5_worker.client.threaded",
+    "MT5ConnectionManager": "mt5_worker.manager.connection_manager",
+    "Settings": "mt5_worker.settings",
+    "SettingsError": "mt5_worker.errors",
     "SimulatedTerminal": "mt5_worker.terminal.simulator",
     "configure_logging": "mt5_worker.logging",
     "MT5Error": "mt5_worker.errors",

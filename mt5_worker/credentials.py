@@ -21,7 +21,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from mt5_worker.errors import CredentialsError
 
 if TYPE_CHECKING:
-    from mt5_worker.config import Settings
+    from mt5_worker.settings import Settings
 
 SEALED = "fernet"  # a sealed credential travels as {"fernet": "<token>"}
 CREDENTIAL_FIELDS = ("password",)

@@ -10,7 +10,7 @@ exception: a client in another language reads it as ``exc_message[0]`` of the st
 
 from __future__ import annotations
 
-from mt5_worker.terminal.base import (
+from mt5_worker.codes import (
     RES_E_AUTH_FAILED,
     RES_E_FAIL,
     RES_E_INVALID_PARAMS,
@@ -77,3 +77,7 @@ def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5
 def error_from_code(code: int, attempts: int = 1) -> MT5Error:
     """The typed error for ``code`` with the SDK's default message."""
     return error_from_last_error(error_tuple(code), attempts)
+
+
+class SettingsError(ValueError):
+    """A setting has an invalid value; the message names the variable and what it accepts."""

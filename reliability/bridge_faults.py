@@ -2,7 +2,7 @@
 
     .venv/bin/python -m reliability.bridge_faults [--quick] [--docs PATH] [--keep-logs]
 
-One worker with ``MT5_BACKEND=bridge`` and its bridge (``python -m mt5_worker.bridge_server`` hosting the
+One worker with ``MT5_BACKEND=bridge`` and its bridge (``python -m mt5_worker.bridge.server`` hosting the
 simulator) serve a steady stream of ``mt5.account_info``; three faults follow one another, each then repaired:
 
 1. *killed*: SIGKILL to the bridge; connections are refused until it is started again on the same port (a fresh

@@ -30,7 +30,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from mt5_worker.devstack import wait_for
+from mt5_worker.cli.devstack import wait_for
 from reliability import report, traffic
 from reliability.processes import Fleet, make_accounts, write_accounts
 from reliability.secrets_scan import ScanReport, scan

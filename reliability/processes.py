@@ -1,7 +1,7 @@
 """The real processes a scenario starts and breaks: a private Redis, workers, beats, bridges, Flower.
 
-Everything runs over loopback exactly as in production (``celery -A mt5_worker.app worker --pool=prefork
---concurrency=1``, ``celery beat``, ``python -m mt5_worker.bridge_server``), configured only through the
+Everything runs over loopback exactly as in production (``celery -A mt5_worker.worker.app worker --pool=prefork
+--concurrency=1``, ``celery beat``, ``python -m mt5_worker.bridge.server``), configured only through the
 environment. Each process writes its own log file in the fleet's directory (a restarted worker gets a new file
 per incarnation), so the credential scan can read every line every process wrote.
 """
@@ -26,10 +26,19 @@ from typing import Any
 import redis
 from celery import Celery
 
+from mt5_worker.cli.devstack import (
+    ManagedProcess,
+    RedisServer,
+    beat_argv,
+    celery_argv,
+    free_port,
+    wait_for,
+    worker_argv,
+)
 from mt5_worker.client import MT5Client
-from mt5_worker.config import AccountSpec, Settings
-from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, celery_argv, free_port, wait_for, worker_argv
-from mt5_worker.routing import terminal_queue_name
+from mt5_worker.fleet.routing import terminal_queue_name
+from mt5_worker.settings import Settings
+from mt5_worker.terminal.specs import AccountSpec
 
 REPO = Path(__file__).resolve().parent.parent
 NODE_HOST = "reliability"
@@ -127,7 +136,7 @@ class WorkerProcess:
 
 
 class BridgeProcess:
-    """``python -m mt5_worker.bridge_server`` hosting the simulator on a fixed port, so it restarts on the same one."""
+    """``python -m mt5_worker.bridge.server`` hosting the simulator on a fixed port, so it restarts on the same one."""
 
     def __init__(self, log_dir: Path, simulator: dict[str, str], name: str = "bridge") -> None:
         self.port = free_port()
@@ -140,7 +149,7 @@ class BridgeProcess:
         self.incarnations: list[ManagedProcess] = []
 
     def start(self) -> BridgeProcess:
-        argv = [sys.executable, "-m", "mt5_worker.bridge_server", "--backend", "simulator", "--port", str(self.port)]
+        argv = [sys.executable, "-m", "mt5_worker.bridge.server", "--backend", "simulator", "--port", str(self.port)]
         log_name = f"{self.name}.{len(self.incarnations) + 1}"
         self.incarnations.append(_start(ManagedProcess(log_name, argv, self.env, self.log_dir)))
         _wait_for_log(self.incarnations[-1], "mt5.bridge.started", 30)

@@ -27,7 +27,7 @@ HEADER = """\
 # Reliability
 
 The fault campaign of issue 7. Each scenario is a script in `reliability/` that starts a real stack on loopback
-(a private `redis-server`, the production worker command `celery -A mt5_worker.app worker --pool=prefork
+(a private `redis-server`, the production worker command `celery -A mt5_worker.worker.app worker --pool=prefork
 --concurrency=1`, beat, the bridge, Flower), sends `mt5.account_info` requests through `MT5Client` the way a
 web app does, breaks something on purpose, and counts what became of every request. Each script rewrites its
 own section below, with the command that produced it; `--quick` (what `tests/test_reliability.py` runs, no

@@ -29,8 +29,8 @@ from typing import Any
 import redis
 
 from mt5_worker import errors
-from mt5_worker.config import AccountSpec
-from mt5_worker.sessions import REDIS_DOWN
+from mt5_worker.fleet.sessions import REDIS_DOWN
+from mt5_worker.terminal.specs import AccountSpec
 from reliability.processes import Fleet, WorkerProcess, sleep_until
 
 READY = frozenset({"SUCCESS", "FAILURE"})

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from mt5_worker.config import Settings  # noqa: E402
-from mt5_worker.devstack import ManagedProcess, RedisServer, celery_argv, free_port, wait_for, worker_argv  # noqa: E402
+from mt5_worker.cli.devstack import ManagedProcess, RedisServer, celery_argv, free_port, wait_for, worker_argv  # noqa: E402
 from mt5_worker.errors import MT5Error  # noqa: E402
+from mt5_worker.settings import Settings  # noqa: E402
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS  # noqa: E402
 
 WRONG_PASSWORD = "not-the-password-123"

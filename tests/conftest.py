@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mt5_worker.config import AccountSpec, Settings
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.specs import AccountSpec
 from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     RemoteSimulator,
     bridge_factory,

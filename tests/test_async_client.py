@@ -13,9 +13,9 @@ import pytest
 import redis
 
 from mt5_worker import AsyncMT5Client, AuthorizationError
-from mt5_worker.async_results import KEY_PREFIX
-from mt5_worker.config import AccountSpec
-from mt5_worker.devstack import RedisServer
+from mt5_worker.cli.devstack import RedisServer
+from mt5_worker.client.results import KEY_PREFIX
+from mt5_worker.terminal.specs import AccountSpec
 from tests.celery_fixtures import Stack
 from tests.conftest import make_accounts, write_accounts
 
@@ -149,7 +149,7 @@ def test_cancelling_an_await_unsubscribes_and_revokes_the_request(stack: Stack) 
 
 def test_publishing_to_an_unreachable_broker_does_not_stall_the_loop(private_redis_server: RedisServer) -> None:
     url = private_redis_server.url
-    from mt5_worker.config import Settings
+    from mt5_worker.settings import Settings
 
     settings = Settings.load(_env_file=None, redis_url=url, publish_timeout=1.0)
     private_redis_server.stop()

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mt5_worker.batching import AccountBatcher, batch_order
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.worker.batching import AccountBatcher, batch_order
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[:2]

@@ -22,13 +22,14 @@ from rpyc.core.service import VoidService
 from rpyc.core.stream import SocketStream
 from rpyc.utils.factory import connect_stream
 
-from mt5_worker.bridge_server import build_server, main
-from mt5_worker.config import Settings, SettingsError
-from mt5_worker.errors import TransientMT5Error
+from mt5_worker.bridge.server import build_server, main
+from mt5_worker.codes import IPC_CODES, is_transient
+from mt5_worker.errors import SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.terminal import create_terminal
-from mt5_worker.terminal.base import IPC_CODES, AccountInfo, TerminalInfo, is_transient
+from mt5_worker.manager.terminals import bridge_terminal, create_terminal
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.bridge import BridgeTerminal
+from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, hello, recv_exact
 from tests.conftest import creds
@@ -413,7 +414,7 @@ def test_tls_bridge_serves_clients_that_trust_its_certificate_only(
     cert, key = certificate("bridge")
     other_cert, _ = certificate("impostor")
     bridge = bridge_factory(env={"MT5_BRIDGE_CERTFILE": str(cert), "MT5_BRIDGE_KEYFILE": str(key)})
-    trusted = BridgeTerminal.from_settings(bridge.settings(bridge_certfile=cert))
+    trusted = bridge_terminal(bridge.settings(bridge_certfile=cert))
     assert trusted.initialize() is True and trusted.login(*creds(A)) is True
     assert trusted.account_info().login == A.login
     plaintext = bridge.terminal()

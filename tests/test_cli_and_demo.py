@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_URL"))}
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli", *args], env=clean | (env or {}), capture_output=True, text=True,
+        [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | (env or {}), capture_output=True, text=True,
         timeout=timeout, cwd=ROOT,
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.progress import Progress
+from mt5_worker.cli.progress import Progress
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
@@ -26,7 +26,7 @@ def mt5_worker(
     """The console script as a user runs it (in a directory without a .env)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_URL"))}
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli", *args], env=clean | {"REDIS_URL": redis_url} | (env or {}),
+        [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | {"REDIS_URL": redis_url} | (env or {}),
         input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,
     )  # fmt: skip
 

@@ -13,12 +13,12 @@ import redis
 from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
-from mt5_worker.config import AccountSpec
-from mt5_worker.devstack import wait_for
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.routing import choose
+from mt5_worker.fleet.routing import choose
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.terminal.specs import AccountSpec
 from tests.celery_fixtures import Stack, Worker
 
 A, B, C = DEMO_ACCOUNTS[:3]

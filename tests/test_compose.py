@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mt5_worker.cli import worker_command
-from mt5_worker.config import Settings, env_name
+from mt5_worker.settings import Settings, env_name
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -44,9 +44,9 @@ def entry_point(argv: list[str]) -> list[str]:
 
 
 def run_help(argv: list[str]) -> subprocess.Popen[str]:
-    """Start ``argv --help`` with this interpreter: ``mt5-worker`` is ``python -m mt5_worker.cli``."""
+    """Start ``argv --help`` with this interpreter: ``mt5-worker`` is ``python -m mt5_worker.cli.main``."""
     if argv[0] == "mt5-worker":
-        argv = [sys.executable, "-m", "mt5_worker.cli", *argv[1:]]
+        argv = [sys.executable, "-m", "mt5_worker.cli.main", *argv[1:]]
     elif argv[0] == "celery":
         argv = [sys.executable, "-m", "celery", *argv[1:]]
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "FLOWER_"))}
@@ -67,7 +67,7 @@ def test_every_command_and_healthcheck_is_a_real_entry_point() -> None:
     for argv in argvs:
         assert argv[0] in ("mt5-worker", "celery"), argv
         if argv[0] == "celery":
-            assert ["-A", "mt5_worker.app"] == argv[1:3], argv
+            assert ["-A", "mt5_worker.worker.app"] == argv[1:3], argv
     started = [(argv, run_help(argv)) for argv in argvs]  # in parallel: each is an interpreter start-up
     for argv, process in started:
         out, _ = process.communicate(timeout=60)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.config import DEFAULT_REDIS_URL, Settings, SettingsError
+from mt5_worker.errors import SettingsError
+from mt5_worker.settings import DEFAULT_REDIS_URL, Settings
 
 
 def test_defaults_match_the_documented_product() -> None:

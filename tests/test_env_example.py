@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.config import Settings, env_name
+from mt5_worker.settings import Settings, env_name
 
 ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 # An assignment, commented out ("# NAME=value") or not ("NAME=value"); description lines never match.

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from mt5_worker.cli.devstack import ManagedProcess, celery_argv, free_port, wait_for
 from mt5_worker.client import MT5Client
-from mt5_worker.devstack import ManagedProcess, celery_argv, free_port, wait_for
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack

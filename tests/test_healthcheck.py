@@ -8,15 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mt5_worker import healthcheck
-from mt5_worker.devstack import RedisServer
+from mt5_worker.cli import health as healthcheck
+from mt5_worker.cli.devstack import RedisServer
 from tests.celery_fixtures import Stack
 
 
 def run_cli(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     """The console script, as a container's healthcheck runs it; it must finish on its own."""
     done = subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli", "health", *args],
+        [sys.executable, "-m", "mt5_worker.cli.main", "health", *args],
         env=env,
         capture_output=True,
         text=True,

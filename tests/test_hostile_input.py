@@ -20,13 +20,13 @@ from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mt5_worker import runtime, tasks
-from mt5_worker.config import Settings, SettingsError, env_name
 from mt5_worker.credentials import SEALED, seal
-from mt5_worker.errors import InvalidRequestError, MT5Error
+from mt5_worker.errors import InvalidRequestError, MT5Error, SettingsError
+from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.sessions import SessionStore, connect
+from mt5_worker.settings import Settings, env_name
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.worker import runtime, tasks
 
 MARK = "\u00a7pw\u00a7"  # every generated password contains it: finding it anywhere is a leak
 KEY, FOREIGN_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()

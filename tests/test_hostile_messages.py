@@ -1,7 +1,7 @@
 """Garbage published straight to a worker's queue (kombu, not Celery's send_task) neither crashes nor wedges it.
 
 Oversized, non-JSON, wrong content type, wrong-type arguments, unknown tasks, malformed headers and bodies of
-either protocol (which, unguarded, stop Celery's consumer: see mt5_worker/message_guard.py): afterwards the same
+either protocol (which, unguarded, stop Celery's consumer: see mt5_worker/worker/message_guard.py): afterwards the same
 worker process (same pid) still serves a normal request, every message has left the queue, each one with a
 readable task id has a FAILURE result saying what was wrong, and the log stays small. Well-formed messages of
 protocol 1 and 2, whatever their optional fields, are accepted (property-based, on Celery's own message
@@ -26,10 +26,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from kombu import Connection
 
-from mt5_worker.devstack import wait_for
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import InvalidRequestError
-from mt5_worker.message_guard import problem
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.worker.message_guard import problem
 from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from mt5_worker.lock import FairLock
+from mt5_worker.manager.lock import FairLock
 
 
 def _wait_until(predicate: object, timeout: float = 5.0) -> None:

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from mt5_worker.config import Settings, SettingsError
-from mt5_worker.devstack import free_port, wait_for
-from mt5_worker.errors import AuthorizationError, TransientMT5Error
+from mt5_worker.cli.devstack import free_port, wait_for
+from mt5_worker.errors import AuthorizationError, SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.metrics import ManagerMetrics
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.worker.metrics import ManagerMetrics
 from tests.celery_fixtures import Stack
 from tests.conftest import creds
 

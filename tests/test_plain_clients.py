@@ -21,7 +21,7 @@ import pytest
 import redis
 
 from mt5_worker import errors
-from mt5_worker.devstack import wait_for
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, MT5Error
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack

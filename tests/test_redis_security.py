@@ -14,10 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from mt5_worker.cli.devstack import RedisServer, free_port, redis_server_binary
 from mt5_worker.client import MT5Client
-from mt5_worker.config import Settings
 from mt5_worker.credentials import hide_url_password
-from mt5_worker.devstack import RedisServer, free_port, redis_server_binary
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 

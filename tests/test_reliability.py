@@ -13,10 +13,10 @@ import pytest
 from celery import Celery
 from kombu.exceptions import OperationalError
 
+from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.client import MT5Client
-from mt5_worker.config import Settings
-from mt5_worker.devstack import RedisServer
-from mt5_worker.terminal.base import RES_E_INTERNAL_FAIL_SEND
+from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
 from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
 from reliability.report import Outcome, render, update_section
@@ -45,7 +45,7 @@ def test_scan_finds_a_secret_inside_base64_at_any_alignment() -> None:
 
 
 def test_account_tasks_redact_positional_passwords_in_the_messages_they_send() -> None:
-    from mt5_worker import tasks  # the worker's app: imported here, with the test's isolated settings
+    from mt5_worker.worker import tasks  # the worker's app: imported here, with the test's isolated settings
 
     assert "(1, 'S', '**********')" == tasks.redacted_args_repr(tasks.account_info, (1, "S", "pw-Secret"))
     assert "(1, '**********', 'S')" == tasks.redacted_args_repr(tasks.login, (1, "pw-Secret", "S"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery.utils.time import get_exponential_backoff_interval
 
-from mt5_worker.retry import RetryPolicy
+from mt5_worker.manager.retry import RetryPolicy
 
 
 def test_default_schedule_is_1_2_4_seconds_for_3_retries() -> None:

@@ -6,10 +6,10 @@ from collections import Counter
 
 import pytest
 
-from mt5_worker.devstack import RedisServer
-from mt5_worker.registry import WorkerRegistry
-from mt5_worker.routing import AffinityRouter, choose, login_of, terminal_queue_name
-from mt5_worker.sessions import connect
+from mt5_worker.cli.devstack import RedisServer
+from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.routing import AffinityRouter, choose, login_of, terminal_queue_name
+from mt5_worker.fleet.sessions import connect
 
 LOGINS = range(1, 20_001)
 

@@ -8,12 +8,12 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from mt5_worker.devstack import RedisServer
+from mt5_worker.cli.devstack import RedisServer
+from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.reports import SessionInfo
-from mt5_worker.runtime import WorkerRuntime
-from mt5_worker.sessions import SessionStore, connect
+from mt5_worker.manager.reports import SessionInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.worker.runtime import WorkerRuntime
 from tests.conftest import ManualClock, creds
 
 A, B, C = DEMO_ACCOUNTS[:3]

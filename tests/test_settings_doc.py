@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.config import Settings, env_name
-from mt5_worker.settings_doc import END, README, START, main, render, settings_table
+from mt5_worker.cli.settings_doc import END, README, START, main, render, settings_table
+from mt5_worker.settings import Settings, env_name
 
 
 def test_readme_table_matches_settings() -> None:
@@ -47,7 +47,7 @@ def test_regenerating_rewrites_only_the_marked_region(tmp_path: Path) -> None:
 def test_settings_markdown_subcommand_prints_the_table() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli", "settings", "--markdown"],
+        [sys.executable, "-m", "mt5_worker.cli.main", "settings", "--markdown"],
         env=clean, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert 0 == result.returncode, result.stderr

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.config import Settings, SettingsError
-from mt5_worker.terminal.base import AccountInfo, TerminalInfo
+from mt5_worker.errors import SettingsError
+from mt5_worker.manager.terminals import simulated_terminal
+from mt5_worker.settings import Settings
+from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import ManualClock, creds
 
@@ -211,7 +213,7 @@ def test_crash_fails_every_call_until_initialized(sim: SimulatedTerminal) -> Non
 def test_latency_profile_sleeps_per_function() -> None:
     clock = ManualClock()
     settings = Settings.load(_env_file=None, simulator_latency="realistic")
-    sim = SimulatedTerminal.from_settings(settings, sleep=clock.sleep)
+    sim = simulated_terminal(settings, sleep=clock.sleep)
     sim.initialize()
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     sim.account_info()
@@ -222,7 +224,7 @@ def test_faults_latency_and_seed_come_from_the_environment(monkeypatch: pytest.M
     monkeypatch.setenv("MT5_SIMULATOR_FAULTS", json.dumps({"login": {"fail_first": 1, "code": -10005}}))
     monkeypatch.setenv("MT5_SIMULATOR_LATENCY", json.dumps({"version": 0.25}))
     clock = ManualClock()
-    sim = SimulatedTerminal.from_settings(Settings.load(_env_file=None), sleep=clock.sleep)
+    sim = simulated_terminal(Settings.load(_env_file=None), sleep=clock.sleep)
     sim.initialize()
     assert sim.login(*creds(DEMO_ACCOUNTS[0])) is False
     assert (-10005, "IPC timeout") == sim.last_error()
@@ -235,7 +237,7 @@ def test_accounts_come_from_a_json_file(tmp_path: Path, monkeypatch: pytest.Monk
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps([{"login": 42, "password": "s3cret-pass", "server": "X", "balance": 5.5}]))
     monkeypatch.setenv("MT5_SIMULATOR_ACCOUNTS", str(path))
-    sim = SimulatedTerminal.from_settings(Settings.load(_env_file=None))
+    sim = simulated_terminal(Settings.load(_env_file=None))
     sim.initialize()
     assert sim.login(42, "s3cret-pass", "X") is True
     assert (42, 5.5, 5.5) == (sim.account_info().login, sim.account_info().balance, sim.account_info().equity)  # type: ignore[union-attr]

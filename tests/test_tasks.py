@@ -9,9 +9,9 @@ import time
 import pytest
 from billiard.exceptions import TimeLimitExceeded
 
-from mt5_worker.devstack import wait_for
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
-from mt5_worker.terminal.base import AccountInfo
+from mt5_worker.terminal.port import AccountInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds
@@ -20,7 +20,7 @@ A, B, C = DEMO_ACCOUNTS[:3]
 
 
 def test_task_names_are_the_published_contract() -> None:
-    from mt5_worker.app import app
+    from mt5_worker.worker.app import app
 
     app.loader.import_default_modules()  # what a worker does at start-up
     assert {"mt5.login", "mt5.account_info", "mt5.health", "mt5.pool_stats", "mt5.evict_idle"} <= set(app.tasks)

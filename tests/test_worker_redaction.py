@@ -22,7 +22,7 @@ import pytest
 from celery import Celery
 from celery.exceptions import NotRegistered
 
-from mt5_worker.devstack import celery_argv, wait_for
+from mt5_worker.cli.devstack import celery_argv, wait_for
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
@@ -53,7 +53,7 @@ def assert_no_password(text: str, where: str) -> None:
 
 
 def inspect(stack: Stack, command: str) -> subprocess.Popen[str]:
-    """``celery -A mt5_worker.app inspect <command> --json`` as an operator runs it, started now."""
+    """``celery -A mt5_worker.worker.app inspect <command> --json`` as an operator runs it, started now."""
     argv = celery_argv("inspect", command, "--json", "--timeout=3")  # it waits that long for replies
     return subprocess.Popen(argv, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -1,6 +1,6 @@
 """Client adapter for a terminal served by ``mt5-worker bridge`` (``MT5_BACKEND=bridge``).
 
-The bridge (:mod:`mt5_worker.bridge_server`) runs beside the real terminal and serves the port's functions,
+The bridge (:mod:`mt5_worker.bridge.server`) runs beside the real terminal and serves the port's functions,
 and nothing else, over an RPyC *service*. This adapter implements the same port on the worker's side:
 
 - It connects lazily on the first call, and again on the call after any failure. Each connection opens
@@ -39,19 +39,17 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
-from mt5_worker.config import Settings, SettingsError, env_name
-from mt5_worker.logging import get_logger
-from mt5_worker.terminal.base import (
+from mt5_worker.codes import (
     RES_E_INTERNAL_FAIL,
     RES_E_INTERNAL_FAIL_CONNECT,
     RES_E_INTERNAL_FAIL_INIT,
     RES_E_INTERNAL_FAIL_RECEIVE,
     RES_E_INTERNAL_FAIL_TIMEOUT,
     SUCCESS,
-    AccountInfo,
-    TerminalInfo,
     error_tuple,
 )
+from mt5_worker.logging import get_logger
+from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, hello, is_plain, recv_exact
 
 
@@ -60,7 +58,7 @@ class BridgeProtocolError(Exception):
 
 
 class BridgeTerminal:
-    """The :class:`~mt5_worker.terminal.base.Terminal` port, served by ``mt5-worker bridge`` over TCP.
+    """The :class:`~mt5_worker.terminal.port.Terminal` port, served by ``mt5-worker bridge`` over TCP.
 
     Thread-safe (one call at a time per instance), though the manager serialises calls anyway.
     """
@@ -93,27 +91,6 @@ class BridgeTerminal:
         self._root: Any = None
         self._error: tuple[int, str] = SUCCESS
         self._log = get_logger("mt5_worker.terminal.bridge").bind(bridge=f"{host}:{port}")
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BridgeTerminal:
-        if settings.bridge_token is None or not settings.bridge_token.get_secret_value():
-            raise SettingsError(
-                f"MT5_BACKEND=bridge needs {env_name('bridge_token')}: the token `mt5-worker bridge` was started with"
-            )
-        try:
-            return cls(
-                settings.bridge_host,
-                settings.bridge_port,
-                settings.bridge_token,
-                timeout=settings.bridge_timeout,
-                certfile=settings.bridge_certfile,
-            )
-        except ValueError as exc:
-            raise SettingsError(f"{env_name('bridge_token')}: {exc}") from None
-        except OSError as exc:
-            raise SettingsError(
-                f"{env_name('bridge_certfile')}: cannot load {settings.bridge_certfile}: {exc}"
-            ) from None
 
     @property
     def connected(self) -> bool:

@@ -11,8 +11,8 @@ import sys
 from types import ModuleType
 from typing import Any, ClassVar
 
-from mt5_worker.config import SettingsError
-from mt5_worker.terminal.base import AccountInfo, TerminalInfo
+from mt5_worker.errors import SettingsError
+from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 
 UNAVAILABLE = (
     "MT5_BACKEND=metatrader5 needs the MetaTrader5 package, which exists only for Windows "
@@ -30,7 +30,7 @@ def load_module() -> ModuleType:
 
 
 class MetaTrader5Terminal:
-    """The :class:`~mt5_worker.terminal.base.Terminal` port over the real SDK module."""
+    """The :class:`~mt5_worker.terminal.port.Terminal` port over the real SDK module."""
 
     backend: ClassVar[str] = "metatrader5"
 

@@ -18,19 +18,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar
 
-from mt5_worker.config import AccountSpec, FaultSpec, Settings, load_accounts
-from mt5_worker.terminal.base import (
-    FUNCTIONS,
+from mt5_worker.codes import (
     RES_E_AUTH_FAILED,
     RES_E_FAIL,
     RES_E_INTERNAL_FAIL_CONNECT,
     RES_E_INTERNAL_FAIL_SEND,
     RES_E_INVALID_PARAMS,
     SUCCESS,
-    AccountInfo,
-    TerminalInfo,
     error_tuple,
 )
+from mt5_worker.terminal.port import FUNCTIONS, AccountInfo, TerminalInfo
+from mt5_worker.terminal.specs import AccountSpec, FaultSpec
 
 BUILD = 4755
 BUILD_DATE = "20 Nov 2026"
@@ -94,18 +92,6 @@ class SimulatedTerminal:
         self._inflight = 0
         self.calls: Counter[str] = Counter()
         self.max_concurrent_calls = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: object) -> SimulatedTerminal:
-        accounts = load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
-        return cls(
-            accounts,
-            latency=settings.simulator_latency,
-            faults=settings.simulator_faults,
-            seed=settings.simulator_seed,
-            crash_every=settings.simulator_crash_every,
-            **kwargs,  # type: ignore[arg-type]
-        )
 
     # --- test and benchmark API -------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """What both ends of the bridge agree on: the handshake before RPyC starts, plain data, safe RPyC settings.
 
-The client (:mod:`mt5_worker.terminal.bridge`) and the server (:mod:`mt5_worker.bridge_server`) both import
+The client (:mod:`mt5_worker.terminal.bridge`) and the server (:mod:`mt5_worker.bridge.server`) both import
 this module, so a change to the protocol is made in one place.
 """
 

@@ -1,0 +1,1 @@
+"""The bridge server (``mt5-worker bridge``): serves a terminal to workers on other hosts over RPyC."""

@@ -1,0 +1,317 @@
+"""What one authenticated bridge connection can do: call the port's functions, and nothing else.
+
+Classic-mode RPyC would hand the peer this whole process; here the service itself is the allow-list:
+
+- names resolve only through :meth:`BridgeService._rpyc_getattr` (the port's functions, plus ``sim_*``
+  simulator control when enabled), on a connection whose request handlers are cut down to calls and
+  reference counting;
+- arguments must be plain builtins (a remote reference is refused as an invalid argument), and answers are
+  plain tuples ``(result, last_error)``, never references to objects in this process;
+- one terminal call at a time (the terminal, like the SDK, is single-threaded), each logged as
+  ``mt5.bridge.call`` without its password.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import rpyc
+from rpyc.core import consts
+from rpyc.core.protocol import Connection
+
+from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, SUCCESS, error_tuple
+from mt5_worker.logging import get_logger
+from mt5_worker.settings import Settings
+from mt5_worker.terminal.port import FUNCTIONS, Terminal
+from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.terminal.wire import PLAIN_TYPES, is_plain
+
+SIMULATOR_CONTROL = (
+    "sim_reset",
+    "sim_inject_fault",
+    "sim_clear_faults",
+    "sim_crash",
+    "sim_reset_counters",
+    "sim_calls",
+    "sim_max_concurrent_calls",
+    "sim_active_login",
+    "sim_accounts",
+)
+_ALLOWED_HANDLERS = frozenset(
+    {
+        consts.HANDLE_PING,
+        consts.HANDLE_CLOSE,
+        consts.HANDLE_GETROOT,
+        consts.HANDLE_GETATTR,
+        consts.HANDLE_CALL,
+        consts.HANDLE_CALLATTR,
+        consts.HANDLE_DEL,
+        consts.HANDLE_INSPECT,
+        consts.HANDLE_REPR,
+        consts.HANDLE_STR,
+        consts.HANDLE_HASH,
+    }
+)
+
+Reply = tuple[Any, tuple[int, str]]
+
+
+class _BridgeConnection(Connection):  # type: ignore[misc]
+    """An RPyC connection that handles only calls, root and reference bookkeeping: no setattr, delattr,
+    dir, comparisons, pickling, iteration or context managers on this process's objects."""
+
+    @classmethod
+    def _request_handlers(cls) -> dict[int, Any]:
+        handlers: dict[int, Any] = super()._request_handlers()
+        return {code: handler for code, handler in handlers.items() if code in _ALLOWED_HANDLERS}
+
+
+class BridgeCore:
+    """What every connection shares: the terminal, the one-call-at-a-time lock, the logger."""
+
+    def __init__(self, terminal: Terminal, settings: Settings, *, allow_simulator_control: bool) -> None:
+        self.terminal = terminal
+        self.settings = settings
+        self.lock = threading.Lock()
+        self.allowed = frozenset(FUNCTIONS) | (frozenset(SIMULATOR_CONTROL) if allow_simulator_control else set())
+        self.log = get_logger("mt5_worker.bridge").bind(backend=getattr(terminal, "backend", "?"))
+
+    def call(
+        self,
+        peer: str,
+        function: str,
+        args: dict[str, Any],
+        kwargs: dict[str, Any],
+        *,
+        login: object = None,
+        server: object = None,
+    ) -> Reply:
+        """Run one port function under the lock; ``(plain result, last_error)``, logged.
+
+        ``args`` are the positional arguments, by name (for the error message of a non-plain one).
+        """
+        started = time.perf_counter()
+        bad = _first_not_plain(args | kwargs)
+        if bad is not None:
+            result: Any = None if function in ("account_info", "terminal_info", "version") else False
+            error = error_tuple(RES_E_INVALID_PARAMS, f'Invalid "{bad}" argument')
+            waited = 0.0
+        else:
+            with self.lock:
+                waited = time.perf_counter() - started
+                result, error = self._run(function, tuple(args.values()), kwargs)
+        ok = result is not None and result is not False
+        self.log.log(
+            logging.INFO if ok else logging.WARNING,
+            "mt5.bridge.call",
+            function=function,
+            login=login if type(login) is int else None,
+            server=server if type(server) is str else None,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            wait_ms=round(waited * 1000, 3),
+            ok=ok,
+            mt5_code=error[0],
+            mt5_message=error[1],
+            peer=peer,
+        )
+        return result, error
+
+    def _run(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
+        try:
+            result = getattr(self.terminal, function)(*args, **kwargs)
+            ok = result is not None and result is not False
+            if function == "last_error":
+                error = (int(result[0]), str(result[1]))
+                return error, error
+            error = SUCCESS if ok else self.terminal.last_error()
+            value = _plain_result(function, result)
+        except Exception as exc:  # an adapter bug: the caller sees a failed call, the log has the trace
+            self.log.exception("mt5.bridge.adapter_error", function=function, error=type(exc).__name__)
+            return None, error_tuple(RES_E_FAIL, f"Terminal: Call failed (bridge: {type(exc).__name__})")
+        return value, (int(error[0]), str(error[1]))
+
+
+def _plain_result(function: str, result: Any) -> Any:
+    value: tuple[Any, ...] | bool | None = bool(result)
+    if function in ("account_info", "terminal_info", "version"):
+        value = None if result is None else tuple(result)
+    if not is_plain(value):
+        raise TypeError(f"{function} returned values that are not plain data")
+    return value
+
+
+def _first_not_plain(arguments: dict[str, Any]) -> str | None:
+    return next((name for name, value in arguments.items() if type(value) not in PLAIN_TYPES), None)
+
+
+class BridgeService(rpyc.Service):  # type: ignore[misc]
+    """The service one connection sees: the port's functions (plus simulator control when enabled).
+
+    Names resolve only through :meth:`_rpyc_getattr`'s allow-list, never RPyC's default attribute rules.
+    """
+
+    _protocol = _BridgeConnection
+
+    def __init__(self, core: BridgeCore) -> None:
+        self._core = core
+        self._peer = "unknown"
+
+    def on_connect(self, conn: Any) -> None:
+        endpoints = conn._config.get("endpoints")
+        if endpoints:
+            self._peer = format_address(endpoints[1])
+        self._core.log.info("mt5.bridge.connected", peer=self._peer)
+
+    def on_disconnect(self, conn: Any) -> None:
+        self._core.log.info("mt5.bridge.disconnected", peer=self._peer)
+
+    def _rpyc_getattr(self, name: str) -> Any:
+        base = name.removeprefix("exposed_")
+        if base in self._core.allowed:
+            return getattr(self, f"exposed_{base}")
+        raise AttributeError(f"the bridge serves no {name!r}")
+
+    def _rpyc_setattr(self, name: str, value: Any) -> None:
+        raise AttributeError("access denied")
+
+    def _rpyc_delattr(self, name: str) -> None:
+        raise AttributeError("access denied")
+
+    # --- the port ---------------------------------------------------------------------------------
+
+    def exposed_initialize(
+        self,
+        path: str | None = None,
+        *,
+        login: int | None = None,
+        password: str | None = None,
+        server: str | None = None,
+        timeout: int = 60000,
+        portable: bool = False,
+    ) -> Reply:
+        kwargs = {"login": login, "password": password, "server": server, "timeout": timeout, "portable": portable}
+        return self._core.call(self._peer, "initialize", {"path": path}, kwargs, login=login, server=server)
+
+    def exposed_login(
+        self, login: int, password: str | None = None, server: str | None = None, *, timeout: int = 60000
+    ) -> Reply:
+        kwargs = {"password": password, "server": server, "timeout": timeout}
+        return self._core.call(self._peer, "login", {"login": login}, kwargs, login=login, server=server)
+
+    def exposed_shutdown(self) -> Reply:
+        return self._core.call(self._peer, "shutdown", {}, {})
+
+    def exposed_account_info(self) -> Reply:
+        return self._core.call(self._peer, "account_info", {}, {})
+
+    def exposed_terminal_info(self) -> Reply:
+        return self._core.call(self._peer, "terminal_info", {}, {})
+
+    def exposed_version(self) -> Reply:
+        return self._core.call(self._peer, "version", {}, {})
+
+    def exposed_last_error(self) -> Reply:
+        return self._core.call(self._peer, "last_error", {}, {})
+
+    # --- simulator control (only with --allow-simulator-control and the simulator backend) -----------
+
+    def exposed_sim_reset(
+        self, accounts: tuple[tuple[Any, ...], ...] | None = None, latency: tuple[tuple[str, float], ...] | None = None
+    ) -> None:
+        """A fresh simulator (as after a restart) with these accounts (:func:`account_row` tuples) and latencies
+        (``(function, seconds)`` pairs); ``None`` keeps what the bridge's settings say."""
+        from mt5_worker.terminal.simulator import SimulatedTerminal
+
+        _require_plain(accounts=accounts, latency=latency)
+        specs = None if accounts is None else [_account_from_row(row) for row in accounts]
+        settings = self._core.settings
+        with self._core.lock:
+            self._core.terminal = SimulatedTerminal(
+                specs if specs is not None else (_accounts_from_settings(settings)),
+                latency=settings.simulator_latency if latency is None else dict(latency),
+                faults=settings.simulator_faults,
+                seed=settings.simulator_seed,
+            )
+        self._core.log.info("mt5.bridge.simulator_reset", peer=self._peer)
+
+    def exposed_sim_inject_fault(
+        self, function: str, fail_first: int = 0, rate: float = 0.0, code: int = -10004
+    ) -> None:
+        _require_plain(function=function, fail_first=fail_first, rate=rate, code=code)
+        with self._core.lock:
+            self._sim().inject_fault(function, fail_first=fail_first, rate=rate, code=code)
+
+    def exposed_sim_clear_faults(self) -> None:
+        with self._core.lock:
+            self._sim().clear_faults()
+
+    def exposed_sim_crash(self, code: int | None = None) -> None:
+        _require_plain(code=code)
+        with self._core.lock:
+            if code is None:
+                self._sim().crash()
+            else:
+                self._sim().crash(code)
+
+    def exposed_sim_reset_counters(self) -> None:
+        with self._core.lock:
+            self._sim().reset_counters()
+
+    # Readers do not wait for the terminal lock, so a test can watch a call that is still in flight.
+
+    def exposed_sim_calls(self) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted(dict(self._sim().calls).items()))  # dict(): one atomic copy of the Counter
+
+    def exposed_sim_max_concurrent_calls(self) -> int:
+        return int(self._sim().max_concurrent_calls)
+
+    def exposed_sim_active_login(self) -> int | None:
+        login: int | None = self._sim().active_login
+        return login
+
+    def exposed_sim_accounts(self) -> tuple[tuple[Any, ...], ...]:
+        return tuple(account_row(a) for a in self._sim().accounts)
+
+    def _sim(self) -> Any:
+        from mt5_worker.terminal.simulator import SimulatedTerminal
+
+        terminal = self._core.terminal
+        if not isinstance(terminal, SimulatedTerminal):
+            raise TypeError("simulator control needs the simulator backend")
+        return terminal
+
+
+ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company")
+
+
+def account_row(account: AccountSpec) -> tuple[Any, ...]:
+    """An account as plain data for simulator control (test accounts only: it carries the password)."""
+    values = account.model_dump()
+    values["password"] = account.password.get_secret_value()
+    return tuple(values[name] for name in ACCOUNT_ROW_FIELDS)
+
+
+def _account_from_row(row: tuple[Any, ...]) -> AccountSpec:
+    return AccountSpec.model_validate(dict(zip(ACCOUNT_ROW_FIELDS, row, strict=True)))
+
+
+def _accounts_from_settings(settings: Settings) -> tuple[AccountSpec, ...] | None:
+    from mt5_worker.terminal.specs import load_accounts
+
+    return load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
+
+
+def _require_plain(**arguments: Any) -> None:
+    bad = next((name for name, value in arguments.items() if not is_plain(value)), None)
+    if bad is not None:
+        raise TypeError(f"argument {bad!r} must be plain data")
+
+
+def format_address(address: Any) -> str:
+    """A peer address as ``host:port`` for the log."""
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)

@@ -1,0 +1,84 @@
+"""The fleet's membership in Redis: which workers (terminals) are alive, and how many sessions each holds.
+
+Keys:
+- ``mt5:workers``: sorted set, member = terminal id, score = when its last heartbeat expires (unix time:
+  heartbeat time + the worker's own TTL, so each worker's interval governs). A worker is *live* until then;
+  later it is *departed*: its queue may still hold messages, until a reaper has emptied it and forgets it.
+- ``mt5:workers:capacity``: hash, terminal id -> pool capacity (rendezvous weight).
+
+Routing reads both in one round trip. Membership is advisory: a worker that misses heartbeats only stops
+receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from mt5_worker.logging import get_logger
+
+log = get_logger("mt5_worker.fleet.registry")
+
+
+def workers_key(prefix: str = "mt5") -> str:
+    return f"{prefix}:workers"
+
+
+def capacity_key(prefix: str = "mt5") -> str:
+    return f"{prefix}:workers:capacity"
+
+
+@dataclass(frozen=True)
+class Membership:
+    """One reading of the registry: live workers with their capacity, and departed ones."""
+
+    live: dict[str, int]
+    departed: dict[str, float]  # terminal id -> when it departed (its last heartbeat expired)
+
+
+class WorkerRegistry:
+    """Heartbeats and membership reads. Every method is one pipelined round trip; Redis errors propagate."""
+
+    def __init__(self, client: redis.Redis, ttl: float = 30.0, prefix: str = "mt5") -> None:
+        self._redis = client
+        self.ttl = ttl  # of this process's own heartbeats
+        self._workers = workers_key(prefix)
+        self._capacity = capacity_key(prefix)
+
+    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zadd(self._workers, {terminal_id: now + self.ttl})
+        pipe.hset(self._capacity, terminal_id, capacity)
+        pipe.execute()
+
+    def deregister(self, terminal_id: str, now: float) -> None:
+        """Leave at once (a clean shutdown): expire the heartbeat now rather than delete it, so a reaper still
+        drains whatever the worker's queue holds (e.g. messages restored at shutdown)."""
+        self._redis.zadd(self._workers, {terminal_id: now})
+
+    def forget(self, terminal_id: str) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrem(self._workers, terminal_id)
+        pipe.hdel(self._capacity, terminal_id)
+        pipe.execute()
+
+    def read(self, now: float) -> Membership:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.zrange(self._workers, 0, -1, withscores=True)
+        pipe.hgetall(self._capacity)
+        members, capacities = pipe.execute()
+        live = {_s(w): _capacity(capacities.get(w)) for w, expires in members if expires > now}
+        departed = {_s(w): float(expires) for w, expires in members if expires <= now}
+        return Membership(live, departed)
+
+
+def _s(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _capacity(raw: str | bytes | None) -> int:
+    try:
+        return max(1, int(raw)) if raw is not None else 1
+    except ValueError:
+        return 1

@@ -1,0 +1,329 @@
+"""Settings from the environment and ``.env``, validated once at start-up.
+
+Every field is read from the variable named by its alias (``MT5_CONNECTION_POOL_SIZE`` ...). A bad value
+stops start-up with :class:`SettingsError`, whose message names the variable and what it accepts.
+``.env.example`` documents every variable.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mt5_worker.credentials import hide_url_password, parse_keys
+from mt5_worker.errors import SettingsError
+from mt5_worker.terminal.port import FUNCTIONS
+from mt5_worker.terminal.specs import LATENCY_PROFILES, FaultSpec, load_accounts
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _alias(name: str, description: str, default: Any = ..., **constraints: Any) -> Any:
+    return Field(default, validation_alias=AliasChoices(name), description=description, **constraints)
+
+
+class Settings(BaseSettings):
+    """All settings of a worker, a beat, a bridge or a client process."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True, frozen=True
+    )
+
+    backend: Literal["simulator", "metatrader5", "bridge"] = _alias(
+        "MT5_BACKEND", "terminal adapter: simulator, metatrader5 (Windows) or bridge", "simulator"
+    )
+    terminal_path: str | None = _alias("MT5_TERMINAL_PATH", "path to terminal64.exe", None)
+    terminal_portable: bool = _alias("MT5_TERMINAL_PORTABLE", "start the terminal with /portable", False)
+    terminal_timeout_ms: int = _alias(
+        "MT5_TERMINAL_TIMEOUT", "initialize/login timeout in ms (1-600000)", 60000, ge=1, le=600_000
+    )
+
+    pool_size: int = _alias("MT5_CONNECTION_POOL_SIZE", "sessions per worker (1-1000)", 20, ge=1, le=1000)
+    idle_timeout: float = _alias(
+        "MT5_CONNECTION_IDLE_TIMEOUT", "seconds before an idle session is logged out (> 0)", 300.0, gt=0
+    )
+    retry_limit: int = _alias("MT5_CONNECTION_RETRY_LIMIT", "retries after a transient failure (0-10)", 3, ge=0, le=10)
+    retry_backoff: int = _alias(
+        "MT5_CONNECTION_RETRY_BACKOFF",
+        "first retry wait in whole seconds, doubled each retry (1-60)",
+        1,
+        ge=1,
+        le=60,
+    )
+    retry_backoff_max: int = _alias(
+        "MT5_CONNECTION_RETRY_BACKOFF_MAX", "longest retry wait in whole seconds (1-3600)", 30, ge=1, le=3600
+    )
+
+    redis_url: str | None = _alias("REDIS_URL", f"Redis for sessions and Celery (default {DEFAULT_REDIS_URL})", None)
+    sessions_redis_url: str | None = _alias(
+        "MT5_SESSIONS_REDIS_URL", "Redis for session bookkeeping (default: REDIS_URL)", None
+    )
+    celery_broker_url: str | None = _alias("CELERY_BROKER_URL", "overrides REDIS_URL as broker", None)
+    celery_result_backend: str | None = _alias("CELERY_RESULT_BACKEND", "overrides REDIS_URL as backend", None)
+    result_expires: int = _alias("MT5_RESULT_EXPIRES", "seconds task results are kept (>= 1)", 3600, ge=1)
+    task_time_limit: int = _alias(
+        "MT5_TASK_TIME_LIMIT", "seconds before a stuck task's process is killed and replaced (>= 1)", 180, ge=1
+    )
+    session_write_interval: float = _alias(
+        "MT5_SESSION_WRITE_INTERVAL",
+        "seconds between writes of one session's last use to Redis; 0 = every request (0-60)",
+        1.0,
+        ge=0,
+        le=60,
+    )
+    idle_sweep_interval: float = _alias(
+        "MT5_IDLE_SWEEP_INTERVAL", "seconds between beat's idle sweeps (> 0)", 60.0, gt=0
+    )
+    worker_id: str | None = Field(
+        None,
+        validation_alias=AliasChoices("MT5_WORKER_ID", "MT5_TERMINAL_ID"),
+        description="this worker's terminal id, naming its queue mt5.terminal.<id> (default: the Celery nodename)",
+    )
+    heartbeat_interval: float = _alias(
+        "MT5_HEARTBEAT_INTERVAL", "seconds between a worker's registry heartbeats; 3 missed: departed (> 0)", 10.0, gt=0
+    )
+    routing_cache_seconds: float = _alias(
+        "MT5_ROUTING_CACHE_SECONDS", "seconds a client reuses its reading of the live workers (>= 0)", 1.0, ge=0
+    )
+    visibility_timeout: int = _alias(
+        "MT5_BROKER_VISIBILITY_TIMEOUT",
+        "seconds before a message taken by a worker that died unacknowledged is redelivered (>= 10)",
+        600,
+        ge=10,
+    )
+    batch_window: int = _alias(
+        "MT5_BATCH_WINDOW", "requests a worker may regroup by account; 1 = strict FIFO (1-1000)", 50, ge=1, le=1000
+    )
+    batch_max_delay: float = _alias(
+        "MT5_BATCH_MAX_DELAY", "seconds a request may wait for its batch to fill (0-10)", 0.1, ge=0, le=10
+    )
+
+    publish_timeout: float = _alias(
+        "MT5_PUBLISH_TIMEOUT",
+        "seconds MT5Client waits for an unreachable Redis before a send fails with OperationalError (0-300)",
+        5.0,
+        ge=0,
+        le=300,
+    )
+
+    request_timeout: float = _alias(
+        "MT5_REQUEST_TIMEOUT",
+        "seconds a client waits for a result by default; a request not started by then expires unserved (> 0)",
+        60.0,
+        gt=0,
+    )
+    shared_queues: Annotated[tuple[str, ...], NoDecode] = _alias(
+        "MT5_SHARED_QUEUES",
+        "comma-separated queues every worker consumes besides its own; 'celery' serves plain Celery clients",
+        ("mt5", "celery"),
+    )
+
+    log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _alias("MT5_LOG_LEVEL", "log level", "INFO")
+    metrics_port: int = _alias(
+        "MT5_METRICS_PORT", "port of the worker's Prometheus /metrics endpoint, 0 = off (0-65535)", 0, ge=0, le=65535
+    )
+
+    metrics_addr: str = _alias(
+        "MT5_METRICS_ADDR", "address the /metrics endpoint binds (0.0.0.0: every interface)", "127.0.0.1"
+    )
+
+    simulator_accounts: Path | None = _alias(
+        "MT5_SIMULATOR_ACCOUNTS", "JSON file listing the simulator's accounts (default: demo accounts)", None
+    )
+    simulator_latency: Annotated[dict[str, float], NoDecode] = _alias(
+        "MT5_SIMULATOR_LATENCY", "'zero', 'realistic' or a JSON object of seconds per function", "zero"
+    )
+    simulator_faults: Annotated[dict[str, FaultSpec], NoDecode] = _alias(
+        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C}', {}
+    )
+    simulator_seed: int | None = _alias("MT5_SIMULATOR_SEED", "seed for simulated faults", None)
+    simulator_crash_every: int = _alias(
+        "MT5_SIMULATOR_CRASH_EVERY",
+        "the simulated terminal crashes on every N-th account_info call until initialize() (0 = never)",
+        0,
+        ge=0,
+    )
+
+    bridge_host: str = _alias("MT5_BRIDGE_HOST", "bridge address", "127.0.0.1")
+    bridge_port: int = _alias("MT5_BRIDGE_PORT", "bridge TCP port (1-65535)", 18812, ge=1, le=65535)
+    bridge_token: SecretStr | None = _alias("MT5_BRIDGE_TOKEN", "shared secret bridge clients present", None)
+    bridge_timeout: float = _alias("MT5_BRIDGE_TIMEOUT", "seconds per bridge call (> 0)", 120.0, gt=0)
+    bridge_certfile: Path | None = _alias("MT5_BRIDGE_CERTFILE", "TLS certificate for the bridge", None)
+    bridge_keyfile: Path | None = _alias("MT5_BRIDGE_KEYFILE", "TLS key for the bridge", None)
+    bridge_backend: Literal["metatrader5", "simulator"] = _alias(
+        "MT5_BRIDGE_BACKEND",
+        "adapter the bridge serves: metatrader5 or simulator",
+        "metatrader5" if sys.platform == "win32" else "simulator",
+    )
+
+    credentials_key: SecretStr | None = _alias(
+        "MT5_CREDENTIALS_KEY",
+        "Fernet key(s) encrypting passwords in task messages, comma-separated, the first encrypts; set: plaintext"
+        " passwords are refused",
+        None,
+    )
+    credentials_ttl: int | None = _alias(
+        "MT5_CREDENTIALS_TTL", "seconds an encrypted password stays valid (>= 1; unset: no limit)", None, ge=1
+    )
+
+    @field_validator("simulator_latency", mode="before")
+    @classmethod
+    def _parse_latency(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value in LATENCY_PROFILES:
+                return LATENCY_PROFILES[value]
+            return _json_object(value, f"one of {sorted(LATENCY_PROFILES)} or a JSON object")
+        return value
+
+    @field_validator("simulator_faults", mode="before")
+    @classmethod
+    def _parse_faults(cls, value: Any) -> Any:
+        return _json_object(value, "a JSON object") if isinstance(value, str) else value
+
+    @field_validator("simulator_latency", "simulator_faults")
+    @classmethod
+    def _known_functions(cls, value: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(FUNCTIONS))
+        if unknown:
+            raise ValueError(f"unknown function(s) {unknown}; expected some of {list(FUNCTIONS)}")
+        if any(isinstance(v, float) and v < 0 for v in value.values()):
+            raise ValueError("latencies must be >= 0 seconds")
+        return value
+
+    @field_validator("simulator_accounts")
+    @classmethod
+    def _accounts_file_loads(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_accounts(value)
+        return value
+
+    @field_validator("shared_queues", mode="before")
+    @classmethod
+    def _queue_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [q.strip() for q in value.split(",")]
+        return value
+
+    @field_validator("shared_queues")
+    @classmethod
+    def _queue_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(q for q in value if q))
+        if "mt5" not in names:
+            raise ValueError("must include mt5, the queue clients fall back to when no worker is registered")
+        bad = [q for q in names if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", q) or q.startswith("mt5.terminal.")]
+        if bad:
+            raise ValueError(f"invalid queue name(s) {bad}: letters, digits and _.:- only, not mt5.terminal.*")
+        return names
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _empty_port_is_disabled(cls, value: Any) -> Any:
+        return 0 if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("credentials_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        parse_keys(value.get_secret_value())  # its errors name the key's position, never its value
+        return value
+
+    @field_validator("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend", "worker_id")
+    @classmethod
+    def _empty_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _redelivery_after_longest_task(self) -> Settings:
+        # A message held longer than the visibility timeout (a running task, or a retry waiting its countdown)
+        # would be delivered a second time.
+        if self.visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
+            raise ValueError(
+                f"MT5_BROKER_VISIBILITY_TIMEOUT ({self.visibility_timeout}) must exceed MT5_TASK_TIME_LIMIT + "
+                f"MT5_CONNECTION_RETRY_BACKOFF_MAX ({self.task_time_limit} + {self.retry_backoff_max})"
+            )
+        return self
+
+    def terminal_id(self, nodename: str) -> str:
+        """This worker's terminal id: ``MT5_WORKER_ID``, else its Celery nodename (unique per host by default)."""
+        return self.worker_id or nodename
+
+    @property
+    def heartbeat_ttl(self) -> float:
+        """A worker whose last heartbeat is older than this has departed."""
+        return 3 * self.heartbeat_interval
+
+    @field_serializer("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend")
+    def _without_password(self, url: str | None) -> str | None:
+        """A Redis ACL password in a URL is a secret too: ``mt5-worker settings`` shows ``**``."""
+        return hide_url_password(url) if url else url
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @property
+    def session_store_url(self) -> str:
+        return self.sessions_redis_url or self.effective_redis_url
+
+    @property
+    def broker_url(self) -> str:
+        return self.celery_broker_url or self.effective_redis_url
+
+    @property
+    def result_backend(self) -> str:
+        return self.celery_result_backend or self.effective_redis_url
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Read the environment and ``.env``; raise :class:`SettingsError` naming each bad variable."""
+        try:
+            return cls(**overrides)
+        except ValidationError as exc:
+            raise SettingsError(_describe(exc)) from None
+
+
+def _json_object(text: str, expected: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"expected {expected}; not valid JSON ({exc.msg} at char {exc.pos})") from None
+
+
+def env_name(field_name: str) -> str:
+    """The environment variable that sets ``field_name``."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
+
+
+def _describe(exc: ValidationError) -> str:
+    by_env = {env_name(name): name for name in Settings.model_fields}
+    lines = ["invalid settings:"]
+    for error in exc.errors(include_url=False):
+        loc = str(error["loc"][0]) if error["loc"] else ""
+        name = by_env.get(loc, loc)  # errors name the variable, or the field when passed as a keyword
+        field = Settings.model_fields.get(name)
+        if field is None:
+            lines.append(f"  {loc or 'settings'}: {error['msg']}")
+            continue
+        secret = "SecretStr" in repr(field.annotation)
+        got = "" if secret else f" (got {str(error.get('input'))!r})"
+        lines.append(f"  {env_name(name)}: {error['msg']}{got}; accepts: {field.description}")
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""What a simulated terminal is made of: its accounts, injected faults and latency profiles.
+
+Value types shared by the simulator, the bridge that hosts one, and the settings that describe them
+(``MT5_SIMULATOR_*``). Pure data and validation: reading an accounts file is the only I/O, on request.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, ValidationError, field_validator
+
+from mt5_worker.terminal.port import FUNCTIONS
+
+LATENCY_PROFILES: dict[str, dict[str, float]] = {
+    "zero": {},
+    "realistic": {"initialize": 2.0, "login": 0.5}
+    | {name: 0.002 for name in FUNCTIONS if name not in ("initialize", "login")},
+}
+
+
+class FaultSpec(BaseModel):
+    """Simulated failures of one function: the first ``fail_first`` calls, then each with probability ``rate``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fail_first: int = Field(0, ge=0)
+    rate: float = Field(0.0, ge=0.0, le=1.0)
+    code: int = Field(-10004, description="the MT5 error code the failing call leaves in last_error()")
+
+    @field_validator("code")
+    @classmethod
+    def _not_success(cls, code: int) -> int:
+        if code == 1:
+            raise ValueError("a fault needs an error code, not 1 (success)")
+        return code
+
+
+class AccountSpec(BaseModel):
+    """One account the simulator knows (``MT5_SIMULATOR_ACCOUNTS`` file entries)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    login: PositiveInt
+    password: SecretStr
+    server: Annotated[str, Field(min_length=1)]
+    name: str = "Simulated Account"
+    balance: float = 10_000.0
+    equity: float | None = None
+    currency: str = "USD"
+    leverage: PositiveInt = 100
+    company: str = "MetaQuotes Ltd."
+
+
+def load_accounts(path: Path) -> tuple[AccountSpec, ...]:
+    """Read a JSON list of accounts; raises ``ValueError`` naming the file and the problem."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"cannot read accounts file {path}: {exc}") from None
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"accounts file {path} must hold a non-empty JSON list of accounts")
+    try:
+        accounts = tuple(AccountSpec.model_validate(item) for item in raw)
+    except ValidationError as exc:
+        # Name the fields, never echo their values: they may be passwords.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ValueError(f"accounts file {path}: {problems}") from None
+    keys = [(a.login, a.server) for a in accounts]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"accounts file {path} lists the same login and server twice")
+    return accounts

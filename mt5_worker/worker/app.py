@@ -1,0 +1,68 @@
+"""The Celery app and the worker lifecycle signals.
+
+``celery -A mt5_worker.worker.app worker --pool=prefork --concurrency=1`` (Linux) or ``--pool=solo`` (Windows,
+beside the real terminal); ``celery -A mt5_worker.worker.app beat`` for the idle sweep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import (
+    celeryd_after_setup,
+    celeryd_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
+
+from mt5_worker.fleet.routing import terminal_queue_name
+from mt5_worker.logging import configure_logging
+from mt5_worker.settings import Settings
+from mt5_worker.worker import runtime
+from mt5_worker.worker.heartbeat import Heartbeat
+from mt5_worker.worker.message_guard import MessageGuard
+
+# Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.worker.redaction).
+app = Celery("mt5_worker", include=["mt5_worker.worker.tasks"], task_cls="mt5_worker.worker.redaction:RedactingTask")
+app.config_from_object("celeryconfig")
+app.steps["worker"].add(Heartbeat)
+app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal
+
+
+def _configure_logging() -> None:
+    settings = Settings.load()
+    configure_logging(settings.log_format, settings.log_level)
+
+
+@celeryd_init.connect
+def _remember_nodename(sender: str | None = None, **_: Any) -> None:
+    """Runs in the main process before the pool forks: children inherit the worker's name."""
+    runtime.nodename = sender
+    _configure_logging()
+
+
+@celeryd_after_setup.connect
+def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
+    """Every worker also consumes ``mt5.terminal.<terminal_id>``, where the router sends its accounts."""
+    instance.app.amqp.queues.select_add(terminal_queue_name(Settings.load().terminal_id(sender)))
+
+
+@worker_process_init.connect
+def _start_runtime(**_: Any) -> None:
+    """In the process that runs tasks. Returns at once: the terminal starts in a background thread,
+    because prefork kills a child whose init takes longer than 4 s and ``initialize()`` can take a minute."""
+    _configure_logging()
+    runtime.get_runtime()
+
+
+@worker_process_shutdown.connect
+def _stop_child_runtime(**_: Any) -> None:
+    runtime.close_runtime()
+
+
+@worker_shutdown.connect
+def _stop_solo_runtime(**_: Any) -> None:
+    """``--pool=solo`` sends no ``worker_process_shutdown``; in a prefork parent this finds nothing to close."""
+    runtime.close_runtime()

@@ -1,0 +1,74 @@
+"""The worker's membership step: announce this terminal, keep it announced, and adopt departed workers' queues.
+
+Runs in the worker's main process (a Celery bootstep with its own thread), not in the pool child that talks to
+the terminal: a long or stuck SDK call in the child must not make the worker look departed while the prefork
+parent is still there to end it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, ClassVar
+
+from celery import bootsteps
+from kombu.exceptions import OperationalError
+
+from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.sessions import REDIS_DOWN, connect
+from mt5_worker.logging import get_logger
+from mt5_worker.settings import Settings
+from mt5_worker.worker.reaper import drain
+
+log = get_logger("mt5_worker.worker.heartbeat")
+
+
+class Heartbeat(bootsteps.StartStopStep):
+    """Register, heartbeat every ``MT5_HEARTBEAT_INTERVAL`` and reap; deregister on a clean shutdown."""
+
+    requires: ClassVar[set[str]] = {"celery.worker.components:Pool"}
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        self.settings = Settings.load()
+        self.terminal_id = self.settings.terminal_id(worker.hostname)
+        self.registry = WorkerRegistry(connect(self.settings.session_store_url), ttl=self.settings.heartbeat_ttl)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._app = worker.app
+
+    def start(self, worker: Any) -> None:
+        self._thread = threading.Thread(target=self._run, name="mt5-heartbeat", daemon=True)
+        self._thread.start()
+
+    def stop(self, worker: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        try:
+            self.registry.deregister(self.terminal_id, time.time())
+            log.info("mt5.worker.deregistered", terminal_id=self.terminal_id)
+        except REDIS_DOWN:
+            log.warning("mt5.worker.deregister_failed", terminal_id=self.terminal_id)
+
+    def _run(self) -> None:
+        self.beat()
+        while not self._stop.wait(self.settings.heartbeat_interval):
+            self.beat()
+
+    def beat(self) -> None:
+        now = time.time()
+        try:
+            self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
+            membership = self.registry.read(now)
+            for departed, departed_at in membership.departed.items():
+                moved = drain(self._app, departed, membership.live)
+                # Keep watching a departed queue until the broker has restored what its worker died holding:
+                # that takes the visibility timeout after *delivery*, plus the restore scan's own delays (a
+                # worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
+                settled = now - departed_at > 3 * self.settings.visibility_timeout
+                # drain() found the queue empty (it had live workers to move to: this one, at least).
+                if settled and not moved and membership.live:
+                    self.registry.forget(departed)
+        except (*REDIS_DOWN, OperationalError) as exc:
+            log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=str(exc))

@@ -1,0 +1,77 @@
+"""Re-publish what a departed worker's queue still holds, so no request waits for a terminal that is gone.
+
+A worker that stops heartbeating may leave messages in ``mt5.terminal.<id>``: requests routed to it before
+clients noticed, and (after ``MT5_BROKER_VISIBILITY_TIMEOUT``) the unacknowledged ones it had taken when it
+died, which the broker restores there. Survivors move them, message by message and unchanged (same task id,
+headers and body), to the queue rendezvous hashing now picks for their account. ``basic_get`` hands each
+message to one consumer only, so two reapers never move the same message; a reaper that dies mid-move leaves
+it unacknowledged, and the broker restores it later (at worst a read runs twice; reads are idempotent).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from celery import Celery
+from kombu.messaging import Producer
+
+from mt5_worker.fleet.routing import choose, login_of, terminal_queue_name
+from mt5_worker.logging import get_logger
+
+log = get_logger("mt5_worker.worker.reaper")
+
+_KEPT_PROPERTIES = ("correlation_id", "reply_to", "priority", "delivery_mode")
+
+
+def queue_length(app: Celery, queue: str) -> int:
+    with app.connection_for_write() as conn:
+        try:
+            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+        except conn.channel_errors:  # never declared: nothing in it
+            return 0
+
+
+def drain(app: Celery, departed: str, live: Mapping[str, int], limit: int = 10_000) -> int:
+    """Move up to ``limit`` messages from ``departed``'s queue to their accounts' live workers; returns the count."""
+    if not live:
+        return 0  # nowhere to move them: they wait for a worker
+    source = terminal_queue_name(departed)
+    moved = 0
+    with app.connection_for_write() as conn:
+        channel = conn.default_channel
+        producer = Producer(channel)
+        while moved < limit:
+            message = channel.basic_get(queue=source, no_ack=False)
+            if message is None:
+                break
+            target = _target(message, live)
+            queue = app.amqp.queues[target]
+            properties = {k: v for k, v in message.properties.items() if k in _KEPT_PROPERTIES}
+            producer.publish(
+                message.body,
+                exchange="",
+                routing_key=queue.routing_key,
+                declare=[queue],
+                headers=message.headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                **properties,
+            )
+            message.ack()
+            moved += 1
+    if moved:
+        log.warning("mt5.reaper.moved", departed=departed, messages=moved)
+    return moved
+
+
+def _target(message: Any, live: Mapping[str, int]) -> str:
+    """The queue of the account's new worker; the shared queue when the message names no valid account."""
+    try:
+        args, kwargs, _ = json.loads(message.body)
+        login = login_of(args, kwargs)
+    except (ValueError, TypeError):
+        login = None
+    terminal_id = choose(login, live) if login is not None else None
+    return terminal_queue_name(terminal_id) if terminal_id else "mt5"

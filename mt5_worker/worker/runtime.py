@@ -1,0 +1,148 @@
+"""What one worker process owns: its manager (one terminal) and its session bookkeeping in Redis.
+
+Created once per process, in the process that runs tasks (the prefork child, or the solo worker), never in
+a parent that forks afterwards: the pid is checked on use, as redis-py's pools do.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from mt5_worker.errors import MT5Error
+from mt5_worker.fleet.sessions import SessionStore, connect
+from mt5_worker.logging import get_logger
+from mt5_worker.manager.connection_manager import MT5ConnectionManager
+from mt5_worker.manager.reports import SessionInfo
+from mt5_worker.settings import Settings
+from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
+
+log = get_logger("mt5_worker.worker.runtime")
+
+
+class WorkerRuntime:
+    """A worker process's manager and session store, and the bookkeeping that keeps them in step."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        manager: MT5ConnectionManager,
+        store: SessionStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.manager = manager
+        self.store = store
+        self.pid = os.getpid()
+        self._clock = clock
+        self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
+        self._written: dict[int, float] = {}  # login -> the last-used time Redis has for it
+        self.metrics_server: MetricsServer | None = None
+
+    @classmethod
+    def create(cls, settings: Settings, worker_id: str) -> WorkerRuntime:
+        store = SessionStore(connect(settings.session_store_url), worker_id)
+        return cls(settings, MT5ConnectionManager.from_settings(settings), store)
+
+    @property
+    def worker_id(self) -> str:
+        return self.store.worker_id
+
+    def start(self) -> None:
+        """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
+        if self.settings.metrics_port:  # served by this process, the one that owns the manager; hooked in first
+            exporter = ManagerMetrics(self.manager, self.worker_id)  # so the initialize() call is observed too
+            self.metrics_server = exporter.serve(self.settings.metrics_port, self.settings.metrics_addr)
+        threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
+
+    def _start(self) -> None:
+        try:
+            self.manager.initialize()
+        except MT5Error as exc:  # tasks will re-initialize on use; Celery retries them
+            log.error("mt5.worker.initialize_failed", mt5_code=exc.code, mt5_message=exc.message)
+        self._sync()
+
+    def record(self, info: SessionInfo | None) -> None:
+        """Write a used session's last-used time (one pipelined round trip), at most once per
+        ``MT5_SESSION_WRITE_INTERVAL`` per session: the round trip is most of a request's own cost, and the
+        sweep does not need more precision, because the pool confirms every candidate it finds in Redis."""
+        if self._resync:
+            self._sync()
+            return
+        if info is None:
+            return
+        written = self._written.get(info.login)
+        if written is not None and info.last_used - written < self.settings.session_write_interval:
+            return
+        if self.store.record([info]):
+            self._written[info.login] = info.last_used
+        else:
+            self._resync = True
+
+    def sweep(self, now: float | None = None) -> list[int]:
+        """Log out sessions idle past the timeout; Redis finds the candidates, the pool has the last word."""
+        now = self._clock() if now is None else now
+        candidates = self.store.expired(now - self.settings.idle_timeout)
+        if candidates is None:  # Redis down: the pool itself is the index
+            self._resync = True
+            return self.manager.evict_idle(now)
+        evicted = self.manager.evict_idle(now, logins=candidates)
+        held = [s for s in map(self.manager.session, candidates) if s is not None]
+        # Evicted, or listed by a previous process: drop. Still held but used since (Redis lagged): rewrite.
+        dropped = set(candidates) - {s.login for s in held}
+        self.store.remove(dropped)
+        if self.store.record(held):
+            self._written.update({s.login: s.last_used for s in held})
+        for login in dropped:
+            self._written.pop(login, None)
+        return evicted
+
+    def stats(self) -> dict[str, Any]:
+        sessions = self.store.sessions()
+        return {
+            "worker_id": self.worker_id,
+            "pid": self.pid,
+            "metrics": self.manager.metrics().as_dict(),
+            "pool": [asdict(s) for s in self.manager.sessions()],
+            "redis_sessions": sessions,
+            "redis_available": sessions is not None,
+        }
+
+    def close(self) -> None:
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        self.manager.shutdown()
+
+    def _sync(self) -> None:
+        held = self.manager.sessions()
+        self._resync = self.store.reconcile(held) is None
+        self._written = {} if self._resync else {s.login: s.last_used for s in held}
+
+
+_lock = threading.Lock()
+_current: WorkerRuntime | None = None
+nodename: str | None = None  # set by the celeryd_init signal, before the pool forks
+
+
+def get_runtime(settings: Settings | None = None) -> WorkerRuntime:
+    """This process's runtime, created (and started) on first use."""
+    global _current
+    with _lock:
+        if _current is None or _current.pid != os.getpid():
+            settings = settings if settings is not None else Settings.load()
+            _current = WorkerRuntime.create(settings, settings.terminal_id(nodename or socket.gethostname()))
+            _current.start()
+        return _current
+
+
+def close_runtime() -> None:
+    global _current
+    with _lock:
+        if _current is not None and _current.pid == os.getpid():
+            _current.close()
+        _current = None
