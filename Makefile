@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test lint bench docs clean
+.PHONY: demo serve test test-unit lint bench docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ serve: $(VENV)/.installed  ## the demo, then keep the stack (and Flower) up unti
 
 test: $(VENV)/.installed  ## unit and integration tests (a private Redis, real Celery workers and beat)
 	$(PY) -m pytest
+
+test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no workers): seconds, for quick loops
+	$(PY) -m pytest -m unit -q
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -54,6 +54,25 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
     ]
 
 
+# Fixtures that start processes: a test using any of them (directly or through another fixture) is an
+# integration test; every other test is a unit test (`make test-unit` runs those).
+PROCESS_FIXTURES = frozenset(
+    {"redis_url", "private_redis_server", "stack", "bridge_factory", "bridge_process", "bridge_sim",
+     "bridge_terminal_factory"}
+)  # fmt: skip
+INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        in_folder = INTEGRATION_FOLDER in Path(str(item.fspath)).resolve().parents
+        if item.get_closest_marker("integration") is None and (fixtures & PROCESS_FIXTURES or in_folder):
+            item.add_marker(pytest.mark.integration)
+        if item.get_closest_marker("integration") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No test sees the developer's MT5_* variables or structlog configuration of another test."""
@@ -83,7 +102,7 @@ def clock() -> ManualClock:
 SimFactory = Callable[..., "SimulatedTerminal | RemoteSimulator"]
 
 
-@pytest.fixture(params=["simulator", "bridge"])
+@pytest.fixture(params=["simulator", pytest.param("bridge", marks=pytest.mark.integration)])
 def sim_factory(request: pytest.FixtureRequest) -> SimFactory:
     """Build the terminal under test: an in-process simulator, or one behind a real bridge process.
 

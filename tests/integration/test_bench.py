@@ -17,7 +17,7 @@ import pytest
 
 from bench import report
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 RATIO = re.compile(r"^([PC]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
 
 SCRIPTS = [

@@ -15,7 +15,7 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.timeout(240)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Service:

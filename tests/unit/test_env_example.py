@@ -10,7 +10,7 @@ import pytest
 
 from mt5_worker.settings import Settings, env_name
 
-ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 # An assignment, commented out ("# NAME=value") or not ("NAME=value"); description lines never match.
 ASSIGNMENT = re.compile(r"^(?:#\s*)?([A-Z][A-Z0-9_]*)=(.*)$")
 

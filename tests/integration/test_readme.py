@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.celery_fixtures import Stack
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def _python_blocks(after_heading: str) -> list[str]:

@@ -28,7 +28,7 @@ from tests.celery_fixtures import Stack
 
 A, B, C = DEMO_ACCOUNTS[:3]
 WRONG_PASSWORD = "Plain-Wrong-Pa55"
-INTEROP = (Path(__file__).resolve().parent.parent / "docs" / "interop.md").read_text()
+INTEROP = (Path(__file__).resolve().parents[2] / "docs" / "interop.md").read_text()
 
 # Run with ``python -I`` from an empty directory: neither the repository nor anything of ours is importable.
 PLAIN_CLIENT = r'''
