@@ -28,6 +28,8 @@ from typing import Any
 import redis
 from celery import Celery
 
+from mt5_worker.worker.settings import worker_settings
+
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # `python bench/pN_*.py` as well as `python -m bench.pN_*`
     sys.path.insert(0, str(REPO))
@@ -51,6 +53,7 @@ class Fleet:
         self.redis = RedisServer(self.log_dir).start()
         os.environ["REDIS_URL"] = self.redis.url  # this process's router reads the registry there
         if "celeryconfig" in sys.modules:  # read before: its router would read another Redis's registry
+            worker_settings.cache_clear()
             importlib.reload(sys.modules["celeryconfig"])
         self.client = redis.Redis.from_url(self.redis.url, decode_responses=True)
         self.app = Celery("bench-client", set_as_current=False)

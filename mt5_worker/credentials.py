@@ -13,15 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from pydantic import SecretStr
 
 from mt5_worker.errors import CredentialsError
-
-if TYPE_CHECKING:
-    from mt5_worker.settings import Settings
 
 SEALED = "fernet"  # a sealed credential travels as {"fernet": "<token>"}
 CREDENTIAL_FIELDS = ("password",)
@@ -44,12 +42,22 @@ def parse_keys(text: str) -> list[str]:
     return keys
 
 
+class CredentialSettings(Protocol):
+    """What sealing and opening credentials read from the settings (``Settings`` has both)."""
+
+    @property
+    def credentials_key(self) -> SecretStr | None: ...
+
+    @property
+    def credentials_ttl(self) -> int | None: ...
+
+
 @lru_cache(maxsize=8)
 def _cipher(keys: str) -> MultiFernet:
     return MultiFernet([Fernet(k) for k in parse_keys(keys)])
 
 
-def _key_of(settings: Settings) -> str | None:
+def _key_of(settings: CredentialSettings) -> str | None:
     key = settings.credentials_key
     return key.get_secret_value() if key is not None else None
 
@@ -63,7 +71,7 @@ def seal(value: str, keys: str) -> dict[str, str]:
     return {SEALED: _cipher(keys).encrypt(value.encode("utf-8")).decode("ascii")}
 
 
-def seal_credentials(kwargs: dict[str, Any], settings: Settings) -> dict[str, Any]:
+def seal_credentials(kwargs: dict[str, Any], settings: CredentialSettings) -> dict[str, Any]:
     """``kwargs`` with each credential string sealed, when ``MT5_CREDENTIALS_KEY`` is set; else unchanged."""
     keys = _key_of(settings)
     if keys is None:
@@ -71,7 +79,7 @@ def seal_credentials(kwargs: dict[str, Any], settings: Settings) -> dict[str, An
     return {k: seal(v, keys) if k in CREDENTIAL_FIELDS and isinstance(v, str) else v for k, v in kwargs.items()}
 
 
-def open_credential(value: Any, settings: Settings, field: str = "password") -> Any:
+def open_credential(value: Any, settings: CredentialSettings, field: str = "password") -> Any:
     """The plaintext of a sealed credential; the worker's side of :func:`seal_credentials`.
 
     With a key: a sealed value must open (else :class:`CredentialsError`) and a plaintext string is refused.

@@ -15,6 +15,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.worker.settings import worker_settings
 from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     RemoteSimulator,
     bridge_factory,
@@ -82,8 +83,10 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(("MT5_", "CELERY_")):
             monkeypatch.delenv(name)
     reset_logging()
+    worker_settings.cache_clear()  # a test's settings never leak into the next one's worker code
     yield
     reset_logging()
+    worker_settings.cache_clear()
 
 
 @pytest.fixture

@@ -47,13 +47,13 @@ class MT5ConnectionManager:
     def __init__(
         self,
         terminal: Terminal,
-        settings: Settings | None = None,
+        settings: Settings,
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._terminal = terminal
-        self._settings = settings if settings is not None else Settings.load()
+        self._settings = settings
         self._clock = clock
         self._sleep = sleep
         self.retry_policy = RetryPolicy.from_settings(self._settings)
@@ -71,9 +71,8 @@ class MT5ConnectionManager:
         self.call_hooks: list[CallHook] = []
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> MT5ConnectionManager:
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> MT5ConnectionManager:
         """A manager over the adapter ``MT5_BACKEND`` names."""
-        settings = settings if settings is not None else Settings.load()
         return cls(create_terminal(settings), settings, **kwargs)
 
     @property

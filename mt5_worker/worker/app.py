@@ -19,10 +19,10 @@ from celery.signals import (
 
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
-from mt5_worker.settings import Settings
 from mt5_worker.worker import runtime
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
+from mt5_worker.worker.settings import worker_settings
 
 # Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.worker.redaction).
 app = Celery("mt5_worker", include=["mt5_worker.worker.tasks"], task_cls="mt5_worker.worker.redaction:RedactingTask")
@@ -32,7 +32,7 @@ app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not 
 
 
 def _configure_logging() -> None:
-    settings = Settings.load()
+    settings = worker_settings()
     configure_logging(settings.log_format, settings.log_level)
 
 
@@ -46,7 +46,7 @@ def _remember_nodename(sender: str | None = None, **_: Any) -> None:
 @celeryd_after_setup.connect
 def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
     """Every worker also consumes ``mt5.terminal.<terminal_id>``, where the router sends its accounts."""
-    instance.app.amqp.queues.select_add(terminal_queue_name(Settings.load().terminal_id(sender)))
+    instance.app.amqp.queues.select_add(terminal_queue_name(worker_settings().terminal_id(sender)))
 
 
 @worker_process_init.connect

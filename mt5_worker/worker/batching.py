@@ -28,7 +28,7 @@ from celery.worker.strategy import default as default_strategy
 
 from mt5_worker.fleet.routing import login_of
 from mt5_worker.logging import get_logger
-from mt5_worker.settings import Settings
+from mt5_worker.worker.settings import worker_settings
 
 T = TypeVar("T")
 log = get_logger("mt5_worker.worker.batching")
@@ -164,7 +164,7 @@ def strategy(task: Any, app: Any, consumer: Any, **kwargs: Any) -> Any:
     Requests with an ETA (autoretry countdowns) bypass the buffer: Celery's timer hands them to the real
     consumer when due.
     """
-    settings = Settings.load()
+    settings = worker_settings()
     if settings.batch_window == 1:
         return default_strategy(task, app, consumer, **kwargs)
     batcher = _batchers.get(id(consumer))

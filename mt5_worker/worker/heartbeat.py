@@ -17,8 +17,8 @@ from kombu.exceptions import OperationalError
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
-from mt5_worker.settings import Settings
 from mt5_worker.worker.reaper import drain
+from mt5_worker.worker.settings import worker_settings
 
 log = get_logger("mt5_worker.worker.heartbeat")
 
@@ -30,7 +30,7 @@ class Heartbeat(bootsteps.StartStopStep):
 
     def __init__(self, worker: Any, **kwargs: Any) -> None:
         super().__init__(worker, **kwargs)
-        self.settings = Settings.load()
+        self.settings = worker_settings()
         self.terminal_id = self.settings.terminal_id(worker.hostname)
         self.registry = WorkerRegistry(connect(self.settings.session_store_url), ttl=self.settings.heartbeat_ttl)
         self._stop = threading.Event()

@@ -21,6 +21,7 @@ from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.reports import SessionInfo
 from mt5_worker.settings import Settings
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
+from mt5_worker.worker.settings import worker_settings
 
 log = get_logger("mt5_worker.worker.runtime")
 
@@ -134,7 +135,7 @@ def get_runtime(settings: Settings | None = None) -> WorkerRuntime:
     global _current
     with _lock:
         if _current is None or _current.pid != os.getpid():
-            settings = settings if settings is not None else Settings.load()
+            settings = settings if settings is not None else worker_settings()
             _current = WorkerRuntime.create(settings, settings.terminal_id(nodename or socket.gethostname()))
             _current.start()
         return _current

@@ -18,12 +18,12 @@ from celery import Task
 from mt5_worker.credentials import open_credential
 from mt5_worker.errors import PermanentMT5Error, TransientMT5Error
 from mt5_worker.manager.retry import RetryPolicy
-from mt5_worker.settings import Settings
 from mt5_worker.worker.app import app
 from mt5_worker.worker.redaction import redacted_args_repr as redacted_args_repr  # re-exported
 from mt5_worker.worker.runtime import get_runtime
+from mt5_worker.worker.settings import worker_settings
 
-_policy = RetryPolicy.from_settings(Settings.load())
+_policy = RetryPolicy.from_settings(worker_settings())
 # Every task's base is the app's RedactingTask (mt5_worker.worker.app): its arguments are shown redacted everywhere.
 RETRYING: dict[str, Any] = {
     "bind": True,

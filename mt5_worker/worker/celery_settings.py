@@ -1,0 +1,128 @@
+"""Celery's configuration, computed from :class:`~mt5_worker.settings.Settings` (``celeryconfig`` applies it).
+
+A pure function of the settings: nothing here opens a connection. The affinity router builds its registry
+client on the first send that needs routing (:class:`AccountRouter`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kombu.common import Broadcast
+from kombu.entity import Exchange, Queue
+
+from mt5_worker.fleet.routing import ROUTED_TASKS, AffinityRouter
+from mt5_worker.settings import Settings
+from mt5_worker.worker.result_backend import BACKEND
+
+# kombu's Redis transport knows an exchange is fan-out only after the sending process declared it: without
+# "declare", beat would publish the sweep as a direct message that no worker receives.
+EVICT_ROUTE = {
+    "mt5.evict_idle": {
+        "queue": "mt5.broadcast",
+        "exchange": "mt5.broadcast",
+        "routing_key": "mt5.broadcast",
+        "declare": [Exchange("mt5.broadcast", type="fanout")],
+    }
+}
+
+
+class AccountRouter:
+    """Celery router: account tasks sent without a queue go to their account's terminal (rendezvous hashing,
+    :class:`~mt5_worker.fleet.routing.AffinityRouter`), built with its Redis client on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._router: AffinityRouter | None = None
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], options: Mapping[str, Any], **_: Any
+    ) -> dict[str, Any] | None:
+        # Celery asks the routers even when the sender named a queue (and then lets the sender win).
+        if name not in ROUTED_TASKS or options.get("queue"):
+            return None
+        with self._lock:
+            if self._router is None:
+                self._router = AffinityRouter.from_settings(self._settings)
+        return self._router(name, args, kwargs, options)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Every Celery setting of the app, for ``config_from_object``."""
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        # Failed results without the worker's traceback, and with the MT5 code readable by any client
+        # (mt5_worker.worker.result_backend); the loader looks these names up before Celery's own.
+        "override_backends": {"redis": BACKEND, "rediss": BACKEND},
+        "broker_connection_retry_on_startup": True,
+        "broker_transport_options": {
+            # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing
+            # key, so the broadcast queue and its route name the same routing key.
+            "fanout_prefix": True,
+            "fanout_patterns": True,
+            # A message a worker took and never acknowledged (it was killed) is redelivered after this long, to
+            # the same queue; if that worker is gone for good, a survivor's reaper moves it on (worker.reaper).
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu looks for such messages every interval x throttle seconds (100 s by default): look every
+            # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
+            "unacked_restore_interval": min(10, max(1, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+            # The lock a worker takes for each such look expires after 300 s by default, so a worker killed while
+            # holding it would stop every redelivery for 5 minutes. A look takes milliseconds, and each message
+            # is taken out of "unacked" atomically, so a short lock cannot deliver a message twice.
+            "unacked_mutex_expire": 10,
+        },
+        # JSON only: task arguments and results are plain data; nothing pickled is ever accepted from the broker.
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        # Results are for the caller waiting on them, not an archive (MT5_RESULT_EXPIRES seconds).
+        "result_expires": settings.result_expires,
+        # A result the worker cannot write because Redis is restarting is written again (backoff from 0.1 s up
+        # to 10 s, about a minute in all) instead of turning a task that ran into a ConnectionError failure.
+        "result_backend_always_retry": True,
+        "result_backend_max_retries": 12,
+        "result_backend_base_sleep_between_retries_ms": 100,
+        # The SDK never releases the GIL: a stuck terminal call freezes the child, and only the prefork parent
+        # can end it, by killing the child when this hard limit passes; the replacement child starts the
+        # terminal afresh. Keep it above MT5_TERMINAL_TIMEOUT. Solo pools cannot enforce it.
+        "task_time_limit": settings.task_time_limit,
+        # Acknowledge after the task ran, so a worker that dies mid-task leaves the message to be redelivered,
+        # including when the child process is killed (OOM, time limit, a stuck terminal call).
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One terminal serves one request at a time. Without batching, reserve nothing another worker could run
+        # now; with batching (MT5_BATCH_WINDOW > 1) reserve one window being served plus one filling, so the
+        # worker can group the next window by account (worker.batching).
+        "worker_prefetch_multiplier": 1 if settings.batch_window == 1 else 2 * settings.batch_window,
+        # The serialization guard: one process talks to the terminal. More throughput = more workers.
+        "worker_concurrency": 1,
+        "task_track_started": True,
+        "task_send_sent_event": True,
+        "worker_send_task_events": True,  # for Flower
+        "task_default_queue": "mt5",
+        # Every worker consumes the shared queues (MT5_SHARED_QUEUES): "mt5", where MT5Client sends what no
+        # terminal owns, and "celery", where any plain Celery client (any language) publishes by default. Each
+        # is declared as Celery declares a default queue (a direct exchange and a routing key of the queue's
+        # name). A worker also consumes its terminal's own queue, added at start-up (worker.app), and the
+        # broadcast queue, through which the idle sweep reaches every worker.
+        "task_queues": (
+            *(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in settings.shared_queues),
+            Broadcast("mt5.broadcast", routing_key="mt5.broadcast"),
+        ),
+        # An explicit queue= in apply_async/send_task overrides both routes.
+        "task_routes": (EVICT_ROUTE, AccountRouter(settings)),
+        # Only one beat may run (two would send every sweep twice; the sweep is harmless when run twice anyway).
+        "beat_schedule": {
+            "mt5-evict-idle": {
+                "task": "mt5.evict_idle",
+                "schedule": settings.idle_sweep_interval,
+                "options": {"expires": settings.idle_sweep_interval},  # a sweep nobody ran in time is moot
+            }
+        },
+    }
