@@ -27,8 +27,9 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy mt5_worker examples
+	$(VENV)/bin/lint-imports
 
-docs: $(VENV)/.installed  ## regenerate README's configuration table from Settings (mt5_worker/cli/settings_doc.py)
+docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)
 	$(PY) -m mt5_worker.cli.settings_doc
 
 bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~20 min; see bench/README.md)
