@@ -1,7 +1,8 @@
-"""The README's configuration table, generated from :class:`~mt5_worker.settings.Settings`.
+"""The configuration table of ``docs/configuration.md``, generated from :class:`~mt5_worker.settings.Settings`.
 
 ``mt5-worker settings --markdown`` prints it; ``make docs`` (``python -m mt5_worker.cli.settings_doc``) rewrites
-the marked region of README.md; ``tests/test_settings_doc.py`` fails when README and Settings drift.
+the marked region of docs/configuration.md; ``tests/integration/test_settings_doc.py`` fails when that page and
+Settings drift.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mt5_worker.settings import Settings, env_name
 
 START = "<!-- settings-table:start -->"
 END = "<!-- settings-table:end -->"
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 # Defaults computed from the platform would make the table differ between machines: state the rule instead.
 PLATFORM_DEFAULTS = {"bridge_backend": "`metatrader5` on Windows, `simulator` elsewhere"}
@@ -55,19 +56,19 @@ def _format_default(field: FieldInfo) -> str:
     return f"`{value}`"
 
 
-def render(readme_text: str) -> str:
-    """``readme_text`` with the region between the markers replaced by the current table."""
-    head, found, rest = readme_text.partition(START)
+def render(text: str) -> str:
+    """``text`` with the region between the markers replaced by the current table."""
+    head, found, rest = text.partition(START)
     _, found_end, tail = rest.partition(END)
     if not (found and found_end):
-        raise ValueError(f"README has no {START} ... {END} region")
+        raise ValueError(f"no {START} ... {END} region to rewrite")
     return f"{head}{START}\n{settings_table()}{END}{tail}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rewrite README.md's table in place (or the file given); prints whether it changed."""
+    """Rewrite the table of docs/configuration.md in place (or of the file given); prints whether it changed."""
     args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else README
+    path = Path(args[0]) if args else DOC
     text = path.read_text(encoding="utf-8")
     updated = render(text)
     if updated != text:

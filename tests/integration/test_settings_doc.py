@@ -1,4 +1,4 @@
-"""The README's configuration table is generated from Settings and must not drift from it."""
+"""The configuration table of docs/configuration.md is generated from Settings and must not drift from it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mt5_worker.cli.settings_doc import END, README, START, main, render, settings_table
+from mt5_worker.cli.settings_doc import DOC, END, START, main, render, settings_table
 from mt5_worker.settings import Settings, env_name
 
 
-def test_readme_table_matches_settings() -> None:
-    text = README.read_text(encoding="utf-8")
-    assert render(text) == text, "README's configuration table is out of date: run `make docs`"
+def test_configuration_page_table_matches_settings() -> None:
+    assert Path(__file__).resolve().parents[2] / "docs" / "configuration.md" == DOC  # what `make docs` rewrites
+    text = DOC.read_text(encoding="utf-8")
+    assert render(text) == text, "the table in docs/configuration.md is out of date: run `make docs`"
 
 
 def test_table_has_one_row_per_variable_with_its_default_and_description() -> None:
@@ -33,10 +34,10 @@ def test_table_has_one_row_per_variable_with_its_default_and_description() -> No
 
 
 def test_regenerating_rewrites_only_the_marked_region(tmp_path: Path) -> None:
-    readme = tmp_path / "README.md"
-    readme.write_text(f"# title\n\nbefore\n{START}\n| stale | table |\n{END}\nafter\n", encoding="utf-8")
-    assert 0 == main([str(readme)])
-    text = readme.read_text(encoding="utf-8")
+    page = tmp_path / "configuration.md"
+    page.write_text(f"# title\n\nbefore\n{START}\n| stale | table |\n{END}\nafter\n", encoding="utf-8")
+    assert 0 == main([str(page)])
+    text = page.read_text(encoding="utf-8")
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{END}\nafter\n")
     assert "stale" not in text and settings_table() in text
     assert render(text) == text  # idempotent
