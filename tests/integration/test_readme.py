@@ -1,4 +1,4 @@
-"""The README's Python examples run as written (on the simulator)."""
+"""The Python examples of README.md and docs/api.md run as written (on the simulator)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from pathlib import Path
 
 from tests.celery_fixtures import Stack
 
-README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[2]
+README = (ROOT / "README.md").read_text()
+API_DOC = (ROOT / "docs" / "api.md").read_text()
 
 
-def _python_blocks(after_heading: str) -> list[str]:
-    section = README.split(after_heading, 1)[1].split("\n## ", 1)[0]
+def _python_blocks(after_heading: str, text: str = README) -> list[str]:
+    section = text.split(after_heading, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_python_api_examples_run_on_the_simulator() -> None:
-    manager_example, acquire_example = _python_blocks("## The Python API")
+    """The two examples of docs/api.md's MT5ConnectionManager section, in this process."""
+    manager_example, acquire_example = _python_blocks("## MT5ConnectionManager", API_DOC)
     namespace: dict[str, object] = {}
     exec(manager_example, namespace)
     namespace["manager"].login(10000001, "demo-10000001", "MetaQuotes-Demo")  # type: ignore[attr-defined]
