@@ -5,7 +5,7 @@ Plain constants and two pure functions, so the foundations (``errors``) and the 
 
 from __future__ import annotations
 
-# Error codes, with the names and values of the SDK (wheel 5.0.6231; see shared/mt5-sdk-reference.md).
+# Error codes, with the names and values of the SDK (wheel 5.0.6231; see docs/sdk-notes.md).
 RES_S_OK = 1
 RES_E_FAIL = -1
 RES_E_INVALID_PARAMS = -2

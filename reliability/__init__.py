@@ -1,6 +1,6 @@
-"""The fault campaign of issue 7: scripts that break a real stack on purpose and count what happens to requests.
+"""The fault campaign: scripts that break a real stack on purpose and count what happens to requests.
 
-Each scenario is a module with a ``--quick`` mode (what ``tests/test_reliability.py`` runs) and a full mode
+Each scenario is a module with a ``--quick`` mode (what ``tests/integration/test_reliability.py`` runs) and a full mode
 whose figures are published in ``docs/reliability.md``:
 
 - ``terminal_faults``: transient IPC errors and scripted terminal crashes inside the workers' terminals;

@@ -205,7 +205,7 @@ to `/api/tasks`, `/api/task/info/<id>` and `/api/task/result/<id>` for every tas
 `/tasks/datatable`, `/metrics` and task pages. Each secret is searched as is and base64-encoded at all three
 alignments. Without `MT5_CREDENTIALS_KEY` the AOF keeps every queued task message (`LPUSH` of its base64
 body) until Redis rewrites it, so the passwords are readable on disk by whoever can read the AOF or a backup:
-set the key in production (README, Credentials). With the key the AOF holds only Fernet tokens. Before the
+set the key in production (docs/security.md). With the key the AOF holds only Fernet tokens. Before the
 fix in `tasks.py`, the default configuration also showed the password of every retried request in Flower's
 API (29 passwords in the first full run): Celery's autoretry re-sent those tasks without the redacted
 `kwargsrepr` that `MT5Client` sets.

@@ -26,12 +26,13 @@ SECTIONS = ("terminal_faults", "worker_kill", "worker_kill_stress", "redis_resta
 HEADER = """\
 # Reliability
 
-The fault campaign of issue 7. Each scenario is a script in `reliability/` that starts a real stack on loopback
-(a private `redis-server`, the production worker command `celery -A mt5_worker.worker.app worker --pool=prefork
---concurrency=1`, beat, the bridge, Flower), sends `mt5.account_info` requests through `MT5Client` the way a
-web app does, breaks something on purpose, and counts what became of every request. Each script rewrites its
-own section below, with the command that produced it; `--quick` (what `tests/test_reliability.py` runs, no
-timing assertions) uses small sizes and writes nothing. `python -m reliability.run_all` runs them all.
+The fault campaign tests the service's promises under failure. Each scenario is a script in `reliability/`
+that starts a real stack on loopback (a private `redis-server`, the production worker command `celery -A
+mt5_worker.worker.app worker --pool=prefork --concurrency=1`, beat, the bridge, Flower), sends
+`mt5.account_info` requests through `MT5Client` the way a web app does, breaks something on purpose, and
+counts what became of every request. Each script rewrites its own section below, with the command that
+produced it; `--quick` (what `tests/integration/test_reliability.py` runs, no timing assertions) uses small
+sizes and writes nothing. `python -m reliability.run_all` runs them all.
 
 How a request is counted (each has a deadline: the time a caller is assumed to wait, stated per scenario):
 
@@ -195,7 +196,7 @@ def _skeleton() -> str:
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
-    p.add_argument("--quick", action="store_true", help="small sizes, seconds (what tests/test_reliability.py runs)")
+    p.add_argument("--quick", action="store_true", help="small sizes, seconds (what the integration tests run)")
     p.add_argument("--docs", type=Path, help="markdown to update (default docs/reliability.md; none with --quick)")
     p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
     return p

@@ -131,7 +131,7 @@ def _first_account_info(port: int) -> str:
 
 
 def _check(dom: str, listing: bool = True) -> None:
-    """The picture must show what the README says it shows."""
+    """The picture must show what docs/operations.md says it shows."""
     secrets = [a.password.get_secret_value() for a in DEMO_ACCOUNTS] + [WRONG_PASSWORD]
     leaked = [s for s in secrets if s in dom]
     if leaked:

@@ -153,7 +153,7 @@ def celery_argv(*args: str) -> list[str]:
 
 
 def worker_argv(nodename: str, *extra: str) -> list[str]:
-    """The production worker command: prefork, one child, our queues (see README)."""
+    """The production worker command: prefork, one child, our queues (see docs/operations.md)."""
     return celery_argv(
         "worker", "--pool=prefork", "--concurrency=1", "-n", nodename, "--loglevel=INFO", "--without-gossip",
         "--without-mingle", *extra,

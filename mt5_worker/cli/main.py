@@ -31,7 +31,7 @@ Uses REDIS_URL if set, else starts a private redis-server; stops everything it s
 SETTINGS_EPILOG = """\
 examples:
   mt5-worker settings               # effective values from the environment and .env, secrets hidden
-  mt5-worker settings --markdown    # every variable, its default and meaning (README's table; make docs)
+  mt5-worker settings --markdown    # every variable, its default and meaning (docs/configuration.md)
 Exit status 2 and the variable's name when a value is invalid."""
 
 EPILOG = """\
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = commands.add_parser(
         "settings", help="print the effective settings", epilog=SETTINGS_EPILOG, formatter_class=raw
     )
-    settings.add_argument("--markdown", action="store_true", help="print the README's table of every variable")
+    settings.add_argument("--markdown", action="store_true", help="print the table of docs/configuration.md")
     call = commands.add_parser(
         "call",
         allow_abbrev=False,  # --password must not pass as --password-env: passwords never go on argv

@@ -1,4 +1,4 @@
-"""The remote terminal bridge (issue #4): real bridge processes on loopback, real sockets, no mocks."""
+"""The remote terminal bridge: real bridge processes on loopback, real sockets, no mocks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fault campaign (issue 7): each ``reliability/`` script's ``--quick`` mode once, on real processes, asserting
+"""The fault campaign: each ``reliability/`` script's ``--quick`` mode once, on real processes, asserting
 the script's own invariants — nothing lost, hung or answered for another account, every failure typed with an
 MT5 code, no password anywhere — and that its fault was really injected. No timing assertions."""
 

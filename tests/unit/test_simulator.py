@@ -1,4 +1,4 @@
-"""The simulator reproduces the SDK's observable behaviour (shared/mt5-sdk-reference.md)."""
+"""The simulator reproduces the SDK's observable behaviour (docs/sdk-notes.md)."""
 
 from __future__ import annotations
 
