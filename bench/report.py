@@ -32,7 +32,7 @@ worker side, not by how fast the benchmark client polls; P4 times `WorkerRuntime
 The `realistic` latency profile (initialize 2 s, login 0.5 s, every other call 2 ms) is an assumption, not a
 measurement of a real terminal (no public measurement of `login()` exists; see the SDK notes): read the
 ratios, not the absolute numbers. `make bench` runs all four (about 20 minutes). `--quick` (tiny sizes,
-seconds) is what `tests/test_bench.py` runs, with no timing assertions.
+seconds) is what `tests/integration/test_bench.py` runs, with no timing assertions.
 
 **Machine.** A 2-core VM that also runs Redis, every worker process (a prefork parent and child each) and the
 benchmark client, and at times other test suites. CPU-bound runs (P2, the zero-latency part of P3) compete for
@@ -166,7 +166,7 @@ def _short(value: float) -> str:
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds (what tests/test_bench.py runs)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds (what tests/integration/test_bench.py runs)")
     parser.add_argument("--docs", type=Path, help="markdown to update (default docs/performance.md; none if --quick)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
 
