@@ -1,0 +1,170 @@
+"""The market side's result records: ``SymbolInfo``, ``Tick``, ``BookInfo``, and the numpy dtypes of bars and ticks.
+
+Named tuples with the SDK's field names in the SDK's order (see docs/sdk-market-data.md for the sources), so
+``._asdict()``, indexing and unpacking behave like the SDK's struct sequences, and they pickle and travel as
+plain data. The SDK returns bars and ticks as numpy structured arrays; ``RATES_DTYPE``/``TICKS_DTYPE`` are
+their column layouts.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+# copy_rates_*: one row per bar. The SDK's layout (mt5copyratesfrom_py names the columns; recorded outputs show
+# the types): bar open time in seconds, Bid (or Last) prices, tick count, spread in points, exchange volume.
+RATES_DTYPE = np.dtype(
+    [
+        ("time", "<i8"),
+        ("open", "<f8"),
+        ("high", "<f8"),
+        ("low", "<f8"),
+        ("close", "<f8"),
+        ("tick_volume", "<u8"),
+        ("spread", "<i4"),
+        ("real_volume", "<u8"),
+    ]
+)
+
+# copy_ticks_*: one row per tick. The page lists five columns; its own example output (and recorded outputs)
+# show these eight.
+TICKS_DTYPE = np.dtype(
+    [
+        ("time", "<i8"),
+        ("bid", "<f8"),
+        ("ask", "<f8"),
+        ("last", "<f8"),
+        ("volume", "<u8"),
+        ("time_msc", "<i8"),
+        ("flags", "<u4"),
+        ("volume_real", "<f8"),
+    ]
+)
+
+# A structured array of RATES_DTYPE or TICKS_DTYPE rows.
+Records = npt.NDArray[np.void]
+
+
+class SymbolInfo(NamedTuple):
+    """``mt5.symbol_info()`` / ``mt5.symbols_get()`` items: the SDK's 96 fields in the SDK's order."""
+
+    custom: bool
+    chart_mode: int
+    select: bool
+    visible: bool
+    session_deals: int
+    session_buy_orders: int
+    session_sell_orders: int
+    volume: int
+    volumehigh: int
+    volumelow: int
+    time: int
+    digits: int
+    spread: int
+    spread_float: bool
+    ticks_bookdepth: int
+    trade_calc_mode: int
+    trade_mode: int
+    start_time: int
+    expiration_time: int
+    trade_stops_level: int
+    trade_freeze_level: int
+    trade_exemode: int
+    swap_mode: int
+    swap_rollover3days: int
+    margin_hedged_use_leg: bool
+    expiration_mode: int
+    filling_mode: int
+    order_mode: int
+    order_gtc_mode: int
+    option_mode: int
+    option_right: int
+    bid: float
+    bidhigh: float
+    bidlow: float
+    ask: float
+    askhigh: float
+    asklow: float
+    last: float
+    lasthigh: float
+    lastlow: float
+    volume_real: float
+    volumehigh_real: float
+    volumelow_real: float
+    option_strike: float
+    point: float
+    trade_tick_value: float
+    trade_tick_value_profit: float
+    trade_tick_value_loss: float
+    trade_tick_size: float
+    trade_contract_size: float
+    trade_accrued_interest: float
+    trade_face_value: float
+    trade_liquidity_rate: float
+    volume_min: float
+    volume_max: float
+    volume_step: float
+    volume_limit: float
+    swap_long: float
+    swap_short: float
+    margin_initial: float
+    margin_maintenance: float
+    session_volume: float
+    session_turnover: float
+    session_interest: float
+    session_buy_orders_volume: float
+    session_sell_orders_volume: float
+    session_open: float
+    session_close: float
+    session_aw: float
+    session_price_settlement: float
+    session_price_limit_min: float
+    session_price_limit_max: float
+    margin_hedged: float
+    price_change: float
+    price_volatility: float
+    price_theoretical: float
+    price_greeks_delta: float
+    price_greeks_theta: float
+    price_greeks_gamma: float
+    price_greeks_vega: float
+    price_greeks_rho: float
+    price_greeks_omega: float
+    price_sensitivity: float
+    basis: str
+    category: str
+    currency_base: str
+    currency_profit: str
+    currency_margin: str
+    bank: str
+    description: str
+    exchange: str
+    formula: str
+    isin: str
+    name: str
+    page: str
+    path: str
+
+
+class Tick(NamedTuple):
+    """``mt5.symbol_info_tick()``: the last tick of a symbol."""
+
+    time: int
+    bid: float
+    ask: float
+    last: float
+    volume: int
+    time_msc: int
+    flags: int
+    volume_real: float
+
+
+class BookInfo(NamedTuple):
+    """``mt5.market_book_get()`` items: one Depth of Market entry (``type`` is a BOOK_TYPE_* value)."""
+
+    type: int
+    price: float
+    volume: int
+    volume_dbl: float
