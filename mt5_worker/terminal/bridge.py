@@ -45,11 +45,13 @@ from mt5_worker.codes import (
     RES_E_INTERNAL_FAIL_INIT,
     RES_E_INTERNAL_FAIL_RECEIVE,
     RES_E_INTERNAL_FAIL_TIMEOUT,
+    RES_E_UNSUPPORTED,
     SUCCESS,
     error_tuple,
 )
 from mt5_worker.logging import get_logger
-from mt5_worker.terminal.port import AccountInfo, TerminalInfo
+from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
+from mt5_worker.terminal.records import BookInfo, Records, SymbolInfo, Tick
 from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, hello, is_plain, recv_exact
 
 
@@ -148,6 +150,63 @@ class BridgeTerminal:
     def last_error(self) -> tuple[int, str]:
         """The error of this adapter's latest call: the bridge's answer, or the transport failure."""
         return self._error
+
+    # --- the market side: not served by the bridge yet -----------------------------------------------
+
+    def symbols_total(self) -> int | None:
+        self._unsupported()
+        return None
+
+    def symbols_get(self, group: str | None = None) -> tuple[SymbolInfo, ...] | None:
+        self._unsupported()
+        return None
+
+    def symbol_info(self, symbol: str, /) -> SymbolInfo | None:
+        self._unsupported()
+        return None
+
+    def symbol_info_tick(self, symbol: str, /) -> Tick | None:
+        self._unsupported()
+        return None
+
+    def symbol_select(self, symbol: str, enable: bool = True, /) -> bool:
+        self._unsupported()
+        return False
+
+    def market_book_add(self, symbol: str, /) -> bool:
+        self._unsupported()
+        return False
+
+    def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None:
+        self._unsupported()
+        return None
+
+    def market_book_release(self, symbol: str, /) -> bool:
+        self._unsupported()
+        return False
+
+    def copy_rates_from(self, symbol: str, timeframe: int, date_from: Date, count: int, /) -> Records | None:
+        self._unsupported()
+        return None
+
+    def copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int, /) -> Records | None:
+        self._unsupported()
+        return None
+
+    def copy_rates_range(self, symbol: str, timeframe: int, date_from: Date, date_to: Date, /) -> Records | None:
+        self._unsupported()
+        return None
+
+    def copy_ticks_from(self, symbol: str, date_from: Date, count: int, flags: int, /) -> Records | None:
+        self._unsupported()
+        return None
+
+    def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None:
+        self._unsupported()
+        return None
+
+    def _unsupported(self) -> None:
+        self._error = error_tuple(RES_E_UNSUPPORTED)
 
     def control(self, name: str, *args: object) -> Any:
         """Call ``sim_<name>`` on a bridge started with ``--allow-simulator-control`` (tests and demos).

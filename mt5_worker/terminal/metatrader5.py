@@ -1,7 +1,9 @@
 """The real terminal: a thin adapter over the ``MetaTrader5`` module (Windows only, imported lazily).
 
 Results are rebuilt as this package's named tuples: the SDK's compiled struct sequences cannot be pickled
-by module path, so they must not leak into Celery results or across the bridge.
+by module path, so they must not leak into Celery results or across the bridge. Bars and ticks stay numpy
+structured arrays, as the SDK returns them. Arguments go to the SDK exactly as its pages show them: positional
+where they say "unnamed", and optional ones only when set.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import sys
 from types import ModuleType
 from typing import Any, ClassVar
 
+import numpy as np
+
 from mt5_worker.errors import SettingsError
-from mt5_worker.terminal.port import AccountInfo, TerminalInfo
+from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
+from mt5_worker.terminal.records import BookInfo, Records, SymbolInfo, Tick
 
 UNAVAILABLE = (
     "MT5_BACKEND=metatrader5 needs the MetaTrader5 package, which exists only for Windows "
@@ -79,6 +84,57 @@ class MetaTrader5Terminal:
     def last_error(self) -> tuple[int, str]:
         code, message = self._mt5.last_error()
         return (int(code), str(message))
+
+    # --- the market side ---
+
+    def symbols_total(self) -> int | None:
+        total = self._mt5.symbols_total()
+        return None if total is None else int(total)
+
+    def symbols_get(self, group: str | None = None) -> tuple[SymbolInfo, ...] | None:
+        symbols = self._mt5.symbols_get() if group is None else self._mt5.symbols_get(group=group)
+        return None if symbols is None else tuple(SymbolInfo(**_fields(s, SymbolInfo._fields)) for s in symbols)
+
+    def symbol_info(self, symbol: str, /) -> SymbolInfo | None:
+        info = self._mt5.symbol_info(symbol)
+        return None if info is None else SymbolInfo(**_fields(info, SymbolInfo._fields))
+
+    def symbol_info_tick(self, symbol: str, /) -> Tick | None:
+        tick = self._mt5.symbol_info_tick(symbol)
+        return None if tick is None else Tick(**_fields(tick, Tick._fields))
+
+    def symbol_select(self, symbol: str, enable: bool = True, /) -> bool:
+        return bool(self._mt5.symbol_select(symbol, enable))
+
+    def market_book_add(self, symbol: str, /) -> bool:
+        return bool(self._mt5.market_book_add(symbol))
+
+    def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None:
+        book = self._mt5.market_book_get(symbol)
+        return None if book is None else tuple(BookInfo(**_fields(entry, BookInfo._fields)) for entry in book)
+
+    def market_book_release(self, symbol: str, /) -> bool:
+        return bool(self._mt5.market_book_release(symbol))
+
+    def copy_rates_from(self, symbol: str, timeframe: int, date_from: Date, count: int, /) -> Records | None:
+        return _array(self._mt5.copy_rates_from(symbol, timeframe, date_from, count))
+
+    def copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int, /) -> Records | None:
+        return _array(self._mt5.copy_rates_from_pos(symbol, timeframe, start_pos, count))
+
+    def copy_rates_range(self, symbol: str, timeframe: int, date_from: Date, date_to: Date, /) -> Records | None:
+        return _array(self._mt5.copy_rates_range(symbol, timeframe, date_from, date_to))
+
+    def copy_ticks_from(self, symbol: str, date_from: Date, count: int, flags: int, /) -> Records | None:
+        return _array(self._mt5.copy_ticks_from(symbol, date_from, count, flags))
+
+    def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None:
+        return _array(self._mt5.copy_ticks_range(symbol, date_from, date_to, flags))
+
+
+def _array(value: Any) -> Records | None:
+    """The SDK's numpy structured array as it is (``None`` stays ``None``)."""
+    return None if value is None else np.asarray(value)
 
 
 def _fields(info: Any, names: tuple[str, ...]) -> dict[str, Any]:

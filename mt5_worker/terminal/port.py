@@ -1,6 +1,8 @@
 """The terminal port: the slice of the ``MetaTrader5`` module this service uses, and its result records.
 
-The SDK's error codes are in :mod:`mt5_worker.codes`.
+The SDK's error codes are in :mod:`mt5_worker.codes`; its enumerations (timeframes, tick flags, order types) in
+:mod:`mt5_worker.terminal.constants`; the market side's records and numpy dtypes in
+:mod:`mt5_worker.terminal.records` (re-exported here).
 
 Everything above the terminal talks to a :class:`Terminal`. Adapters (the real module, the bridge, the
 simulator) keep the SDK's conventions exactly: functions return ``False``/``None`` on failure and leave the
@@ -9,10 +11,65 @@ reason in ``last_error()``; they never raise for an MT5 failure.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
+from mt5_worker.terminal.records import (
+    RATES_DTYPE,
+    TICKS_DTYPE,
+    BookInfo,
+    Records,
+    SymbolInfo,
+    Tick,
+)
+
+__all__ = [
+    "FUNCTIONS",
+    "MARKET_FUNCTIONS",
+    "RATES_DTYPE",
+    "TICKS_DTYPE",
+    "AccountInfo",
+    "BookInfo",
+    "Date",
+    "Records",
+    "SymbolInfo",
+    "Terminal",
+    "TerminalInfo",
+    "Tick",
+]
+
+# The market side (read-only data): the functions that take symbols (docs/sdk-market-data.md).
+MARKET_FUNCTIONS = (
+    "symbols_total",
+    "symbols_get",
+    "symbol_info",
+    "symbol_info_tick",
+    "symbol_select",
+    "market_book_add",
+    "market_book_get",
+    "market_book_release",
+    "copy_rates_from",
+    "copy_rates_from_pos",
+    "copy_rates_range",
+    "copy_ticks_from",
+    "copy_ticks_range",
+)
+
 # The port's functions, by name: what latency and fault settings may refer to.
-FUNCTIONS = ("initialize", "login", "shutdown", "last_error", "version", "account_info", "terminal_info")
+FUNCTIONS = (
+    "initialize",
+    "login",
+    "shutdown",
+    "last_error",
+    "version",
+    "account_info",
+    "terminal_info",
+    *MARKET_FUNCTIONS,
+)
+
+# A date argument of the data functions: a datetime or epoch seconds (the trade server's clock; see
+# docs/sdk-market-data.md), always passed positionally.
+Date = datetime | int
 
 
 class AccountInfo(NamedTuple):
@@ -106,3 +163,32 @@ class Terminal(Protocol):
     def version(self) -> tuple[int, int, str] | None: ...
 
     def last_error(self) -> tuple[int, str]: ...
+
+    # --- the market side: symbols, ticks, bars, Depth of Market ---
+    # Positional-only where the SDK's pages say "required unnamed parameter": the SDK refuses those as keywords.
+
+    def symbols_total(self) -> int | None: ...
+
+    def symbols_get(self, group: str = ...) -> tuple[SymbolInfo, ...] | None: ...
+
+    def symbol_info(self, symbol: str, /) -> SymbolInfo | None: ...
+
+    def symbol_info_tick(self, symbol: str, /) -> Tick | None: ...
+
+    def symbol_select(self, symbol: str, enable: bool = True, /) -> bool: ...
+
+    def market_book_add(self, symbol: str, /) -> bool: ...
+
+    def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None: ...
+
+    def market_book_release(self, symbol: str, /) -> bool: ...
+
+    def copy_rates_from(self, symbol: str, timeframe: int, date_from: Date, count: int, /) -> Records | None: ...
+
+    def copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int, /) -> Records | None: ...
+
+    def copy_rates_range(self, symbol: str, timeframe: int, date_from: Date, date_to: Date, /) -> Records | None: ...
+
+    def copy_ticks_from(self, symbol: str, date_from: Date, count: int, flags: int, /) -> Records | None: ...
+
+    def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None: ...
