@@ -18,6 +18,7 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
 import rpyc
 from rpyc.core import consts
 from rpyc.core.protocol import Connection
@@ -26,8 +27,9 @@ from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, SUCCESS, error_tu
 from mt5_worker.logging import get_logger
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.port import FUNCTIONS, Terminal
+from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.wire import PLAIN_TYPES, is_plain
+from mt5_worker.terminal.wire import PLAIN_TYPES, encode_array, is_plain
 
 SIMULATOR_CONTROL = (
     "sim_reset",
@@ -57,6 +59,22 @@ _ALLOWED_HANDLERS = frozenset(
 )
 
 Reply = tuple[Any, tuple[int, str]]
+
+# Port functions that answer True/False (the others answer a value or None).
+BOOLEAN_FUNCTIONS = frozenset(
+    {"initialize", "login", "shutdown", "symbol_select", "market_book_add", "market_book_release"}
+)
+# Functions whose answer is one record (a named tuple) or a tuple of records, sent as plain tuples.
+_RECORD_FUNCTIONS = frozenset({"account_info", "terminal_info", "version", "symbol_info", "symbol_info_tick"})
+_RECORDS_FUNCTIONS = frozenset({"symbols_get", "market_book_get"})
+# Functions whose answer is a numpy structured array, sent as encode_array() plain data, by dtype.
+_ARRAY_FUNCTIONS = {
+    "copy_rates_from": RATES_DTYPE,
+    "copy_rates_from_pos": RATES_DTYPE,
+    "copy_rates_range": RATES_DTYPE,
+    "copy_ticks_from": TICKS_DTYPE,
+    "copy_ticks_range": TICKS_DTYPE,
+}
 
 
 class _BridgeConnection(Connection):  # type: ignore[misc]
@@ -96,7 +114,7 @@ class BridgeCore:
         started = time.perf_counter()
         bad = _first_not_plain(args | kwargs)
         if bad is not None:
-            result: Any = None if function in ("account_info", "terminal_info", "version") else False
+            result: Any = False if function in BOOLEAN_FUNCTIONS else None
             error = error_tuple(RES_E_INVALID_PARAMS, f'Invalid "{bad}" argument')
             waited = 0.0
         else:
@@ -135,12 +153,29 @@ class BridgeCore:
 
 
 def _plain_result(function: str, result: Any) -> Any:
-    value: tuple[Any, ...] | bool | None = bool(result)
-    if function in ("account_info", "terminal_info", "version"):
+    value: Any
+    if function in _RECORD_FUNCTIONS:
         value = None if result is None else tuple(result)
-    if not is_plain(value):
+    elif function in _RECORDS_FUNCTIONS:
+        value = None if result is None else tuple(tuple(record) for record in result)
+    elif function in _ARRAY_FUNCTIONS:
+        value = None if result is None else encode_array(_as_dtype(result, _ARRAY_FUNCTIONS[function]))
+    elif function == "symbols_total":
+        value = None if result is None else int(result)
+    else:
+        value = bool(result)
+    if not is_plain(value, allow_bytes=True):
         raise TypeError(f"{function} returned values that are not plain data")
     return value
+
+
+def _as_dtype(array: Any, dtype: Any) -> Any:
+    """The SDK's array with exactly the port's columns, taken by name (a newer SDK may add or reorder some)."""
+    rows = np.asarray(array)
+    out = np.zeros(len(rows), dtype=dtype)
+    for name in dtype.names:
+        out[name] = rows[name]
+    return out
 
 
 def _first_not_plain(arguments: dict[str, Any]) -> str | None:
@@ -215,6 +250,52 @@ class BridgeService(rpyc.Service):  # type: ignore[misc]
 
     def exposed_last_error(self) -> Reply:
         return self._core.call(self._peer, "last_error", {}, {})
+
+    # --- the market side: positional arguments reach the terminal positionally, as the SDK wants them ---
+
+    def exposed_symbols_total(self) -> Reply:
+        return self._core.call(self._peer, "symbols_total", {}, {})
+
+    def exposed_symbols_get(self, group: str | None = None) -> Reply:
+        return self._core.call(self._peer, "symbols_get", {}, {} if group is None else {"group": group})
+
+    def exposed_symbol_info(self, symbol: str) -> Reply:
+        return self._core.call(self._peer, "symbol_info", {"symbol": symbol}, {})
+
+    def exposed_symbol_info_tick(self, symbol: str) -> Reply:
+        return self._core.call(self._peer, "symbol_info_tick", {"symbol": symbol}, {})
+
+    def exposed_symbol_select(self, symbol: str, enable: bool = True) -> Reply:
+        return self._core.call(self._peer, "symbol_select", {"symbol": symbol, "enable": enable}, {})
+
+    def exposed_market_book_add(self, symbol: str) -> Reply:
+        return self._core.call(self._peer, "market_book_add", {"symbol": symbol}, {})
+
+    def exposed_market_book_get(self, symbol: str) -> Reply:
+        return self._core.call(self._peer, "market_book_get", {"symbol": symbol}, {})
+
+    def exposed_market_book_release(self, symbol: str) -> Reply:
+        return self._core.call(self._peer, "market_book_release", {"symbol": symbol}, {})
+
+    def exposed_copy_rates_from(self, symbol: str, timeframe: int, date_from: int, count: int) -> Reply:
+        args = {"symbol": symbol, "timeframe": timeframe, "date_from": date_from, "count": count}
+        return self._core.call(self._peer, "copy_rates_from", args, {})
+
+    def exposed_copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int) -> Reply:
+        args = {"symbol": symbol, "timeframe": timeframe, "start_pos": start_pos, "count": count}
+        return self._core.call(self._peer, "copy_rates_from_pos", args, {})
+
+    def exposed_copy_rates_range(self, symbol: str, timeframe: int, date_from: int, date_to: int) -> Reply:
+        args = {"symbol": symbol, "timeframe": timeframe, "date_from": date_from, "date_to": date_to}
+        return self._core.call(self._peer, "copy_rates_range", args, {})
+
+    def exposed_copy_ticks_from(self, symbol: str, date_from: int, count: int, flags: int) -> Reply:
+        args = {"symbol": symbol, "date_from": date_from, "count": count, "flags": flags}
+        return self._core.call(self._peer, "copy_ticks_from", args, {})
+
+    def exposed_copy_ticks_range(self, symbol: str, date_from: int, date_to: int, flags: int) -> Reply:
+        args = {"symbol": symbol, "date_from": date_from, "date_to": date_to, "flags": flags}
+        return self._core.call(self._peer, "copy_ticks_range", args, {})
 
     # --- simulator control (only with --allow-simulator-control and the simulator backend) -----------
 

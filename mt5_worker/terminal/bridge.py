@@ -8,8 +8,11 @@ and nothing else, over an RPyC *service*. This adapter implements the same port 
   (``MT5_BRIDGE_CERTFILE`` is the certificate the client trusts), then the shared token
   (``MT5_BRIDGE_TOKEN``), which the bridge acknowledges or refuses.
 - Every call is one round trip that answers ``(result, last_error)``; ``last_error()`` is answered locally.
-  Results cross the wire as plain tuples and are rebuilt here as :class:`AccountInfo`/:class:`TerminalInfo`;
-  anything else (a remote reference, a wrong shape) is refused like a broken pipe.
+  Results cross the wire as plain tuples and are rebuilt here as the port's records (:class:`AccountInfo`,
+  :class:`SymbolInfo`, :class:`Tick`, ...); bars and ticks cross as a dtype description and the rows' bytes
+  (:func:`~mt5_worker.terminal.wire.encode_array`, never a pickle) and are accepted only with the port's exact
+  columns; anything else (a remote reference, a wrong shape) is refused like a broken pipe. Date arguments cross
+  as epoch seconds (a ``datetime`` is converted here by ``timestamp()``, in this process's time zone).
 - Transport trouble never raises. It surfaces as the SDK's IPC codes, which the manager treats as transient
   (the terminal is marked lost and initialized again) and Celery retries:
 
@@ -34,6 +37,7 @@ import contextlib
 import socket
 import ssl
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -45,14 +49,13 @@ from mt5_worker.codes import (
     RES_E_INTERNAL_FAIL_INIT,
     RES_E_INTERNAL_FAIL_RECEIVE,
     RES_E_INTERNAL_FAIL_TIMEOUT,
-    RES_E_UNSUPPORTED,
     SUCCESS,
     error_tuple,
 )
 from mt5_worker.logging import get_logger
 from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
-from mt5_worker.terminal.records import BookInfo, Records, SymbolInfo, Tick
-from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, hello, is_plain, recv_exact
+from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
+from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, decode_array, hello, is_plain, recv_exact
 
 
 class BridgeProtocolError(Exception):
@@ -151,62 +154,66 @@ class BridgeTerminal:
         """The error of this adapter's latest call: the bridge's answer, or the transport failure."""
         return self._error
 
-    # --- the market side: not served by the bridge yet -----------------------------------------------
+    # --- the market side ---------------------------------------------------------------------------
+    # Dates cross as epoch seconds (a datetime is converted here, with ``timestamp()``); arrays as plain data.
 
     def symbols_total(self) -> int | None:
-        self._unsupported()
-        return None
+        value = self._request("symbols_total")
+        return None if value is None else int(value)
 
     def symbols_get(self, group: str | None = None) -> tuple[SymbolInfo, ...] | None:
-        self._unsupported()
-        return None
+        values = self._request("symbols_get") if group is None else self._request("symbols_get", group=group)
+        return None if values is None else tuple(SymbolInfo(*row) for row in values)
 
     def symbol_info(self, symbol: str, /) -> SymbolInfo | None:
-        self._unsupported()
-        return None
+        values = self._request("symbol_info", symbol=symbol)
+        return None if values is None else SymbolInfo(*values)
 
     def symbol_info_tick(self, symbol: str, /) -> Tick | None:
-        self._unsupported()
-        return None
+        values = self._request("symbol_info_tick", symbol=symbol)
+        return None if values is None else Tick(*values)
 
     def symbol_select(self, symbol: str, enable: bool = True, /) -> bool:
-        self._unsupported()
-        return False
+        return self._request("symbol_select", symbol=symbol, enable=enable) is True
 
     def market_book_add(self, symbol: str, /) -> bool:
-        self._unsupported()
-        return False
+        return self._request("market_book_add", symbol=symbol) is True
 
     def market_book_get(self, symbol: str, /) -> tuple[BookInfo, ...] | None:
-        self._unsupported()
-        return None
+        values = self._request("market_book_get", symbol=symbol)
+        return None if values is None else tuple(BookInfo(*row) for row in values)
 
     def market_book_release(self, symbol: str, /) -> bool:
-        self._unsupported()
-        return False
+        return self._request("market_book_release", symbol=symbol) is True
 
     def copy_rates_from(self, symbol: str, timeframe: int, date_from: Date, count: int, /) -> Records | None:
-        self._unsupported()
-        return None
+        return self._array(
+            "copy_rates_from", symbol=symbol, timeframe=timeframe, date_from=_epoch(date_from), count=count
+        )
 
     def copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int, /) -> Records | None:
-        self._unsupported()
-        return None
+        return self._array("copy_rates_from_pos", symbol=symbol, timeframe=timeframe, start_pos=start_pos, count=count)
 
     def copy_rates_range(self, symbol: str, timeframe: int, date_from: Date, date_to: Date, /) -> Records | None:
-        self._unsupported()
-        return None
+        return self._array(
+            "copy_rates_range",
+            symbol=symbol,
+            timeframe=timeframe,
+            date_from=_epoch(date_from),
+            date_to=_epoch(date_to),
+        )
 
     def copy_ticks_from(self, symbol: str, date_from: Date, count: int, flags: int, /) -> Records | None:
-        self._unsupported()
-        return None
+        return self._array("copy_ticks_from", symbol=symbol, date_from=_epoch(date_from), count=count, flags=flags)
 
     def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None:
-        self._unsupported()
-        return None
+        return self._array(
+            "copy_ticks_range", symbol=symbol, date_from=_epoch(date_from), date_to=_epoch(date_to), flags=flags
+        )
 
-    def _unsupported(self) -> None:
-        self._error = error_tuple(RES_E_UNSUPPORTED)
+    def _array(self, function: str, **kwargs: object) -> Records | None:
+        array: Records | None = self._request(function, **kwargs)  # decoded and checked by _check_reply
+        return array
 
     def control(self, name: str, *args: object) -> Any:
         """Call ``sim_<name>`` on a bridge started with ``--allow-simulator-control`` (tests and demos).
@@ -320,25 +327,56 @@ class _Failed(Exception):
         self.error = error
 
 
-_SHAPES: dict[str, int] = {"account_info": len(AccountInfo._fields), "terminal_info": len(TerminalInfo._fields)}
+_SHAPES: dict[str, int] = {
+    "account_info": len(AccountInfo._fields),
+    "terminal_info": len(TerminalInfo._fields),
+    "version": 3,
+    "symbol_info": len(SymbolInfo._fields),
+    "symbol_info_tick": len(Tick._fields),
+}
+_LIST_SHAPES: dict[str, int] = {"symbols_get": len(SymbolInfo._fields), "market_book_get": len(BookInfo._fields)}
+_ARRAYS = {
+    "copy_rates_from": RATES_DTYPE,
+    "copy_rates_from_pos": RATES_DTYPE,
+    "copy_rates_range": RATES_DTYPE,
+    "copy_ticks_from": TICKS_DTYPE,
+    "copy_ticks_range": TICKS_DTYPE,
+}
 
 
 def _check_reply(function: str, reply: object) -> tuple[Any, tuple[int, str]]:
-    """``(value, last_error)`` from the bridge, checked: plain data of the function's shape, or an error."""
-    if not is_plain(reply) or not isinstance(reply, tuple) or len(reply) != 2:
+    """``(value, last_error)`` from the bridge, checked: plain data of the function's shape (arrays decoded), or
+    an error."""
+    if not is_plain(reply, allow_bytes=True) or not isinstance(reply, tuple) or len(reply) != 2:
         raise BridgeProtocolError(f"{function}: the bridge answered something other than plain data")
     value, error = reply
     if not (isinstance(error, tuple) and len(error) == 2 and type(error[0]) is int and type(error[1]) is str):
         raise BridgeProtocolError(f"{function}: malformed last_error from the bridge")
+    if value is not None and function in _ARRAYS:
+        try:
+            return decode_array(value, _ARRAYS[function]), (error[0], error[1])
+        except ValueError as exc:
+            raise BridgeProtocolError(f"{function}: {exc}") from None
     if function in _SHAPES:
-        ok = value is None or (isinstance(value, tuple) and len(value) == _SHAPES[function])
-    elif function == "version":
-        ok = value is None or (isinstance(value, tuple) and len(value) == 3)
+        ok = value is None or (type(value) is tuple and len(value) == _SHAPES[function])
+    elif function in _LIST_SHAPES:
+        size = _LIST_SHAPES[function]
+        ok = value is None or (type(value) is tuple and all(type(v) is tuple and len(v) == size for v in value))
+    elif function == "symbols_total":
+        ok = value is None or type(value) is int
+    elif function in _ARRAYS:
+        ok = value is None
     else:
         ok = type(value) is bool
-    if not ok:
+    if not ok or (type(value) is bytes):
         raise BridgeProtocolError(f"{function}: unexpected result shape from the bridge")
     return value, (error[0], error[1])
+
+
+def _epoch(date: Date) -> object:
+    """A date argument as the bridge sends it: a datetime as epoch seconds, anything else as it is (the terminal
+    judges it)."""
+    return int(date.timestamp()) if isinstance(date, datetime) else date
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,8 @@ import socket
 import struct
 from typing import Any
 
+import numpy as np
+
 # --- the handshake both ends speak before RPyC starts -----------------------------------------------------
 # Client: MAGIC, VERSION (1 byte), token length (2 bytes, big-endian), token (UTF-8). Bridge: one byte,
 # ACK_OK or ACK_REFUSED, then it closes the connection if it refused.
@@ -37,6 +39,12 @@ SAFE_PROTOCOL_CONFIG: dict[str, Any] = {
 }
 
 PLAIN_TYPES = (bool, int, float, str, type(None))
+# Answers may also carry bytes: the raw rows of a numpy array (see encode_array).
+REPLY_TYPES = (*PLAIN_TYPES, bytes)
+
+# A numpy structured array crosses as (ARRAY_TAG, its dtype's description, its raw rows): plain data, never a
+# pickle; the receiver accepts only the dtype it expects, so no object columns can be smuggled in.
+ARRAY_TAG = "numpy.ndarray"
 
 
 def hello(token: str) -> bytes:
@@ -59,11 +67,35 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def is_plain(value: object) -> bool:
-    """True for builtin scalars and tuples of them, at any depth: data, never a remote reference.
+def is_plain(value: object, *, allow_bytes: bool = False) -> bool:
+    """True for builtin scalars and tuples of them, at any depth: data, never a remote reference. Bytes count
+    only when ``allow_bytes`` (answers, which may carry arrays).
 
     ``type()`` rather than ``isinstance``: a netref answers ``isinstance`` by asking its peer.
     """
     if type(value) is tuple:
-        return all(is_plain(item) for item in value)
-    return type(value) in PLAIN_TYPES
+        return all(is_plain(item, allow_bytes=allow_bytes) for item in value)
+    return type(value) in (REPLY_TYPES if allow_bytes else PLAIN_TYPES)
+
+
+def encode_array(array: np.ndarray[Any, Any]) -> tuple[str, tuple[tuple[str, str], ...], bytes]:
+    """A structured array as plain data: its tag, its fields as ``(name, type string)`` pairs, its rows' bytes."""
+    rows = np.ascontiguousarray(array)
+    fields = _fields(rows.dtype)
+    return (ARRAY_TAG, fields, rows.tobytes())
+
+
+def decode_array(value: object, dtype: np.dtype[Any]) -> np.ndarray[Any, Any]:
+    """The array :func:`encode_array` made, if it has exactly ``dtype``'s fields; ``ValueError`` otherwise."""
+    if not (type(value) is tuple and len(value) == 3 and value[0] == ARRAY_TAG and type(value[2]) is bytes):
+        raise ValueError("not an encoded array")
+    expected = _fields(dtype)
+    if value[1] != expected:
+        raise ValueError(f"unexpected array fields {value[1]!r}")
+    if len(value[2]) % dtype.itemsize:
+        raise ValueError("array bytes are not a whole number of rows")
+    return np.frombuffer(value[2], dtype=dtype).copy()
+
+
+def _fields(dtype: np.dtype[Any]) -> tuple[tuple[str, str], ...]:
+    return tuple((str(field[0]), str(field[1])) for field in dtype.descr)
