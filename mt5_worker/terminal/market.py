@@ -42,6 +42,9 @@ HISTORY_START = 1_420_070_400  # 2015-01-01 00:00:00 server time
 MIN_TICKS_PER_MINUTE = 4
 MIN_TICKS_PER_HOUR = 60 * MIN_TICKS_PER_MINUTE
 BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)
+# Hours generated at a time, so that working memory stays bounded (tens of MB) whatever the range asked for.
+_HOURS_PER_CHUNK = 2000  # for bars from minutes
+_TICK_HOURS_PER_CHUNK = 100  # for ticks
 
 _SUNDAY_HOUR = 72  # 1970-01-04 00:00, the first Sunday of the epoch, in hours
 _WEEK_HOURS = 168
@@ -431,20 +434,22 @@ class SymbolMarket:
         if end_ms < start_ms:
             return np.zeros(0, dtype=TICKS_DTYPE)
         hours = self.calendar.hours_between(start_ms // 3_600_000 * 3600, end_ms // 1000 + 1)
-        if len(hours) == 0:
-            return np.zeros(0, dtype=TICKS_DTYPE)
-        ms = self.minutes(self.hours(hours))
         minute_lo, minute_hi = start_ms // 60_000, end_ms // 60_000
-        grid = hours[:, None] * 60 + np.arange(60)[None, :]
-        rows, mins = np.nonzero((grid >= minute_lo) & (grid <= minute_hi))
-        ticks = self.ticks(ms, rows.astype(np.int64), mins.astype(np.int64))
-        keep = (ticks["time_msc"] >= start_ms) & (ticks["time_msc"] <= end_ms)
-        return ticks[keep]
+        parts = [np.zeros(0, dtype=TICKS_DTYPE)]
+        for chunk in np.array_split(hours, max(1, -(-len(hours) // _TICK_HOURS_PER_CHUNK))):  # bounded memory
+            if not len(chunk):
+                continue
+            ms = self.minutes(self.hours(chunk))
+            grid = chunk[:, None] * 60 + np.arange(60)[None, :]
+            rows, mins = np.nonzero((grid >= minute_lo) & (grid <= minute_hi))
+            ticks = self.ticks(ms, rows.astype(np.int64), mins.astype(np.int64))
+            parts.append(ticks[(ticks["time_msc"] >= start_ms) & (ticks["time_msc"] <= end_ms)])
+        return np.concatenate(parts)
 
     def ticks_from(self, start_ms: int, count: int, now_ms: int) -> Records:
         """The first ``count`` ticks with ``time_msc >= start_ms`` (and at or before now)."""
         start_ms = max(start_ms, HISTORY_START * 1000)
-        per_hour = MIN_TICKS_PER_HOUR + 0.5 * self.spec.ticks_per_hour * 0.4
+        per_hour = MIN_TICKS_PER_HOUR + self.spec.ticks_per_hour // 2  # a first guess of how far to look
         parts: list[Records] = []
         got = 0
         cursor = start_ms
@@ -499,18 +504,22 @@ class SymbolMarket:
             return out
         seconds = c.timeframe_seconds(timeframe)
         if seconds is not None and seconds < 3600:
-            hours = np.unique(starts // 3600)
-            ms = self.minutes(self.hours(hours))
             per = seconds // 60
-            shape = (len(hours), 60 // per, per)
-            row = np.searchsorted(hours, starts // 3600)
-            sub = (starts % 3600) // seconds
-            out["open"] = ms.open.reshape(shape)[:, :, 0][row, sub]
-            out["close"] = ms.close.reshape(shape)[:, :, -1][row, sub]
-            out["high"] = ms.high.reshape(shape).max(axis=2)[row, sub]
-            out["low"] = ms.low.reshape(shape).min(axis=2)[row, sub]
-            out["tick_volume"] = ms.count.reshape(shape).sum(axis=2)[row, sub]
-            out["spread"] = ms.spread.reshape(shape).min(axis=2)[row, sub]
+            hours = np.unique(starts // 3600)
+            for chunk in np.array_split(hours, max(1, -(-len(hours) // _HOURS_PER_CHUNK))):  # bounded memory
+                if not len(chunk):
+                    continue
+                ms = self.minutes(self.hours(chunk))
+                shape = (len(chunk), 60 // per, per)
+                mine = np.flatnonzero((starts >= chunk[0] * 3600) & (starts < (chunk[-1] + 1) * 3600))
+                row = np.searchsorted(chunk, starts[mine] // 3600)
+                sub = (starts[mine] % 3600) // seconds
+                out["open"][mine] = ms.open.reshape(shape)[:, :, 0][row, sub]
+                out["close"][mine] = ms.close.reshape(shape)[:, :, -1][row, sub]
+                out["high"][mine] = ms.high.reshape(shape).max(axis=2)[row, sub]
+                out["low"][mine] = ms.low.reshape(shape).min(axis=2)[row, sub]
+                out["tick_volume"][mine] = ms.count.reshape(shape).sum(axis=2)[row, sub]
+                out["spread"][mine] = ms.spread.reshape(shape).min(axis=2)[row, sub]
         elif timeframe == c.TIMEFRAME_H1:
             hs = self.hours(starts // 3600)
             _fill(out, _hour_pieces(hs))
