@@ -38,6 +38,7 @@ from mt5_worker.codes import (
 )
 from mt5_worker.terminal import constants as mt5c
 from mt5_worker.terminal.market import Market, SymbolMarket
+from mt5_worker.terminal.masks import select
 from mt5_worker.terminal.port import FUNCTIONS, AccountInfo, TerminalInfo
 from mt5_worker.terminal.records import TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
 from mt5_worker.terminal.specs import BULK_ROWS_PER_LATENCY, AccountSpec, FaultSpec
@@ -262,8 +263,6 @@ class SimulatedTerminal:
             market = self.market
             if market is None:
                 return ()
-            from mt5_worker.terminal.masks import select
-
             names = market.names if group is _NO_VALUE else select(group, market.names)
             now = self.now_ms()
             return tuple(self._symbol_info(market, name, now) for name in names)
