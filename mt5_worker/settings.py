@@ -120,6 +120,13 @@ class Settings(BaseSettings):
         le=300,
     )
 
+    max_rows: int = _alias(
+        "MT5_MAX_ROWS",
+        "most rows (bars, ticks) one data request may ask for or return (1-10000000)",
+        100_000,
+        ge=1,
+        le=10_000_000,
+    )
     request_timeout: float = _alias(
         "MT5_REQUEST_TIMEOUT",
         "seconds a client waits for a result by default; a request not started by then expires unserved (> 0)",

@@ -2,6 +2,7 @@
 that submit through a client built from the environment."""
 
 from mt5_worker.client.async_client import AsyncMT5Client
+from mt5_worker.client.market import to_frame
 from mt5_worker.client.threaded import (
     MT5Client,
     default_client,
@@ -22,5 +23,6 @@ __all__ = [
     "submit_health",
     "submit_login",
     "submit_pool_stats",
+    "to_frame",
     "workers",
 ]

@@ -32,6 +32,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 import mt5_worker.errors  # noqa: F401  (Celery rebuilds typed errors only from modules already imported)
+from mt5_worker.client import market
 from mt5_worker.client.results import ResultListener
 from mt5_worker.client.threaded import MT5Client
 from mt5_worker.settings import Settings
@@ -156,6 +157,62 @@ class AsyncMT5Client:
     async def pool_stats(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
         """A worker's pool metrics and the sessions Redis knows for it."""
         result: dict[str, Any] = await self.call("mt5.pool_stats", terminal_id=terminal_id, timeout=timeout)
+        return result
+
+    # --- market data (each waits like account_info; see mt5_worker.client.market) -----------------
+
+    async def symbols(
+        self, login: int, group: str | None = None, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """``SymbolInfo`` records of the account's symbols, those matching ``group`` (``"*USD*,!*JPY*"``) if given."""
+        result: list[dict[str, Any]] = await self.call(*market.symbols(login, group, password, server), timeout=timeout)
+        return result
+
+    async def symbol_info(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The symbol's ``SymbolInfo`` record."""
+        result: dict[str, Any] = await self.call(*market.symbol_info(login, symbol, password, server), timeout=timeout)
+        return result
+
+    async def symbol_tick(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The symbol's last ``Tick``."""
+        result: dict[str, Any] = await self.call(*market.symbol_tick(login, symbol, password, server), timeout=timeout)
+        return result
+
+    async def rates(
+        self, login: int, symbol: str, timeframe: str | int, *, start_pos: int | None = None,
+        date_from: market.Date | None = None, date_to: market.Date | None = None, count: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> dict[str, list[Any]]:  # fmt: skip
+        """Bars, column-wise: ``start_pos`` + ``count``, ``date_from`` + ``count``, or ``date_from`` + ``date_to``."""
+        request = market.rates(login, symbol, timeframe, start_pos, date_from, date_to, count, password, server)
+        result: dict[str, list[Any]] = await self.call(*request, timeout=timeout)
+        return result
+
+    async def ticks(
+        self, login: int, symbol: str, date_from: market.Date, *, date_to: market.Date | None = None,
+        count: int | None = None, flags: str = "all", password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, list[Any]]:  # fmt: skip
+        """Ticks, column-wise: ``date_from`` + ``count`` or ``date_from`` + ``date_to``; flags all, info, trade."""
+        request = market.ticks(login, symbol, date_from, date_to, count, flags, password, server)
+        result: dict[str, list[Any]] = await self.call(*request, timeout=timeout)
+        return result
+
+    async def market_book(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The symbol's depth of market: ``BookInfo`` records."""
+        result: list[dict[str, Any]] = await self.call(
+            *market.market_book(login, symbol, password, server), timeout=timeout
+        )
         return result
 
     async def workers(self) -> list[str]:

@@ -26,6 +26,7 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
+from mt5_worker.client import market
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import ROUTED_TASKS, AffinityRouter, terminal_queue_name
@@ -168,6 +169,60 @@ class MT5Client:
         timeout = self.settings.request_timeout if timeout is None else timeout
         pending = [self.submit_pool_stats(w, expires=timeout) for w in self.workers()]
         return [r.get(timeout=timeout) for r in pending]
+
+    # --- market data (each waits like account_info; see mt5_worker.client.market) -----------------
+
+    def symbols(
+        self, login: int, group: str | None = None, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """``SymbolInfo`` records of the account's symbols, those matching ``group`` (``"*USD*,!*JPY*"``) if given."""
+        result: list[dict[str, Any]] = self.call(*market.symbols(login, group, password, server), timeout=timeout)
+        return result
+
+    def symbol_info(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The symbol's ``SymbolInfo`` record."""
+        result: dict[str, Any] = self.call(*market.symbol_info(login, symbol, password, server), timeout=timeout)
+        return result
+
+    def symbol_tick(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The symbol's last ``Tick``."""
+        result: dict[str, Any] = self.call(*market.symbol_tick(login, symbol, password, server), timeout=timeout)
+        return result
+
+    def rates(
+        self, login: int, symbol: str, timeframe: str | int, *, start_pos: int | None = None,
+        date_from: market.Date | None = None, date_to: market.Date | None = None, count: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> dict[str, list[Any]]:  # fmt: skip
+        """Bars, column-wise: ``start_pos`` + ``count``, ``date_from`` + ``count``, or ``date_from`` + ``date_to``."""
+        request = market.rates(login, symbol, timeframe, start_pos, date_from, date_to, count, password, server)
+        result: dict[str, list[Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def ticks(
+        self, login: int, symbol: str, date_from: market.Date, *, date_to: market.Date | None = None,
+        count: int | None = None, flags: str = "all", password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, list[Any]]:  # fmt: skip
+        """Ticks, column-wise: ``date_from`` + ``count`` or ``date_from`` + ``date_to``; flags all, info, trade."""
+        request = market.ticks(login, symbol, date_from, date_to, count, flags, password, server)
+        result: dict[str, list[Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def market_book(
+        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """The symbol's depth of market: ``BookInfo`` records."""
+        result: list[dict[str, Any]] = self.call(*market.market_book(login, symbol, password, server), timeout=timeout)
+        return result
 
     # --- routing ----------------------------------------------------------------------------------
 

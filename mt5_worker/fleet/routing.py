@@ -24,7 +24,11 @@ from mt5_worker.logging import get_logger
 from mt5_worker.settings import Settings
 
 TERMINAL_QUEUE_PREFIX = "mt5.terminal."
-ROUTED_TASKS = frozenset({"mt5.account_info", "mt5.login"})
+# The account tasks: each names a login, so it goes to the terminal that account sticks to.
+ROUTED_TASKS = frozenset(
+    {"mt5.account_info", "mt5.login", "mt5.symbols", "mt5.symbol_info", "mt5.symbol_tick", "mt5.rates", "mt5.ticks",
+     "mt5.market_book"}
+)  # fmt: skip
 
 log = get_logger("mt5_worker.fleet.routing")
 

@@ -159,18 +159,24 @@ class MT5ConnectionManager:
         """``account_info()`` of ``login``, which becomes the active account. Never another account's data."""
         request = AccountRequest.parse(login, password, server)
         with self._lock:
-            self._login_locked(request, attempt)
-            info: AccountInfo | None = self._sdk("account_info", login=request.login, attempt=attempt)
-            if info is None:
-                self._fail(self._last_error, attempt)
+            info: AccountInfo = self._run_locked(request, "account_info", (), {}, attempt)
             if info.login != request.login:
                 self._active = None  # someone switched the terminal behind our back; log in again next time
                 raise AccountMismatchError(
-                    f"asked for account {request.login}, the terminal answered for {info.login}",
-                    RES_E_FAIL,
-                    attempt,
+                    f"asked for account {request.login}, the terminal answered for {info.login}", RES_E_FAIL, attempt
                 )
             return info
+
+    def run(
+        self, login: Any, function: str, *args: Any, password: Any = None, server: Any = None, attempt: int = 1,
+        **kwargs: Any,
+    ) -> Any:  # fmt: skip
+        """Port ``function(*args, **kwargs)`` with ``login`` the active account: the one account-bound way to
+        read the terminal. Its failure (``None``/``False``) raises the typed error from ``last_error()``; an
+        empty answer (``()``, ``0``) is an answer. Arguments must already be valid (see ``market_requests``)."""
+        request = AccountRequest.parse(login, password, server)
+        with self._lock:
+            return self._run_locked(request, function, args, kwargs, attempt)
 
     def evict_idle(self, now: float | None = None, logins: Iterable[int] | None = None) -> list[int]:
         """Log out sessions idle longer than the idle timeout (of ``logins`` only, if given).
@@ -200,7 +206,9 @@ class MT5ConnectionManager:
         return [self._info(s) for s in self._pool]
 
     @contextmanager
-    def acquire(self, login: Any = None, password: Any = None, server: Any = None) -> Iterator[Callable[..., Any]]:
+    def acquire(
+        self, login: Any = None, password: Any = None, server: Any = None, *, attempt: int = 1
+    ) -> Iterator[Callable[..., Any]]:
         """Hold the terminal for a sequence of calls, with ``login`` active if given.
 
         Yields ``call(function, *args, **kwargs)``, which logs the SDK call and raises the typed error on
@@ -209,14 +217,14 @@ class MT5ConnectionManager:
         request = AccountRequest.parse(login, password, server) if login is not None else None
         with self._lock:
             if request is not None:
-                self._login_locked(request, attempt=1)
+                self._login_locked(request, attempt)
             else:
-                self._ensure_ready(attempt=1)
+                self._ensure_ready(attempt)
 
             def call(function: str, *args: Any, **kwargs: Any) -> Any:
-                result = self._sdk(function, args, kwargs, login=self._active)
+                result = self._sdk(function, args, kwargs, login=self._active, attempt=attempt)
                 if result is None or result is False:
-                    self._fail(self._last_error, 1)
+                    self._fail(self._last_error, attempt)
                 return result
 
             yield call
@@ -229,21 +237,7 @@ class MT5ConnectionManager:
 
     def metrics(self) -> PoolMetrics:
         """Counters snapshot. Does not wait for the terminal lock (an initialize may hold it for a minute)."""
-        c = self._counters
-        return PoolMetrics(
-            pool_size=len(self._pool),
-            pool_capacity=self._pool.capacity,
-            active_login=self._active,
-            logins=c.logins,
-            switches=c.switches,
-            reuses=c.reuses,
-            idle_evictions=c.idle_evictions,
-            lru_evictions=c.lru_evictions,
-            retries=c.retries,
-            failures_by_code=dict(c.failures_by_code),
-            last_failure_at=c.last_failure_at,
-            initializations=c.initializations,
-        )
+        return self._counters.snapshot(len(self._pool), self._pool.capacity, self._active)
 
     def __repr__(self) -> str:
         return (
@@ -317,6 +311,15 @@ class MT5ConnectionManager:
         if not new_credentials and not is_transient(self._last_error[0]):
             self._pool.remove(login)  # its stored credentials were refused: do not offer them again
         self._fail(self._last_error, attempt)
+
+    def _run_locked(
+        self, request: AccountRequest, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], attempt: int
+    ) -> Any:
+        self._login_locked(request, attempt)
+        result = self._sdk(function, args, kwargs, login=request.login, attempt=attempt)
+        if result is None or result is False:
+            self._fail(self._last_error, attempt)
+        return result
 
     def _drop(self, login: int) -> None:
         self._pool.remove(login)

@@ -68,3 +68,19 @@ class Counters:
     initializations: int = 0
     failures_by_code: Counter[int] = field(default_factory=Counter)
     last_failure_at: float | None = None
+
+    def snapshot(self, pool_size: int, pool_capacity: int, active_login: int | None) -> PoolMetrics:
+        return PoolMetrics(
+            pool_size=pool_size,
+            pool_capacity=pool_capacity,
+            active_login=active_login,
+            logins=self.logins,
+            switches=self.switches,
+            reuses=self.reuses,
+            idle_evictions=self.idle_evictions,
+            lru_evictions=self.lru_evictions,
+            retries=self.retries,
+            failures_by_code=dict(self.failures_by_code),
+            last_failure_at=self.last_failure_at,
+            initializations=self.initializations,
+        )

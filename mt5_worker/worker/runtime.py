@@ -18,6 +18,7 @@ from mt5_worker.errors import MT5Error
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
+from mt5_worker.manager.market_data import MarketData
 from mt5_worker.manager.reports import SessionInfo
 from mt5_worker.settings import Settings
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
@@ -38,6 +39,7 @@ class WorkerRuntime:
     ) -> None:
         self.settings = settings
         self.manager = manager
+        self.market = MarketData(manager, settings.max_rows)
         self.store = store
         self.pid = os.getpid()
         self._clock = clock

@@ -1,5 +1,6 @@
-"""The tasks other services call, by these exact names: ``mt5.login``, ``mt5.account_info``, ``mt5.health``,
-``mt5.pool_stats``, ``mt5.evict_idle``.
+"""The tasks other services call, by these exact names: ``mt5.login``, ``mt5.account_info``, the market reads
+(``mt5.symbols``, ``mt5.symbol_info``, ``mt5.symbol_tick``, ``mt5.rates``, ``mt5.ticks``, ``mt5.market_book``),
+``mt5.health``, ``mt5.pool_stats``, ``mt5.evict_idle``.
 
 Transient MT5 failures are retried by Celery's autoretry with the configured backoff (1, 2, 4 s by default):
 the retry waits in the broker, so the single worker process serves other accounts meanwhile. Permanent
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Task
 
@@ -23,6 +24,7 @@ from mt5_worker.worker.redaction import redacted_args_repr as redacted_args_repr
 from mt5_worker.worker.runtime import get_runtime
 from mt5_worker.worker.settings import worker_settings
 
+T = TypeVar("T")
 _policy = RetryPolicy.from_settings(worker_settings())
 # Every task's base is the app's RedactingTask (mt5_worker.worker.app): its arguments are shown redacted everywhere.
 RETRYING: dict[str, Any] = {
@@ -56,6 +58,90 @@ def account_info(self: Task, login: int, server: str | None = None, password: st
     info = rt.manager.get_account_info(login, password, server, attempt=_attempt(self))
     rt.record(rt.manager.session(info.login))
     return info._asdict()
+
+
+def _account(self: Task, password: str | None, server: str | None) -> dict[str, Any]:
+    """The keyword arguments that name an account's credentials, the password opened (MT5_CREDENTIALS_KEY)."""
+    rt = get_runtime()
+    return {"password": open_credential(password, rt.settings), "server": server, "attempt": _attempt(self)}
+
+
+def _recorded(login: Any, answer: T) -> T:
+    """``answer``, after writing the session's last use (the idle sweep reads it)."""
+    rt = get_runtime()
+    rt.record(rt.manager.session(login) if isinstance(login, int) else None)
+    return answer
+
+
+@app.task(name="mt5.symbols", **RETRYING)
+def symbols(
+    self: Task, login: int, group: str | None = None, password: str | None = None, server: str | None = None
+) -> list[dict[str, Any]]:
+    """``SymbolInfo`` records of the symbols (matching ``group``: ``"*USD*,!*JPY*"``)."""
+    return _recorded(login, get_runtime().market.symbols(login, group, **_account(self, password, server)))
+
+
+@app.task(name="mt5.symbol_info", **RETRYING)
+def symbol_info(
+    self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """The symbol's ``SymbolInfo`` record."""
+    return _recorded(login, get_runtime().market.symbol_info(login, symbol, **_account(self, password, server)))
+
+
+@app.task(name="mt5.symbol_tick", **RETRYING)
+def symbol_tick(
+    self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """The symbol's last ``Tick`` (``symbol_info_tick``)."""
+    return _recorded(login, get_runtime().market.symbol_tick(login, symbol, **_account(self, password, server)))
+
+
+@app.task(name="mt5.rates", **RETRYING)
+def rates(
+    self: Task,
+    login: int,
+    symbol: str,
+    timeframe: str | int,
+    start_pos: int | None = None,
+    date_from: str | int | None = None,
+    date_to: str | int | None = None,
+    count: int | None = None,
+    password: str | None = None,
+    server: str | None = None,
+) -> dict[str, list[Any]]:
+    """Bars column-wise; the SDK's forms: start_pos + count, date_from + count, date_from + date_to."""
+    market = get_runtime().market
+    bars = market.rates(login, symbol, timeframe, start_pos=start_pos, date_from=date_from, date_to=date_to,
+                        count=count, **_account(self, password, server))  # fmt: skip
+    return _recorded(login, bars)
+
+
+@app.task(name="mt5.ticks", **RETRYING)
+def ticks(
+    self: Task,
+    login: int,
+    symbol: str,
+    date_from: str | int | None = None,
+    date_to: str | int | None = None,
+    count: int | None = None,
+    flags: str | int = "all",
+    password: str | None = None,
+    server: str | None = None,
+) -> dict[str, list[Any]]:
+    """Ticks column-wise; date_from + count, or date_from + date_to; flags all, info or trade."""
+    market = get_runtime().market
+    found = market.ticks(login, symbol, date_from=date_from, date_to=date_to, count=count, flags=flags,
+                         **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.market_book", **RETRYING)
+def market_book(
+    self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
+) -> list[dict[str, Any]]:
+    """The symbol's depth of market: ``BookInfo`` records."""
+    return _recorded(login, get_runtime().market.market_book(login, symbol, **_account(self, password, server)))
 
 
 @app.task(name="mt5.health")
