@@ -26,7 +26,7 @@ test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no worker
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy mt5_worker examples
+	$(PY) -m mypy mt5_worker examples harness
 	$(VENV)/bin/lint-imports
 
 docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)

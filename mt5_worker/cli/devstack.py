@@ -54,11 +54,14 @@ def redis_server_binary() -> str:
 class ManagedProcess:
     """A child process with its output in a log file; ``stop()`` ends it and everything it started."""
 
-    def __init__(self, name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: Sequence[str], env: Mapping[str, str], log_dir: Path, cwd: Path | None = None
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.env = dict(env)
         self.log_path = log_dir / f"{name}.log"
+        self.cwd = cwd  # None: this process's; a directory without a .env keeps the child to ``env`` alone
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ManagedProcess:
@@ -66,7 +69,7 @@ class ManagedProcess:
         # A new session so stop() can signal the whole group (a prefork worker's children included).
         self.process = subprocess.Popen(
             self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, cwd=self.cwd,
         )  # fmt: skip
         log.close()
         return self

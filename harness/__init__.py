@@ -1,0 +1,12 @@
+"""What tests, benchmarks and the fault campaign share to run the service for real: processes, fleets, files.
+
+- :mod:`harness.env`: the environment of every child process (only what the harness gives it);
+- :mod:`harness.processes`: workers, beats and bridges that can be killed, paused and restarted;
+- :mod:`harness.flower`: Flower and its HTTP API;
+- :mod:`harness.fleet`: a Redis, the processes started against it and a Celery client configured as a deployment's;
+- :mod:`harness.accounts`: the simulated terminal's account file;
+- :mod:`harness.markdown`: the marked sections a script rewrites in a generated page;
+- :mod:`harness.runs`: a benchmark's or scenario's command line, log directory and provenance lines.
+
+Not part of the wheel (``pyproject.toml`` packages ``mt5_worker*`` only): nothing in production imports it.
+"""

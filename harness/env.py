@@ -1,0 +1,52 @@
+"""The environment of every child process the harness starts: only what the harness gives it.
+
+A developer's shell may hold ``MT5_*``, ``CELERY_*``, ``FLOWER_*`` or ``REDIS_*`` variables (a real broker, a
+real terminal's bridge token). A test, benchmark or fault scenario must not pick them up, so a child starts from
+this process's environment without them, and gets its settings explicitly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+DEVELOPER_PREFIXES = ("MT5_", "CELERY_", "FLOWER_", "REDIS_")
+
+
+def env_values(settings: Mapping[str, Any]) -> dict[str, str]:
+    """Settings as environment variables, written the way :class:`~mt5_worker.settings.Settings` reads them back.
+
+    Dicts and lists (latency profiles, fault scripts) become JSON, which pydantic-settings parses for complex
+    fields; ``str()`` of a dict would not parse. Paths become absolute, since a child runs in its log directory.
+    """
+    return {name: _env_value(value) for name, value in settings.items()}
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    if isinstance(value, Path):
+        return str(value.resolve())
+    return str(value)
+
+
+def clean_environ() -> dict[str, str]:
+    """This process's environment without the developer's settings (``PATH`` and the rest are kept)."""
+    return {name: value for name, value in os.environ.items() if not name.startswith(DEVELOPER_PREFIXES)}
+
+
+def child_env(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The environment of a harness child: clean, able to import this checkout, unbuffered, plus ``settings``.
+
+    ``PYTHONPATH`` puts the checkout first because a child runs in its log directory, not here, and still
+    imports ``celeryconfig`` and ``bench.tasks`` from it; unbuffered output puts every line in the log file as
+    it is written, where the harness waits for it.
+    """
+    env = clean_environ()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env | env_values(settings or {})
