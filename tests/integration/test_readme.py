@@ -51,3 +51,19 @@ def test_client_examples_run_against_a_real_worker(redis_url: str, tmp_path: Pat
         )
     finally:
         stack.close()
+
+
+def test_the_market_data_example_runs_against_a_real_worker(redis_url: str, tmp_path: Path) -> None:
+    """docs/api.md's market-data example, as written, in a fresh process."""
+    stack = Stack(redis_url, tmp_path)
+    try:
+        stack.worker("w1")
+        (script,) = _python_blocks("## The tasks", API_DOC)
+        env = stack.env | {"MT5_LOG_LEVEL": "WARNING"}
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+        assert 0 == done.returncode, done.stderr
+        mean_close, ask, majors = done.stdout.split(" ", 2)  # EURUSD's mean close, its ask, the symbols
+        assert 1.0 < float(mean_close) < 1.3 and 1.0 < float(ask) < 1.3, done.stdout
+        assert "'EURUSD'" in majors and "JPY" not in majors
+    finally:
+        stack.close()
