@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     bridge_sim,
     bridge_terminal_factory,
 )
-from tests.celery_fixtures import private_redis_server, redis_url, stack  # noqa: F401  (fixtures)
+from tests.celery_fixtures import private_redis_server, redis_url, simulator_stack, stack  # noqa: F401  (fixtures)
 
 
 class ManualClock:
@@ -58,8 +57,8 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
 # Fixtures that start processes: a test using any of them (directly or through another fixture) is an
 # integration test; every other test is a unit test (`make test-unit` runs those).
 PROCESS_FIXTURES = frozenset(
-    {"redis_url", "private_redis_server", "stack", "bridge_factory", "bridge_process", "bridge_sim",
-     "bridge_terminal_factory"}
+    {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
+     "bridge_sim", "bridge_terminal_factory"}
 )  # fmt: skip
 INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 
@@ -143,10 +142,3 @@ def make_manager(
         )
 
     return make
-
-
-def write_accounts(path: Path, accounts: list[AccountSpec]) -> Path:
-    """An ``MT5_SIMULATOR_ACCOUNTS`` file holding ``accounts`` (with their passwords)."""
-    rows = [a.model_dump(mode="json") | {"password": a.password.get_secret_value()} for a in accounts]
-    path.write_text(json.dumps(rows), encoding="utf-8")
-    return path

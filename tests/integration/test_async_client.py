@@ -12,12 +12,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from harness.accounts import write_accounts
 from mt5_worker import AsyncMT5Client, AuthorizationError
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.client.results import KEY_PREFIX
 from mt5_worker.terminal.specs import AccountSpec
 from tests.celery_fixtures import Stack
-from tests.conftest import make_accounts, write_accounts
+from tests.conftest import make_accounts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -27,10 +28,8 @@ def secret(account: AccountSpec) -> str:
 
 
 @pytest.fixture
-def stack(redis_url: str, tmp_path: Path) -> Stack:  # one backend is enough here: the client is what is tested
-    s = Stack(redis_url, tmp_path)
-    yield s  # type: ignore[misc]
-    s.close()
+def stack(simulator_stack: Stack) -> Stack:  # one backend is enough here: the client is what is tested
+    return simulator_stack
 
 
 def run(coro: object) -> object:

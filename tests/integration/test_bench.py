@@ -7,7 +7,6 @@ where it draws one) without touching the other sections.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench import report
+from harness.env import clean_environ
 
 REPO = Path(__file__).resolve().parents[2]
 RATIO = re.compile(r"^([PC]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
@@ -36,7 +36,7 @@ def test_quick_run_prints_its_ratio_and_writes_its_section(
 ) -> None:
     docs = tmp_path / "performance.md"
     docs.write_text(report._skeleton().replace("Not run yet.", "untouched placeholder"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_"))}
+    env = clean_environ()  # the script starts its own Redis
 
     run = subprocess.run(
         [sys.executable, "-m", module, "--quick", "--docs", str(docs)],

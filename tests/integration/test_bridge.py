@@ -163,7 +163,7 @@ def test_wrong_or_missing_token_is_refused_and_logged_without_its_value(bridge_p
         print(rpyc.classic.connect(bridge_process.host, bridge_process.port).modules.os)  # classic client, no token
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        refusals = [e for e in bridge_process.events(offset) if e["event"] == "mt5.bridge.refused"]
+        refusals = bridge_process.events("mt5.bridge.refused", since=offset)
         if len(refusals) >= 4:
             break
         time.sleep(0.05)
@@ -278,7 +278,7 @@ def test_calls_from_many_clients_reach_the_terminal_one_at_a_time_and_are_logged
     assert failures == []
     assert sim.max_concurrent_calls == 1
     assert sim.calls["login"] == 4 * 16
-    calls = [e for e in bridge_process.events(offset) if e["event"] == "mt5.bridge.call"]
+    calls = bridge_process.events("mt5.bridge.call", since=offset)
     assert len(calls) == 1 + 4 * 31
     keys = {"function", "login", "server", "duration_ms", "ok", "mt5_code", "mt5_message", "peer"}
     assert all(keys <= set(e) for e in calls)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -10,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.env import clean_environ
 from mt5_worker.cli import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_URL"))}
+    clean = clean_environ()
     return subprocess.run(
         [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | (env or {}), capture_output=True, text=True,
         timeout=timeout, cwd=ROOT,

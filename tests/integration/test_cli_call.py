@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness.env import clean_environ
 from mt5_worker.cli.progress import Progress
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
@@ -24,7 +24,7 @@ def mt5_worker(
     *args: str, redis_url: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The console script as a user runs it (in a directory without a .env)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "REDIS_URL"))}
+    clean = clean_environ()
     return subprocess.run(
         [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | {"REDIS_URL": redis_url} | (env or {}),
         input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,

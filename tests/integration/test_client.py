@@ -13,13 +13,14 @@ import redis
 from celery.exceptions import TaskRevokedError
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 
+from harness.processes import WorkerProcess
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.routing import choose
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.specs import AccountSpec
-from tests.celery_fixtures import Stack, Worker
+from tests.celery_fixtures import Stack
 
 A, B, C = DEMO_ACCOUNTS[:3]
 
@@ -31,7 +32,7 @@ def secret(account: AccountSpec) -> str:
     return account.password.get_secret_value()
 
 
-def served_by(workers: list[Worker], login: int) -> list[str]:
+def served_by(workers: list[WorkerProcess], login: int) -> list[str]:
     return [w.nodename for w in workers if w.sdk_calls("login", login=login)]
 
 

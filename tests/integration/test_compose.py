@@ -5,7 +5,6 @@ a pinned Flower behind basic auth. No docker daemon here: the file is parsed, it
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.env import clean_environ
 from mt5_worker.cli import worker_command
 from mt5_worker.settings import Settings, env_name
 
@@ -49,7 +49,7 @@ def run_help(argv: list[str]) -> subprocess.Popen[str]:
         argv = [sys.executable, "-m", "mt5_worker.cli.main", *argv[1:]]
     elif argv[0] == "celery":
         argv = [sys.executable, "-m", "celery", *argv[1:]]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "FLOWER_"))}
+    clean = clean_environ()
     return subprocess.Popen(
         [*argv, "--help"], env=clean, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

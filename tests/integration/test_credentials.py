@@ -9,8 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -99,13 +97,6 @@ def test_a_bad_key_stops_start_up_naming_the_variable_never_the_value(
 
 
 # --- a real worker on real Redis ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def simulator_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(redis_url, tmp_path)
-    yield s
-    s.close()
 
 
 def queued_messages(url: str) -> list[tuple[bytes, bytes]]:

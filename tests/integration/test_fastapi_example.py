@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,8 +23,7 @@ class Service:
         self.url = f"http://127.0.0.1:{self.port}"
         argv = [sys.executable, "-m", "uvicorn", "examples.fastapi_app:app", "--port", str(self.port)]
         argv += ["--host", "127.0.0.1", "--log-level", "warning", "--app-dir", str(ROOT)]
-        self.process = ManagedProcess("uvicorn", argv, stack.env | settings, stack.log_dir)
-        stack.processes.append(self.process)
+        self.process = stack.track(ManagedProcess("uvicorn", argv, stack.env | settings, stack.log_dir))
 
     def start(self) -> Service:
         self.process.start()
@@ -40,10 +38,8 @@ class Service:
 
 
 @pytest.fixture
-def stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(redis_url, tmp_path)
-    yield s
-    s.close()
+def stack(simulator_stack: Stack) -> Stack:  # the example service is what is tested: one backend is enough
+    return simulator_stack
 
 
 def test_500_concurrent_http_requests_all_succeed_with_their_own_account(stack: Stack) -> None:
@@ -100,7 +96,7 @@ def test_mt5_errors_map_to_http_statuses(stack: Stack) -> None:
     assert 200 == httpx.get(f"{url}/accounts/{fragile.login}", timeout=30).status_code
 
     assert 200 == httpx.get(f"{url}/health", timeout=30).status_code
-    stack.processes[0].stop()  # the worker: nobody answers now
+    stack.workers[0].stop()  # nobody answers now
     unanswered = httpx.get(f"{url}/accounts/{a.login}", timeout=30)
     assert (503, "5") == (unanswered.status_code, unanswered.headers.get("retry-after"))
     assert "TimeoutError" == unanswered.json()["error"]["type"]

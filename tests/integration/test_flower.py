@@ -3,16 +3,13 @@ arguments, and no password appears anywhere in what it serves (API, pages, its o
 
 from __future__ import annotations
 
-import base64
-import json
 import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any
 
 import pytest
 
-from mt5_worker.cli.devstack import ManagedProcess, celery_argv, free_port, wait_for
+from harness.flower import datatable_query
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
@@ -21,49 +18,13 @@ from tests.celery_fixtures import Stack
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 WRONG_PASSWORD = "wrong-SECRET-pw-4711"
 BASIC_AUTH = "ops:flower-test-pass"  # as docker-compose.yml runs it: FLOWER_BASIC_AUTH from the environment
-AUTH_HEADER = {"Authorization": "Basic " + base64.b64encode(BASIC_AUTH.encode()).decode()}
-
-
-class Flower:
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.bodies: list[str] = []  # every response body, to search for passwords at the end
-
-    def text(self, path: str, auth: bool = True) -> str:
-        request = urllib.request.Request(self.base + path, headers=AUTH_HEADER if auth else {})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body: str = response.read().decode()
-        self.bodies.append(body)
-        return body
-
-    def json(self, path: str) -> Any:
-        return json.loads(self.text(path))
-
-    def serving(self) -> bool:
-        try:
-            return "OK" == self.text("/healthcheck", auth=False)
-        except OSError:  # not listening yet
-            return False
-
-
-def _datatable_query() -> str:
-    """The query Flower's task page sends for its table (DataTables parameters)."""
-    columns = ["name", "uuid", "state", "args", "kwargs", "result", "received", "started", "runtime", "worker"]
-    params = {"draw": 1, "start": 0, "length": 50, "search[value]": "", "order[0][column]": 6, "order[0][dir]": "desc"}
-    params |= {f"columns[{i}][data]": name for i, name in enumerate(columns)}
-    return urllib.parse.urlencode(params)
 
 
 @pytest.mark.parametrize("stack", ["simulator"], indirect=True)
 def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack) -> None:
     worker = stack.worker()
-    port = free_port()
-    argv = celery_argv("flower", f"--port={port}", "--address=127.0.0.1")
-    process = ManagedProcess("flower", argv, stack.env | {"FLOWER_BASIC_AUTH": BASIC_AUTH}, stack.log_dir)
-    stack.processes.append(process)
-    process.start()
-    flower = Flower(f"http://127.0.0.1:{port}")
-    wait_for(flower.serving, 30, "flower to serve")
+    process = stack.flower(BASIC_AUTH)
+    flower = process.api()
 
     with pytest.raises(urllib.error.HTTPError) as refused:  # basic auth guards the API
         flower.text("/api/tasks", auth=False)
@@ -108,7 +69,7 @@ def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack
         assert task["name"] == flower.json(f"/api/task/info/{task['uuid']}")["name"]
         flower.text(f"/api/task/result/{task['uuid']}")
         assert task["uuid"] in flower.text(f"/task/{task['uuid']}")
-    table = flower.json(f"/tasks/datatable?{_datatable_query()}")
+    table = flower.json(f"/tasks/datatable?{datatable_query(50)}")
     assert {"mt5.account_info", "mt5.login"} <= {row["name"] for row in table["data"]}
     assert "mt5.account_info" in flower.text("/tasks") + flower.text("/api/task/types")
     workers = wait_for(lambda: flower.json("/api/workers?refresh=true"), 20, "workers")

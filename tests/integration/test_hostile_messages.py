@@ -13,11 +13,8 @@ from __future__ import annotations
 import json
 import pickle
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
 from celery import Celery
 from celery.exceptions import NotRegistered
@@ -134,13 +131,6 @@ REFUSED = ("10 MB argument", "login is a string", "login is a list", "password i
 # What the other messages' callers get; those whose id is not a string get nothing (no result to store).
 OUTCOMES: dict[str, type[BaseException]] = {"unknown task": NotRegistered, "too many arguments": TypeError}
 NO_ID = ("unknown task, id not a string", "protocol 1, id not a string")
-
-
-@pytest.fixture
-def simulator_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(redis_url, tmp_path)
-    yield s
-    s.close()
 
 
 def test_hostile_messages_do_not_crash_or_wedge_the_worker(simulator_stack: Stack) -> None:
