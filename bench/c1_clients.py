@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
@@ -20,7 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench import report
-from bench.harness import Fleet, accounts, fleet, kwargs_of, write_accounts, zipf_trace
+from bench.harness import Fleet, accounts, fleet, kwargs_of, specs, zipf_trace
+from harness.accounts import write_accounts
 from mt5_worker.client import MT5Client
 from mt5_worker.client.async_client import AsyncMT5Client
 from mt5_worker.settings import Settings
@@ -31,8 +31,7 @@ TICK = 0.005
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    report.add_common(parser)
+    parser = report.parser(__doc__)
     parser.add_argument("--requests", type=int, help="requests per measurement (default 3000; quick 200)")
     parser.add_argument("--rounds", type=int, help="send-rate rounds per client (default 5; quick 2)")
     parser.add_argument("--concurrency", type=int, default=500, help="awaits in flight (default 500)")
@@ -43,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     with fleet(args.keep_logs) as f:
         accts = accounts(10)
         trace = [kwargs_of(a) for a in zipf_trace(accts, n, 1.1, seed=5)]
-        settings = Settings.load(_env_file=None, redis_url=f.redis.url)
+        settings = f.settings()
         send = send_rates(f, settings, trace, rounds)
         f.fresh_redis()
-        f.start_worker("c1", MT5_SIMULATOR_ACCOUNTS=write_accounts(f.log_dir / "accounts.json", accts))
+        f.start_worker("c1", MT5_SIMULATOR_ACCOUNTS=write_accounts(f.log_dir / "accounts.json", specs(accts)))
         f.call("mt5.health", queue="mt5")
         for kw in {kw["login"]: kw for kw in trace}.values():  # every account pooled before timing
             f.call("mt5.account_info", **kw)
@@ -169,11 +168,7 @@ async def async_load(settings: Settings, trace: list[dict[str, Any]], concurrenc
 
 
 def thread_load(f: Fleet, settings: Settings, trace: list[dict[str, Any]], threads: int) -> dict[str, float]:
-    from celery import Celery
-
-    app = Celery("c1-threads", set_as_current=False)
-    app.config_from_object("celeryconfig")
-    app.conf.update(broker_url=f.redis.url, result_backend=f.redis.url)
+    app = f.client_app()  # with a result backend: MT5Client waits on its results
     client = MT5Client(app=app, settings=settings)
     client.health()
 

@@ -1,92 +1,50 @@
-"""What the benchmark scripts share: a private Redis, real worker processes, a publishing client, results.
+"""What the benchmark scripts add to :class:`harness.fleet.Fleet`: a publishing client, results, rates, traffic.
 
-Workers are the production command (``celery -A mt5_worker.worker.app worker --pool=prefork --concurrency=1``, see
-``mt5_worker.cli.devstack.worker_argv``) plus ``-I bench.tasks`` for the bench-only tasks, configured through the
-environment like any deployment. Results are read straight from the result backend's keys (``MGET``): the
-client never subscribes to 10,000 result channels, and every result carries the worker's ``date_done``, so
-rates are measured between completions on the worker side, not by how fast this client polls.
+Workers are the production command plus ``-I bench.tasks`` for the bench-only tasks, logging at WARNING, and
+configured through the environment like any deployment. Results are read straight from the result backend's
+keys (``MGET``): the client never subscribes to 10,000 result channels, and every result carries the worker's
+``date_done``, so rates are measured between completions on the worker side, not by how fast this client polls.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import itertools
 import json
 import os
 import random
-import shutil
-import sys
-import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-from celery import Celery
+from pydantic import SecretStr
 
-from mt5_worker.worker.settings import worker_settings
-
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # `python bench/pN_*.py` as well as `python -m bench.pN_*`
-    sys.path.insert(0, str(REPO))
-
-from mt5_worker.cli.devstack import ManagedProcess, RedisServer, worker_argv  # noqa: E402
+from harness import fleet as harness_fleet
+from harness import runs
+from harness.processes import WorkerProcess
+from mt5_worker.terminal.specs import AccountSpec
 
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 Account = tuple[int, str, str]  # login, server, password
 
 
-@dataclass
-class Fleet:
-    """A private Redis and the worker processes started against it; everything stops on exit."""
+class Fleet(harness_fleet.Fleet):
+    """A private Redis and the bench's workers (``name@bench``); the client publishes without a result backend."""
 
-    log_dir: Path
-    redis: RedisServer = field(init=False)
-    workers: list[ManagedProcess] = field(default_factory=list)
-    _names: Iterator[int] = field(default_factory=itertools.count)
+    def __init__(self, log_dir: Path) -> None:
+        super().__init__(
+            log_dir, host="bench", worker_args=("--loglevel=WARNING", "-I", "bench.tasks"),
+            env={"MT5_LOG_LEVEL": "WARNING"}, results=False,
+        )  # fmt: skip
 
-    def __post_init__(self) -> None:
-        self.redis = RedisServer(self.log_dir).start()
-        os.environ["REDIS_URL"] = self.redis.url  # this process's router reads the registry there
-        if "celeryconfig" in sys.modules:  # read before: its router would read another Redis's registry
-            worker_settings.cache_clear()
-            importlib.reload(sys.modules["celeryconfig"])
-        self.client = redis.Redis.from_url(self.redis.url, decode_responses=True)
-        self.app = Celery("bench-client", set_as_current=False)
-        self.app.config_from_object("celeryconfig")
-        # No result backend on the client: results are read with MGET (see results()).
-        self.app.conf.update(broker_url=self.redis.url, result_backend="disabled")
-
-    def env(self, **settings: Any) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_"))}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-        env |= {"REDIS_URL": self.redis.url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json",
-                "MT5_LOG_LEVEL": "WARNING"}  # fmt: skip
-        return env | {k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()}
-
-    def start_worker(self, name: str | None = None, **settings: Any) -> ManagedProcess:
-        """A production worker (plus the bench tasks); ``settings`` are ``MT5_*`` environment variables."""
-        name = f"{name or 'w'}-{next(self._names)}"  # a log file of its own (ManagedProcess appends)
-        argv = worker_argv(f"{name}@bench", "--loglevel=WARNING", "-I", "bench.tasks")
-        worker = ManagedProcess(name, argv, self.env(**settings), self.log_dir)
-        self.workers.append(worker.start())
-        return worker
-
-    def stop_workers(self) -> None:
-        for worker in self.workers:
-            worker.stop()
-        self.workers.clear()
-
-    def fresh_redis(self) -> None:
-        """Forget everything (queues, results, registry, sessions) between variants."""
-        self.client.flushdb()
+    def start_worker(self, name: str = "w", **settings: Any) -> WorkerProcess:
+        """A worker with ``settings`` (``MT5_*`` variables), not waited for: several start at once, and a
+        script's clock runs from before they start (a backlog waits for them in Redis)."""
+        return self.worker(name, wait=False, **settings)
 
     def publish(self, task: str, requests: Iterable[dict[str, Any]], queue: str | None = None) -> list[str]:
-        """Send one message per kwargs dict; ``queue=None`` lets celeryconfig's routes pick (affinity)."""
+        """Send one message per kwargs dict; ``queue=None`` lets the fleet's routes pick (affinity)."""
         options = {"queue": queue} if queue else {}
         with self.app.producer_or_acquire() as producer:
             return [self.app.send_task(task, kwargs=kw, producer=producer, **options).id for kw in requests]
@@ -99,7 +57,7 @@ class Fleet:
         while pending:
             still = []
             for chunk in _chunks(pending, 2000):
-                for task_id, raw in zip(chunk, self.client.mget([f"celery-task-meta-{i}" for i in chunk]), strict=True):
+                for task_id, raw in zip(chunk, self.r.mget([f"celery-task-meta-{i}" for i in chunk]), strict=True):
                     meta = json.loads(raw) if raw else None
                     if meta and meta["status"] in READY:
                         metas[task_id] = meta
@@ -117,8 +75,11 @@ class Fleet:
             raise RuntimeError(f"{len(failed)} tasks failed, e.g. {error.get('exc_type')}: {error.get('exc_message')}")
         return [metas[i] for i in ids]
 
-    def call(self, task: str, queue: str | None = None, timeout: float = 60, **kwargs: Any) -> Any:
-        (meta,) = self.results(self.publish(task, [kwargs], queue), timeout, poll=0.05)
+    def call(self, name: str, *args: Any, queue: str | None = None, timeout: float = 60, **kwargs: Any) -> Any:
+        """One task's result, read as :meth:`results` reads them (bench tasks take keyword arguments only)."""
+        if args:
+            raise TypeError("the bench client sends keyword arguments only")
+        (meta,) = self.results(self.publish(name, [kwargs], queue), timeout, poll=0.05)
         return meta["result"]
 
     def cpu_seconds(self) -> float | None:
@@ -128,35 +89,26 @@ class Fleet:
         wall clock, not the work."""
         if not Path("/proc/self/stat").exists():
             return None
-        groups = {w.process.pid for w in self.workers if w.process is not None}
+        groups = {w.pid for w in self.workers if w.pid is not None}
         total = 0.0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             with contextlib.suppress(OSError, ValueError, IndexError):  # a process that just ended
                 fields = stat.read_text().rsplit(")", 1)[1].split()
                 if int(fields[2]) in groups:  # pgrp: the worker and its pool children
                     total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        info = self.client.info("cpu")
+        info = self.r.info("cpu")
         return total + float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
-
-    def close(self) -> None:
-        self.stop_workers()
-        self.app.close()
-        self.redis.stop()
 
 
 @contextlib.contextmanager
 def fleet(keep_logs: bool = False) -> Iterator[Fleet]:
     """A Fleet in a temporary directory (its processes' logs), removed afterwards unless ``keep_logs``."""
-    tmp = Path(tempfile.mkdtemp(prefix="mt5-bench-"))
-    f = Fleet(tmp)
-    try:
-        yield f
-    finally:
-        f.close()
-        if keep_logs:
-            print(f"logs kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    with runs.log_dir("mt5-bench-", keep_logs) as tmp:
+        f = Fleet(tmp)
+        try:
+            yield f
+        finally:
+            f.close()
 
 
 def done_at(meta: dict[str, Any]) -> float:
@@ -179,11 +131,10 @@ def accounts(n: int, first_login: int = 30_000_001, server: str = "Bench-Demo") 
     return [(first_login + i, server, f"bench-pw-{i:04d}") for i in range(n)]
 
 
-def write_accounts(path: Path, accts: Sequence[Account]) -> Path:
-    """An ``MT5_SIMULATOR_ACCOUNTS`` file the workers' simulators load."""
-    path.write_text(json.dumps([{"login": login, "server": server, "password": password, "name": f"Bench {login}"}
-                                for login, server, password in accts]))  # fmt: skip
-    return path
+def specs(accts: Sequence[Account]) -> list[AccountSpec]:
+    """The accounts as the simulator knows them (for ``harness.accounts.write_accounts``, or in-process)."""
+    return [AccountSpec(login=login, server=server, password=SecretStr(password), name=f"Bench {login}")
+            for login, server, password in accts]  # fmt: skip
 
 
 def zipf_trace(accts: Sequence[Account], n: int, s: float, seed: int) -> list[Account]:

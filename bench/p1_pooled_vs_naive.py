@@ -10,18 +10,16 @@ account every time, the case where pooling saves only the ``initialize()``. Targ
 
 from __future__ import annotations
 
-import argparse
-
 from bench import report
-from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, scaled, write_accounts
+from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, scaled, specs
+from harness.accounts import write_accounts
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 
 TARGET = 50.0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    report.add_common(parser)  # --quick: also realistic latencies x0.01
+    parser = report.parser(__doc__)  # --quick: also realistic latencies x0.01
     parser.add_argument("--pooled", type=int, help="pooled requests, all for one account (default 300; quick 30)")
     parser.add_argument("--naive", type=int, help="naive requests (default 5; quick 4)")
     parser.add_argument("--switching", type=int, help="pooled requests rotating over 8 accounts (default 17)")
@@ -35,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with fleet(args.keep_logs) as f:
         accts = accounts(8)
-        file = write_accounts(f.log_dir / "accounts.json", accts)
+        file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         # Strict FIFO (no batching): P1 measures the pool, not account-batched serving.
         f.start_worker("p1", MT5_SIMULATOR_LATENCY=latency, MT5_SIMULATOR_ACCOUNTS=file, MT5_BATCH_WINDOW=1)
         hot = kwargs_of(accts[0])

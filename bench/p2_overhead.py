@@ -9,12 +9,12 @@ Rounds alternate the two tasks, so drift on a shared machine hits both alike. Ta
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
 from bench import report
-from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, write_accounts, zipf_trace
+from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, specs, zipf_trace
+from harness.accounts import write_accounts
 
 TARGET = 0.90
 NOOP, SIZED, INFO = "bench.noop", "bench.noop_info", "mt5.account_info"
@@ -22,8 +22,7 @@ TASKS = (NOOP, SIZED, INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    report.add_common(parser)
+    parser = report.parser(__doc__)
     parser.add_argument("--requests", type=int, help="requests per task per round (default 1000; quick 40)")
     parser.add_argument("--rounds", type=int, help="rounds, each task once per round (default 7; quick 2)")
     parser.add_argument("--accounts", type=int, default=20, help="accounts, Zipf(1.1) traffic (default 20)")
@@ -35,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     cpu: dict[str, list[float]] = {task: [] for task in TASKS}  # CPU ms per request, when measurable
     with fleet(args.keep_logs) as f:
         accts = accounts(args.accounts)
-        file = write_accounts(f.log_dir / "accounts.json", accts)
+        file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         # Pool as large as the account set: every account stays pooled, nothing is evicted mid-run.
         f.start_worker("p2", MT5_SIMULATOR_ACCOUNTS=file, MT5_CONNECTION_POOL_SIZE=max(20, args.accounts))
         trace = [kwargs_of(a) for a in zipf_trace(accts, n, 1.1, seed=2)]

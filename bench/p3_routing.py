@@ -19,7 +19,6 @@ with work queued is busy, as on the real profile); wall times from a prefix of i
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import statistics
@@ -30,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
-from bench.harness import Account, Fleet, accounts, done_at, fleet, kwargs_of, scaled, write_accounts, zipf_trace
+from bench.harness import Account, Fleet, accounts, done_at, fleet, kwargs_of, scaled, specs, zipf_trace
+from harness.accounts import write_accounts
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
@@ -106,8 +106,7 @@ class Results:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    report.add_common(parser)
+    parser = report.parser(__doc__)
     parser.add_argument("--requests", type=int, help="trace length for the login counts (default 10000)")
     parser.add_argument("--wall-requests", type=int, help="trace prefix for the wall times (default 1000)")
     parser.add_argument("--accounts", type=int, help="accounts (default 200; quick 30)")
@@ -138,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                    ("wall", wall_trace, wall_profile)]  # fmt: skip
     outcomes: dict[str, dict[str, Outcome]] = {}
     with fleet(args.keep_logs) as f:
-        file = write_accounts(f.log_dir / "accounts.json", accts)
+        file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         for phase, requests, latency in phases:
             outcomes[phase] = {}
             for v in VARIANTS:
@@ -176,14 +175,14 @@ def run(
     tids = [f"bench-{i}" for i in range(setup.workers)]
     # Announce the workers before they exist, as they will announce themselves, so the router can place the
     # backlog now; each worker then keeps its own entry alive.
-    registry = WorkerRegistry(connect(f.redis.url), ttl=300)
+    registry = WorkerRegistry(connect(f.redis_url), ttl=300)
     now = time.time()
     for tid in tids:
         registry.heartbeat(tid, setup.pool_size, now)
     live = registry.read(now).live
     if live != dict.fromkeys(tids, setup.pool_size):
         raise RuntimeError(f"registry reads {live}, expected {tids}")
-    _refresh_router(f)
+    f.router.refresh()  # the client's router caches membership for a second: read what we just wrote
     ids = f.publish("mt5.account_info", [kwargs_of(a) for a in trace], queue=v.queue)
     queued = {tid: queue_length(f.app, terminal_queue_name(tid)) for tid in tids}
     if v.queue is None:  # the router must have placed every request where rendezvous hashing says
@@ -219,14 +218,6 @@ def _batch_sizes(log: str) -> list[int]:
             with contextlib.suppress(ValueError, KeyError):
                 sizes.append(int(json.loads(line)["requests"]))
     return sizes
-
-
-def _refresh_router(f: Fleet) -> None:
-    """The client's router caches membership for a second: make it read the registry we just wrote."""
-    routes = f.app.conf.task_routes
-    for route in routes if isinstance(routes, (list, tuple)) else [routes]:
-        if hasattr(route, "refresh"):
-            route.refresh()
 
 
 def _shares(trace: Sequence[Account], assignment: dict[int, str]) -> dict[str, list[int]]:

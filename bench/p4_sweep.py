@@ -11,22 +11,17 @@ times reading the whole index, what a sweep that scanned every session would pay
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from collections.abc import Iterator
 
-from pydantic import SecretStr
-
 from bench import report
-from bench.harness import Fleet, accounts, fleet
+from bench.harness import Fleet, accounts, fleet, specs
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.reports import SessionInfo
-from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.worker.runtime import WorkerRuntime
 
 TARGET = 1.5
@@ -44,8 +39,7 @@ class Clock:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    report.add_common(parser)
+    parser = report.parser(__doc__)
     parser.add_argument("--live", type=int, nargs=2, help="live sessions, small and large (default 1000 100000)")
     parser.add_argument("--expiring", type=int, help="sessions expiring at each sweep (default 100; quick 20)")
     parser.add_argument("--repeats", type=int, help="sweeps timed per size (default 200; quick 5)")
@@ -112,16 +106,16 @@ Command: `{report.command("bench.p4_sweep", report.argv())}`; machine: {report.m
     return 0
 
 
-class Worker:
-    """One worker's manager (holding the sessions that will expire) and its Redis index with ``live`` more."""
+class InProcessWorker:
+    """One worker's runtime in this process, so a sweep can be timed alone: its manager (holding the sessions
+    that will expire) and its Redis index with ``live`` more. The fleet provides only the Redis."""
 
     def __init__(self, f: Fleet, live: int, expiring: int) -> None:
-        settings = Settings.load(_env_file=None, redis_url=f.redis.url, pool_size=expiring, idle_timeout=IDLE)
-        self.accounts = [AccountSpec(login=login, password=SecretStr(pw), server=server)
-                         for login, server, pw in accounts(expiring)]  # fmt: skip
+        settings = f.settings(pool_size=expiring, idle_timeout=IDLE)
+        self.accounts = specs(accounts(expiring))
         self.clock = Clock()
         self.manager = MT5ConnectionManager(SimulatedTerminal(self.accounts), settings, clock=self.clock)
-        self.client = connect(f.redis.url, timeout=30)
+        self.client = connect(f.redis_url, timeout=30)
         self.store = SessionStore(self.client, f"bench-p4-{live}")
         self.runtime = WorkerRuntime(settings, self.manager, self.store, clock=self.clock)
         self.live = live
@@ -154,7 +148,7 @@ class Worker:
 def run(f: Fleet, sizes: tuple[int, int], expiring: int, repeats: int) -> dict[int, tuple[float, float]]:
     """Median seconds of a sweep and of a full index read per size; the sizes alternate, so drift on a busy
     machine hits both alike."""
-    workers = {live: Worker(f, live, expiring) for live in sizes}
+    workers = {live: InProcessWorker(f, live, expiring) for live in sizes}
     sweeps: dict[int, list[float]] = {live: [] for live in sizes}
     for rep in range(repeats):
         for live in sizes if rep % 2 == 0 else sizes[::-1]:

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
-import shlex
 import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.harness import REPO
+from harness import markdown, runs
+from harness.env import REPO
+from harness.markdown import table
+from harness.runs import command, machine
+
+__all__ = [
+    "DOCS", "SECTIONS", "Panel", "Verdict", "argv", "bar_chart", "command", "docs_arg", "machine",
+    "parser", "ratio_line", "table", "update_section",
+]  # fmt: skip
 
 DOCS = REPO / "docs" / "performance.md"
 SECTIONS = ("P1", "P2", "P3", "P4", "C1")
@@ -46,23 +49,6 @@ def ratio_line(name: str, what: str, value: float, target: str, met: bool) -> st
     return f"{name} ratio: {what} = {value:.3g} (target {target}: {'met' if met else 'NOT met'})"
 
 
-def command(module: str, argv: Sequence[str]) -> str:
-    return shlex.join([".venv/bin/python", "-m", module, *argv])
-
-
-def machine() -> str:
-    return (
-        f"{os.cpu_count()} cores, {platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-
-
-def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True)
 class Verdict:
     """One row of the summary table: what was compared, the value, the target, whether it was met."""
@@ -76,36 +62,33 @@ class Verdict:
 SUMMARY_HEADER = ["", "measure", "result", "target", "met"]
 
 
+MARKS = markdown.Sections("bench")
+
+
 def update_section(path: Path, name: str, body: str, verdicts: Sequence[Verdict] = ()) -> None:
     """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing), and its
     rows of the summary table."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else _skeleton()
-    text = _replace(text, name, body)
-    if verdicts:
-        rows = [r for r in _summary_rows(text) if r[0] != name]
-        rows += [[name, v.measure, v.value, v.target, "yes" if v.met else "**no**"] for v in verdicts]
-        rows.sort(key=lambda r: r[0])  # stable: a script's rows keep their order
-        text = _replace(text, "summary", table(SUMMARY_HEADER, rows))
-    path.write_text(text, encoding="utf-8")
 
+    def edit(text: str) -> str:
+        text = MARKS.replace(text, name, body)
+        if verdicts:
+            rows = [r for r in _summary_rows(text) if r[0] != name]
+            rows += [[name, v.measure, v.value, v.target, "yes" if v.met else "**no**"] for v in verdicts]
+            rows.sort(key=lambda r: r[0])  # stable: a script's rows keep their order
+            text = MARKS.replace(text, "summary", table(SUMMARY_HEADER, rows))
+        return text
 
-def _replace(text: str, name: str, body: str) -> str:
-    begin, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    return pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
+    markdown.rewrite(path, _skeleton, edit)
 
 
 def _summary_rows(text: str) -> list[list[str]]:
-    match = re.search(r"<!-- bench:summary -->(.*?)<!-- /bench:summary -->", text, re.S)
-    lines = match.group(1).strip().splitlines()[2:] if match else []  # below the header and the rule
+    lines = (MARKS.body(text, "summary") or "").strip().splitlines()[2:]  # below the header and the rule
     return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines if line.startswith("|")]
 
 
 def _skeleton() -> str:
-    parts = [HEADER, f"## Summary\n\n<!-- bench:summary -->\n{table(SUMMARY_HEADER, [])}\n<!-- /bench:summary -->\n"]
-    parts += [f"<!-- bench:{n} -->\n## {n}\n\nNot run yet.\n<!-- /bench:{n} -->\n" for n in SECTIONS]
+    parts = [HEADER, f"## Summary\n\n{MARKS.block('summary', table(SUMMARY_HEADER, []))}\n"]
+    parts += [MARKS.placeholder(n) for n in SECTIONS]
     return "\n".join(parts)
 
 
@@ -165,17 +148,14 @@ def _short(value: float) -> str:
     return f"{value:.3g}"
 
 
-def add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, seconds (what tests/integration/test_bench.py runs)")
-    parser.add_argument("--docs", type=Path, help="markdown to update (default docs/performance.md; none if --quick)")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A script's parser with the common flags (``--quick``, ``--docs``, ``--keep-logs``)."""
+    return runs.parser(doc, DOCS)
 
 
 def docs_arg(quick: bool, given: Path | None) -> Path | None:
     """Where to write: ``--docs`` if given; a full run defaults to docs/performance.md, ``--quick`` to nowhere."""
-    if given is not None:
-        return given
-    return None if quick else DOCS
+    return runs.docs_target(quick, given, DOCS)
 
 
 def argv() -> list[str]:
