@@ -17,14 +17,16 @@ Every bridge call must end within ``MT5_BRIDGE_TIMEOUT`` with a transient IPC er
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.accounts import write_accounts
+from harness.env import env_values
+from harness.processes import BridgeProcess
 from reliability import report, traffic
-from reliability.processes import BridgeProcess, Fleet, SilentListener, make_accounts, write_accounts
+from reliability.processes import Fleet, SilentListener, make_accounts
 from reliability.secrets_scan import scan
 
 BRIDGE_TIMEOUT = 2.0
@@ -75,9 +77,10 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     phases: list[Phase] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        bridge = fleet.start_bridge({"MT5_SIMULATOR_ACCOUNTS": str(file)})
-        env = fleet.worker_env(**settings) | bridge.worker_env(BRIDGE_TIMEOUT)
-        (worker,) = fleet.start_workers(["w1"], [env])
+        # Its own bridge hosts its terminal, which takes the MT5_SIMULATOR_* settings.
+        (worker,) = fleet.start_workers(["w1"], bridged=True, MT5_SIMULATOR_ACCOUNTS=file, **settings)
+        bridge = worker.bridge
+        assert bridge is not None
         span = n_requests / rate
         kinds = ["killed", "stopped", "silent"]
 
@@ -96,8 +99,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         failed_calls = worker.events("mt5.call", ok=False)
         ok_calls = [traffic.event_time(e) for e in worker.events("mt5.call", function="account_info", ok=True)]
         passwords = [a.password.get_secret_value() for a in accounts]
-        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
-        secrets.add("bridge token in logs", "\n".join(fleet.logs().values()).encode(), [bridge.token])
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
+        secrets.add("bridge token in logs", fleet.logs().encode(), [bridge.token])
     finally:
         fleet.close()
 
@@ -136,8 +139,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
             f"(`MT5_BACKEND=bridge`); its bridge killed for {outage:g} s and restarted, then SIGSTOPped for "
             f"{outage:g} s, then replaced for {outage:g} s by a listener that accepts and never answers."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()}
-        | {"MT5_BACKEND": "bridge"},
+        settings=env_values(settings) | {"MT5_BACKEND": "bridge"},
         figures=figures,
         extra_problems=extra,
         notes=f"""\

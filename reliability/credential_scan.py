@@ -18,52 +18,23 @@ runs the default only.
 
 from __future__ import annotations
 
-import base64
 import json
 import secrets
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from cryptography.fernet import Fernet
 
+from harness.accounts import write_accounts
+from harness.flower import datatable_query
 from mt5_worker.cli.devstack import wait_for
 from reliability import report, traffic
-from reliability.processes import Fleet, make_accounts, write_accounts
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import ScanReport, scan
 
 FLOWER_USER = "ops"
 FAULTS = {"login": {"fail_first": 2, "rate": 0.1, "code": -10004}}  # retried: the message is sent again
-
-
-class FlowerReader:
-    """Flower's HTTP API with basic auth; keeps every body it received."""
-
-    def __init__(self, base: str, auth: str) -> None:
-        self.base = base
-        self.header = {"Authorization": "Basic " + base64.b64encode(auth.encode()).decode()}
-        self.bodies: list[str] = []
-
-    def get(self, path: str) -> str:
-        request = urllib.request.Request(self.base + path, headers=self.header)
-        with urllib.request.urlopen(request, timeout=10) as response:
-            body: str = response.read().decode()
-        self.bodies.append(body)
-        return body
-
-    def json(self, path: str) -> Any:
-        return json.loads(self.get(path))
-
-
-def _datatable() -> str:
-    columns = ["name", "uuid", "state", "args", "kwargs", "result", "received", "started", "runtime", "worker"]
-    params: dict[str, object] = {"draw": 1, "start": 0, "length": 10_000, "search[value]": "",
-                                 "order[0][column]": 6, "order[0][dir]": "desc"}  # fmt: skip
-    params |= {f"columns[{i}][data]": name for i, name in enumerate(columns)}
-    return urllib.parse.urlencode(params)
 
 
 @dataclass
@@ -90,12 +61,15 @@ def variant(logs: Path, quick: bool, key: str | None) -> Variant:
         simulator = {"MT5_SIMULATOR_ACCOUNTS": str(file),
                      "MT5_SIMULATOR_FAULTS": json.dumps(FAULTS)}  # fmt: skip
         settings = {"MT5_CONNECTION_RETRY_BACKOFF_MAX": 1, "MT5_CONNECTION_IDLE_TIMEOUT": 2, **keyed}
-        bridge = fleet.start_bridge(simulator)
-        envs = [fleet.worker_env(**settings) | simulator, fleet.worker_env(**settings) | bridge.worker_env(10.0)]
-        workers = fleet.start_workers(["w1", "w2"], envs)
-        fleet.start_beat(MT5_IDLE_SWEEP_INTERVAL=1)
-        _, base = fleet.start_flower(flower_auth)
-        flower = FlowerReader(base, flower_auth)
+        # w2's terminal is behind a bridge of its own, so passwords cross the bridge's wire too.
+        workers = fleet.wait_serving([
+            fleet.worker("w1", wait=False, **settings, **simulator),
+            fleet.worker("w2", wait=False, bridged=True, MT5_BRIDGE_TIMEOUT=10.0, **settings, **simulator),
+        ])  # fmt: skip
+        bridge = workers[1].bridge
+        assert bridge is not None
+        fleet.beat(MT5_IDLE_SWEEP_INTERVAL=1)
+        flower = fleet.flower(flower_auth).api()
 
         requests += traffic.paced(fleet, accounts, n_requests, 40.0, deadline, seed=19)
         requests += [traffic.send(fleet, a, deadline, task="login") for a in accounts[:6]]
@@ -112,14 +86,14 @@ def variant(logs: Path, quick: bool, key: str | None) -> Variant:
 
         wait_for(seen, 30, "flower to see every task")
         for task_id in sorted(ids):
-            flower.get(f"/api/task/info/{task_id}")
-            flower.get(f"/api/task/result/{task_id}")
-        for path in ("/api/workers?refresh=true", "/api/task/types", f"/tasks/datatable?{_datatable()}", "/tasks",
-                     "/workers", "/metrics", *(f"/task/{t}" for t in sorted(ids)[:20])):  # fmt: skip
-            flower.get(path)
+            flower.text(f"/api/task/info/{task_id}")
+            flower.text(f"/api/task/result/{task_id}")
+        for path in ("/api/workers?refresh=true", "/api/task/types", f"/tasks/datatable?{datatable_query(10_000)}",
+                     "/tasks", "/workers", "/metrics", *(f"/task/{t}" for t in sorted(ids)[:20])):  # fmt: skip
+            flower.text(path)
         tally = traffic.Tally.of(requests)
         time.sleep(0.5)  # the last log lines flushed
-        logs_text = fleet.logs()
+        logs_text = fleet.log_files()
         found = scan(
             [a.password.get_secret_value() for a in accounts] + wrong,
             fleet.r, logs_text, results=[r.meta for r in requests], persistence=logs, flower=flower.bodies,

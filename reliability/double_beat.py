@@ -11,15 +11,16 @@ nothing to do), the hot one never, no sweep fails, and Redis's bookkeeping match
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from collections import Counter
 from pathlib import Path
 
+from harness.accounts import write_accounts
+from harness.env import env_values
 from reliability import report, traffic
-from reliability.processes import Fleet, make_accounts, write_accounts
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import scan
 
 SWEEP, IDLE = 1.0, 2.0
@@ -38,9 +39,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        env = fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)
-        workers = fleet.start_workers(["w1", "w2"], [env, env])
-        beats = [fleet.start_beat(f"beat{i}", **settings) for i in (1, 2)]
+        workers = fleet.start_workers(["w1", "w2"], MT5_SIMULATOR_ACCOUNTS=file, **settings)
+        beats = [fleet.beat(f"beat{i}", **settings) for i in (1, 2)]
         stop = threading.Event()
 
         def keep_hot() -> None:
@@ -71,7 +71,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         problems_logged = [e for w in workers for e in w.events() if e.get("level") in ("warning", "error")]
         celery_errors = sum(t.count("ERROR/") for t in texts)
         passwords = [a.password.get_secret_value() for a in accounts]
-        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
     finally:
         fleet.close()
 
@@ -111,7 +111,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
             f"used once each then left idle, and one hot account used every 0.5 s throughout "
             f"({tally.sent} `mt5.account_info` requests in all)."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
         notes="""\

@@ -12,7 +12,6 @@ none may vanish.
 from __future__ import annotations
 
 import gc
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -21,8 +20,11 @@ from pathlib import Path
 
 import redis
 
+from harness.accounts import write_accounts
+from harness.env import env_values
+from harness.processes import WorkerProcess
 from reliability import report, traffic
-from reliability.processes import Fleet, WorkerProcess, make_accounts, write_accounts
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import scan
 
 _CONNECTED = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Connected to redis", re.M)
@@ -70,8 +72,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     outages: list[Outage] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        env = fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)
-        workers = fleet.start_workers(["w1", "w2"], [env, env])
+        workers = fleet.start_workers(["w1", "w2"], MT5_SIMULATOR_ACCOUNTS=file, **settings)
         span = n_requests / rate
 
         def chaos() -> None:
@@ -92,7 +93,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         runs = traffic.executions(workers)
         reconnected = {w.name: [reconnections(w, o.up_at - 0.5) for o in outages] for w in workers}
         passwords = [a.password.get_secret_value() for a in accounts]
-        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
     finally:
         fleet.close()
 
@@ -138,7 +139,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
             f"threads to workers w1 and w2; Redis stopped for {' s, then '.join(f'{d:g}' for d in durations)} s "
             "and started again on the same port with its AOF."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
         notes=f"""\

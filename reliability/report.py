@@ -4,20 +4,14 @@ section of ``docs/reliability.md`` (with the command that produced it)."""
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
-import shlex
-import shutil
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from reliability.processes import REPO
+from harness import markdown, runs
+from harness.env import REPO
+from harness.markdown import table
 from reliability.traffic import Tally
 
 DOCS = REPO / "docs" / "reliability.md"
@@ -112,7 +106,7 @@ class Outcome:
 
     def command(self) -> str:
         module = self.name.removesuffix("_stress")  # a variant's section, run by its scenario's script
-        return shlex.join([".venv/bin/python", "-m", f"reliability.{module}", *self.argv])
+        return runs.command(f"reliability.{module}", self.argv)
 
 
 def tally_table(t: Tally) -> str:
@@ -124,12 +118,6 @@ def tally_table(t: Tally) -> str:
     return table(header, [row])
 
 
-def table(header: Sequence[object], rows: Sequence[Sequence[object]]) -> str:
-    lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def render(o: Outcome) -> str:
     t = o.tally
     latency = f"{t.latency(0.5):.2f} s median, {t.latency(0.99):.2f} s p99, {max(t.latencies, default=0):.2f} s max"
@@ -138,7 +126,7 @@ def render(o: Outcome) -> str:
     return f"""\
 ## {o.title}
 
-`{o.command()}` ({machine()})
+`{o.command()}` ({runs.machine()})
 
 Injected: {o.injected}
 
@@ -170,52 +158,19 @@ def print_outcome(o: Outcome) -> None:
     print("invariants: " + ("OK" if o.ok else "BROKEN: " + "; ".join(o.problems)))
 
 
-def machine() -> str:
-    return f"{os.cpu_count()} cores, Python {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+MARKS = markdown.Sections("reliability")
 
 
 def update_section(path: Path, name: str, body: str) -> None:
     """Replace section ``name`` of ``path`` (created with every section as a placeholder if missing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = path.read_text(encoding="utf-8") if path.exists() else _skeleton()
-    begin, end = f"<!-- reliability:{name} -->", f"<!-- /reliability:{name} -->"
-    block = f"{begin}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
-    path.write_text(text, encoding="utf-8")
+    markdown.rewrite(path, _skeleton, lambda text: MARKS.replace(text, name, body))
 
 
 def _skeleton() -> str:
-    parts = [HEADER]
-    parts += [f"<!-- reliability:{n} -->\n## {n}\n\nNot run yet.\n<!-- /reliability:{n} -->\n" for n in SECTIONS]
-    return "\n".join(parts)
+    return "\n".join([HEADER, *(MARKS.placeholder(n) for n in SECTIONS)])
 
 
 # --- the scripts' command line ------------------------------------------------------------------------------
-
-
-def parser(doc: str | None) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
-    p.add_argument("--quick", action="store_true", help="small sizes, seconds (what the integration tests run)")
-    p.add_argument("--docs", type=Path, help="markdown to update (default docs/reliability.md; none with --quick)")
-    p.add_argument("--keep-logs", action="store_true", help="keep the processes' logs (path printed at exit)")
-    return p
-
-
-@contextmanager
-def log_dir(keep: bool, given: Path | None = None) -> Iterator[Path]:
-    if given is not None:
-        given.mkdir(parents=True, exist_ok=True)
-        yield given
-        return
-    path = Path(tempfile.mkdtemp(prefix="mt5-reliability-"))
-    try:
-        yield path
-    finally:
-        if keep:
-            print(f"logs kept in {path}")
-        else:
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def cli(
@@ -226,17 +181,17 @@ def cli(
 ) -> int:
     """Parse the common flags (and the scenario's own, passed to ``run`` by name), run the scenario, print it,
     write its doc section; exit 1 if an invariant broke."""
-    p = parser(doc)
+    p = runs.parser(doc, DOCS)
     if add_arguments is not None:
         add_arguments(p)
     args = p.parse_args(argv)
     given = sys.argv[1:] if argv is None else argv
     own = {k: v for k, v in vars(args).items() if k not in ("quick", "docs", "keep_logs")}
-    with log_dir(args.keep_logs) as logs:
+    with runs.log_dir("mt5-reliability-", args.keep_logs) as logs:
         outcome = run(quick=args.quick, logs=logs, **own)
     outcome.argv = [a for a in given if a != "--keep-logs"]
     print_outcome(outcome)
-    docs = args.docs if args.docs is not None else (None if args.quick else DOCS)
+    docs = runs.docs_target(args.quick, args.docs, DOCS)
     if docs is not None:
         update_section(docs, outcome.name, render(outcome))
         print(f"wrote section {outcome.name} of {docs}")

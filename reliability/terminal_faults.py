@@ -12,11 +12,12 @@ attempt; Celery retries the task (``MT5_CONNECTION_RETRY_LIMIT`` retries, 1 s ap
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from harness.accounts import write_accounts
+from harness.env import env_values
 from reliability import report, traffic
-from reliability.processes import Fleet, make_accounts, write_accounts
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import scan
 
 FAULTS = {"login": {"rate": 0.1, "code": -10005}, "account_info": {"rate": 0.1, "code": -10002}}
@@ -40,9 +41,10 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     fleet = Fleet(logs)
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        envs = [fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, MT5_SIMULATOR_SEED=i + 1, **settings)
-                for i in range(WORKERS)]  # fmt: skip
-        workers = fleet.start_workers([f"w{i + 1}" for i in range(WORKERS)], envs)
+        workers = fleet.wait_serving([
+            fleet.worker(f"w{i + 1}", wait=False, MT5_SIMULATOR_ACCOUNTS=file, MT5_SIMULATOR_SEED=i + 1, **settings)
+            for i in range(WORKERS)
+        ])  # fmt: skip
         requests = traffic.paced(fleet, accounts, n_requests, rate, deadline, seed=7)
         traffic.collect(fleet, requests, grace=30)
         traffic.wait_quiet(fleet)
@@ -51,7 +53,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         runs = traffic.executions(workers)
         inits = sum(len(w.events("mt5.call", function="initialize", ok=True)) for w in workers)
         passwords = [a.password.get_secret_value() for a in accounts]
-        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
     finally:
         fleet.close()
 
@@ -85,7 +87,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
             f"probability 0.1 and crashes on every {crash_every}th `account_info()` call (fleet-wide about one "
             f"crash per {crash_every * WORKERS:,} requests)."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
         notes="""\

@@ -28,10 +28,11 @@ from typing import Any
 
 import redis
 
+from harness.processes import WorkerProcess
 from mt5_worker import errors
 from mt5_worker.fleet.sessions import REDIS_DOWN
 from mt5_worker.terminal.specs import AccountSpec
-from reliability.processes import Fleet, WorkerProcess, sleep_until
+from reliability.processes import Fleet, sleep_until
 
 READY = frozenset({"SUCCESS", "FAILURE"})
 

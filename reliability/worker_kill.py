@@ -20,8 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.accounts import write_accounts
+from harness.env import env_values
+from harness.processes import WorkerProcess
 from reliability import report, traffic
-from reliability.processes import Fleet, WorkerProcess, make_accounts, write_accounts
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import scan
 
 LATENCY = {"account_info": 0.04, "login": 0.05}
@@ -82,8 +85,7 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
     kills: list[Kill] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        env = fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)
-        workers = fleet.start_workers(["w1", "w2"], [env, env])
+        workers = fleet.start_workers(["w1", "w2"], MT5_SIMULATOR_ACCOUNTS=file, **settings)
         w1 = workers[0]
         span = n_requests / rate
 
@@ -102,7 +104,7 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
         runs = traffic.executions(workers)
         interrupted = w1.log_text().count("raised error: WorkerLostError")
         passwords = [a.password.get_secret_value() for a in accounts]
-        secrets = scan(passwords, fleet.r, fleet.logs(), results=[r.meta for r in requests])
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
     finally:
         fleet.close()
 
@@ -142,7 +144,7 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
             f"w2 (terminal latency: account_info 40 ms, login 50 ms); w1 SIGKILLed {len(kinds)} times during the run, "
             "alternating the whole worker (restarted 1 s later, same name) and its pool child only."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
         notes=f"""\
@@ -174,7 +176,7 @@ def run_stress(kills: int, logs: Path) -> report.Outcome:
     fleet = Fleet(logs)
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        (w1,) = fleet.start_workers(["w1"], [fleet.worker_env(MT5_SIMULATOR_ACCOUNTS=file, **settings)])
+        (w1,) = fleet.start_workers(["w1"], MT5_SIMULATOR_ACCOUNTS=file, **settings)
 
         def chaos() -> None:
             for _ in range(kills):
@@ -203,7 +205,7 @@ def run_stress(kills: int, logs: Path) -> report.Outcome:
             f"{tally.sent:,} `mt5.account_info` requests over {n_accounts} accounts at {rate:g}/s to one worker, "
             f"SIGKILLed (main process and child) {kills} times, every 2 s, each time restarted 0.3 s later."
         ),
-        settings={k: json.dumps(v) if isinstance(v, dict) else str(v) for k, v in settings.items()},
+        settings=env_values(settings),
         figures=[
             ("messages left in Redis at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
             ("kombu's unacked_mutex still held at the end (TTL s; -2: not held)", mutex_ttl),
