@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from harness.env import clean_environ  # noqa: E402
 from mt5_worker.cli.devstack import ManagedProcess, RedisServer, celery_argv, free_port, wait_for, worker_argv  # noqa: E402
 from mt5_worker.errors import MT5Error  # noqa: E402
 from mt5_worker.settings import Settings  # noqa: E402
@@ -47,8 +48,7 @@ def main() -> int:
 
 def _run(tmp: Path, out: Path, chromium: str) -> int:
     redis = RedisServer(tmp).start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_", "FLOWER_"))}
-    env |= {"REDIS_URL": redis.url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json"}
+    env = clean_environ() | {"REDIS_URL": redis.url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json"}
     env["FLOWER_UNAUTHENTICATED_API"] = "true"  # the script reads one task id from Flower's API
     os.environ.update(env)  # this process's client uses the same Redis
     port = free_port()
