@@ -66,7 +66,12 @@ BOOLEAN_FUNCTIONS = frozenset(
 )
 # Functions whose answer is one record (a named tuple) or a tuple of records, sent as plain tuples.
 _RECORD_FUNCTIONS = frozenset({"account_info", "terminal_info", "version", "symbol_info", "symbol_info_tick"})
-_RECORDS_FUNCTIONS = frozenset({"symbols_get", "market_book_get"})
+_RECORDS_FUNCTIONS = frozenset(
+    {"symbols_get", "market_book_get", "orders_get", "positions_get", "history_orders_get", "history_deals_get"}
+)
+_INT_FUNCTIONS = frozenset(
+    {"symbols_total", "orders_total", "positions_total", "history_orders_total", "history_deals_total"}
+)
 # Functions whose answer is a numpy structured array, sent as encode_array() plain data, by dtype.
 _ARRAY_FUNCTIONS = {
     "copy_rates_from": RATES_DTYPE,
@@ -138,6 +143,8 @@ class BridgeCore:
         return result, error
 
     def _run(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
+        if function == "order_check" and len(args) == 1 and type(args[0]) is tuple:
+            args = (dict(args[0]),)  # the request crossed as (key, value) pairs
         try:
             result = getattr(self.terminal, function)(*args, **kwargs)
             ok = result is not None and result is not False
@@ -160,8 +167,12 @@ def _plain_result(function: str, result: Any) -> Any:
         value = None if result is None else tuple(tuple(record) for record in result)
     elif function in _ARRAY_FUNCTIONS:
         value = None if result is None else encode_array(_as_dtype(result, _ARRAY_FUNCTIONS[function]))
-    elif function == "symbols_total":
+    elif function in _INT_FUNCTIONS:
         value = None if result is None else int(result)
+    elif function in ("order_calc_margin", "order_calc_profit"):
+        value = None if result is None else float(result)
+    elif function == "order_check":
+        value = None if result is None else (*tuple(result)[:-1], tuple(result.request))
     else:
         value = bool(result)
     if not is_plain(value, allow_bytes=True):
@@ -179,7 +190,17 @@ def _as_dtype(array: Any, dtype: Any) -> Any:
 
 
 def _first_not_plain(arguments: dict[str, Any]) -> str | None:
-    return next((name for name, value in arguments.items() if type(value) not in PLAIN_TYPES), None)
+    return next((name for name, value in arguments.items() if not _plain_argument(name, value)), None)
+
+
+def _plain_argument(name: str, value: Any) -> bool:
+    """A builtin scalar; the history dates and order_check's request (key, value) pairs are tuples of them."""
+    if name in ("dates", "request") and type(value) is tuple:
+        pairs = name == "request"
+        return all((type(v) is tuple and len(v) == 2 and type(v[0]) is str) if pairs else True for v in value) and (
+            is_plain(value)
+        )
+    return type(value) in PLAIN_TYPES
 
 
 class BridgeService(rpyc.Service):  # type: ignore[misc]
@@ -297,6 +318,52 @@ class BridgeService(rpyc.Service):  # type: ignore[misc]
         args = {"symbol": symbol, "date_from": date_from, "date_to": date_to, "flags": flags}
         return self._core.call(self._peer, "copy_ticks_range", args, {})
 
+    # --- the account side ---
+
+    def exposed_orders_total(self) -> Reply:
+        return self._core.call(self._peer, "orders_total", {}, {})
+
+    def exposed_orders_get(self, **filters: Any) -> Reply:
+        return self._core.call(self._peer, "orders_get", {}, _filters(filters, ("symbol", "group", "ticket")))
+
+    def exposed_positions_total(self) -> Reply:
+        return self._core.call(self._peer, "positions_total", {}, {})
+
+    def exposed_positions_get(self, **filters: Any) -> Reply:
+        return self._core.call(self._peer, "positions_get", {}, _filters(filters, ("symbol", "group", "ticket")))
+
+    def exposed_history_orders_total(self, date_from: int, date_to: int) -> Reply:
+        return self._core.call(self._peer, "history_orders_total", {"date_from": date_from, "date_to": date_to}, {})
+
+    def exposed_history_deals_total(self, date_from: int, date_to: int) -> Reply:
+        return self._core.call(self._peer, "history_deals_total", {"date_from": date_from, "date_to": date_to}, {})
+
+    def exposed_history_orders_get(self, dates: tuple[int, ...] = (), **filters: Any) -> Reply:
+        return self._history("history_orders_get", dates, filters)
+
+    def exposed_history_deals_get(self, dates: tuple[int, ...] = (), **filters: Any) -> Reply:
+        return self._history("history_deals_get", dates, filters)
+
+    def exposed_order_calc_margin(self, action: int, symbol: str, volume: float, price: float) -> Reply:
+        args = {"action": action, "symbol": symbol, "volume": volume, "price": price}
+        return self._core.call(self._peer, "order_calc_margin", args, {})
+
+    def exposed_order_calc_profit(
+        self, action: int, symbol: str, volume: float, price_open: float, price_close: float
+    ) -> Reply:
+        args = {"action": action, "symbol": symbol, "volume": volume, "price_open": price_open,
+                "price_close": price_close}  # fmt: skip
+        return self._core.call(self._peer, "order_calc_profit", args, {})
+
+    def exposed_order_check(self, request: tuple[tuple[str, Any], ...]) -> Reply:
+        return self._core.call(self._peer, "order_check", {"request": request}, {})  # a dict again in _run
+
+    def _history(self, function: str, dates: Any, filters: dict[str, Any]) -> Reply:
+        if type(dates) is not tuple:
+            return self._core.call(self._peer, function, {"dates": dates}, {})  # refused as not plain
+        args = {f"date_{i}": d for i, d in enumerate(dates)}
+        return self._core.call(self._peer, function, args, _filters(filters, ("group", "ticket", "position")))
+
     # --- simulator control (only with --allow-simulator-control and the simulator backend) -----------
 
     def exposed_sim_reset(
@@ -396,3 +463,8 @@ def format_address(address: Any) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def _filters(filters: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
+    """Keyword filters as given; unknown names reach the terminal too, which refuses them as the SDK does."""
+    return {str(k): v for k, v in filters.items()} if all(type(k) is str for k in filters) else {"?": None}

@@ -54,7 +54,19 @@ from mt5_worker.codes import (
 )
 from mt5_worker.logging import get_logger
 from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
+from mt5_worker.terminal.records import (
+    RATES_DTYPE,
+    TICKS_DTYPE,
+    BookInfo,
+    OrderCheckResult,
+    Records,
+    SymbolInfo,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+    TradeRequest,
+)
 from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, decode_array, hello, is_plain, recv_exact
 
 
@@ -211,6 +223,51 @@ class BridgeTerminal:
             "copy_ticks_range", symbol=symbol, date_from=_epoch(date_from), date_to=_epoch(date_to), flags=flags
         )
 
+    # --- the account side: records cross as plain tuples; order_check's request as (key, value) pairs ---
+
+    def orders_total(self) -> int | None:
+        return self._request("orders_total")  # type: ignore[no-any-return]
+
+    def orders_get(self, **filters: Any) -> tuple[TradeOrder, ...] | None:
+        values = self._request("orders_get", **filters)
+        return None if values is None else tuple(TradeOrder(*row) for row in values)
+
+    def positions_total(self) -> int | None:
+        return self._request("positions_total")  # type: ignore[no-any-return]
+
+    def positions_get(self, **filters: Any) -> tuple[TradePosition, ...] | None:
+        values = self._request("positions_get", **filters)
+        return None if values is None else tuple(TradePosition(*row) for row in values)
+
+    def history_orders_total(self, date_from: Date, date_to: Date, /) -> int | None:
+        return self._request("history_orders_total", date_from=_epoch(date_from), date_to=_epoch(date_to))  # type: ignore[no-any-return]
+
+    def history_orders_get(self, *dates: Date, **filters: Any) -> tuple[TradeOrder, ...] | None:
+        values = self._request("history_orders_get", dates=tuple(_epoch(d) for d in dates), **filters)
+        return None if values is None else tuple(TradeOrder(*row) for row in values)
+
+    def history_deals_total(self, date_from: Date, date_to: Date, /) -> int | None:
+        return self._request("history_deals_total", date_from=_epoch(date_from), date_to=_epoch(date_to))  # type: ignore[no-any-return]
+
+    def history_deals_get(self, *dates: Date, **filters: Any) -> tuple[TradeDeal, ...] | None:
+        values = self._request("history_deals_get", dates=tuple(_epoch(d) for d in dates), **filters)
+        return None if values is None else tuple(TradeDeal(*row) for row in values)
+
+    def order_calc_margin(self, action: int, symbol: str, volume: float, price: float, /) -> float | None:
+        return self._request("order_calc_margin", action=action, symbol=symbol, volume=volume, price=price)  # type: ignore[no-any-return]
+
+    def order_calc_profit(
+        self, action: int, symbol: str, volume: float, price_open: float, price_close: float, /
+    ) -> float | None:
+        value = self._request("order_calc_profit", action=action, symbol=symbol, volume=volume,
+                              price_open=price_open, price_close=price_close)  # fmt: skip
+        return value  # type: ignore[no-any-return]
+
+    def order_check(self, request: dict[str, object], /) -> OrderCheckResult | None:
+        pairs = tuple(request.items()) if isinstance(request, dict) else request
+        values = self._request("order_check", request=pairs)
+        return None if values is None else OrderCheckResult._make((*values[:-1], TradeRequest(*values[-1])))
+
     def _array(self, function: str, **kwargs: object) -> Records | None:
         array: Records | None = self._request(function, **kwargs)  # decoded and checked by _check_reply
         return array
@@ -334,7 +391,17 @@ _SHAPES: dict[str, int] = {
     "symbol_info": len(SymbolInfo._fields),
     "symbol_info_tick": len(Tick._fields),
 }
-_LIST_SHAPES: dict[str, int] = {"symbols_get": len(SymbolInfo._fields), "market_book_get": len(BookInfo._fields)}
+_LIST_SHAPES: dict[str, int] = {
+    "symbols_get": len(SymbolInfo._fields),
+    "market_book_get": len(BookInfo._fields),
+    "orders_get": len(TradeOrder._fields),
+    "positions_get": len(TradePosition._fields),
+    "history_orders_get": len(TradeOrder._fields),
+    "history_deals_get": len(TradeDeal._fields),
+}
+_INT_FUNCTIONS = frozenset(
+    {"symbols_total", "orders_total", "positions_total", "history_orders_total", "history_deals_total"}
+)
 _ARRAYS = {
     "copy_rates_from": RATES_DTYPE,
     "copy_rates_from_pos": RATES_DTYPE,
@@ -362,8 +429,14 @@ def _check_reply(function: str, reply: object) -> tuple[Any, tuple[int, str]]:
     elif function in _LIST_SHAPES:
         size = _LIST_SHAPES[function]
         ok = value is None or (type(value) is tuple and all(type(v) is tuple and len(v) == size for v in value))
-    elif function == "symbols_total":
+    elif function in _INT_FUNCTIONS:
         ok = value is None or type(value) is int
+    elif function in ("order_calc_margin", "order_calc_profit"):
+        ok = value is None or type(value) is float
+    elif function == "order_check":
+        size, request_size = len(OrderCheckResult._fields), len(TradeRequest._fields)
+        ok = value is None or (type(value) is tuple and len(value) == size and type(value[-1]) is tuple
+                               and len(value[-1]) == request_size)  # fmt: skip
     elif function in _ARRAYS:
         ok = value is None
     else:

@@ -855,6 +855,10 @@ class Market:
             path=spec.path,
         )
 
+    def rate(self, source: str, target: str, now_ms: int) -> float:
+        """Units of ``target`` per unit of ``source`` now (see :meth:`_rate`)."""
+        return self._rate(source, target, now_ms)
+
     def _rate(self, source: str, target: str, now_ms: int) -> float:
         """Units of ``target`` per unit of ``source`` from this market's FX pairs, directly or through USD (1.0 when
         no pair links them)."""

@@ -17,7 +17,17 @@ import numpy as np
 
 from mt5_worker.errors import SettingsError
 from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
-from mt5_worker.terminal.records import BookInfo, Records, SymbolInfo, Tick
+from mt5_worker.terminal.records import (
+    BookInfo,
+    OrderCheckResult,
+    Records,
+    SymbolInfo,
+    Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+    TradeRequest,
+)
 
 UNAVAILABLE = (
     "MT5_BACKEND=metatrader5 needs the MetaTrader5 package, which exists only for Windows "
@@ -130,6 +140,59 @@ class MetaTrader5Terminal:
 
     def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None:
         return _array(self._mt5.copy_ticks_range(symbol, date_from, date_to, flags))
+
+    # --- the account side ---
+
+    def orders_total(self) -> int | None:
+        return _int(self._mt5.orders_total())
+
+    def orders_get(self, **filters: Any) -> tuple[TradeOrder, ...] | None:
+        return _records(self._mt5.orders_get(**filters), TradeOrder)
+
+    def positions_total(self) -> int | None:
+        return _int(self._mt5.positions_total())
+
+    def positions_get(self, **filters: Any) -> tuple[TradePosition, ...] | None:
+        return _records(self._mt5.positions_get(**filters), TradePosition)
+
+    def history_orders_total(self, date_from: Date, date_to: Date, /) -> int | None:
+        return _int(self._mt5.history_orders_total(date_from, date_to))
+
+    def history_orders_get(self, *dates: Date, **filters: Any) -> tuple[TradeOrder, ...] | None:
+        return _records(self._mt5.history_orders_get(*dates, **filters), TradeOrder)
+
+    def history_deals_total(self, date_from: Date, date_to: Date, /) -> int | None:
+        return _int(self._mt5.history_deals_total(date_from, date_to))
+
+    def history_deals_get(self, *dates: Date, **filters: Any) -> tuple[TradeDeal, ...] | None:
+        return _records(self._mt5.history_deals_get(*dates, **filters), TradeDeal)
+
+    def order_calc_margin(self, action: int, symbol: str, volume: float, price: float, /) -> float | None:
+        value = self._mt5.order_calc_margin(action, symbol, volume, price)
+        return None if value is None else float(value)
+
+    def order_calc_profit(
+        self, action: int, symbol: str, volume: float, price_open: float, price_close: float, /
+    ) -> float | None:
+        value = self._mt5.order_calc_profit(action, symbol, volume, price_open, price_close)
+        return None if value is None else float(value)
+
+    def order_check(self, request: dict[str, object], /) -> OrderCheckResult | None:
+        result = self._mt5.order_check(request)
+        if result is None:
+            return None
+        fields = _fields(result, OrderCheckResult._fields)
+        fields["request"] = TradeRequest(**_fields(fields["request"], TradeRequest._fields))
+        return OrderCheckResult(**fields)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _records(values: Any, record: Any) -> tuple[Any, ...] | None:
+    """A tuple of the SDK's struct sequences as this package's named tuples (``None`` stays ``None``)."""
+    return None if values is None else tuple(record(**_fields(v, record._fields)) for v in values)
 
 
 def _array(value: Any) -> Records | None:

@@ -18,12 +18,18 @@ from mt5_worker.terminal.records import (
     RATES_DTYPE,
     TICKS_DTYPE,
     BookInfo,
+    OrderCheckResult,
     Records,
     SymbolInfo,
     Tick,
+    TradeDeal,
+    TradeOrder,
+    TradePosition,
+    TradeRequest,
 )
 
 __all__ = [
+    "ACCOUNT_FUNCTIONS",
     "FUNCTIONS",
     "MARKET_FUNCTIONS",
     "RATES_DTYPE",
@@ -31,11 +37,16 @@ __all__ = [
     "AccountInfo",
     "BookInfo",
     "Date",
+    "OrderCheckResult",
     "Records",
     "SymbolInfo",
     "Terminal",
     "TerminalInfo",
     "Tick",
+    "TradeDeal",
+    "TradeOrder",
+    "TradePosition",
+    "TradeRequest",
 ]
 
 # The market side (read-only data): the functions that take symbols (docs/sdk-market-data.md).
@@ -55,6 +66,21 @@ MARKET_FUNCTIONS = (
     "copy_ticks_range",
 )
 
+# The account side (read-only): orders, positions, history, margin/profit calculation, order_check.
+ACCOUNT_FUNCTIONS = (
+    "orders_total",
+    "orders_get",
+    "positions_total",
+    "positions_get",
+    "history_orders_total",
+    "history_orders_get",
+    "history_deals_total",
+    "history_deals_get",
+    "order_calc_margin",
+    "order_calc_profit",
+    "order_check",
+)
+
 # The port's functions, by name: what latency and fault settings may refer to.
 FUNCTIONS = (
     "initialize",
@@ -65,6 +91,7 @@ FUNCTIONS = (
     "account_info",
     "terminal_info",
     *MARKET_FUNCTIONS,
+    *ACCOUNT_FUNCTIONS,
 )
 
 # A date argument of the data functions: a datetime or epoch seconds (the trade server's clock; see
@@ -192,3 +219,37 @@ class Terminal(Protocol):
     def copy_ticks_from(self, symbol: str, date_from: Date, count: int, flags: int, /) -> Records | None: ...
 
     def copy_ticks_range(self, symbol: str, date_from: Date, date_to: Date, flags: int, /) -> Records | None: ...
+
+    # --- the account side: orders, positions, history (dates positional only), calculations, checks ---
+
+    def orders_total(self) -> int | None: ...
+
+    def orders_get(
+        self, *, symbol: str = ..., group: str = ..., ticket: int = ...
+    ) -> tuple[TradeOrder, ...] | None: ...
+
+    def positions_total(self) -> int | None: ...
+
+    def positions_get(
+        self, *, symbol: str = ..., group: str = ..., ticket: int = ...
+    ) -> tuple[TradePosition, ...] | None: ...
+
+    def history_orders_total(self, date_from: Date, date_to: Date, /) -> int | None: ...
+
+    def history_orders_get(
+        self, date_from: Date = ..., date_to: Date = ..., /, *, group: str = ..., ticket: int = ..., position: int = ...
+    ) -> tuple[TradeOrder, ...] | None: ...
+
+    def history_deals_total(self, date_from: Date, date_to: Date, /) -> int | None: ...
+
+    def history_deals_get(
+        self, date_from: Date = ..., date_to: Date = ..., /, *, group: str = ..., ticket: int = ..., position: int = ...
+    ) -> tuple[TradeDeal, ...] | None: ...
+
+    def order_calc_margin(self, action: int, symbol: str, volume: float, price: float, /) -> float | None: ...
+
+    def order_calc_profit(
+        self, action: int, symbol: str, volume: float, price_open: float, price_close: float, /
+    ) -> float | None: ...
+
+    def order_check(self, request: dict[str, object], /) -> OrderCheckResult | None: ...

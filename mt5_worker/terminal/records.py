@@ -168,3 +168,118 @@ class BookInfo(NamedTuple):
     price: float
     volume: int
     volume_dbl: float
+
+
+# --- the account side: orders, positions, deals, order_check (docs/sdk-market-data.md, "Account side") ------
+
+
+class TradeOrder(NamedTuple):
+    """``mt5.orders_get()`` / ``mt5.history_orders_get()`` items: the SDK's 24 fields in the SDK's order."""
+
+    ticket: int
+    time_setup: int
+    time_setup_msc: int
+    time_done: int
+    time_done_msc: int
+    time_expiration: int
+    type: int
+    type_time: int
+    type_filling: int
+    state: int
+    magic: int
+    position_id: int
+    position_by_id: int
+    reason: int
+    volume_initial: float
+    volume_current: float
+    price_open: float
+    sl: float
+    tp: float
+    price_current: float
+    price_stoplimit: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
+class TradePosition(NamedTuple):
+    """``mt5.positions_get()`` items: the SDK's 19 fields in the SDK's order."""
+
+    ticket: int
+    time: int
+    time_msc: int
+    time_update: int
+    time_update_msc: int
+    type: int
+    magic: int
+    identifier: int
+    reason: int
+    volume: float
+    price_open: float
+    sl: float
+    tp: float
+    price_current: float
+    swap: float
+    profit: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
+class TradeDeal(NamedTuple):
+    """``mt5.history_deals_get()`` items: the SDK's 18 fields in the SDK's order."""
+
+    ticket: int
+    order: int
+    time: int
+    time_msc: int
+    type: int
+    entry: int
+    magic: int
+    position_id: int
+    reason: int
+    volume: float
+    price: float
+    commission: float
+    swap: float
+    profit: float
+    fee: float
+    symbol: str
+    comment: str
+    external_id: str
+
+
+class TradeRequest(NamedTuple):
+    """The ``request`` of an ``OrderCheckResult``: the ``MqlTradeRequest`` fields in the SDK's order."""
+
+    action: int
+    magic: int
+    order: int
+    symbol: str
+    volume: float
+    price: float
+    stoplimit: float
+    sl: float
+    tp: float
+    deviation: int
+    type: int
+    type_filling: int
+    type_time: int
+    expiration: int
+    comment: str
+    position: int
+    position_by: int
+
+
+class OrderCheckResult(NamedTuple):
+    """``mt5.order_check()``: retcode 0 ("Done") when the request would be accepted."""
+
+    retcode: int
+    balance: float
+    equity: float
+    profit: float
+    margin: float
+    margin_free: float
+    margin_level: float
+    comment: str
+    request: TradeRequest

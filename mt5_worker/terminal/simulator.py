@@ -37,10 +37,12 @@ from mt5_worker.codes import (
     error_tuple,
 )
 from mt5_worker.terminal import constants as mt5c
+from mt5_worker.terminal.ledger import Ledger
 from mt5_worker.terminal.market import Market, SymbolMarket
 from mt5_worker.terminal.masks import select
 from mt5_worker.terminal.port import FUNCTIONS, AccountInfo, TerminalInfo
 from mt5_worker.terminal.records import TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
+from mt5_worker.terminal.simulator_account import AccountSide
 from mt5_worker.terminal.specs import BULK_ROWS_PER_LATENCY, AccountSpec, FaultSpec
 
 BUILD = 4755
@@ -79,7 +81,7 @@ class _Fault:
     seen: int = 0
 
 
-class SimulatedTerminal:
+class SimulatedTerminal(AccountSide):
     """A faithful stand-in for the ``MetaTrader5`` module (see module docstring)."""
 
     backend: ClassVar[str] = "simulator"
@@ -106,6 +108,7 @@ class SimulatedTerminal:
         self._markets: dict[str, Market] = {}
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server
         self._books: set[tuple[str, str]] = set()  # Depth of Market subscriptions: (server, symbol)
+        self._ledgers: dict[tuple[str, int, int], Ledger] = {}  # (server, login, day): the account side
         self._rng = random.Random(seed)
         self._faults: dict[str, _Fault] = {}
         for name, spec in (faults or {}).items():

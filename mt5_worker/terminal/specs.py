@@ -16,7 +16,8 @@ from mt5_worker.terminal.port import FUNCTIONS
 
 # Functions that copy many rows: a call costs its latency once, plus once more per BULK_ROWS_PER_LATENCY rows
 # (with the realistic 2 ms, 100,000 bars take 0.1 s more), as a larger answer takes longer to cross the pipe.
-BULK_FUNCTIONS = ("copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from", "copy_ticks_range")
+BULK_FUNCTIONS = ("copy_rates_from", "copy_rates_from_pos", "copy_rates_range", "copy_ticks_from", "copy_ticks_range",
+                  "history_orders_get", "history_deals_get")  # fmt: skip
 BULK_ROWS_PER_LATENCY = 2000
 
 LATENCY_PROFILES: dict[str, dict[str, float]] = {
@@ -57,6 +58,7 @@ class AccountSpec(BaseModel):
     currency: str = "USD"
     leverage: PositiveInt = 100
     company: str = "MetaQuotes Ltd."
+    trades: bool = True  # False: no positions, orders or history (else generated: terminal/ledger.py)
 
 
 def load_accounts(path: Path) -> tuple[AccountSpec, ...]:
