@@ -66,6 +66,49 @@ def ticks(
     return "mt5.ticks", _with_account(kwargs | {k: v for k, v in given.items() if v is not None}, password, server)
 
 
+# --- the account side ---
+
+
+def _filtered(kwargs: dict[str, Any], optional: dict[str, Any]) -> dict[str, Any]:
+    return kwargs | {k: v for k, v in optional.items() if v is not None}
+
+
+def positions(login: int, symbol: str | None, group: str | None, ticket: int | None, password: str | None,
+              server: str | None) -> Request:  # fmt: skip
+    kwargs = _filtered({"login": login}, {"symbol": symbol, "group": group, "ticket": ticket})
+    return "mt5.positions", _with_account(kwargs, password, server)
+
+
+def orders(login: int, symbol: str | None, group: str | None, ticket: int | None, password: str | None,
+           server: str | None) -> Request:  # fmt: skip
+    kwargs = _filtered({"login": login}, {"symbol": symbol, "group": group, "ticket": ticket})
+    return "mt5.orders", _with_account(kwargs, password, server)
+
+
+def history(name: str, login: int, date_from: Date | None, date_to: Date | None, group: str | None,
+            ticket: int | None, position: int | None, password: str | None, server: str | None) -> Request:  # fmt: skip
+    """``mt5.history_deals`` or ``mt5.history_orders`` (``name``)."""
+    given = {"date_from": date_from, "date_to": date_to, "group": group, "ticket": ticket, "position": position}
+    return f"mt5.{name}", _with_account(_filtered({"login": login}, given), password, server)
+
+
+def order_calc_margin(login: int, action: str | int, symbol: str, volume: float, price: float,
+                      password: str | None, server: str | None) -> Request:  # fmt: skip
+    kwargs = {"login": login, "action": action, "symbol": symbol, "volume": volume, "price": price}
+    return "mt5.order_calc_margin", _with_account(kwargs, password, server)
+
+
+def order_calc_profit(login: int, action: str | int, symbol: str, volume: float, price_open: float,
+                      price_close: float, password: str | None, server: str | None) -> Request:  # fmt: skip
+    kwargs = {"login": login, "action": action, "symbol": symbol, "volume": volume, "price_open": price_open,
+              "price_close": price_close}  # fmt: skip
+    return "mt5.order_calc_profit", _with_account(kwargs, password, server)
+
+
+def order_check(login: int, request: dict[str, Any], password: str | None, server: str | None) -> Request:
+    return "mt5.order_check", _with_account({"login": login, "request": request}, password, server)
+
+
 def to_frame(answer: dict[str, list[Any]] | list[dict[str, Any]]) -> Any:
     """A pandas ``DataFrame`` of a rates/ticks answer (``time`` as UTC datetimes) or of a list of records.
 

@@ -224,6 +224,73 @@ class MT5Client:
         result: list[dict[str, Any]] = self.call(*market.market_book(login, symbol, password, server), timeout=timeout)
         return result
 
+    # --- account reads (each waits like account_info; see mt5_worker.client.market) ---------------
+
+    def positions(
+        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Open positions (``TradePosition`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
+        request = market.positions(login, symbol, group, ticket, password, server)
+        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def orders(
+        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Pending orders (``TradeOrder`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
+        request = market.orders(login, symbol, group, ticket, password, server)
+        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def history_deals(
+        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
+        group: str | None = None, ticket: int | None = None, position: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """``TradeDeal`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket`` or ``position``."""
+        request = market.history("history_deals", login, date_from, date_to, group, ticket, position, password, server)
+        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def history_orders(
+        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
+        group: str | None = None, ticket: int | None = None, position: int | None = None,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> list[dict[str, Any]]:  # fmt: skip
+        """Historical ``TradeOrder`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket``, ``position``."""
+        request = market.history("history_orders", login, date_from, date_to, group, ticket, position, password,
+                                 server)  # fmt: skip
+        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
+        return result
+
+    def order_calc_margin(
+        self, login: int, action: str | int, symbol: str, volume: float, price: float, *,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> float:  # fmt: skip
+        """The margin of an order (``"buy"``/``"sell"``...), in the account's currency."""
+        request = market.order_calc_margin(login, action, symbol, volume, price, password, server)
+        result: float = self.call(*request, timeout=timeout)
+        return result
+
+    def order_calc_profit(
+        self, login: int, action: str | int, symbol: str, volume: float, price_open: float, price_close: float, *,
+        password: str | None = None, server: str | None = None, timeout: float | None = None,
+    ) -> float:  # fmt: skip
+        """The profit of a ``"buy"`` or ``"sell"`` between two prices, in the account's currency."""
+        request = market.order_calc_profit(login, action, symbol, volume, price_open, price_close, password, server)
+        result: float = self.call(*request, timeout=timeout)
+        return result
+
+    def order_check(
+        self, login: int, request: dict[str, Any], *, password: str | None = None, server: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """The ``OrderCheckResult`` of a trade request (``retcode`` 0 when it would be accepted)."""
+        result: dict[str, Any] = self.call(*market.order_check(login, request, password, server), timeout=timeout)
+        return result
+
     # --- routing ----------------------------------------------------------------------------------
 
     def workers(self) -> list[str]:

@@ -27,7 +27,8 @@ TERMINAL_QUEUE_PREFIX = "mt5.terminal."
 # The account tasks: each names a login, so it goes to the terminal that account sticks to.
 ROUTED_TASKS = frozenset(
     {"mt5.account_info", "mt5.login", "mt5.symbols", "mt5.symbol_info", "mt5.symbol_tick", "mt5.rates", "mt5.ticks",
-     "mt5.market_book"}
+     "mt5.market_book", "mt5.positions", "mt5.orders", "mt5.history_deals", "mt5.history_orders",
+     "mt5.order_calc_margin", "mt5.order_calc_profit", "mt5.order_check"}
 )  # fmt: skip
 
 log = get_logger("mt5_worker.fleet.routing")

@@ -146,3 +146,109 @@ def ticks(
         ordered(first, last)
         return SeriesRequest("copy_ticks_range", (name, first, last, mode))
     raise InvalidRequestError(f"invalid ticks request: give {TICKS_FORMS} (got {', '.join(sorted(given)) or 'none'})")
+
+
+# --- the account side -------------------------------------------------------------------------------------
+
+ORDER_TYPES = {name: i for i, name in enumerate(
+    ("buy", "sell", "buy_limit", "sell_limit", "buy_stop", "sell_stop", "buy_stop_limit", "sell_stop_limit", "close_by")
+)}  # fmt: skip
+TRADE_ACTIONS = {"deal": 1, "pending": 5, "sltp": 6, "modify": 7, "remove": 8, "close_by": 10}
+FILLINGS = {"fok": 0, "ioc": 1, "return": 2, "boc": 3}
+ORDER_TIMES = {"gtc": 0, "day": 1, "specified": 2, "specified_day": 3}
+_PREFIXES = {"action": "TRADE_ACTION_", "type": "ORDER_TYPE_", "type_filling": "ORDER_FILLING_",
+             "type_time": "ORDER_TIME_"}  # fmt: skip
+REQUEST_INTS = ("magic", "order", "deviation", "expiration", "position", "position_by")
+REQUEST_FLOATS = ("volume", "price", "stoplimit", "sl", "tp")
+REQUEST_STRS = ("symbol", "comment")
+
+
+def named(value: Any, names: dict[str, int], name: str) -> int:
+    """An SDK constant given as its integer or its lower-case name without prefix (``"buy"``, ``"deal"``)."""
+    if _int(value) and value in names.values():
+        return int(value)
+    if isinstance(value, str):
+        key = value.lower().removeprefix(_PREFIXES.get(name, "").lower())
+        if key in names:
+            return names[key]
+    raise InvalidRequestError(f"invalid {name}: one of {', '.join(names)} (or its integer value)")
+
+
+def ticket(value: Any, name: str = "ticket") -> int:
+    if not _int(value) or not 0 < value < 2**63:
+        raise InvalidRequestError(f"invalid {name}: a positive integer")
+    return int(value)
+
+
+def number(value: Any, name: str, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or abs(value) == float("inf"):
+        raise InvalidRequestError(f"invalid {name}: a finite number")
+    if positive and value <= 0:
+        raise InvalidRequestError(f"invalid {name}: a number above 0")
+    return float(value)
+
+
+def one_filter(**given: Any) -> dict[str, Any]:
+    """At most one of the keyword filters (``symbol``, ``group``, ``ticket``), validated."""
+    present = {k: v for k, v in given.items() if v is not None}
+    if len(present) > 1:
+        raise InvalidRequestError(f"give at most one of {', '.join(given)} (got {', '.join(sorted(present))})")
+    out: dict[str, Any] = {}
+    for key, value in present.items():
+        out[key] = symbol(value) if key == "symbol" else mask(value) if key == "group" else ticket(value, key)
+    return out
+
+
+@dataclass(frozen=True)
+class HistoryRequest:
+    """``history_*_get``: dates positionally (with an optional ``group``), or a ``ticket`` or ``position``."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+HISTORY_FORMS = "date_from + date_to (and optionally group), ticket, or position"
+
+
+def history(*, date_from: Any = None, date_to: Any = None, group: Any = None, ticket_: Any = None,
+            position: Any = None) -> HistoryRequest:  # fmt: skip
+    dates = {k for k, v in (("date_from", date_from), ("date_to", date_to)) if v is not None}
+    ids = {k: v for k, v in (("ticket", ticket_), ("position", position)) if v is not None}
+    if dates == {"date_from", "date_to"} and not ids:
+        first, last = date(date_from, "date_from"), date(date_to, "date_to")
+        ordered(first, last)
+        return HistoryRequest((first, last), {} if group is None else {"group": mask(group)})
+    if not dates and group is None and len(ids) == 1:
+        return HistoryRequest((), one_filter(**ids))
+    given = sorted(dates | set(ids) | ({"group"} if group is not None else set()))
+    raise InvalidRequestError(f"invalid history request: give {HISTORY_FORMS} (got {', '.join(given) or 'none'})")
+
+
+def trade_request(value: Any) -> dict[str, Any]:
+    """An ``order_check`` request: the ``MqlTradeRequest`` fields, constants by integer or name."""
+    if not isinstance(value, dict) or not value:
+        raise InvalidRequestError("invalid request: an object of MqlTradeRequest fields (action, symbol, volume, ...)")
+    known = {*_PREFIXES, *REQUEST_INTS, *REQUEST_FLOATS, *REQUEST_STRS}
+    unknown = sorted(str(k) for k in value if k not in known)
+    if unknown:
+        raise InvalidRequestError(f"invalid request: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    tables = {"action": TRADE_ACTIONS, "type": ORDER_TYPES, "type_filling": FILLINGS, "type_time": ORDER_TIMES}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key in tables:
+            out[key] = named(item, tables[key], key)
+        elif key in REQUEST_FLOATS:
+            out[key] = number(item, key)
+        elif key in REQUEST_INTS:
+            if not _int(item) or not 0 <= item < 2**63:
+                raise InvalidRequestError(f"invalid {key}: an integer >= 0")
+            out[key] = int(item)
+        elif key == "symbol":
+            out[key] = symbol(item)
+        elif not isinstance(item, str) or len(item) > 31:
+            raise InvalidRequestError("invalid comment: a string of at most 31 characters")
+        else:
+            out[key] = item
+    if "action" not in out:
+        raise InvalidRequestError("invalid request: action is required")
+    return out

@@ -17,6 +17,7 @@ from typing import Any
 from mt5_worker.errors import MT5Error
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import get_logger
+from mt5_worker.manager.account_data import AccountData
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.manager.reports import SessionInfo
@@ -40,6 +41,7 @@ class WorkerRuntime:
         self.settings = settings
         self.manager = manager
         self.market = MarketData(manager, settings.max_rows)
+        self.account = AccountData(manager, settings.max_rows)
         self.store = store
         self.pid = os.getpid()
         self._clock = clock

@@ -1,6 +1,8 @@
 """The tasks other services call, by these exact names: ``mt5.login``, ``mt5.account_info``, the market reads
 (``mt5.symbols``, ``mt5.symbol_info``, ``mt5.symbol_tick``, ``mt5.rates``, ``mt5.ticks``, ``mt5.market_book``),
-``mt5.health``, ``mt5.pool_stats``, ``mt5.evict_idle``.
+the account reads (``mt5.positions``, ``mt5.orders``, ``mt5.history_deals``, ``mt5.history_orders``,
+``mt5.order_calc_margin``, ``mt5.order_calc_profit``, ``mt5.order_check``), ``mt5.health``, ``mt5.pool_stats``,
+``mt5.evict_idle``.
 
 Transient MT5 failures are retried by Celery's autoretry with the configured backoff (1, 2, 4 s by default):
 the retry waits in the broker, so the single worker process serves other accounts meanwhile. Permanent
@@ -142,6 +144,84 @@ def market_book(
 ) -> list[dict[str, Any]]:
     """The symbol's depth of market: ``BookInfo`` records."""
     return _recorded(login, get_runtime().market.market_book(login, symbol, **_account(self, password, server)))
+
+
+@app.task(name="mt5.positions", **RETRYING)
+def positions(
+    self: Task, login: int, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
+    password: str | None = None, server: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Open positions (``TradePosition`` records), all or by one of symbol, group or ticket."""
+    found = get_runtime().account.positions(login, symbol=symbol, group=group, ticket=ticket,
+                                            **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.orders", **RETRYING)
+def orders(
+    self: Task, login: int, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
+    password: str | None = None, server: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Pending orders (``TradeOrder`` records), all or by one of symbol, group or ticket."""
+    found = get_runtime().account.orders(login, symbol=symbol, group=group, ticket=ticket,
+                                         **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.history_deals", **RETRYING)
+def history_deals(
+    self: Task, login: int, date_from: str | int | None = None, date_to: str | int | None = None,
+    group: str | None = None, ticket: int | None = None, position: int | None = None,
+    password: str | None = None, server: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """``TradeDeal`` records: date_from + date_to (and group), ticket, or position."""
+    found = get_runtime().account.history_deals(login, date_from=date_from, date_to=date_to, group=group,
+                                                ticket=ticket, position=position,
+                                                **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.history_orders", **RETRYING)
+def history_orders(
+    self: Task, login: int, date_from: str | int | None = None, date_to: str | int | None = None,
+    group: str | None = None, ticket: int | None = None, position: int | None = None,
+    password: str | None = None, server: str | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Historical ``TradeOrder`` records: date_from + date_to (and group), ticket, or position."""
+    found = get_runtime().account.history_orders(login, date_from=date_from, date_to=date_to, group=group,
+                                                 ticket=ticket, position=position,
+                                                 **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.order_calc_margin", **RETRYING)
+def order_calc_margin(
+    self: Task, login: int, action: str | int, symbol: str, volume: float, price: float,
+    password: str | None = None, server: str | None = None,
+) -> float:  # fmt: skip
+    """The margin of an order, in the account's currency."""
+    found = get_runtime().account.order_calc_margin(login, action, symbol, volume, price,
+                                                    **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.order_calc_profit", **RETRYING)
+def order_calc_profit(
+    self: Task, login: int, action: str | int, symbol: str, volume: float, price_open: float, price_close: float,
+    password: str | None = None, server: str | None = None,
+) -> float:  # fmt: skip
+    """The profit of a buy or sell between two prices, in the account's currency."""
+    found = get_runtime().account.order_calc_profit(login, action, symbol, volume, price_open, price_close,
+                                                    **_account(self, password, server))  # fmt: skip
+    return _recorded(login, found)
+
+
+@app.task(name="mt5.order_check", **RETRYING)
+def order_check(
+    self: Task, login: int, request: dict[str, Any], password: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """The ``OrderCheckResult`` of a trade request (retcode 0 when it would be accepted); nothing is sent."""
+    return _recorded(login, get_runtime().account.order_check(login, request, **_account(self, password, server)))
 
 
 @app.task(name="mt5.health")

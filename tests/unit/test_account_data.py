@@ -4,11 +4,17 @@ determinism, margin and profit, order_check retcodes (docs/sdk-market-data.md, "
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mt5_worker.errors import InvalidRequestError
+from mt5_worker.manager.account_data import AccountData
+from mt5_worker.manager.connection_manager import MT5ConnectionManager
+from mt5_worker.manager.market_requests import ORDER_TYPES, named
+from mt5_worker.settings import Settings
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.port import ACCOUNT_FUNCTIONS, FUNCTIONS
@@ -168,3 +174,68 @@ def test_order_check_answers_a_known_retcode(sim: SimulatedTerminal, volume: flo
         c.TRADE_RETCODE_CHECK_OK, c.TRADE_RETCODE_INVALID_VOLUME, c.TRADE_RETCODE_INVALID_FILL,
         c.TRADE_RETCODE_NO_MONEY,
     }  # fmt: skip
+
+
+# --- the manager's account reads: validation before the terminal, JSON answers ---------------------------
+
+
+@pytest.fixture
+def account() -> AccountData:
+    sim = SimulatedTerminal(clock=lambda: NOW)
+    return AccountData(MT5ConnectionManager(sim, Settings.load(_env_file=None), sleep=lambda _: None), max_rows=1000)
+
+
+def _creds() -> dict[str, object]:
+    _, password, server = creds(ALICE)
+    return {"password": password, "server": server}
+
+
+def test_account_reads_answer_json_records(account: AccountData) -> None:
+    positions = account.positions(ALICE.login, **_creds())
+    assert all(list(p) == list(TradePosition._fields) for p in positions)
+    deals = account.history_deals(ALICE.login, date_from="2015-01-01T00:00:00Z", date_to=2**32)
+    assert deals and all(type(d["ticket"]) is int and d["ticket"] // 10**6 == ALICE.login for d in deals)
+    assert account.history_deals(ALICE.login, position=deals[1]["position_id"])
+    assert account.history_orders(ALICE.login, date_from=0, date_to=2**32, group="*USD*")
+    assert account.order_calc_margin(ALICE.login, "buy", "USDJPY", 1, 150) == 1000.0
+    assert account.order_calc_profit(ALICE.login, "sell", "US500", 1, 5000, 4990) == 10.0
+    check = account.order_check(ALICE.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy"})
+    assert check["retcode"] == 0 and check["request"]["type"] == 0 and check["request"]["action"] == 1
+    bad = account.order_check(ALICE.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy",
+                                            "type_filling": "ioc"})  # fmt: skip
+    assert bad["retcode"] == c.TRADE_RETCODE_INVALID_FILL
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda a: a.positions(ALICE.login, ticket=0), "ticket"),
+        (lambda a: a.positions(ALICE.login, ticket=True), "ticket"),
+        (lambda a: a.positions(ALICE.login, symbol="EURUSD", ticket=5), "at most one"),
+        (lambda a: a.orders(ALICE.login, group="*,,"), "group"),
+        (lambda a: a.history_deals(ALICE.login, date_from=0), "history request"),
+        (lambda a: a.history_deals(ALICE.login, date_from=5, date_to=1), "before"),
+        (lambda a: a.history_deals(ALICE.login, ticket=1, group="*"), "history request"),
+        (lambda a: a.order_calc_margin(ALICE.login, "hold", "EURUSD", 1, 1.1), "action"),
+        (lambda a: a.order_calc_profit(ALICE.login, "buy_limit", "EURUSD", 1, 1.1, 1.2), "action"),
+        (lambda a: a.order_calc_margin(ALICE.login, "buy", "EURUSD", 0, 1.1), "volume"),
+        (lambda a: a.order_check(ALICE.login, {"symbol": "EURUSD"}), "action is required"),
+        (lambda a: a.order_check(ALICE.login, {"action": "deal", "magik": 1}), "unknown field"),
+        (lambda a: a.order_check(ALICE.login, {"action": "deal", "volume": "1"}), "volume"),
+    ],
+)
+def test_bad_account_requests_fail_before_any_sdk_call(account: AccountData, call: Any, message: str) -> None:
+    with pytest.raises(InvalidRequestError, match=message):
+        call(account)
+
+
+@given(value=st.one_of(st.integers(-5, 12), st.sampled_from([*ORDER_TYPES, "BUY", "ORDER_TYPE_SELL", "x"])))
+def test_order_type_names_and_integers(value: object) -> None:
+    valid = (isinstance(value, int) and 0 <= value <= 8) or (
+        isinstance(value, str) and value.lower().removeprefix("order_type_") in ORDER_TYPES
+    )
+    if valid:
+        assert named(value, ORDER_TYPES, "type") in range(9)
+    else:
+        with pytest.raises(InvalidRequestError):
+            named(value, ORDER_TYPES, "type")
