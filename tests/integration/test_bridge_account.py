@@ -1,0 +1,40 @@
+"""The account side across a real bridge process: the same records as the simulator answers in-process."""
+
+from __future__ import annotations
+
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradePosition, TradeRequest
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.bridge_fixtures import RemoteSimulator
+from tests.conftest import creds
+
+NO_IPC = (-10004, "No IPC connection")
+EVER = (0, 2**32)
+
+
+def local() -> SimulatedTerminal:
+    sim = SimulatedTerminal()
+    sim.initialize()
+    sim.login(*creds(DEMO_ACCOUNTS[0]))
+    return sim
+
+
+def test_account_functions_across_the_bridge(bridge_sim: RemoteSimulator) -> None:
+    assert bridge_sim.positions_get() is None and bridge_sim.last_error() == NO_IPC
+    assert bridge_sim.initialize() is True and bridge_sim.login(*creds(DEMO_ACCOUNTS[0])) is True
+    here = local()
+    assert bridge_sim.positions_total() == here.positions_total()
+    assert bridge_sim.orders_total() == here.orders_total()
+    positions = bridge_sim.positions_get()
+    assert positions is not None and all(type(p) is TradePosition for p in positions)
+    deals = bridge_sim.history_deals_get(*EVER)
+    assert deals == here.history_deals_get(*EVER) and all(type(d) is TradeDeal for d in deals)
+    assert bridge_sim.history_deals_total(*EVER) == len(deals)
+    assert bridge_sim.history_orders_get(*EVER, group="*USD*") == here.history_orders_get(*EVER, group="*USD*")
+    assert bridge_sim.history_deals_get(ticket=deals[1].ticket) == (deals[1],)
+    assert bridge_sim.history_deals_get(0) is None and bridge_sim.last_error()[0] == -2
+    assert bridge_sim.order_calc_margin(c.ORDER_TYPE_BUY, "USDJPY", 1.0, 150.0) == 1000.0
+    assert bridge_sim.order_calc_profit(c.ORDER_TYPE_SELL, "US500", 1.0, 5000.0, 4990.0) == 10.0
+    check = bridge_sim.order_check({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0})
+    assert type(check) is OrderCheckResult and type(check.request) is TradeRequest and check.retcode == 0
+    assert bridge_sim.order_check({"action": 1, "bogus": 1}) is None and bridge_sim.last_error()[0] == -2
