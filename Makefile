@@ -38,6 +38,8 @@ bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/per
 	$(PY) -m bench.p3_routing
 	$(PY) -m bench.p4_sweep
 	$(PY) -m bench.c1_clients
+	$(PY) -m bench.d1_rates_transfer
+	$(PY) -m bench.d2_bridge_call
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

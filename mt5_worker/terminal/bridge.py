@@ -106,6 +106,7 @@ class BridgeTerminal:
         self._conn: Any = None
         self._stream: Any = None
         self._root: Any = None
+        self._methods: dict[str, Any] = {}  # the service's methods this connection has looked up
         self._error: tuple[int, str] = SUCCESS
         self._log = get_logger("mt5_worker.terminal.bridge").bind(bridge=f"{host}:{port}")
 
@@ -301,7 +302,10 @@ class BridgeTerminal:
             try:
                 if self._conn is None:
                     self._connect()
-                reply = getattr(self._root, f"exposed_{function}")(**kwargs)
+                remote = self._methods.get(function)
+                if remote is None:  # looking a method up on the service is a round trip of its own: once per connection
+                    remote = self._methods[function] = getattr(self._root, f"exposed_{function}")
+                reply = remote(**kwargs)
                 value, error = _check_reply(function, reply)
             except _Failed as failed:
                 self._drop()
@@ -365,6 +369,7 @@ class BridgeTerminal:
         """Forget the connection. After a failure, close the socket first: RPyC's ``close()`` sends a goodbye and
         waits up to a full ``MT5_BRIDGE_TIMEOUT`` for a stalled peer to answer it, doubling the time a call takes."""
         conn, stream, self._conn, self._root, self._stream = self._conn, self._stream, None, None, None
+        self._methods = {}
         if stream is not None and not goodbye:
             with contextlib.suppress(Exception):
                 stream.close()

@@ -18,7 +18,7 @@ from bench import report
 from harness.env import clean_environ
 
 REPO = Path(__file__).resolve().parents[2]
-RATIO = re.compile(r"^([PC]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
+RATIO = re.compile(r"^([PCD]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
 
 SCRIPTS = [
     ("bench.p1_pooled_vs_naive", "P1", "p1_pooled_vs_naive.png"),
@@ -26,6 +26,8 @@ SCRIPTS = [
     ("bench.p3_routing", "P3", "p3_routing.png"),
     ("bench.p4_sweep", "P4", "p4_sweep.png"),
     ("bench.c1_clients", "C1", None),
+    ("bench.d1_rates_transfer", "D1", "d1_rates_transfer.png"),
+    ("bench.d2_bridge_call", "D2", None),
 ]
 
 
