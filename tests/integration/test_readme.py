@@ -62,8 +62,12 @@ def test_the_market_data_example_runs_against_a_real_worker(redis_url: str, tmp_
         env = stack.env | {"MT5_LOG_LEVEL": "WARNING"}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
         assert 0 == done.returncode, done.stderr
-        mean_close, ask, majors = done.stdout.split(" ", 2)  # EURUSD's mean close, its ask, the symbols
+        market_line, account_line = done.stdout.splitlines()
+        mean_close, ask, majors = market_line.split(" ", 2)  # EURUSD's mean close, its ask, the symbols
         assert 1.0 < float(mean_close) < 1.3 and 1.0 < float(ask) < 1.3, done.stdout
         assert "'EURUSD'" in majors and "JPY" not in majors
+        profit, margin_positive, retcode, listed = account_line.split()
+        assert (True, "True", "True") == (abs(float(profit)) >= 0, margin_positive, listed), account_line
+        assert retcode.lstrip("-").isdigit()
     finally:
         stack.close()
