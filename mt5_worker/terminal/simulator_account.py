@@ -18,6 +18,7 @@ from mt5_worker.terminal.ledger import Ledger, make_ledger, margin, profit
 from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition, TradeRequest
+from mt5_worker.terminal.simulator_market import INVALID_ARGUMENT_COUNT, _seconds
 from mt5_worker.terminal.specs import AccountSpec
 
 CHECK_COMMENTS = {
@@ -204,8 +205,6 @@ class AccountSide:
         by_id = set(kwargs) & {"ticket", "position"}
         dated = len(args) == 2 and not by_id
         if not (dated or (not args and len(by_id) == 1 and "group" not in kwargs)):
-            from mt5_worker.terminal.simulator import INVALID_ARGUMENT_COUNT
-
             self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_ARGUMENT_COUNT)
             return None
         checks: dict[str, tuple[object, object]] = {k: (v, str if k == "group" else int) for k, v in kwargs.items()}
@@ -219,8 +218,6 @@ class AccountSide:
         if ledger is None:
             return (), ()
         if dated:
-            from mt5_worker.terminal.simulator import _seconds
-
             lo, hi, group = _seconds(args[0]), _seconds(args[1]), kwargs.get("group", "")
             orders = tuple(o for o in ledger.history_orders if lo <= o.time_setup <= hi and matches(group, o.symbol))
             deals = tuple(d for d in ledger.deals if lo <= d.time <= hi and matches(group, d.symbol))

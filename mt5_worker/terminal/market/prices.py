@@ -1,0 +1,327 @@
+"""One symbol's prices: hours, then minutes pinned by their hour, then ticks pinned by their minute, and the bars
+built from them (see the package docstring for how the levels agree)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.market.noise import (
+    _S_ANCHOR,
+    _S_CLOSE,
+    _S_COUNT,
+    _S_HIGH,
+    _S_HOUR_HIGH_AT,
+    _S_HOUR_LOW_AT,
+    _S_LOW,
+    _S_MIN_CLOSE,
+    _S_MIN_HIGH,
+    _S_MIN_LOW,
+    _S_MIN_PATH,
+    _S_MIN_SPREAD,
+    _S_MIN_WEIGHT,
+    _S_SPREAD,
+    _S_TICK_HIGH_AT,
+    _S_TICK_LOW_AT,
+    _S_TICK_PATH,
+    _S_TICK_SPREAD,
+    _S_TICK_TIME,
+    F64,
+    I64,
+    _normal,
+    _uniform,
+    stable_hash,
+)
+from mt5_worker.terminal.market.pieces import (
+    Hours,
+    Minutes,
+    Pieces,
+    _fill,
+    _hour_pieces,
+    _minute_pieces,
+    _reduce,
+    _tick_pieces,
+)
+from mt5_worker.terminal.market.sessions import HISTORY_START, Calendar
+from mt5_worker.terminal.market.symbols import SymbolSpec
+from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, Records
+
+MIN_TICKS_PER_MINUTE = 4
+MIN_TICKS_PER_HOUR = 60 * MIN_TICKS_PER_MINUTE
+BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)
+# Hours generated at a time, so that working memory stays bounded (tens of MB) whatever the range asked for.
+_HOURS_PER_CHUNK = 2000  # for bars from minutes
+_TICK_HOURS_PER_CHUNK = 100  # for ticks
+
+# Relative activity by hour of day (ticks), and the spread widening around the daily rollover.
+_ACTIVITY = np.array(
+    [
+        *(0.5, 0.45, 0.45, 0.5, 0.55, 0.6, 0.7, 0.9, 1.2, 1.3, 1.25, 1.2),  # 00:00 to 11:00
+        *(1.25, 1.5, 1.6, 1.55, 1.4, 1.2, 1.0, 0.85, 0.7, 0.5, 0.4, 0.45),  # 12:00 to 23:00
+    ]
+)
+_WIDEN = np.ones(24)
+_WIDEN[21], _WIDEN[22], _WIDEN[23] = 2.5, 1.8, 1.2
+
+# The anchor's scales in hours (value noise octaves) and the weight of each.
+_OCTAVES = tuple(3**k for k in range(9))  # 1 h .. 6561 h (~9 months)
+_OCTAVE_WEIGHT = 0.5
+
+
+class SymbolMarket:
+    """One symbol's prices on one trade server."""
+
+    def __init__(self, spec: SymbolSpec, key: int) -> None:
+        self.spec = spec
+        self.key = key ^ stable_hash(spec.name)
+        self.calendar = Calendar(spec.always_open)
+
+    # --- hours ---
+
+    def anchor(self, hours: npt.ArrayLike) -> F64:
+        """The smooth price curve hours open on (before rounding)."""
+        h = np.asarray(hours, dtype=np.int64)
+        log_price = np.zeros(h.shape)
+        for k, scale in enumerate(_OCTAVES):
+            cell = h // scale
+            frac = (h - cell * scale) / scale
+            g0 = _normal(self.key, _S_ANCHOR + 10 * k, cell)
+            g1 = _normal(self.key, _S_ANCHOR + 10 * k, cell + 1)
+            log_price += _OCTAVE_WEIGHT * self.spec.hourly_vol * math.sqrt(scale) * (g0 + (g1 - g0) * frac)
+        result: F64 = self.spec.price * np.exp(log_price)
+        return result
+
+    def hours(self, hours: npt.ArrayLike) -> Hours:
+        spec, key, d = self.spec, self.key, self.spec.digits
+        h = np.asarray(hours, dtype=np.int64)
+        o = np.round(self.anchor(h), d)
+        sig = spec.hourly_vol * o
+        close = np.round(self.anchor(h + 1) + 0.15 * sig * _normal(key, _S_CLOSE, h), d)
+        top, bottom = np.maximum(o, close), np.minimum(o, close)
+        high = np.maximum(np.round(top + 0.6 * sig * np.abs(_normal(key, _S_HIGH, h)), d), top)
+        low = np.minimum(np.round(bottom - 0.6 * sig * np.abs(_normal(key, _S_LOW, h)), d), bottom)
+        low = np.maximum(low, spec.point)
+        hour_of_day = h % 24
+        count = MIN_TICKS_PER_HOUR + np.floor(
+            _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
+        ).astype(np.int64)
+        spread = np.maximum(
+            1, np.round(spec.spread * (0.8 + 0.5 * _uniform(key, _S_SPREAD, h)) * _WIDEN[hour_of_day])
+        ).astype(np.int64)
+        high_at = np.floor(_uniform(key, _S_HOUR_HIGH_AT, h) * 60).astype(np.int64)
+        low_at = np.floor(_uniform(key, _S_HOUR_LOW_AT, h) * 60).astype(np.int64)
+        return Hours(h, o, high, low, close, count, spread, high_at, low_at)
+
+    # --- minutes ---
+
+    def minutes(self, hs: Hours) -> Minutes:
+        spec, key, d = self.spec, self.key, self.spec.digits
+        h = hs.hour[:, None]
+        n = len(hs.hour)
+        rows = np.arange(n)
+        k = np.arange(61)
+        sig = (spec.hourly_vol * hs.open / math.sqrt(60))[:, None]
+        lo, hi = hs.low[:, None], hs.high[:, None]
+        steps = _normal(key, _S_MIN_PATH, h, k[None, 1:]) * sig
+        walk = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
+        frac = k / 60.0
+        path = hs.open[:, None] + (hs.close - hs.open)[:, None] * frac + walk - walk[:, -1:] * frac
+        path = np.clip(np.round(path, d), lo, hi)
+        path[:, 0], path[:, 60] = hs.open, hs.close
+        m_open = path[:, :60]
+        m_close = np.clip(np.round(path[:, 1:] + 0.1 * sig * _normal(key, _S_MIN_CLOSE, h, k[None, :60]), d), lo, hi)
+        m_close[:, 59] = hs.close
+        top, bottom = np.maximum(m_open, m_close), np.minimum(m_open, m_close)
+        ext_high = 0.5 * sig * np.abs(_normal(key, _S_MIN_HIGH, h, k[None, :60]))
+        ext_low = 0.5 * sig * np.abs(_normal(key, _S_MIN_LOW, h, k[None, :60]))
+        m_high = np.maximum(np.minimum(np.round(top + ext_high, d), hi), top)
+        m_low = np.minimum(np.maximum(np.round(bottom - ext_low, d), lo), bottom)
+        m_high[rows, hs.high_at] = hs.high
+        m_low[rows, hs.low_at] = hs.low
+        # Tick counts: at least MIN_TICKS_PER_MINUTE each, the rest shared by hashed weights, summing to the hour's.
+        weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+        extra = (hs.count - MIN_TICKS_PER_HOUR)[:, None]
+        shares = np.floor(extra * weights / weights[:, -1:]).astype(np.int64)
+        shares[:, -1] = extra[:, 0]
+        count = MIN_TICKS_PER_MINUTE + np.diff(shares, axis=1, prepend=0)
+        spread = hs.spread[:, None] + np.floor(3 * _uniform(key, _S_MIN_SPREAD, h, k[None, :60])).astype(np.int64)
+        spread[rows, hs.high_at] = hs.spread
+        return Minutes(hs, m_open, m_high, m_low, m_close, count, spread)
+
+    # --- ticks ---
+
+    def ticks(self, ms: Minutes, rows: I64, mins: I64) -> Records:
+        """The ticks of the selected minutes (``ms`` row and minute-of-hour pairs), in time order."""
+        spec, key, d = self.spec, self.key, self.spec.digits
+        count = ms.count[rows, mins]
+        total = int(count.sum())
+        out = np.zeros(total, dtype=TICKS_DTYPE)
+        if total == 0:
+            return out
+        first = np.concatenate([[0], np.cumsum(count)[:-1]])
+        owner = np.repeat(np.arange(len(rows)), count)
+        j = np.arange(total) - first[owner]
+        minute = ms.hours.hour[rows] * 60 + mins  # minutes since the epoch
+        t_minute = minute[owner]
+        n = count[owner]
+        # Times: the first tick on the minute's first millisecond, then one per equal slot, jittered.
+        slot = 60_000.0 / n
+        offset = np.where(j == 0, 0, np.floor((j + _uniform(key, _S_TICK_TIME, t_minute, j)) * slot)).astype(np.int64)
+        time_msc = t_minute * 60_000 + offset
+        # Pins: open at 0, close at n-1, high and low at two distinct drawn positions in between.
+        high_at = 1 + np.floor(_uniform(key, _S_TICK_HIGH_AT, minute) * (count - 2)).astype(np.int64)
+        low_at = 1 + np.floor(_uniform(key, _S_TICK_LOW_AT, minute) * (count - 3)).astype(np.int64)
+        low_at = low_at + (low_at >= high_at)
+        m_open, m_close = ms.open[rows, mins], ms.close[rows, mins]
+        m_high, m_low = ms.high[rows, mins], ms.low[rows, mins]
+        pin_a, pin_b = np.minimum(high_at, low_at), np.maximum(high_at, low_at)
+        val_a = np.where(high_at < low_at, m_high, m_low)
+        val_b = np.where(high_at < low_at, m_low, m_high)
+        segment = (j > pin_a[owner]).astype(np.int64) + (j > pin_b[owner])
+        starts = np.stack([np.zeros_like(pin_a), pin_a, pin_b])[:, owner]
+        ends = np.stack([pin_a, pin_b, count - 1])[:, owner]
+        start_values = np.stack([m_open, val_a, val_b])[:, owner]
+        end_values = np.stack([val_a, val_b, m_close])[:, owner]
+        pick = (segment, np.arange(total))
+        a, b, va, vb = starts[pick], ends[pick], start_values[pick], end_values[pick]
+        sig = spec.hourly_vol * m_open[owner] / math.sqrt(60) / np.sqrt(n) * 0.8
+        walk = np.cumsum(_normal(key, _S_TICK_PATH, t_minute, j) * sig)
+        base = first[owner]
+        walk_a, walk_b = walk[base + a], walk[base + b]
+        frac = (j - a) / (b - a)
+        bid = va + (vb - va) * frac + (walk - walk_a) - (walk_b - walk_a) * frac
+        bid = np.clip(np.round(bid, d), m_low[owner], m_high[owner])
+        spread = ms.spread[rows, mins][owner] + np.floor(3 * _uniform(key, _S_TICK_SPREAD, t_minute, j)).astype(
+            np.int64
+        )
+        at_high = j == high_at[owner]
+        spread[at_high] = ms.spread[rows, mins][owner][at_high]
+        ask = np.round(bid + spread * spec.point, d)
+        new_minute = j == 0
+        bid_changed = new_minute | (bid != np.roll(bid, 1))
+        ask_changed = new_minute | (ask != np.roll(ask, 1))
+        flags = np.where(bid_changed, c.TICK_FLAG_BID, 0) | np.where(ask_changed, c.TICK_FLAG_ASK, 0)
+        flags[flags == 0] = c.TICK_FLAG_BID | c.TICK_FLAG_ASK  # the simulator never emits a tick that changes nothing
+        out["time"] = time_msc // 1000
+        out["bid"] = bid
+        out["ask"] = ask
+        out["time_msc"] = time_msc
+        out["flags"] = flags
+        return out
+
+    def ticks_between(self, start_ms: int, end_ms: int, now_ms: int) -> Records:
+        """Ticks with ``start_ms <= time_msc <= min(end_ms, now_ms)``, from history start on."""
+        end_ms = min(end_ms, now_ms)
+        start_ms = max(start_ms, HISTORY_START * 1000)
+        if end_ms < start_ms:
+            return np.zeros(0, dtype=TICKS_DTYPE)
+        hours = self.calendar.hours_between(start_ms // 3_600_000 * 3600, end_ms // 1000 + 1)
+        minute_lo, minute_hi = start_ms // 60_000, end_ms // 60_000
+        parts = [np.zeros(0, dtype=TICKS_DTYPE)]
+        for chunk in np.array_split(hours, max(1, -(-len(hours) // _TICK_HOURS_PER_CHUNK))):  # bounded memory
+            if not len(chunk):
+                continue
+            ms = self.minutes(self.hours(chunk))
+            grid = chunk[:, None] * 60 + np.arange(60)[None, :]
+            rows, mins = np.nonzero((grid >= minute_lo) & (grid <= minute_hi))
+            ticks = self.ticks(ms, rows.astype(np.int64), mins.astype(np.int64))
+            parts.append(ticks[(ticks["time_msc"] >= start_ms) & (ticks["time_msc"] <= end_ms)])
+        return np.concatenate(parts)
+
+    def ticks_from(self, start_ms: int, count: int, now_ms: int) -> Records:
+        """The first ``count`` ticks with ``time_msc >= start_ms`` (and at or before now)."""
+        start_ms = max(start_ms, HISTORY_START * 1000)
+        per_hour = MIN_TICKS_PER_HOUR + self.spec.ticks_per_hour // 2  # a first guess of how far to look
+        parts: list[Records] = []
+        got = 0
+        cursor = start_ms
+        hours_step = max(1, math.ceil(count / per_hour)) + 1
+        while got < count and cursor <= now_ms:
+            end = min(now_ms, cursor + hours_step * 3_600_000 - 1)
+            chunk = self.ticks_between(cursor, end, now_ms)
+            parts.append(chunk[: count - got])
+            got += len(parts[-1])
+            cursor = end + 1
+            hours_step *= 2
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=TICKS_DTYPE)
+
+    def last_tick(self, now_ms: int) -> Records | None:
+        """The last tick at or before ``now_ms``, or ``None`` before history starts."""
+        now_hour = now_ms // 3_600_000
+        index = int(self.calendar.before(now_hour + 1)) - 1  # the last trading hour at or before now
+        hour = int(self.calendar.hour_at(index))
+        if hour * 3600 < HISTORY_START:
+            return None
+        ms = self.minutes(self.hours(np.array([hour])))
+        minute = 59 if hour < now_hour else (now_ms // 60_000) % 60
+        ticks = self.ticks(ms, np.array([0]), np.array([minute]))
+        ticks = ticks[ticks["time_msc"] <= now_ms]
+        return ticks[-1:] if len(ticks) else None
+
+    # --- bars ---
+
+    def pieces_until(self, start_s: int, now_ms: int) -> Pieces:
+        """Hour, minute and tick rows covering ``[start_s, now]``: the current bar so far, from ``start_s``."""
+        now_s = now_ms // 1000
+        now_hour, now_minute = now_s // 3600, now_s // 60
+        parts = []
+        whole_hours = self.calendar.hours_between(max(start_s, HISTORY_START), now_hour * 3600)
+        if len(whole_hours):
+            parts.append(_hour_pieces(self.hours(whole_hours)))
+        if bool(self.calendar.is_open(now_hour)) and now_hour * 3600 >= HISTORY_START:
+            ms = self.minutes(self.hours(np.array([now_hour])))
+            first = max(0, (max(start_s, now_hour * 3600) - now_hour * 3600) // 60)
+            mins = np.arange(first, now_minute % 60, dtype=np.int64)
+            parts.append(_minute_pieces(ms, np.zeros(len(mins), dtype=np.int64), mins))
+            ticks = self.ticks(ms, np.array([0]), np.array([now_minute % 60]))
+            ticks = ticks[ticks["time_msc"] <= now_ms]
+            if len(ticks):
+                parts.append(_tick_pieces(ticks, self.spec.point))
+        return Pieces.concat(parts) if parts else Pieces.empty()
+
+    def rates(self, timeframe: int, starts: I64, ends: I64, now_ms: int) -> Records:
+        """Bars opening at ``starts`` (existing bars, ascending; ``ends`` are their period ends)."""
+        out = np.zeros(len(starts), dtype=RATES_DTYPE)
+        if not len(starts):
+            return out
+        seconds = c.timeframe_seconds(timeframe)
+        if seconds is not None and seconds < 3600:
+            per = seconds // 60
+            hours = np.unique(starts // 3600)
+            for chunk in np.array_split(hours, max(1, -(-len(hours) // _HOURS_PER_CHUNK))):  # bounded memory
+                if not len(chunk):
+                    continue
+                ms = self.minutes(self.hours(chunk))
+                shape = (len(chunk), 60 // per, per)
+                mine = np.flatnonzero((starts >= chunk[0] * 3600) & (starts < (chunk[-1] + 1) * 3600))
+                row = np.searchsorted(chunk, starts[mine] // 3600)
+                sub = (starts[mine] % 3600) // seconds
+                out["open"][mine] = ms.open.reshape(shape)[:, :, 0][row, sub]
+                out["close"][mine] = ms.close.reshape(shape)[:, :, -1][row, sub]
+                out["high"][mine] = ms.high.reshape(shape).max(axis=2)[row, sub]
+                out["low"][mine] = ms.low.reshape(shape).min(axis=2)[row, sub]
+                out["tick_volume"][mine] = ms.count.reshape(shape).sum(axis=2)[row, sub]
+                out["spread"][mine] = ms.spread.reshape(shape).min(axis=2)[row, sub]
+        elif timeframe == c.TIMEFRAME_H1:
+            hs = self.hours(starts // 3600)
+            _fill(out, _hour_pieces(hs))
+        else:
+            first = self.calendar.before(-(-np.maximum(starts, HISTORY_START) // 3600))
+            last = self.calendar.before(-(-ends // 3600))
+            counts = np.maximum(last - first, 0)
+            index = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+            hs = self.hours(self.calendar.hour_at(index))
+            bounds = np.concatenate([[0], np.cumsum(counts)[:-1]])
+            _fill(out, _reduce(_hour_pieces(hs), bounds))
+        out["time"] = starts
+        now_s = now_ms // 1000
+        current = np.flatnonzero((starts <= now_s) & (now_s < ends))
+        if len(current):
+            i = int(current[0])
+            pieces = self.pieces_until(int(starts[i]), now_ms)
+            if len(pieces.time):
+                _fill(out[i : i + 1], _reduce(pieces, np.array([0])))
+        return out
