@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from harness import processes
-from mt5_worker.bridge.service import ACCOUNT_ROW_FIELDS, account_row
+from mt5_worker.bridge.simulator_control import ACCOUNT_ROW_FIELDS, account_row
 from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.terminal.bridge import BridgeTerminal
 from mt5_worker.terminal.specs import AccountSpec

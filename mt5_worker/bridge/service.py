@@ -9,6 +9,11 @@ Classic-mode RPyC would hand the peer this whole process; here the service itsel
   plain tuples ``(result, last_error)``, never references to objects in this process;
 - one terminal call at a time (the terminal, like the SDK, is single-threaded), each logged as
   ``mt5.bridge.call`` without its password.
+
+This module holds the shared core and the service's shell (connection, allow-list, the connection functions);
+the data functions' methods are the :class:`~mt5_worker.bridge.data_functions.DataFunctions` mixin and the
+``sim_*`` methods the :class:`~mt5_worker.bridge.simulator_control.SimulatorControl` mixin, so that each concept
+has a module of its own.
 """
 
 from __future__ import annotations
@@ -23,25 +28,15 @@ import rpyc
 from rpyc.core import consts
 from rpyc.core.protocol import Connection
 
+from mt5_worker.bridge.data_functions import DataFunctions
+from mt5_worker.bridge.simulator_control import SIMULATOR_CONTROL, SimulatorControl
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, SUCCESS, error_tuple
 from mt5_worker.logging import get_logger
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.port import FUNCTIONS, Terminal
 from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
-from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.wire import PLAIN_TYPES, encode_array, is_plain
 
-SIMULATOR_CONTROL = (
-    "sim_reset",
-    "sim_inject_fault",
-    "sim_clear_faults",
-    "sim_crash",
-    "sim_reset_counters",
-    "sim_calls",
-    "sim_max_concurrent_calls",
-    "sim_active_login",
-    "sim_accounts",
-)
 _ALLOWED_HANDLERS = frozenset(
     {
         consts.HANDLE_PING,
@@ -203,7 +198,7 @@ def _plain_argument(name: str, value: Any) -> bool:
     return type(value) in PLAIN_TYPES
 
 
-class BridgeService(rpyc.Service):  # type: ignore[misc]
+class BridgeService(DataFunctions, SimulatorControl, rpyc.Service):  # type: ignore[misc]
     """The service one connection sees: the port's functions (plus simulator control when enabled).
 
     Names resolve only through :meth:`_rpyc_getattr`'s allow-list, never RPyC's default attribute rules.
@@ -272,199 +267,9 @@ class BridgeService(rpyc.Service):  # type: ignore[misc]
     def exposed_last_error(self) -> Reply:
         return self._core.call(self._peer, "last_error", {}, {})
 
-    # --- the market side: positional arguments reach the terminal positionally, as the SDK wants them ---
-
-    def exposed_symbols_total(self) -> Reply:
-        return self._core.call(self._peer, "symbols_total", {}, {})
-
-    def exposed_symbols_get(self, group: str | None = None) -> Reply:
-        return self._core.call(self._peer, "symbols_get", {}, {} if group is None else {"group": group})
-
-    def exposed_symbol_info(self, symbol: str) -> Reply:
-        return self._core.call(self._peer, "symbol_info", {"symbol": symbol}, {})
-
-    def exposed_symbol_info_tick(self, symbol: str) -> Reply:
-        return self._core.call(self._peer, "symbol_info_tick", {"symbol": symbol}, {})
-
-    def exposed_symbol_select(self, symbol: str, enable: bool = True) -> Reply:
-        return self._core.call(self._peer, "symbol_select", {"symbol": symbol, "enable": enable}, {})
-
-    def exposed_market_book_add(self, symbol: str) -> Reply:
-        return self._core.call(self._peer, "market_book_add", {"symbol": symbol}, {})
-
-    def exposed_market_book_get(self, symbol: str) -> Reply:
-        return self._core.call(self._peer, "market_book_get", {"symbol": symbol}, {})
-
-    def exposed_market_book_release(self, symbol: str) -> Reply:
-        return self._core.call(self._peer, "market_book_release", {"symbol": symbol}, {})
-
-    def exposed_copy_rates_from(self, symbol: str, timeframe: int, date_from: int, count: int) -> Reply:
-        args = {"symbol": symbol, "timeframe": timeframe, "date_from": date_from, "count": count}
-        return self._core.call(self._peer, "copy_rates_from", args, {})
-
-    def exposed_copy_rates_from_pos(self, symbol: str, timeframe: int, start_pos: int, count: int) -> Reply:
-        args = {"symbol": symbol, "timeframe": timeframe, "start_pos": start_pos, "count": count}
-        return self._core.call(self._peer, "copy_rates_from_pos", args, {})
-
-    def exposed_copy_rates_range(self, symbol: str, timeframe: int, date_from: int, date_to: int) -> Reply:
-        args = {"symbol": symbol, "timeframe": timeframe, "date_from": date_from, "date_to": date_to}
-        return self._core.call(self._peer, "copy_rates_range", args, {})
-
-    def exposed_copy_ticks_from(self, symbol: str, date_from: int, count: int, flags: int) -> Reply:
-        args = {"symbol": symbol, "date_from": date_from, "count": count, "flags": flags}
-        return self._core.call(self._peer, "copy_ticks_from", args, {})
-
-    def exposed_copy_ticks_range(self, symbol: str, date_from: int, date_to: int, flags: int) -> Reply:
-        args = {"symbol": symbol, "date_from": date_from, "date_to": date_to, "flags": flags}
-        return self._core.call(self._peer, "copy_ticks_range", args, {})
-
-    # --- the account side ---
-
-    def exposed_orders_total(self) -> Reply:
-        return self._core.call(self._peer, "orders_total", {}, {})
-
-    def exposed_orders_get(self, **filters: Any) -> Reply:
-        return self._core.call(self._peer, "orders_get", {}, _filters(filters, ("symbol", "group", "ticket")))
-
-    def exposed_positions_total(self) -> Reply:
-        return self._core.call(self._peer, "positions_total", {}, {})
-
-    def exposed_positions_get(self, **filters: Any) -> Reply:
-        return self._core.call(self._peer, "positions_get", {}, _filters(filters, ("symbol", "group", "ticket")))
-
-    def exposed_history_orders_total(self, date_from: int, date_to: int) -> Reply:
-        return self._core.call(self._peer, "history_orders_total", {"date_from": date_from, "date_to": date_to}, {})
-
-    def exposed_history_deals_total(self, date_from: int, date_to: int) -> Reply:
-        return self._core.call(self._peer, "history_deals_total", {"date_from": date_from, "date_to": date_to}, {})
-
-    def exposed_history_orders_get(self, dates: tuple[int, ...] = (), **filters: Any) -> Reply:
-        return self._history("history_orders_get", dates, filters)
-
-    def exposed_history_deals_get(self, dates: tuple[int, ...] = (), **filters: Any) -> Reply:
-        return self._history("history_deals_get", dates, filters)
-
-    def exposed_order_calc_margin(self, action: int, symbol: str, volume: float, price: float) -> Reply:
-        args = {"action": action, "symbol": symbol, "volume": volume, "price": price}
-        return self._core.call(self._peer, "order_calc_margin", args, {})
-
-    def exposed_order_calc_profit(
-        self, action: int, symbol: str, volume: float, price_open: float, price_close: float
-    ) -> Reply:
-        args = {"action": action, "symbol": symbol, "volume": volume, "price_open": price_open,
-                "price_close": price_close}  # fmt: skip
-        return self._core.call(self._peer, "order_calc_profit", args, {})
-
-    def exposed_order_check(self, request: tuple[tuple[str, Any], ...]) -> Reply:
-        return self._core.call(self._peer, "order_check", {"request": request}, {})  # a dict again in _run
-
-    def _history(self, function: str, dates: Any, filters: dict[str, Any]) -> Reply:
-        if type(dates) is not tuple:
-            return self._core.call(self._peer, function, {"dates": dates}, {})  # refused as not plain
-        args = {f"date_{i}": d for i, d in enumerate(dates)}
-        return self._core.call(self._peer, function, args, _filters(filters, ("group", "ticket", "position")))
-
-    # --- simulator control (only with --allow-simulator-control and the simulator backend) -----------
-
-    def exposed_sim_reset(
-        self, accounts: tuple[tuple[Any, ...], ...] | None = None, latency: tuple[tuple[str, float], ...] | None = None
-    ) -> None:
-        """A fresh simulator (as after a restart) with these accounts (:func:`account_row` tuples) and latencies
-        (``(function, seconds)`` pairs); ``None`` keeps what the bridge's settings say."""
-        from mt5_worker.terminal.simulator import SimulatedTerminal
-
-        _require_plain(accounts=accounts, latency=latency)
-        specs = None if accounts is None else [_account_from_row(row) for row in accounts]
-        settings = self._core.settings
-        with self._core.lock:
-            self._core.terminal = SimulatedTerminal(
-                specs if specs is not None else (_accounts_from_settings(settings)),
-                latency=settings.simulator_latency if latency is None else dict(latency),
-                faults=settings.simulator_faults,
-                seed=settings.simulator_seed,
-            )
-        self._core.log.info("mt5.bridge.simulator_reset", peer=self._peer)
-
-    def exposed_sim_inject_fault(
-        self, function: str, fail_first: int = 0, rate: float = 0.0, code: int = -10004
-    ) -> None:
-        _require_plain(function=function, fail_first=fail_first, rate=rate, code=code)
-        with self._core.lock:
-            self._sim().inject_fault(function, fail_first=fail_first, rate=rate, code=code)
-
-    def exposed_sim_clear_faults(self) -> None:
-        with self._core.lock:
-            self._sim().clear_faults()
-
-    def exposed_sim_crash(self, code: int | None = None) -> None:
-        _require_plain(code=code)
-        with self._core.lock:
-            if code is None:
-                self._sim().crash()
-            else:
-                self._sim().crash(code)
-
-    def exposed_sim_reset_counters(self) -> None:
-        with self._core.lock:
-            self._sim().reset_counters()
-
-    # Readers do not wait for the terminal lock, so a test can watch a call that is still in flight.
-
-    def exposed_sim_calls(self) -> tuple[tuple[str, int], ...]:
-        return tuple(sorted(dict(self._sim().calls).items()))  # dict(): one atomic copy of the Counter
-
-    def exposed_sim_max_concurrent_calls(self) -> int:
-        return int(self._sim().max_concurrent_calls)
-
-    def exposed_sim_active_login(self) -> int | None:
-        login: int | None = self._sim().active_login
-        return login
-
-    def exposed_sim_accounts(self) -> tuple[tuple[Any, ...], ...]:
-        return tuple(account_row(a) for a in self._sim().accounts)
-
-    def _sim(self) -> Any:
-        from mt5_worker.terminal.simulator import SimulatedTerminal
-
-        terminal = self._core.terminal
-        if not isinstance(terminal, SimulatedTerminal):
-            raise TypeError("simulator control needs the simulator backend")
-        return terminal
-
-
-ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company")
-
-
-def account_row(account: AccountSpec) -> tuple[Any, ...]:
-    """An account as plain data for simulator control (test accounts only: it carries the password)."""
-    values = account.model_dump()
-    values["password"] = account.password.get_secret_value()
-    return tuple(values[name] for name in ACCOUNT_ROW_FIELDS)
-
-
-def _account_from_row(row: tuple[Any, ...]) -> AccountSpec:
-    return AccountSpec.model_validate(dict(zip(ACCOUNT_ROW_FIELDS, row, strict=True)))
-
-
-def _accounts_from_settings(settings: Settings) -> tuple[AccountSpec, ...] | None:
-    from mt5_worker.terminal.specs import load_accounts
-
-    return load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
-
-
-def _require_plain(**arguments: Any) -> None:
-    bad = next((name for name, value in arguments.items() if not is_plain(value)), None)
-    if bad is not None:
-        raise TypeError(f"argument {bad!r} must be plain data")
-
 
 def format_address(address: Any) -> str:
     """A peer address as ``host:port`` for the log."""
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
-
-
-def _filters(filters: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
-    """Keyword filters as given; unknown names reach the terminal too, which refuses them as the SDK does."""
-    return {str(k): v for k, v in filters.items()} if all(type(k) is str for k in filters) else {"?": None}
