@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mt5_worker.bridge.service import _plain_result
-from mt5_worker.terminal.bridge import BridgeProtocolError, _check_reply
+from mt5_worker.terminal.bridge_replies import BridgeProtocolError, _check_reply
 from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.wire import ARRAY_TAG, decode_array, encode_array, is_plain
 
