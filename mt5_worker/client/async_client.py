@@ -36,6 +36,7 @@ from mt5_worker.client import market
 from mt5_worker.client.results import ResultListener
 from mt5_worker.client.threaded import MT5Client
 from mt5_worker.settings import Settings
+from mt5_worker.worker.celery_settings import celery_config
 
 T = TypeVar("T")
 REDIS_CONNECTIONS = 16  # to the result backend: one for pub/sub, the rest for reads of stored results
@@ -45,21 +46,13 @@ def publisher_app(settings: Settings) -> Celery:
     """A Celery app that only publishes: results are read by :class:`ResultListener`, so it has no result
     backend (Celery's Redis backend would subscribe to every task's channel on the publisher thread)."""
     app = Celery("mt5-async-client", set_as_current=False)
+    config = celery_config(settings)  # the workers' own: serializers, events, the Redis fan-out revoke() needs
+    app.conf.update(config)
     app.conf.update(
-        broker_url=settings.broker_url,
         result_backend=None,
-        task_serializer="json",
-        accept_content=["json"],
-        task_send_sent_event=True,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            # The workers' Redis fan-out settings: revoke() is a broadcast and must reach them.
-            "fanout_prefix": True,
-            "fanout_patterns": True,
-            # kombu keeps one global connection pool per broker URL *and* transport options: a key of our own
-            # gives this client a pool nobody else shares, so closing it cannot close another client's sockets.
-            "mt5_client": uuid.uuid4().hex,
-        },
+        # kombu keeps one global connection pool per broker URL *and* transport options: a key of our own gives
+        # this client a pool nobody else shares, so closing it cannot close another client's sockets.
+        broker_transport_options=config["broker_transport_options"] | {"mt5_client": uuid.uuid4().hex},
     )
     return app
 

@@ -13,7 +13,7 @@ from typing import Any
 from kombu.common import Broadcast
 from kombu.entity import Exchange, Queue
 
-from mt5_worker.fleet.routing import ROUTED_TASKS, AffinityRouter
+from mt5_worker.fleet.routing import AffinityRouter
 from mt5_worker.settings import Settings
 from mt5_worker.worker.result_backend import BACKEND
 
@@ -30,8 +30,8 @@ EVICT_ROUTE = {
 
 
 class AccountRouter:
-    """Celery router: account tasks sent without a queue go to their account's terminal (rendezvous hashing,
-    :class:`~mt5_worker.fleet.routing.AffinityRouter`), built with its Redis client on first use."""
+    """Celery router: :class:`~mt5_worker.fleet.routing.AffinityRouter` (which decides what it routes), built
+    with its Redis client on the first send rather than when the configuration is read."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -41,9 +41,6 @@ class AccountRouter:
     def __call__(
         self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], options: Mapping[str, Any], **_: Any
     ) -> dict[str, Any] | None:
-        # Celery asks the routers even when the sender named a queue (and then lets the sender win).
-        if name not in ROUTED_TASKS or options.get("queue"):
-            return None
         with self._lock:
             if self._router is None:
                 self._router = AffinityRouter.from_settings(self._settings)
