@@ -26,10 +26,13 @@ if TYPE_CHECKING:
         AccountMismatchError,
         AuthorizationError,
         CredentialsError,
+        IdempotencyConflictError,
         InvalidRequestError,
         MT5Error,
+        OrderOutcomeUnknownError,
         PermanentMT5Error,
         SettingsError,
+        TradingDisabledError,
         TransientMT5Error,
     )
     from mt5_worker.logging import configure_logging
@@ -52,6 +55,9 @@ _EXPORTS = {
     "InvalidRequestError": "mt5_worker.errors",
     "CredentialsError": "mt5_worker.errors",
     "AccountMismatchError": "mt5_worker.errors",
+    "TradingDisabledError": "mt5_worker.errors",
+    "IdempotencyConflictError": "mt5_worker.errors",
+    "OrderOutcomeUnknownError": "mt5_worker.errors",
 }
 
 __all__ = [
@@ -59,14 +65,17 @@ __all__ = [
     "AsyncMT5Client",
     "AuthorizationError",
     "CredentialsError",
+    "IdempotencyConflictError",
     "InvalidRequestError",
     "MT5Client",
     "MT5ConnectionManager",
     "MT5Error",
+    "OrderOutcomeUnknownError",
     "PermanentMT5Error",
     "Settings",
     "SettingsError",
     "SimulatedTerminal",
+    "TradingDisabledError",
     "TransientMT5Error",
     "__version__",
     "configure_logging",

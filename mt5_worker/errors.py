@@ -64,6 +64,27 @@ class AccountMismatchError(TransientMT5Error):
     """
 
 
+class TradingDisabledError(PermanentMT5Error):
+    """Trading is off in this service (``MT5_TRADING_ENABLED`` is not ``true``), or refused by the terminal or the
+    account before any order left: the message says which switch to turn on. Nothing was sent."""
+
+    def __init__(self, message: str, code: int = 10017, attempts: int = 1) -> None:
+        super().__init__(message, code, attempts)
+
+
+class IdempotencyConflictError(PermanentMT5Error):
+    """An idempotency key already names a different order request of this account: use a new key per order."""
+
+    def __init__(self, message: str, code: int = RES_E_INVALID_PARAMS, attempts: int = 1) -> None:
+        super().__init__(message, code, attempts)
+
+
+class OrderOutcomeUnknownError(TransientMT5Error):
+    """The order may have reached the trade server but its outcome is not known yet (the terminal or bridge failed
+    after the request may have left, or another worker is still sending it). The order is never sent blindly
+    again: the next attempt with the same key reconciles it first; ``order_result`` reads it later."""
+
+
 def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5Error:
     """Turn a ``last_error()`` tuple into the right typed error."""
     code, message = last_error

@@ -188,6 +188,23 @@ class Settings(BaseSettings):
         "MT5_CREDENTIALS_TTL", "seconds an encrypted password stays valid (>= 1; unset: no limit)", None, ge=1
     )
 
+    trading_enabled: bool = _alias(
+        "MT5_TRADING_ENABLED", "true: mt5.order_send may trade; false (default): trading tasks fail at once", False
+    )
+    trading_record_ttl: int = _alias(
+        "MT5_TRADING_RECORD_TTL",
+        "seconds an order's idempotency record (key, request hash, outcome) is kept: the at-most-once window (>= 60)",
+        7 * 86400,
+        ge=60,
+    )
+    trading_lease: float = _alias(
+        "MT5_TRADING_LEASE",
+        "seconds a worker that took an order is trusted to still be sending it; after that (or once it left the"
+        " fleet) another worker reconciles the order (> 0)",
+        120.0,
+        gt=0,
+    )
+
     @field_validator("simulator_latency", mode="before")
     @classmethod
     def _parse_latency(cls, value: Any) -> Any:

@@ -109,6 +109,16 @@ def order_check(login: int, request: dict[str, Any], password: str | None, serve
     return "mt5.order_check", _with_account({"login": login, "request": request}, password, server)
 
 
+def order_send(login: int, request: dict[str, Any], idempotency_key: str, password: str | None,
+               server: str | None) -> Request:  # fmt: skip
+    kwargs = {"login": login, "request": request, "idempotency_key": idempotency_key}
+    return "mt5.order_send", _with_account(kwargs, password, server)
+
+
+def order_result(login: int, idempotency_key: str) -> Request:
+    return "mt5.order_result", {"login": login, "idempotency_key": idempotency_key}
+
+
 def to_frame(answer: dict[str, list[Any]] | list[dict[str, Any]]) -> Any:
     """A pandas ``DataFrame`` of a rates/ticks answer (``time`` as UTC datetimes) or of a list of records.
 

@@ -291,6 +291,29 @@ class MT5Client:
         result: dict[str, Any] = self.call(*market.order_check(login, request, password, server), timeout=timeout)
         return result
 
+    def order_send(
+        self, login: int, request: dict[str, Any], idempotency_key: str, *, password: str | None = None,
+        server: str | None = None, timeout: float | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Send a trade request at most once per ``(login, idempotency_key)`` (needs ``MT5_TRADING_ENABLED=true`` on
+        the workers). The ``OrderSendResult`` fields plus ``idempotency_key`` and ``source`` (``"sent"``,
+        ``"recorded"``: an earlier call's outcome, ``"reconciled"``: found in the account after a failure). Any
+        server ``retcode`` is an answer (10009 done, 10008 placed). On a timeout or an ``OrderOutcomeUnknownError``,
+        call again with the same key: it never sends twice.
+
+        >>> client.order_send(10000001, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy",
+        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
+        10009
+        """
+        sent = market.order_send(login, request, idempotency_key, password, server)
+        result: dict[str, Any] = self.call(*sent, timeout=timeout)
+        return result
+
+    def order_result(self, login: int, idempotency_key: str, *, timeout: float | None = None) -> dict[str, Any]:
+        """The record of an order's key: ``state`` ``"none"``, ``"pending"`` or ``"done"``, and ``result``."""
+        result: dict[str, Any] = self.call(*market.order_result(login, idempotency_key), timeout=timeout)
+        return result
+
     # --- routing ----------------------------------------------------------------------------------
 
     def workers(self) -> list[str]:

@@ -28,7 +28,7 @@ TERMINAL_QUEUE_PREFIX = "mt5.terminal."
 ROUTED_TASKS = frozenset(
     {"mt5.account_info", "mt5.login", "mt5.symbols", "mt5.symbol_info", "mt5.symbol_tick", "mt5.rates", "mt5.ticks",
      "mt5.market_book", "mt5.positions", "mt5.orders", "mt5.history_deals", "mt5.history_orders",
-     "mt5.order_calc_margin", "mt5.order_calc_profit", "mt5.order_check"}
+     "mt5.order_calc_margin", "mt5.order_calc_profit", "mt5.order_check", "mt5.order_send"}
 )  # fmt: skip
 
 log = get_logger("mt5_worker.fleet.routing")

@@ -45,6 +45,11 @@ class SessionStore:
         self._log = get_logger("mt5_worker.fleet.sessions").bind(worker_id=worker_id)
 
     @property
+    def client(self) -> redis.Redis:
+        """The Redis client (shared with the order records, :mod:`~mt5_worker.fleet.order_journal`)."""
+        return self._redis
+
+    @property
     def index_key(self) -> str:
         return index_key(self.worker_id, self._root)
 

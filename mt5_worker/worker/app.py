@@ -25,7 +25,11 @@ from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.settings import worker_settings
 
 # Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.worker.redaction).
-app = Celery("mt5_worker", include=["mt5_worker.worker.tasks"], task_cls="mt5_worker.worker.redaction:RedactingTask")
+app = Celery(
+    "mt5_worker",
+    include=["mt5_worker.worker.tasks", "mt5_worker.worker.trading_tasks"],
+    task_cls="mt5_worker.worker.redaction:RedactingTask",
+)
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)
 app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal

@@ -15,12 +15,15 @@ from dataclasses import asdict
 from typing import Any
 
 from mt5_worker.errors import MT5Error
+from mt5_worker.fleet.order_desk import OrderDesk
+from mt5_worker.fleet.order_journal import OrderJournal
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.account_data import AccountData
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.manager.reports import SessionInfo
+from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
 from mt5_worker.worker.settings import worker_settings
@@ -43,6 +46,8 @@ class WorkerRuntime:
         self.market = MarketData(manager, settings.max_rows)
         self.account = AccountData(manager, settings.max_rows)
         self.store = store
+        journal = OrderJournal(store.client, ttl=settings.trading_record_ttl, lease=settings.trading_lease)
+        self.desk = OrderDesk(Trader(manager), journal, store.worker_id)
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)

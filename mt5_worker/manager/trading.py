@@ -1,0 +1,145 @@
+"""Sending an order through one terminal, and finding it again: the terminal side of exactly-once trading.
+
+:class:`Trader` knows nothing of keys' records (that is :mod:`~mt5_worker.fleet.order_desk`); it answers two
+questions for an :class:`~mt5_worker.manager.order_intents.OrderIntent`, holding the terminal for each:
+
+- :meth:`Trader.send`: check that the terminal and the account allow trading, then ``order_send`` once. A failure
+  of the ``order_send`` call itself after which the request may have left (IPC errors) raises
+  :class:`~mt5_worker.errors.OrderOutcomeUnknownError`; any other failure means nothing was sent.
+- :meth:`Trader.find`: look for the intent's execution in the account's orders, positions and recent history
+  (by its tag), or, for actions that leave no record of their own (SL/TP, modify, remove), whether the state it
+  asks for is already there. ``None`` when provably nothing happened.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mt5_worker.errors import OrderOutcomeUnknownError, TradingDisabledError, TransientMT5Error
+from mt5_worker.manager.connection_manager import MT5ConnectionManager
+from mt5_worker.manager.market_data import record
+from mt5_worker.manager.order_intents import TAG_LENGTH, TAG_PREFIX, OrderIntent, matches, tagged
+from mt5_worker.terminal import constants as c
+
+ALGO_OPTION = (
+    "the terminal's Algo Trading is off: enable it, and in Tools > Options > Expert Advisors clear \"Disable "
+    'automated trading when the account has been changed" (a pooled terminal switches accounts with login())'
+)
+FOUND = "found by reconciliation"
+HISTORY_MARGIN = 86_400  # seconds each side of the search window: trade server time is not UTC on most servers
+_SPREAD_TOLERANCE = 1e-9
+
+
+def order_result(result: Any) -> dict[str, Any]:
+    """An ``OrderSendResult`` as JSON, its ``request`` a JSON object too."""
+    return record(result) | {"request": record(result.request)}
+
+
+def synthesized(intent: OrderIntent, retcode: int, *, deal: int = 0, order: int = 0, volume: float = 0.0,
+                price: float = 0.0, comment: str) -> dict[str, Any]:  # fmt: skip
+    """The result of an execution found by reconciliation, in ``OrderSendResult``'s shape."""
+    return {"retcode": retcode, "deal": deal, "order": order, "volume": volume, "price": price, "bid": 0.0, "ask": 0.0,
+            "comment": comment, "request_id": 0, "retcode_external": 0, "request": dict(intent.request)}  # fmt: skip
+
+
+class Trader:
+    """Order sending and finding for any account of one terminal."""
+
+    def __init__(self, manager: MT5ConnectionManager, clock: Callable[[], float] = time.time) -> None:
+        self.manager = manager
+        self._clock = clock
+
+    def send(
+        self, intent: OrderIntent, *, password: Any = None, server: Any = None, attempt: int = 1
+    ) -> dict[str, Any]:
+        """``order_send`` once, after checking that trading is allowed; the ``OrderSendResult`` as JSON.
+
+        Raises :class:`TradingDisabledError` (nothing sent) when the terminal or account does not allow trading or
+        the terminal answers 10027, :class:`OrderOutcomeUnknownError` when the call failed after the request may
+        have left, and the typed error of any other failure (nothing sent)."""
+        with self.manager.acquire(intent.login, password, server, attempt=attempt) as call:
+            terminal = call("terminal_info")
+            if not terminal.trade_allowed:
+                raise TradingDisabledError(f"account {intent.login}: {ALGO_OPTION}", c.TRADE_RETCODE_CLIENT_DISABLES_AT)
+            account = call("account_info")
+            if not account.trade_allowed or not account.trade_expert:
+                what = "trading" if not account.trade_allowed else "trading by experts (API)"
+                raise TradingDisabledError(
+                    f"account {intent.login}: the trade server does not allow {what} on this account (its "
+                    "account_info().trade_allowed/trade_expert is false); ask the broker",
+                    c.TRADE_RETCODE_TRADE_DISABLED,
+                )
+            try:
+                result = call("order_send", dict(intent.request))
+            except TransientMT5Error as exc:
+                raise OrderOutcomeUnknownError(
+                    f"order {intent.key!r} of account {intent.login}: order_send failed after the request may have "
+                    f"left ({exc.message}); it will be reconciled, never resent blindly",
+                    exc.code,
+                    attempt,
+                ) from None
+        if result.retcode == c.TRADE_RETCODE_CLIENT_DISABLES_AT:
+            raise TradingDisabledError(f"account {intent.login}: {ALGO_OPTION}", c.TRADE_RETCODE_CLIENT_DISABLES_AT)
+        return order_result(result)
+
+    def find(self, intent: OrderIntent, since: float, *, password: Any = None, server: Any = None,
+             attempt: int = 1) -> dict[str, Any] | None:  # fmt: skip
+        """The intent's execution if the account shows one; ``None`` if provably none happened. Raises
+        :class:`OrderOutcomeUnknownError` when the account shows an untagged trade that could be it (a server that
+        rewrote the comment): never resend then."""
+        with self.manager.acquire(intent.login, password, server, attempt=attempt) as call:
+            if not intent.recorded:
+                return self._state_reached(intent, call)
+            lo, hi = int(since) - HISTORY_MARGIN, int(self._clock()) + HISTORY_MARGIN
+            deals = [record(d) for d in call("history_deals_get", lo, hi)]
+            orders = [record(o) for o in call("orders_get")]
+            history = [record(o) for o in call("history_orders_get", lo, hi)]
+        mine = [d for d in deals if tagged(str(d.get("comment", "")), intent.tag)]
+        if mine:
+            volume = round(sum(float(d["volume"]) for d in mine), 8)
+            first = mine[0]
+            return synthesized(intent, c.TRADE_RETCODE_DONE, deal=int(first["ticket"]), order=int(first["order"]),
+                               volume=volume, price=float(first["price"]), comment=FOUND)  # fmt: skip
+        placed = [o for o in orders + history if tagged(str(o.get("comment", "")), intent.tag)]
+        if placed:
+            found = placed[0]
+            return synthesized(intent, c.TRADE_RETCODE_PLACED, order=int(found["ticket"]),
+                               volume=float(found["volume_initial"]), price=float(found["price_open"]),
+                               comment=FOUND)  # fmt: skip
+        lookalikes = [r for r in deals + orders + history if _untagged(r) and matches(intent, r)]
+        if lookalikes:
+            raise OrderOutcomeUnknownError(
+                f"order {intent.key!r} of account {intent.login}: not found by its tag, but {len(lookalikes)} untagged "
+                "trade(s) of the same symbol, direction, volume and magic exist (the server may rewrite comments); "
+                "not resent: check the account's history",
+                attempts=attempt,
+            )
+        return None
+
+    def _state_reached(self, intent: OrderIntent, call: Callable[..., Any]) -> dict[str, Any] | None:
+        """For SL/TP, modify and remove (idempotent by nature): whether the account already shows the result."""
+        r = intent.request
+        done = synthesized(intent, c.TRADE_RETCODE_DONE, order=int(r.get("order", 0)), comment="state reached")
+        if r["action"] == c.TRADE_ACTION_SLTP:
+            positions = call("positions_get", ticket=r["position"])
+            return done if positions and _same_stops(record(positions[0]), r) else None
+        orders = call("orders_get", ticket=r["order"])
+        if r["action"] == c.TRADE_ACTION_REMOVE:  # gone from the pending orders, into the history: removed
+            return None if orders or not call("history_orders_get", ticket=r["order"]) else done
+        if not orders:
+            return None
+        found = record(orders[0])
+        same = abs(float(found["price_open"]) - float(r["price"])) < _SPREAD_TOLERANCE and _same_stops(found, r)
+        return done if same else None
+
+
+def _same_stops(found: dict[str, Any], request: dict[str, Any]) -> bool:
+    return all(abs(float(found[k]) - float(request.get(k, 0.0))) < _SPREAD_TOLERANCE for k in ("sl", "tp"))
+
+
+def _untagged(item: dict[str, Any]) -> bool:
+    """A record whose comment carries no idempotency tag of this service (ours or another key's)."""
+    comment = str(item.get("comment", ""))
+    return not (comment.startswith(TAG_PREFIX) and comment[1:TAG_LENGTH].isalnum() and len(comment) >= TAG_LENGTH)
