@@ -63,7 +63,10 @@ class Fleet:
         self.worker_args = tuple(worker_args)
         self.bridged = bridged
         self.client_settings = client_settings
-        base = {"REDIS_URL": redis_url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json"}
+        # The simulated trade servers' state is the fleet's own: it outlives workers and bridges, as a real
+        # server's does, and no earlier run's orders show up in this one.
+        base = {"REDIS_URL": redis_url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json",
+                "MT5_SIMULATOR_TRADE_STORE": str((log_dir / "trade-servers.sqlite3").resolve())}  # fmt: skip
         self.env = child_env(base | dict(env or {}))
         self.processes: list[Process | ManagedProcess] = []  # in start order; stopped in reverse
         self.workers: list[WorkerProcess] = []

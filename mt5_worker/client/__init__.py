@@ -2,17 +2,16 @@
 that submit through a client built from the environment."""
 
 from mt5_worker.client.async_client import AsyncMT5Client
-from mt5_worker.client.market import to_frame
-from mt5_worker.client.threaded import (
-    MT5Client,
+from mt5_worker.client.functions import (
     default_client,
-    publish_retry_policy,
     submit_account_info,
     submit_health,
     submit_login,
     submit_pool_stats,
     workers,
 )
+from mt5_worker.client.market import to_frame
+from mt5_worker.client.threaded import MT5Client, publish_retry_policy
 
 __all__ = [
     "AsyncMT5Client",

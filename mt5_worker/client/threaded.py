@@ -368,37 +368,3 @@ def _bound_result_backend_retries(app: Celery, policy: dict[str, float]) -> None
     options = dict(app.conf.result_backend_transport_options or {})
     if "retry_policy" not in options:
         app.conf.result_backend_transport_options = options | {"retry_policy": policy}
-
-
-_default: MT5Client | None = None
-
-
-def default_client() -> MT5Client:
-    """The module functions' client, built from the environment on first use."""
-    global _default
-    if _default is None:
-        _default = MT5Client()
-    return _default
-
-
-def submit_account_info(login: int, server: str | None = None, password: str | None = None) -> AsyncResult:
-    """Enqueue ``mt5.account_info`` for ``login`` on its terminal; ``.get()`` the ``AccountInfo`` dict."""
-    return default_client().submit_account_info(login, server, password)
-
-
-def submit_login(login: int, password: str, server: str) -> AsyncResult:
-    """Enqueue ``mt5.login``; ``.get()`` the session info (never the password)."""
-    return default_client().submit_login(login, password, server)
-
-
-def submit_health(terminal_id: str | None = None) -> AsyncResult:
-    return default_client().submit_health(terminal_id)
-
-
-def submit_pool_stats(terminal_id: str | None = None) -> AsyncResult:
-    return default_client().submit_pool_stats(terminal_id)
-
-
-def workers() -> list[str]:
-    """Terminal ids of the live workers."""
-    return default_client().workers()
