@@ -44,7 +44,7 @@ SETTINGS: dict[str, object] = {
     "MT5_TASK_TIME_LIMIT": 10,
     "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
 }
-ORDER = {"action": "deal", "symbol": "EURUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
+ORDER = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 
 
 @dataclass

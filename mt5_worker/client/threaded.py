@@ -302,7 +302,7 @@ class MT5Client:
         call again with the same key: it never sends twice.
 
         >>> client.order_send(10000001, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy",
-        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
+        ...                              "type_filling": "fok"}, idempotency_key="order-2026-0001")["retcode"]
         10009
         """
         sent = market.order_send(login, request, idempotency_key, password, server)

@@ -27,7 +27,7 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
-BUY = {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy", "type_filling": "ioc"}
+BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 WORKER = "w1@test"
 
 
@@ -73,7 +73,7 @@ def test_the_same_key_and_request_is_sent_once_and_answered_again(make_desk: Cal
     d = make_desk()
     first = d.send(BUY, "k1")
     assert first["retcode"] == c.TRADE_RETCODE_DONE and first["source"] == "sent" and first["deal"] > 0
-    assert first["idempotency_key"] == "k1" and first["volume"] == 0.1
+    assert first["idempotency_key"] == "k1" and first["volume"] == 0.01
     again = d.send(BUY, "k1", task="t2")
     assert again["source"] == "recorded" and again["deal"] == first["deal"] and again["order"] == first["order"]
     assert d.sim.calls["order_send"] == 1 and len(d.tagged_deals("k1")) == 1
@@ -115,13 +115,13 @@ def test_a_failure_before_execution_is_reconciled_then_sent_once(make_desk: Call
 
 def test_a_pending_order_found_by_its_tag_after_a_lost_reply(make_desk: Callable[..., Desk]) -> None:
     d = make_desk()
-    tick = d.manager.run(A.login, "symbol_info_tick", "EURUSD", **creds(A))
+    tick = d.manager.run(A.login, "symbol_info_tick", "BTCUSD", **creds(A))
     limit = {
         "action": "pending",
-        "symbol": "EURUSD",
-        "volume": 0.1,
+        "symbol": "BTCUSD",
+        "volume": 0.01,
         "type": "buy_limit",
-        "price": round(tick.bid * 0.98, 5),
+        "price": round(tick.bid * 0.98, 2),
     }
     d.sim.inject_fault("order_send", fail_first=1, code=-10002, after=True)
     with pytest.raises(OrderOutcomeUnknownError):
@@ -186,7 +186,7 @@ def test_sltp_already_in_place_is_reported_done_without_resending(make_desk: Cal
     d = make_desk()
     opened = d.send(BUY, "k10")
     position = d.manager.run(A.login, "positions_get", **creds(A), ticket=opened["order"])[0]
-    sltp = {"action": "sltp", "position": position.ticket, "sl": round(position.price_open * 0.99, 5)}
+    sltp = {"action": "sltp", "position": position.ticket, "sl": round(position.price_open * 0.99, 2)}
     d.sim.inject_fault("order_send", fail_first=1, code=-10002, after=True)
     with pytest.raises(OrderOutcomeUnknownError):
         d.send(sltp, "k11")

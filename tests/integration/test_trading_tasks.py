@@ -18,7 +18,7 @@ from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]
 PASSWORD = A.password.get_secret_value()
-BUY = {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy", "type_filling": "ioc"}
+BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 
 
 def key() -> str:
@@ -68,7 +68,7 @@ def test_an_order_executes_once_per_key_through_every_client(simulator_stack: St
     assert asyncio.run(in_async_code())["source"] == "sent"
 
     assert len(worker.sdk_calls("order_send")) == 3  # one per key, whatever the number of submissions
-    positions = client.positions(A.login, symbol="EURUSD")
+    positions = client.positions(A.login, symbol="BTCUSD")
     assert sum(p["comment"].endswith("desk-7") and p["comment"].startswith("#") for p in positions) == 1
     status = client.order_result(A.login, k)
     assert status["state"] == "done" and status["result"]["deal"] == first["deal"]
