@@ -195,6 +195,17 @@ class Settings(BaseSettings):
         "MT5_TRADING_RECORD_TTL",
         "seconds an order's idempotency record (key, request hash, outcome) is kept: the at-most-once window (>= 60)",
         7 * 86400,
+    simulator_trade_store: Path | None = _alias(
+        "MT5_SIMULATOR_TRADE_STORE",
+        "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"
+        " mt5-worker-simulated-trade-servers.sqlite3 in the system's temporary directory)",
+        None,
+    )
+    simulator_disable_algo_on_switch: bool = _alias(
+        "MT5_SIMULATOR_DISABLE_ALGO_ON_SWITCH",
+        "the simulated terminal turns Algo Trading off when login() changes the account (order_send: 10027)",
+        False,
+    )
         ge=60,
     )
     trading_lease: float = _alias(

@@ -1,4 +1,5 @@
-"""The bridge's data functions: the market and account sides of the port, as the service exposes them.
+"""The bridge's data functions: the market and account sides of the port and ``order_send``, as the service exposes
+them.
 
 A mixin of :class:`~mt5_worker.bridge.service.BridgeService` (which supplies the connection's core, its peer and
 the allow-list that names resolve through). Each method hands its arguments to
@@ -15,7 +16,7 @@ if TYPE_CHECKING:  # service.py imports this module, so BridgeCore is named for 
 
 class DataFunctions:
     """``symbols_*``, ``symbol_*``, ``market_book_*``, ``copy_*``, ``orders_*``, ``positions_*``, ``history_*``,
-    ``order_calc_*`` and ``order_check`` of the bridge service."""
+    ``order_calc_*``, ``order_check`` and ``order_send`` of the bridge service."""
 
     # What BridgeService supplies.
     _core: BridgeCore
@@ -106,6 +107,11 @@ class DataFunctions:
 
     def exposed_order_check(self, request: tuple[tuple[str, Any], ...]) -> Reply:
         return self._core.call(self._peer, "order_check", {"request": request}, {})  # a dict again in _run
+
+    # --- trading ---
+
+    def exposed_order_send(self, request: tuple[tuple[str, Any], ...]) -> Reply:
+        return self._core.call(self._peer, "order_send", {"request": request}, {})  # a dict again in _run
 
     def _history(self, function: str, dates: Any, filters: dict[str, Any]) -> Reply:
         if type(dates) is not tuple:

@@ -138,7 +138,7 @@ class BridgeCore:
         return result, error
 
     def _run(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Reply:
-        if function == "order_check" and len(args) == 1 and type(args[0]) is tuple:
+        if function in ("order_check", "order_send") and len(args) == 1 and type(args[0]) is tuple:
             args = (dict(args[0]),)  # the request crossed as (key, value) pairs
         try:
             result = getattr(self.terminal, function)(*args, **kwargs)
@@ -166,7 +166,7 @@ def _plain_result(function: str, result: Any) -> Any:
         value = None if result is None else int(result)
     elif function in ("order_calc_margin", "order_calc_profit"):
         value = None if result is None else float(result)
-    elif function == "order_check":
+    elif function in ("order_check", "order_send"):
         value = None if result is None else (*tuple(result)[:-1], tuple(result.request))
     else:
         value = bool(result)
@@ -189,7 +189,7 @@ def _first_not_plain(arguments: dict[str, Any]) -> str | None:
 
 
 def _plain_argument(name: str, value: Any) -> bool:
-    """A builtin scalar; the history dates and order_check's request (key, value) pairs are tuples of them."""
+    """A builtin scalar; the history dates and a trade request's (key, value) pairs are tuples of them."""
     if name in ("dates", "request") and type(value) is tuple:
         pairs = name == "request"
         return all((type(v) is tuple and len(v) == 2 and type(v[0]) is str) if pairs else True for v in value) and (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mt5_worker.manager.terminals import simulator_trade_store
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.wire import is_plain
@@ -26,6 +27,8 @@ SIMULATOR_CONTROL = (
     "sim_max_concurrent_calls",
     "sim_active_login",
     "sim_accounts",
+    "sim_enable_algo_trading",
+    "sim_algo_trading",
 )
 
 
@@ -52,15 +55,17 @@ class SimulatorControl:
                 latency=settings.simulator_latency if latency is None else dict(latency),
                 faults=settings.simulator_faults,
                 seed=settings.simulator_seed,
+                trade_store=simulator_trade_store(settings),  # the trade server outlives a terminal's restart
+                disable_algo_on_switch=settings.simulator_disable_algo_on_switch,
             )
         self._core.log.info("mt5.bridge.simulator_reset", peer=self._peer)
 
     def exposed_sim_inject_fault(
-        self, function: str, fail_first: int = 0, rate: float = 0.0, code: int = -10004
+        self, function: str, fail_first: int = 0, rate: float = 0.0, code: int = -10004, after: bool = False
     ) -> None:
-        _require_plain(function=function, fail_first=fail_first, rate=rate, code=code)
+        _require_plain(function=function, fail_first=fail_first, rate=rate, code=code, after=after)
         with self._core.lock:
-            self._sim().inject_fault(function, fail_first=fail_first, rate=rate, code=code)
+            self._sim().inject_fault(function, fail_first=fail_first, rate=rate, code=code, after=bool(after))
 
     def exposed_sim_clear_faults(self) -> None:
         with self._core.lock:
@@ -73,6 +78,10 @@ class SimulatorControl:
                 self._sim().crash()
             else:
                 self._sim().crash(code)
+
+    def exposed_sim_enable_algo_trading(self) -> None:
+        with self._core.lock:
+            self._sim().enable_algo_trading()
 
     def exposed_sim_reset_counters(self) -> None:
         with self._core.lock:
@@ -89,6 +98,9 @@ class SimulatorControl:
     def exposed_sim_active_login(self) -> int | None:
         login: int | None = self._sim().active_login
         return login
+
+    def exposed_sim_algo_trading(self) -> bool:
+        return bool(self._sim().algo_trading)
 
     def exposed_sim_accounts(self) -> tuple[tuple[Any, ...], ...]:
         return tuple(account_row(a) for a in self._sim().accounts)

@@ -3,6 +3,7 @@ terminal layer, so adapters take plain constructor arguments and never read sett
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from mt5_worker.errors import SettingsError
@@ -10,6 +11,7 @@ from mt5_worker.settings import Settings, env_name
 from mt5_worker.terminal.port import Terminal
 from mt5_worker.terminal.simulator import SimulatedTerminal
 from mt5_worker.terminal.specs import load_accounts
+from mt5_worker.terminal.trade_store import default_path
 
 
 def create_terminal(settings: Settings) -> Terminal:
@@ -32,8 +34,16 @@ def simulated_terminal(settings: Settings, **kwargs: Any) -> SimulatedTerminal:
         faults=settings.simulator_faults,
         seed=settings.simulator_seed,
         crash_every=settings.simulator_crash_every,
+        trade_store=simulator_trade_store(settings),
+        disable_algo_on_switch=settings.simulator_disable_algo_on_switch,
         **kwargs,
     )
+
+
+def simulator_trade_store(settings: Settings) -> Path:
+    """The simulated trade servers' file: ``MT5_SIMULATOR_TRADE_STORE``, else one per machine in the temp directory
+    (as real terminals share their real server)."""
+    return settings.simulator_trade_store or default_path()
 
 
 def bridge_terminal(settings: Settings) -> Terminal:

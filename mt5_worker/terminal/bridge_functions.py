@@ -15,6 +15,7 @@ from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
 from mt5_worker.terminal.records import (
     BookInfo,
     OrderCheckResult,
+    OrderSendResult,
     Records,
     SymbolInfo,
     Tick,
@@ -182,6 +183,13 @@ class BridgeFunctions:
         pairs = tuple(request.items()) if isinstance(request, dict) else request
         values = self._request("order_check", request=pairs)
         return None if values is None else OrderCheckResult._make((*values[:-1], TradeRequest(*values[-1])))
+
+    # --- trading: the request crosses as (key, value) pairs, like order_check's ---
+
+    def order_send(self, request: dict[str, object], /) -> OrderSendResult | None:
+        pairs = tuple(request.items()) if isinstance(request, dict) else request
+        values = self._request("order_send", request=pairs)
+        return None if values is None else OrderSendResult._make((*values[:-1], TradeRequest(*values[-1])))
 
     def _array(self, function: str, **kwargs: object) -> Records | None:
         array: Records | None = self._request(function, **kwargs)  # decoded and checked by _check_reply

@@ -12,6 +12,7 @@ from mt5_worker.terminal.records import (
     TICKS_DTYPE,
     BookInfo,
     OrderCheckResult,
+    OrderSendResult,
     SymbolInfo,
     Tick,
     TradeDeal,
@@ -41,6 +42,8 @@ _LIST_SHAPES: dict[str, int] = {
     "history_orders_get": len(TradeOrder._fields),
     "history_deals_get": len(TradeDeal._fields),
 }
+# Results that end with the request they answer (a nested tuple): their sizes.
+_WITH_REQUEST = {"order_check": len(OrderCheckResult._fields), "order_send": len(OrderSendResult._fields)}
 _INT_FUNCTIONS = frozenset(
     {"symbols_total", "orders_total", "positions_total", "history_orders_total", "history_deals_total"}
 )
@@ -75,8 +78,8 @@ def _check_reply(function: str, reply: object) -> tuple[Any, tuple[int, str]]:
         ok = value is None or type(value) is int
     elif function in ("order_calc_margin", "order_calc_profit"):
         ok = value is None or type(value) is float
-    elif function == "order_check":
-        size, request_size = len(OrderCheckResult._fields), len(TradeRequest._fields)
+    elif function in _WITH_REQUEST:
+        size, request_size = _WITH_REQUEST[function], len(TradeRequest._fields)
         ok = value is None or (type(value) is tuple and len(value) == size and type(value[-1]) is tuple
                                and len(value[-1]) == request_size)  # fmt: skip
     elif function in _ARRAYS:

@@ -20,6 +20,7 @@ from mt5_worker.terminal.port import AccountInfo, Date, TerminalInfo
 from mt5_worker.terminal.records import (
     BookInfo,
     OrderCheckResult,
+    OrderSendResult,
     Records,
     SymbolInfo,
     Tick,
@@ -184,6 +185,16 @@ class MetaTrader5Terminal:
         fields = _fields(result, OrderCheckResult._fields)
         fields["request"] = TradeRequest(**_fields(fields["request"], TradeRequest._fields))
         return OrderCheckResult(**fields)
+
+    # --- trading ---
+
+    def order_send(self, request: dict[str, object], /) -> OrderSendResult | None:
+        result = self._mt5.order_send(request)  # positionally: the SDK refuses `request=` (an unnamed parameter)
+        if result is None:
+            return None
+        fields = _fields(result, OrderSendResult._fields)
+        fields["request"] = TradeRequest(**_fields(fields["request"], TradeRequest._fields))
+        return OrderSendResult(**fields)
 
 
 def _int(value: Any) -> int | None:

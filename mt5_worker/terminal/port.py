@@ -19,6 +19,7 @@ from mt5_worker.terminal.records import (
     TICKS_DTYPE,
     BookInfo,
     OrderCheckResult,
+    OrderSendResult,
     Records,
     SymbolInfo,
     Tick,
@@ -34,10 +35,12 @@ __all__ = [
     "MARKET_FUNCTIONS",
     "RATES_DTYPE",
     "TICKS_DTYPE",
+    "TRADE_FUNCTIONS",
     "AccountInfo",
     "BookInfo",
     "Date",
     "OrderCheckResult",
+    "OrderSendResult",
     "Records",
     "SymbolInfo",
     "Terminal",
@@ -81,6 +84,9 @@ ACCOUNT_FUNCTIONS = (
     "order_check",
 )
 
+# The trading side: the one function that changes an account (docs/sdk-trading.md).
+TRADE_FUNCTIONS = ("order_send",)
+
 # The port's functions, by name: what latency and fault settings may refer to.
 FUNCTIONS = (
     "initialize",
@@ -92,6 +98,7 @@ FUNCTIONS = (
     "terminal_info",
     *MARKET_FUNCTIONS,
     *ACCOUNT_FUNCTIONS,
+    *TRADE_FUNCTIONS,
 )
 
 # A date argument of the data functions: a datetime or epoch seconds (the trade server's clock; see
@@ -253,3 +260,7 @@ class Terminal(Protocol):
     ) -> float | None: ...
 
     def order_check(self, request: dict[str, object], /) -> OrderCheckResult | None: ...
+
+    # --- trading: the request is one positional dict (the SDK refuses it as a keyword) ---
+
+    def order_send(self, request: dict[str, object], /) -> OrderSendResult | None: ...

@@ -1,4 +1,5 @@
-"""The market side's result records: ``SymbolInfo``, ``Tick``, ``BookInfo``, and the numpy dtypes of bars and ticks.
+"""The port's result records: the market side's (``SymbolInfo``, ``Tick``, ``BookInfo``, the numpy dtypes of bars and
+ticks) and the account side's (orders, positions, deals, ``order_check`` and ``order_send`` results).
 
 Named tuples with the SDK's field names in the SDK's order (see docs/sdk-market-data.md for the sources), so
 ``._asdict()``, indexing and unpacking behave like the SDK's struct sequences, and they pickle and travel as
@@ -250,7 +251,8 @@ class TradeDeal(NamedTuple):
 
 
 class TradeRequest(NamedTuple):
-    """The ``request`` of an ``OrderCheckResult``: the ``MqlTradeRequest`` fields in the SDK's order."""
+    """The ``request`` of an ``OrderCheckResult`` or ``OrderSendResult``: the ``MqlTradeRequest`` fields in the SDK's
+    order."""
 
     action: int
     magic: int
@@ -269,6 +271,23 @@ class TradeRequest(NamedTuple):
     comment: str
     position: int
     position_by: int
+
+
+class OrderSendResult(NamedTuple):
+    """``mt5.order_send()``: the ``MqlTradeResult`` fields, then the request as sent (mt5ordersend_py's example output;
+    docs/sdk-trading.md). ``retcode`` 10009 (done) or 10008 (placed) when the trade server accepted the request."""
+
+    retcode: int
+    deal: int
+    order: int
+    volume: float
+    price: float
+    bid: float
+    ask: float
+    comment: str
+    request_id: int
+    retcode_external: int
+    request: TradeRequest
 
 
 class OrderCheckResult(NamedTuple):

@@ -6,13 +6,17 @@ counters and an overlap detector for tests and benchmarks. It remembers the pass
 authorised, as a terminal's saved accounts do, so ``login(n)`` without a password works only after one
 successful login with it.
 
-The market side (``symbols_*``, ``copy_*``, ``market_book_*``: :mod:`~mt5_worker.terminal.simulator_market`)
-and the account side (orders, positions, history, ``order_check``: :mod:`~mt5_worker.terminal.simulator_account`)
-are mixins; this module holds the connection, the accounts, the call accounting and fault injection.
+The market side (``symbols_*``, ``copy_*``, ``market_book_*``: :mod:`~mt5_worker.terminal.simulator_market`),
+the account side (orders, positions, history, ``order_check``: :mod:`~mt5_worker.terminal.simulator_account`)
+and trading (``order_send`` on a simulated trade server that outlives the terminal:
+:mod:`~mt5_worker.terminal.simulator_trading`) are mixins; this module holds the connection, the accounts, the
+call accounting and fault injection.
 """
 
 from __future__ import annotations
 
+import itertools
+import os
 import random
 import threading
 import time
@@ -36,7 +40,10 @@ from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.port import FUNCTIONS, AccountInfo, TerminalInfo
 from mt5_worker.terminal.simulator_account import AccountSide
 from mt5_worker.terminal.simulator_market import MarketSide
+from mt5_worker.terminal.simulator_trading import TradingSide
 from mt5_worker.terminal.specs import AccountSpec, FaultSpec
+from mt5_worker.terminal.trade_rules import Figures
+from mt5_worker.terminal.trade_store import TradeStore
 
 BUILD = 4755
 BUILD_DATE = "20 Nov 2026"
@@ -62,14 +69,23 @@ DEMO_ACCOUNTS: tuple[AccountSpec, ...] = (
 )
 
 
+# Functions that change something: an ``after`` fault lets them take effect before failing.
+_AFTER_FUNCTIONS = frozenset({"login", "order_send"})
+
+
 @dataclass
 class _Fault:
     spec: FaultSpec
     seen: int = 0
 
 
-class SimulatedTerminal(MarketSide, AccountSide):
-    """A faithful stand-in for the ``MetaTrader5`` module (see module docstring)."""
+class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
+    """A faithful stand-in for the ``MetaTrader5`` module (see module docstring).
+
+    ``trade_store``: the file of the simulated trade servers this terminal trades on, shared with every simulated
+    terminal that names it (``None``: a store in memory, private to this object). ``disable_algo_on_switch``: the
+    terminal option that turns Algo Trading off when ``login`` changes the account.
+    """
 
     backend: ClassVar[str] = "simulator"
 
@@ -85,6 +101,8 @@ class SimulatedTerminal(MarketSide, AccountSide):
         clock: Callable[[], float] = time.time,
         market_seed: int = 0,
         maxbars: int = MAXBARS,
+        trade_store: str | os.PathLike[str] | None = None,
+        disable_algo_on_switch: bool = False,
     ) -> None:
         self._accounts = tuple(accounts) if accounts is not None else DEMO_ACCOUNTS
         self._latency = dict(latency or {})
@@ -96,10 +114,14 @@ class SimulatedTerminal(MarketSide, AccountSide):
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server
         self._books: set[tuple[str, str]] = set()  # Depth of Market subscriptions: (server, symbol)
         self._ledgers: dict[tuple[str, int, int], Ledger] = {}  # (server, login, day): the account side
+        self._store = TradeStore(trade_store)  # opened on first use
+        self._disable_algo_on_switch = disable_algo_on_switch
+        self._algo_trading = True  # the terminal's "Algo Trading" button
+        self._request_ids = itertools.count(1)
         self._rng = random.Random(seed)
         self._faults: dict[str, _Fault] = {}
         for name, spec in (faults or {}).items():
-            self.inject_fault(name, fail_first=spec.fail_first, rate=spec.rate, code=spec.code)
+            self.inject_fault(name, fail_first=spec.fail_first, rate=spec.rate, code=spec.code, after=spec.after)
         self._connected = False
         self._crash_code: int | None = None
         self._crash_every = crash_every  # a scripted crash on every N-th account_info() call (0: never)
@@ -122,12 +144,15 @@ class SimulatedTerminal(MarketSide, AccountSide):
     def active_login(self) -> int | None:
         return self._active.login if self._active and self._connected else None
 
-    def inject_fault(self, function: str, *, fail_first: int = 0, rate: float = 0.0, code: int = -10004) -> None:
-        """Make ``function`` fail: its next ``fail_first`` calls, then each call with probability ``rate``."""
+    def inject_fault(
+        self, function: str, *, fail_first: int = 0, rate: float = 0.0, code: int = -10004, after: bool = False
+    ) -> None:
+        """Make ``function`` fail: its next ``fail_first`` calls, then each call with probability ``rate``;
+        ``after``: the call takes effect first (``order_send`` executes, ``login`` switches), then fails."""
         if function not in FUNCTIONS or function == "last_error":
             choices = [name for name in FUNCTIONS if name != "last_error"]
             raise ValueError(f"cannot inject faults into {function!r}; choose from {choices}")
-        self._faults[function] = _Fault(FaultSpec(fail_first=fail_first, rate=rate, code=code))
+        self._faults[function] = _Fault(FaultSpec(fail_first=fail_first, rate=rate, code=code, after=after))
 
     def clear_faults(self) -> None:
         self._faults.clear()
@@ -183,7 +208,7 @@ class SimulatedTerminal(MarketSide, AccountSide):
                 timeout=(timeout, int),
             ):
                 return False
-            return self._authorize(login, password, server)
+            return self._authorize(login, password, server) and not self._after_fault("login")
 
     def shutdown(self) -> bool:
         with self._call("shutdown"):
@@ -209,13 +234,15 @@ class SimulatedTerminal(MarketSide, AccountSide):
             if self._active is None:
                 self._error = error_tuple(RES_E_FAIL)
                 return None
-            return _account_info(self._active)
+            return _account_info(self._active, self.figures())
 
     def terminal_info(self) -> TerminalInfo | None:
         with self._call("terminal_info"):
             if self._unavailable("terminal_info"):
                 return None
-            return _terminal_info(connected=self._active is not None, maxbars=self._maxbars)
+            return _terminal_info(
+                connected=self._active is not None, maxbars=self._maxbars, trade_allowed=self._algo_trading
+            )
 
     # --- internals --------------------------------------------------------------------------------
 
@@ -255,9 +282,19 @@ class SimulatedTerminal(MarketSide, AccountSide):
         return self._injected_fault(name)
 
     def _injected_fault(self, name: str) -> bool:
+        """A fault that fails the call before it does anything (``after`` faults of functions that change
+        something wait for :meth:`_after_fault`)."""
         fault = self._faults.get(name)
-        if fault is None:
+        if fault is None or (fault.spec.after and name in _AFTER_FUNCTIONS):
             return False
+        return self._fault_fires(fault)
+
+    def _after_fault(self, name: str) -> bool:
+        """An ``after`` fault, once the call has taken effect: set the error and say so."""
+        fault = self._faults.get(name)
+        return fault is not None and fault.spec.after and self._fault_fires(fault)
+
+    def _fault_fires(self, fault: _Fault) -> bool:
         fault.seen += 1
         if fault.seen <= fault.spec.fail_first or (fault.spec.rate and self._rng.random() < fault.spec.rate):
             self._error = error_tuple(fault.spec.code)
@@ -270,6 +307,9 @@ class SimulatedTerminal(MarketSide, AccountSide):
             self._active = None  # a refused switch leaves the terminal with no authorised account
             self._error = error_tuple(RES_E_AUTH_FAILED)
             return False
+        previous = self._active or self._last_account
+        if self._disable_algo_on_switch and previous is not None and previous is not account:
+            self._algo_trading = False  # "disable automated trading when the account has been changed"
         self._active = self._last_account = account
         self._saved.add((account.login, account.server))
         return True
@@ -291,26 +331,26 @@ class SimulatedTerminal(MarketSide, AccountSide):
         return f"<SimulatedTerminal {state} active={self.active_login} accounts={len(self._accounts)}>"
 
 
-def _account_info(account: AccountSpec) -> AccountInfo:
-    equity = account.balance if account.equity is None else account.equity
+def _account_info(account: AccountSpec, money: Figures | None) -> AccountInfo:
+    assert money is not None
     return AccountInfo(
         login=account.login,
         trade_mode=0,
         leverage=account.leverage,
         limit_orders=200,
         margin_so_mode=0,
-        trade_allowed=True,
-        trade_expert=True,
-        margin_mode=2,
+        trade_allowed=account.trade_allowed,
+        trade_expert=account.trade_expert,
+        margin_mode=2,  # ACCOUNT_MARGIN_MODE_RETAIL_HEDGING: order_send opens a position per deal
         currency_digits=2,
         fifo_close=False,
-        balance=account.balance,
+        balance=money.balance,
         credit=0.0,
-        profit=round(equity - account.balance, 2),
-        equity=equity,
-        margin=0.0,
-        margin_free=equity,
-        margin_level=0.0,
+        profit=money.profit,
+        equity=money.equity,
+        margin=money.margin,
+        margin_free=money.margin_free,
+        margin_level=money.margin_level,
         margin_so_call=50.0,
         margin_so_so=30.0,
         margin_initial=0.0,
@@ -325,13 +365,13 @@ def _account_info(account: AccountSpec) -> AccountInfo:
     )
 
 
-def _terminal_info(*, connected: bool, maxbars: int) -> TerminalInfo:
+def _terminal_info(*, connected: bool, maxbars: int, trade_allowed: bool) -> TerminalInfo:
     return TerminalInfo(
         community_account=False,
         community_connection=False,
         connected=connected,
         dlls_allowed=False,
-        trade_allowed=False,
+        trade_allowed=trade_allowed,
         tradeapi_disabled=False,
         email_enabled=False,
         ftp_enabled=False,

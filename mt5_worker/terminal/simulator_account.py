@@ -1,16 +1,18 @@
 """The simulated terminal's account side: orders, positions, history, margin and profit, ``order_check``.
 
 A mixin of :class:`~mt5_worker.terminal.simulator.SimulatedTerminal` (which supplies the connection, the call
-accounting, the argument parsing and the market). The account's trading is a
-:class:`~mt5_worker.terminal.ledger.Ledger`. Argument rules and results: docs/sdk-market-data.md, "Account side".
+accounting, the argument parsing and the market). The account's trading is its generated
+:class:`~mt5_worker.terminal.ledger.Ledger` merged with what ``order_send`` changed on the simulated trade server
+(:meth:`~mt5_worker.terminal.simulator_trading.TradingSide.book`); ``order_check`` judges a request with the trade
+server's own rules (:mod:`~mt5_worker.terminal.trade_rules`). Argument rules and results: docs/sdk-market-data.md,
+"Account side", and docs/sdk-trading.md.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.terminal import constants as c
@@ -19,24 +21,12 @@ from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition, TradeRequest
 from mt5_worker.terminal.simulator_market import INVALID_ARGUMENT_COUNT, _seconds
+from mt5_worker.terminal.simulator_trading import marked
 from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Verdict, figures, judge
+from mt5_worker.terminal.trade_store import AccountState
 
-CHECK_COMMENTS = {
-    c.TRADE_RETCODE_CHECK_OK: "Done",
-    c.TRADE_RETCODE_INVALID: "Invalid request",
-    c.TRADE_RETCODE_INVALID_VOLUME: "Invalid volume",
-    c.TRADE_RETCODE_INVALID_PRICE: "Invalid price",
-    c.TRADE_RETCODE_INVALID_STOPS: "Invalid stops",
-    c.TRADE_RETCODE_TRADE_DISABLED: "Trade disabled",
-    c.TRADE_RETCODE_MARKET_CLOSED: "Market closed",
-    c.TRADE_RETCODE_NO_MONEY: "No money",
-    c.TRADE_RETCODE_INVALID_FILL: "Unsupported filling mode",
-}
-_REQUEST_DEFAULTS = TradeRequest(0, 0, 0, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0, 0, "", 0, 0)
-_FLOAT_FIELDS = frozenset({"volume", "price", "stoplimit", "sl", "tp"})
 _FILTERS = ("symbol", "group", "ticket")
-_ACTIONS = frozenset({c.TRADE_ACTION_DEAL, c.TRADE_ACTION_PENDING, c.TRADE_ACTION_SLTP, c.TRADE_ACTION_MODIFY,
-                      c.TRADE_ACTION_REMOVE, c.TRADE_ACTION_CLOSE_BY})  # fmt: skip
 
 
 class AccountSide:
@@ -49,6 +39,7 @@ class AccountSide:
     _latency: dict[str, float]
     _sleep: Callable[[float], None]
     _error: tuple[int, str]
+    _algo_trading: bool
 
     @property
     def market(self) -> Market | None:
@@ -78,6 +69,14 @@ class AccountSide:
     def _invalid(self, argument: str) -> None:
         raise NotImplementedError
 
+    if TYPE_CHECKING:  # TradingSide's, which comes after this mixin: a stub here would hide them
+
+        def book(self) -> tuple[Ledger, AccountState] | None: ...
+
+        def desk(self) -> Desk | None: ...
+
+        def _trade_request(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TradeRequest | None: ...
+
     def ledger(self) -> Ledger | None:
         """The active account's trading today (``None`` without an authorised account)."""
         market, account = self.market, self._active
@@ -96,31 +95,34 @@ class AccountSide:
         with self._call("orders_total"):
             if self._data_arguments("orders_total", args, kwargs, ()) is None:
                 return None
-            ledger = self.ledger()
+            ledger = self._merged()
             return 0 if ledger is None else len(ledger.orders)
 
     def positions_total(self, *args: Any, **kwargs: Any) -> int | None:
         with self._call("positions_total"):
             if self._data_arguments("positions_total", args, kwargs, ()) is None:
                 return None
-            ledger = self.ledger()
+            ledger = self._merged()
             return 0 if ledger is None else len(ledger.positions)
 
     def orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
         with self._call("orders_get"):
             if not self._filter_arguments("orders_get", args, kwargs):
                 return None
-            ledger = self.ledger()
+            ledger = self._merged()
             return () if ledger is None else tuple(o for o in ledger.orders if _selected(o.symbol, o.ticket, kwargs))
 
     def positions_get(self, *args: Any, **kwargs: Any) -> tuple[TradePosition, ...] | None:
         with self._call("positions_get"):
             if not self._filter_arguments("positions_get", args, kwargs):
                 return None
-            ledger = self.ledger()
+            ledger = self._merged()
             if ledger is None:
                 return ()
-            return tuple(self._marked(p) for p in ledger.positions if _selected(p.symbol, p.ticket, kwargs))
+            market, account, now = self.market, self._active, self.now_ms()
+            assert market is not None and account is not None
+            return tuple(marked(market, account, p, now) for p in ledger.positions
+                         if _selected(p.symbol, p.ticket, kwargs))  # fmt: skip
 
     def history_orders_total(self, *args: Any, **kwargs: Any) -> int | None:
         with self._call("history_orders_total"):
@@ -166,14 +168,16 @@ class AccountSide:
 
     def order_check(self, *args: Any, **kwargs: Any) -> OrderCheckResult | None:
         with self._call("order_check"):
-            values = self._data_arguments("order_check", args, kwargs, ("request",))
-            if values is None:
+            request = self._trade_request("order_check", args, kwargs)
+            if request is None:
                 return None
-            request = _request(values[0])
-            if request is None or self._active is None or self.market is None:
-                self._invalid("request") if request is None else self._no_account()
-                return None
-            return self._check(request)
+            desk = self.desk()
+            assert desk is not None
+            verdict = judge(request, desk) if self._algo_trading else Verdict(c.TRADE_RETCODE_CLIENT_DISABLES_AT)
+            retcode = c.TRADE_RETCODE_CHECK_OK if verdict.accepted else verdict.retcode
+            money = figures(desk, verdict.margin)
+            return OrderCheckResult(retcode, money.balance, money.equity, money.profit, money.margin,
+                                    money.margin_free, money.margin_level, COMMENTS[retcode], request)  # fmt: skip
 
     # --- internals ---
 
@@ -214,7 +218,7 @@ class AccountSide:
             checks |= {"date_from": (args[0], datetime | int), "date_to": (args[1], datetime | int)}
         if self._rejects_arguments(**checks):
             return None
-        ledger = self.ledger()
+        ledger = self._merged()
         if ledger is None:
             return (), ()
         if dated:
@@ -249,76 +253,9 @@ class AccountSide:
             return None
         return found.spec, [values[0], values[1], *(float(v) for v in values[2:])]
 
-    def _marked(self, position: TradePosition) -> TradePosition:
-        """A position with its current price and floating profit (Bid closes a buy, Ask a sell)."""
-        market, account = self.market, self._active
-        assert market is not None and account is not None
-        tick = market.tick(position.symbol, self.now_ms())
-        found = market.get(position.symbol)
-        if tick is None or found is None:
-            return position
-        price = tick.bid if position.type == c.POSITION_TYPE_BUY else tick.ask
-        gain = profit(found.spec, market, position.type, position.volume, position.price_open, price,
-                      account.currency, self.now_ms())  # fmt: skip
-        return position._replace(price_current=price, profit=gain)
-
-    def _check(self, request: TradeRequest) -> OrderCheckResult:
-        market, account = self.market, self._active
-        assert market is not None and account is not None
-        ledger = self.ledger()
-        assert ledger is not None
-        now = self.now_ms()
-        positions = [self._marked(p) for p in ledger.positions]
-        floating = round(sum(p.profit for p in positions), 2)
-        equity = (account.balance if account.equity is None else account.equity) + floating
-        used = 0.0
-        for p in positions:
-            spec = market.get(p.symbol)
-            if spec is not None:
-                used += margin(spec.spec, market, p.volume, p.price_open, account.leverage, account.currency, now)
-        retcode, extra = self._retcode(request, ledger, now)
-        if retcode == c.TRADE_RETCODE_CHECK_OK and extra and used + extra > equity:
-            retcode = c.TRADE_RETCODE_NO_MONEY
-        total = round(used + extra, 2)
-        level = round(equity / total * 100, 2) if total else 0.0
-        return OrderCheckResult(retcode, account.balance, round(equity, 2), floating, total, round(equity - total, 2),
-                                level, CHECK_COMMENTS[retcode], request)  # fmt: skip
-
-    def _retcode(self, r: TradeRequest, ledger: Ledger, now: int) -> tuple[int, float]:
-        """The check's retcode and the margin the request would take."""
-        market, account = self.market, self._active
-        assert market is not None and account is not None
-        if r.action not in _ACTIONS:
-            return c.TRADE_RETCODE_INVALID, 0.0
-        if r.action in (c.TRADE_ACTION_SLTP, c.TRADE_ACTION_CLOSE_BY):
-            known = {p.ticket for p in ledger.positions}
-            return (c.TRADE_RETCODE_CHECK_OK if r.position in known else c.TRADE_RETCODE_INVALID), 0.0
-        if r.action in (c.TRADE_ACTION_MODIFY, c.TRADE_ACTION_REMOVE):
-            known = {o.ticket for o in ledger.orders}
-            return (c.TRADE_RETCODE_CHECK_OK if r.order in known else c.TRADE_RETCODE_INVALID), 0.0
-        found = market.get(r.symbol)
-        market_kinds = (c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL)
-        kinds = market_kinds if r.action == c.TRADE_ACTION_DEAL else range(2, 8)
-        if found is None or r.type not in kinds:
-            return c.TRADE_RETCODE_INVALID, 0.0
-        spec = found.spec
-        if spec.trade_mode == c.SYMBOL_TRADE_MODE_DISABLED:
-            return c.TRADE_RETCODE_TRADE_DISABLED, 0.0
-        steps = (r.volume - spec.volume_min) / spec.volume_step
-        if not spec.volume_min <= r.volume <= spec.volume_max or abs(steps - round(steps)) > 1e-7:
-            return c.TRADE_RETCODE_INVALID_VOLUME, 0.0
-        if r.action == c.TRADE_ACTION_DEAL and not _filling_allowed(spec.filling_mode, spec.exemode, r.type_filling):
-            return c.TRADE_RETCODE_INVALID_FILL, 0.0
-        tick = market.tick(spec.name, now)
-        if tick is None or not bool(found.calendar.is_open(now // 3_600_000)):
-            return c.TRADE_RETCODE_MARKET_CLOSED, 0.0
-        buy = r.type % 2 == 0
-        price = r.price if r.action == c.TRADE_ACTION_PENDING else (tick.ask if buy else tick.bid)
-        if r.price < 0 or not math.isfinite(r.price) or (r.action == c.TRADE_ACTION_PENDING and r.price <= 0):
-            return c.TRADE_RETCODE_INVALID_PRICE, 0.0
-        if (r.sl and (r.sl >= price if buy else r.sl <= price)) or (r.tp and (r.tp <= price if buy else r.tp >= price)):
-            return c.TRADE_RETCODE_INVALID_STOPS, 0.0
-        return c.TRADE_RETCODE_CHECK_OK, margin(spec, market, r.volume, price, account.leverage, account.currency, now)
+    def _merged(self) -> Ledger | None:
+        found = self.book()
+        return None if found is None else found[0]
 
 
 def _selected(symbol: str, ticket: int, filters: dict[str, Any]) -> bool:
@@ -328,28 +265,3 @@ def _selected(symbol: str, ticket: int, filters: dict[str, Any]) -> bool:
         and filters.get("ticket", ticket) == ticket
         and matches(filters.get("group", ""), symbol)
     )
-
-
-def _filling_allowed(symbol_filling: int, exemode: int, filling: int) -> bool:
-    """FOK and IOC by the symbol's ``filling_mode`` bits; Return in every execution mode but Market."""
-    if filling == c.ORDER_FILLING_FOK:
-        return bool(symbol_filling & c.SYMBOL_FILLING_FOK)
-    if filling == c.ORDER_FILLING_IOC:
-        return bool(symbol_filling & c.SYMBOL_FILLING_IOC)
-    if filling == c.ORDER_FILLING_RETURN:
-        return exemode != c.SYMBOL_TRADE_EXECUTION_MARKET
-    return False
-
-
-def _request(value: object) -> TradeRequest | None:
-    """A request dict as a ``TradeRequest`` (omitted fields zero); ``None`` for a non-dict, an unknown key or a
-    value of the wrong type."""
-    if not isinstance(value, dict) or set(value) - set(TradeRequest._fields):
-        return None
-    fields: dict[str, Any] = {}
-    for key, item in value.items():
-        default = getattr(_REQUEST_DEFAULTS, key)
-        if isinstance(item, bool) or not isinstance(item, float | int if key in _FLOAT_FIELDS else type(default)):
-            return None
-        fields[key] = float(item) if key in _FLOAT_FIELDS else item
-    return _REQUEST_DEFAULTS._replace(**fields)

@@ -22,19 +22,26 @@ BULK_ROWS_PER_LATENCY = 2000
 
 LATENCY_PROFILES: dict[str, dict[str, float]] = {
     "zero": {},
-    "realistic": {"initialize": 2.0, "login": 0.5}
-    | {name: 0.002 for name in FUNCTIONS if name not in ("initialize", "login", "last_error")},
+    "realistic": {"initialize": 2.0, "login": 0.5, "order_send": 0.02}  # order_send: a round trip to the server
+    | {name: 0.002 for name in FUNCTIONS if name not in ("initialize", "login", "order_send", "last_error")},
 }
 
 
 class FaultSpec(BaseModel):
-    """Simulated failures of one function: the first ``fail_first`` calls, then each with probability ``rate``."""
+    """Simulated failures of one function: the first ``fail_first`` calls, then each with probability ``rate``.
+
+    ``after``: the failing call still does what it does (``order_send`` executes the order, ``login`` switches
+    the account), then answers as failed, as when the answer is lost on its way back (-10002 IPC recv failed).
+    Functions that change nothing fail the same either way."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fail_first: int = Field(0, ge=0)
     rate: float = Field(0.0, ge=0.0, le=1.0)
     code: int = Field(-10004, description="the MT5 error code the failing call leaves in last_error()")
+    after: bool = Field(
+        False, description="the call takes effect first, then fails (order_send executes, login switches)"
+    )
 
     @field_validator("code")
     @classmethod
@@ -59,6 +66,8 @@ class AccountSpec(BaseModel):
     leverage: PositiveInt = 100
     company: str = "MetaQuotes Ltd."
     trades: bool = True  # False: no positions, orders or history (else generated: terminal/ledger.py)
+    trade_allowed: bool = True  # False: the server refuses every trade request (10017, Trade disabled)
+    trade_expert: bool = True  # False: it refuses automated (API) trading (10026, AutoTrading disabled by server)
 
 
 def load_accounts(path: Path) -> tuple[AccountSpec, ...]:

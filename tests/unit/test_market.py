@@ -172,7 +172,7 @@ def test_constants_have_the_sdks_values() -> None:
 
 def test_market_functions_are_port_functions() -> None:
     assert set(MARKET_FUNCTIONS) <= set(FUNCTIONS)
-    assert 31 == len(FUNCTIONS) == len(set(FUNCTIONS))  # 20 of the market side, 11 of the account side
+    assert 32 == len(FUNCTIONS) == len(set(FUNCTIONS))  # 20 of the market side, 11 of the account side, order_send
 
 
 def test_symbols_get_returns_symbol_infos_of_every_symbol(sim: SimulatedTerminal) -> None:

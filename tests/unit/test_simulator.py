@@ -260,5 +260,5 @@ def test_demo_set_has_at_least_five_accounts() -> None:
 
 
 def test_injecting_into_an_unknown_function_is_refused(sim: SimulatedTerminal) -> None:
-    with pytest.raises(ValueError, match="order_send"):
-        sim.inject_fault("order_send", fail_first=1)
+    with pytest.raises(ValueError, match="order_sent"):
+        sim.inject_fault("order_sent", fail_first=1)
