@@ -156,7 +156,7 @@ class Settings(BaseSettings):
         "MT5_SIMULATOR_LATENCY", "'zero', 'realistic' or a JSON object of seconds per function", "zero"
     )
     simulator_faults: Annotated[dict[str, FaultSpec], NoDecode] = _alias(
-        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C}', {}
+        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C, "after": false}', {}
     )
     simulator_seed: int | None = _alias("MT5_SIMULATOR_SEED", "seed for simulated faults", None)
     simulator_crash_every: int = _alias(

@@ -3,8 +3,10 @@
 Generated deterministically from the account's login, its trade server, the market seed and the day (the
 simulated trades end before the current day starts, so the history is fixed within a day), over the server's
 :class:`~mt5_worker.terminal.market.Market`: every price is a tick of that market's history (the first tick at or
-after the chosen time), so trades agree with ``copy_ticks_*`` and ``copy_rates_*``. Tickets are the login times
-10**6 plus a sequence number: unique across accounts, as a trade server's are.
+after the chosen time), so trades agree with ``copy_ticks_*`` and ``copy_rates_*``. Tickets are the login (modulo
+10**9) times 10**6 plus a sequence number: unique across accounts, as a trade server's are, and below 10**15,
+where the trade server's own tickets start (:mod:`~mt5_worker.terminal.trade_store`). Without ``history`` only the
+open positions and pending orders are drawn (the same ones; a fraction of the cost).
 
 Money (docs/sdk-market-data.md, "Account side"; simplifications marked):
 
@@ -27,6 +29,7 @@ from mt5_worker.terminal.records import TradeDeal, TradeOrder, TradePosition
 
 HISTORY_DAYS = 90
 TICKETS_PER_ACCOUNT = 10**6
+LEDGER_LOGINS = 10**9  # logins are taken modulo this in tickets, which so stay below 10**15
 MAGIC = 20261126  # what the simulated expert marks its trades with
 
 
@@ -54,7 +57,7 @@ def margin(spec: SymbolSpec, market: Market, volume: float, price: float, levera
     return round(notional / leverage * market.rate(spec.currency_margin, currency, now_ms), 2)
 
 
-def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: int) -> Ledger:
+def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: int, *, history: bool = True) -> Ledger:
     rng = random.Random(stable_hash(f"{market.server}\x00{login}\x00{seed}"))
     day_start = now_ms // 86_400_000 * 86_400
     end = day_start - 3600  # every simulated trade happens before the current day
@@ -62,11 +65,11 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
     counter = iter(range(1, TICKETS_PER_ACCOUNT))
 
     def ticket() -> int:
-        return login * TICKETS_PER_ACCOUNT + next(counter)
+        return login % LEDGER_LOGINS * TICKETS_PER_ACCOUNT + next(counter)
 
     def tick_at(spec: SymbolSpec, when: int) -> tuple[int, float, float] | None:
-        rows = market.get(spec.name).ticks_from(when * 1000, 1, end * 1000)  # type: ignore[union-attr]
-        if not len(rows):
+        rows = market.get(spec.name).first_tick(when * 1000, end * 1000)  # type: ignore[union-attr]
+        if rows is None:
             return None
         return int(rows[0]["time_msc"]), float(rows[0]["bid"]), float(rows[0]["ask"])
 
@@ -74,7 +77,7 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
         steps = rng.randint(1, 50)
         return round(min(spec.volume_max, spec.volume_min + (steps - 1) * spec.volume_step), 2)
 
-    history: list[TradeOrder] = []
+    past: list[TradeOrder] = []
     deals: list[TradeDeal] = []
     start = end - HISTORY_DAYS * 86400
     deals.append(_deal(ticket(), 0, start, c.DEAL_TYPE_BALANCE, c.DEAL_ENTRY_IN, 0, 0.0, 0.0, 10_000.0, "", "Deposit"))
@@ -86,7 +89,7 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
         price = ask if kind == c.ORDER_TYPE_BUY else bid
         order = ticket() if position else 0
         position = position or order
-        history.append(_order(order, msc, msc, kind, c.ORDER_STATE_FILLED, position, lots, 0.0, price, spec))
+        past.append(_order(order, msc, msc, kind, c.ORDER_STATE_FILLED, position, lots, 0.0, price, spec))
         deals.append(_deal(ticket(), order, msc // 1000, kind, entry, position, lots, price, 0.0, spec.name, "",
                            msc=msc))  # fmt: skip
         return msc, price
@@ -97,7 +100,10 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
         closed = opened + rng.randint(600, 4 * 86400)
         kind, lots = rng.choice((c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL)), volume(spec)
         position = ticket()
-        open_msc, open_price = _open(history, deals, spec, kind, lots, position, tick_at(spec, opened))
+        if not history:  # the same draws and tickets, without the ticks
+            ticket(), ticket()
+            continue
+        open_msc, open_price = _open(past, deals, spec, kind, lots, position, tick_at(spec, opened))
         _, close_price = filled(spec, 1 - kind, max(closed, open_msc // 1000 + 1), lots, position, c.DEAL_ENTRY_OUT)
         gain = profit(spec, market, kind, lots, open_price, close_price, currency, now_ms)
         deals[-1] = deals[-1]._replace(profit=gain)
@@ -107,7 +113,7 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
         spec = rng.choice(specs)
         kind, lots = rng.choice((c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL)), volume(spec)
         position = ticket()
-        msc, price = _open(history, deals, spec, kind, lots, position, tick_at(spec, rng.randint(start, end - 3600)))
+        msc, price = _open(past, deals, spec, kind, lots, position, tick_at(spec, rng.randint(start, end - 3600)))
         row = (position, msc // 1000, msc, msc // 1000, msc, kind, MAGIC, position, c.REASON_EXPERT, lots, price)
         positions.append(TradePosition(*row, 0.0, 0.0, price, 0.0, 0.0, spec.name, "", ""))
 
@@ -125,9 +131,11 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
         order = _order(ticket(), msc, 0, kind, c.ORDER_STATE_PLACED, 0, volume(spec), 0.0, price, spec)
         orders.append(order._replace(volume_current=order.volume_initial, price_current=bid))
 
-    history.sort(key=lambda o: (o.time_setup_msc, o.ticket))
+    if not history:
+        return Ledger(login, tuple(positions), tuple(orders), (), ())
+    past.sort(key=lambda o: (o.time_setup_msc, o.ticket))
     deals.sort(key=lambda d: (d.time_msc, d.ticket))
-    return Ledger(login, tuple(positions), tuple(orders), tuple(history), tuple(deals))
+    return Ledger(login, tuple(positions), tuple(orders), tuple(past), tuple(deals))
 
 
 def _open(history: list[TradeOrder], deals: list[TradeDeal], spec: SymbolSpec, kind: int, lots: float,

@@ -113,7 +113,7 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         self._markets: dict[str, Market] = {}
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server
         self._books: set[tuple[str, str]] = set()  # Depth of Market subscriptions: (server, symbol)
-        self._ledgers: dict[tuple[str, int, int], Ledger] = {}  # (server, login, day): the account side
+        self._ledgers: dict[tuple[str, int, int, bool], Ledger] = {}  # (server, login, day, with history)
         self._store = TradeStore(trade_store)  # opened on first use
         self._disable_algo_on_switch = disable_algo_on_switch
         self._algo_trading = True  # the terminal's "Algo Trading" button

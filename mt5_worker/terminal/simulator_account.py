@@ -34,7 +34,7 @@ class AccountSide:
 
     # What SimulatedTerminal supplies (it overrides each of these).
     _active: AccountSpec | None
-    _ledgers: dict[tuple[str, int, int], Ledger]
+    _ledgers: dict[tuple[str, int, int, bool], Ledger]
     _market_seed: int
     _latency: dict[str, float]
     _sleep: Callable[[float], None]
@@ -71,24 +71,27 @@ class AccountSide:
 
     if TYPE_CHECKING:  # TradingSide's, which comes after this mixin: a stub here would hide them
 
-        def book(self) -> tuple[Ledger, AccountState] | None: ...
+        def book(self, *, history: bool = True) -> tuple[Ledger, AccountState] | None: ...
 
         def desk(self) -> Desk | None: ...
 
         def _trade_request(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TradeRequest | None: ...
 
-    def ledger(self) -> Ledger | None:
-        """The active account's trading today (``None`` without an authorised account)."""
+    def ledger(self, *, history: bool = True) -> Ledger | None:
+        """The active account's generated trading today (``None`` without an authorised account); without
+        ``history``, only its open positions and pending orders (what ``account_info`` needs: far cheaper)."""
         market, account = self.market, self._active
         if market is None or account is None:
             return None
         now = self.now_ms()
         key = (account.server, account.login, now // 86_400_000)
-        found = self._ledgers.get(key)
+        found = self._ledgers.get((*key, True)) or self._ledgers.get((*key, history))
         if found is None:
-            empty = not account.trades
-            made = make_ledger(market, account.login, self._market_seed, account.currency, now)
-            found = self._ledgers[key] = Ledger(account.login, (), (), (), ()) if empty else made
+            if account.trades:
+                found = make_ledger(market, account.login, self._market_seed, account.currency, now, history=history)
+            else:
+                found = Ledger(account.login, (), (), (), ())
+            self._ledgers[(*key, history)] = found
         return found
 
     def orders_total(self, *args: Any, **kwargs: Any) -> int | None:
@@ -218,7 +221,7 @@ class AccountSide:
             checks |= {"date_from": (args[0], datetime | int), "date_to": (args[1], datetime | int)}
         if self._rejects_arguments(**checks):
             return None
-        ledger = self._merged()
+        ledger = self._merged(history=True)
         if ledger is None:
             return (), ()
         if dated:
@@ -253,8 +256,8 @@ class AccountSide:
             return None
         return found.spec, [values[0], values[1], *(float(v) for v in values[2:])]
 
-    def _merged(self) -> Ledger | None:
-        found = self.book()
+    def _merged(self, *, history: bool = False) -> Ledger | None:
+        found = self.book(history=history)
         return None if found is None else found[0]
 
 

@@ -53,7 +53,7 @@ class TradingSide:
     def now_ms(self) -> int:
         raise NotImplementedError
 
-    def ledger(self) -> Ledger | None:
+    def ledger(self, *, history: bool = True) -> Ledger | None:
         raise NotImplementedError
 
     def _call(self, name: str) -> AbstractContextManager[None]:
@@ -102,10 +102,11 @@ class TradingSide:
 
     # --- the account's trading, merged ---
 
-    def book(self) -> tuple[Ledger, AccountState] | None:
+    def book(self, *, history: bool = True) -> tuple[Ledger, AccountState] | None:
         """The active account's trading: the generated ledger merged with the trade server's changes (``None``
-        without an authorised account), and the store's own state."""
-        account, ledger = self._active, self.ledger()
+        without an authorised account), and the store's own state. Without ``history``: the generated history is
+        left out (open positions and pending orders are complete)."""
+        account, ledger = self._active, self.ledger(history=history)
         if account is None or ledger is None:
             return None
         state = self._store.load(account.server, account.login)
@@ -113,7 +114,7 @@ class TradingSide:
 
     def desk(self) -> Desk | None:
         """The active account as the trade server sees it now."""
-        found = self.book()
+        found = self.book(history=False)
         if found is None:
             return None
         book, state = found
@@ -143,7 +144,7 @@ class TradingSide:
     def _send(self, request: TradeRequest) -> OrderSendResult:
         if not self._algo_trading:
             return _result(request, c.TRADE_RETCODE_CLIENT_DISABLES_AT)
-        account, ledger = self._active, self.ledger()
+        account, ledger = self._active, self.ledger(history=False)
         assert account is not None and ledger is not None
         now = self.now_ms()
         with self._store.session(account.server, account.login) as session:

@@ -294,7 +294,8 @@ def _filling_allowed(spec: SymbolSpec, filling: int) -> bool:
 
 def _stops_invalid(spec: SymbolSpec, buy: bool, sl: float, tp: float, reference: float) -> bool:
     """SL/TP (0: none) must lie on their side of ``reference`` (Bid for a buy, Ask for a sell, the order's price
-    for a pending one), at least ``trade_stops_level`` points away (MQL5 "Requirements and Limitations")."""
+    for a pending one), at least ``trade_stops_level`` points away ("Requirements and Limitations in Making
+    Trades": Bid-SL >= StopLevel, TP-Bid >= StopLevel for a buy; SL-Ask, Ask-TP for a sell)."""
     if not (math.isfinite(sl) and math.isfinite(tp)) or sl < 0 or tp < 0:
         return True
     if buy:
@@ -319,9 +320,8 @@ def _pending_price_valid(spec: SymbolSpec, kind: int, price: float, stoplimit: f
 
 
 def _apart(spec: SymbolSpec, high: float, low: float) -> bool:
-    """``high`` above ``low`` by at least the stops level (and by something at all), to a tenth of a point."""
-    eps = spec.point / 10
-    return high - low > eps and high - low >= max(spec.stops_level, 0) * spec.point - eps
+    """``high - low >= trade_stops_level`` points (to a tenth of a point): the StopLevel rule's every line."""
+    return high - low >= max(spec.stops_level, 0) * spec.point - spec.point / 10
 
 
 def _equity_offset(account: AccountSpec) -> float:

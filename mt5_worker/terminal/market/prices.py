@@ -78,6 +78,9 @@ class SymbolMarket:
         self.spec = spec
         self.key = key ^ stable_hash(spec.name)
         self.calendar = Calendar(spec.always_open)
+        # The ticks of the last minute asked for: "now" is asked for again and again (last ticks, marking
+        # positions to market), and a minute's ticks cost milliseconds to draw. One tuple, replaced whole.
+        self._minute: tuple[tuple[int, int], Records] | None = None
 
     # --- hours ---
 
@@ -255,11 +258,39 @@ class SymbolMarket:
         hour = int(self.calendar.hour_at(index))
         if hour * 3600 < HISTORY_START:
             return None
-        ms = self.minutes(self.hours(np.array([hour])))
         minute = 59 if hour < now_hour else (now_ms // 60_000) % 60
+        ticks = self.minute_ticks(hour, minute)
+        upto = int(np.searchsorted(ticks["time_msc"], now_ms, side="right"))
+        return ticks[upto - 1 : upto] if upto else None
+
+    def first_tick(self, start_ms: int, now_ms: int) -> Records | None:
+        """The first tick at or after ``start_ms`` (and at or before now): ``ticks_from(start_ms, 1, now_ms)``
+        drawn a minute at a time."""
+        start_ms = max(start_ms, HISTORY_START * 1000)
+        index = int(self.calendar.before(start_ms // 3_600_000))  # the first trading hour at or after start
+        while True:
+            hour = int(self.calendar.hour_at(index))
+            if hour * 3_600_000 > now_ms:
+                return None
+            first_minute = max(0, (start_ms // 60_000) - hour * 60)
+            for minute in range(first_minute, 60):
+                ticks = self.minute_ticks(hour, minute)
+                found = ticks[(ticks["time_msc"] >= start_ms) & (ticks["time_msc"] <= now_ms)]
+                if len(found):
+                    return found[:1]
+                if (hour * 60 + minute + 1) * 60_000 > now_ms:
+                    return None
+            index += 1
+
+    def minute_ticks(self, hour: int, minute: int) -> Records:
+        """The ticks of one minute of a trading hour (hours since the epoch, minute of the hour)."""
+        cached = self._minute
+        if cached is not None and cached[0] == (hour, minute):
+            return cached[1]
+        ms = self.minutes(self.hours(np.array([hour])))
         ticks = self.ticks(ms, np.array([0]), np.array([minute]))
-        ticks = ticks[ticks["time_msc"] <= now_ms]
-        return ticks[-1:] if len(ticks) else None
+        self._minute = ((hour, minute), ticks)
+        return ticks
 
     # --- bars ---
 
