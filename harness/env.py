@@ -7,8 +7,12 @@ this process's environment without them, and gets its settings explicitly.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import json
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -44,9 +48,27 @@ def child_env(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
 
     ``PYTHONPATH`` puts the checkout first because a child runs in its log directory, not here, and still
     imports ``celeryconfig`` and ``bench.tasks`` from it; unbuffered output puts every line in the log file as
-    it is written, where the harness waits for it.
+    it is written, where the harness waits for it. Simulated terminals trade on :func:`trade_store` unless
+    ``settings`` name another ``MT5_SIMULATOR_TRADE_STORE``.
     """
     env = clean_environ()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    env["MT5_SIMULATOR_TRADE_STORE"] = str(trade_store())
     return env | env_values(settings or {})
+
+
+@functools.cache
+def trade_store() -> Path:
+    """The simulated trade servers of every process this harness parent starts (a test session, a benchmark, a
+    campaign): its own file, removed when it exits, so no run sees another's orders (the default file is one per
+    machine, shared by every simulated terminal, as a real trade server is)."""
+    path = Path(tempfile.gettempdir()) / f"mt5-worker-harness-{os.getpid()}.trade-servers.sqlite3"
+    atexit.register(_remove_store, path)
+    return path
+
+
+def _remove_store(path: Path) -> None:
+    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
+        with contextlib.suppress(OSError):
+            (path.parent / name).unlink()

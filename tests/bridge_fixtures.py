@@ -4,7 +4,9 @@
   JSON log, kill, pause, restart on the same port) with simulator control on by default.
 - :class:`RemoteSimulator` is a :class:`BridgeTerminal` to it with :class:`SimulatedTerminal`'s test API
   (``inject_fault``, ``crash``, ``calls``, ``max_concurrent_calls``, ``active_login``, ``accounts``,
-  ``reset_counters``, ``clear_faults``), so a test written against ``sim`` runs over the bridge unchanged.
+  ``reset_counters``, ``clear_faults``, ``algo_trading``, ``enable_algo_trading``), so a test written against
+  ``sim`` runs over the bridge unchanged. The bridge's simulated trade servers are the session's
+  (:func:`harness.env.trade_store`), which a test reads with a :class:`~mt5_worker.terminal.trade_store.TradeStore`.
 - Fixtures: ``bridge_process`` (one per session), ``bridge_sim`` (a fresh remote simulator per test),
   ``bridge_terminal_factory`` (more clients of the session bridge), ``bridge_factory`` (dedicated bridges a
   test may kill or configure). Every process started here is killed at teardown.
@@ -71,8 +73,17 @@ class RemoteSimulator(BridgeTerminal):
     def max_concurrent_calls(self) -> int:
         return int(self.control("max_concurrent_calls"))
 
-    def inject_fault(self, function: str, *, fail_first: int = 0, rate: float = 0.0, code: int = -10004) -> None:
-        self.control("inject_fault", function, fail_first, rate, code)
+    def inject_fault(
+        self, function: str, *, fail_first: int = 0, rate: float = 0.0, code: int = -10004, after: bool = False
+    ) -> None:
+        self.control("inject_fault", function, fail_first, rate, code, after)
+
+    @property
+    def algo_trading(self) -> bool:
+        return bool(self.control("algo_trading"))
+
+    def enable_algo_trading(self) -> None:
+        self.control("enable_algo_trading")
 
     def clear_faults(self) -> None:
         self.control("clear_faults")

@@ -75,12 +75,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No test sees the developer's MT5_* variables or structlog configuration of another test."""
+    """No test sees the developer's MT5_* variables or structlog configuration of another test; simulated terminals
+    made from settings trade on this session's own store, as the harness's processes do."""
     import os
+
+    from harness.env import trade_store
 
     for name in list(os.environ):
         if name.startswith(("MT5_", "CELERY_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(trade_store()))
     reset_logging()
     worker_settings.cache_clear()  # a test's settings never leak into the next one's worker code
     yield

@@ -114,7 +114,8 @@ class SimulatorControl:
         return terminal
 
 
-ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company")
+ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company",
+                      "trades", "trade_allowed", "trade_expert")  # fmt: skip
 
 
 def account_row(account: AccountSpec) -> tuple[Any, ...]:
