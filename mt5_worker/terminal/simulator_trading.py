@@ -152,8 +152,9 @@ class TradingSide:
             verdict = judge(request, desk)
             if not verdict.accepted:
                 tick = verdict.tick
-                local = verdict.retcode in _LOCAL_RETCODES
-                return _result(request, verdict.retcode, bid=tick.bid if tick else 0.0, ask=tick.ask if tick else 0.0,
+                local = verdict.local or verdict.retcode in _LOCAL_RETCODES
+                return _result(request, verdict.retcode, bid=tick.bid if tick and not local else 0.0,
+                               ask=tick.ask if tick and not local else 0.0,
                                request_id=0 if local else next(self._request_ids))  # fmt: skip
             outcome = execute(request, verdict, desk, session.ticket)
             session.apply(outcome.changes)

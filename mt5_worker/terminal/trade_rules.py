@@ -117,6 +117,7 @@ class Verdict:
     position: TradePosition | None = None  # the position it closes or changes (DEAL with position, SLTP, CLOSE_BY)
     opposite: TradePosition | None = None  # CLOSE_BY's position_by
     order: TradeOrder | None = None  # the pending order it changes (MODIFY, REMOVE)
+    local: bool = False  # refused by the terminal itself, before the server (no request id, no prices)
 
     @property
     def accepted(self) -> bool:
@@ -162,9 +163,9 @@ def _deal(r: TradeRequest, desk: Desk) -> Verdict:
         return Verdict(c.TRADE_RETCODE_MARKET_CLOSED)
     buy = r.type == c.ORDER_TYPE_BUY
     price = tick.ask if buy else tick.bid
-    if spec.exemode in _INSTANT_MODES and r.price:  # a stated price, honoured within `deviation` points
-        if r.price < 0 or not math.isfinite(r.price):
-            return Verdict(c.TRADE_RETCODE_INVALID_PRICE)
+    if spec.exemode in _INSTANT_MODES:  # the price is required, and honoured within `deviation` points
+        if not (r.price > 0 and math.isfinite(r.price)):
+            return Verdict(c.TRADE_RETCODE_INVALID_PRICE, local=True)
         if abs(r.price - price) > r.deviation * spec.point + spec.point / 2:
             return Verdict(c.TRADE_RETCODE_REQUOTE, tick=tick)
     if position is None:

@@ -42,8 +42,8 @@ def test_every_account_task_through_the_threaded_client(stack: Stack) -> None:
     assert history and owned(A.login, history) and not any("JPY" in o["symbol"] for o in history)
     assert client.order_calc_margin(A.login, "buy", "USDJPY", 1.0, 150.0) == 100_000 / A.leverage
     assert client.order_calc_profit(A.login, "sell", "US500", 1.0, 5000.0, 4990.0) == 10.0
-    check = client.order_check(A.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy"})
-    assert check["retcode"] == 0 and check["comment"] == "Done" and check["request"]["symbol"] == "EURUSD"
+    check = client.order_check(A.login, {"action": "deal", "symbol": "GBPUSD", "volume": 0.1, "type": "buy"})
+    assert check["retcode"] == 0 and check["comment"] == "Done" and check["request"]["symbol"] == "GBPUSD"
     refused = client.order_check(A.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.015, "type": "buy"})
     assert refused["retcode"] == 10014
     with pytest.raises(InvalidRequestError, match="ticket"):

@@ -35,6 +35,6 @@ def test_account_functions_across_the_bridge(bridge_sim: RemoteSimulator) -> Non
     assert bridge_sim.history_deals_get(0) is None and bridge_sim.last_error()[0] == -2
     assert bridge_sim.order_calc_margin(c.ORDER_TYPE_BUY, "USDJPY", 1.0, 150.0) == 1000.0
     assert bridge_sim.order_calc_profit(c.ORDER_TYPE_SELL, "US500", 1.0, 5000.0, 4990.0) == 10.0
-    check = bridge_sim.order_check({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0})
+    check = bridge_sim.order_check({"action": 1, "symbol": "GBPUSD", "volume": 0.1, "type": 0})
     assert type(check) is OrderCheckResult and type(check.request) is TradeRequest and check.retcode == 0
     assert bridge_sim.order_check({"action": 1, "bogus": 1}) is None and bridge_sim.last_error()[0] == -2

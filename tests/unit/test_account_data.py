@@ -138,7 +138,7 @@ def test_margin_agrees_with_leverage_and_contract_size(sim: SimulatedTerminal) -
 
 
 def _check(sim: SimulatedTerminal, **fields: object) -> int:
-    request = {"action": c.TRADE_ACTION_DEAL, "symbol": "EURUSD", "volume": 0.1, "type": c.ORDER_TYPE_BUY} | fields
+    request = {"action": c.TRADE_ACTION_DEAL, "symbol": "GBPUSD", "volume": 0.1, "type": c.ORDER_TYPE_BUY} | fields
     result = sim.order_check(request)
     assert result is not None and type(result.request) is TradeRequest
     return result.retcode
@@ -148,13 +148,16 @@ def test_order_check_retcodes(sim: SimulatedTerminal) -> None:
     assert _check(sim) == c.TRADE_RETCODE_CHECK_OK
     assert _check(sim, volume=0.015) == c.TRADE_RETCODE_INVALID_VOLUME
     assert _check(sim, volume=1000.0) == c.TRADE_RETCODE_INVALID_VOLUME
-    assert _check(sim, type_filling=c.ORDER_FILLING_IOC) == c.TRADE_RETCODE_INVALID_FILL  # EURUSD: FOK only
-    assert _check(sim, symbol="GBPUSD", type_filling=c.ORDER_FILLING_IOC) == c.TRADE_RETCODE_CHECK_OK
+    assert _check(sim, symbol="EURUSD", type_filling=c.ORDER_FILLING_IOC) == c.TRADE_RETCODE_INVALID_FILL  # FOK only
+    assert _check(sim, type_filling=c.ORDER_FILLING_IOC) == c.TRADE_RETCODE_CHECK_OK
+    assert _check(sim, symbol="EURUSD") == c.TRADE_RETCODE_INVALID_PRICE  # instant execution: the price is required
+    ask = sim.symbol_info_tick("EURUSD").ask  # type: ignore[union-attr]
+    assert _check(sim, symbol="EURUSD", price=ask) == c.TRADE_RETCODE_CHECK_OK
     assert _check(sim, symbol="NOPE") == c.TRADE_RETCODE_INVALID
     assert _check(sim, action=c.TRADE_ACTION_PENDING, type=c.ORDER_TYPE_BUY_LIMIT) == c.TRADE_RETCODE_INVALID_PRICE
     assert _check(sim, sl=10.0) == c.TRADE_RETCODE_INVALID_STOPS
     assert _check(sim, volume=100.0) == c.TRADE_RETCODE_NO_MONEY
-    ok = sim.order_check({"action": 1, "symbol": "EURUSD", "volume": 0.1, "type": 0})
+    ok = sim.order_check({"action": 1, "symbol": "GBPUSD", "volume": 0.1, "type": 0})
     assert ok is not None and ok.comment == "Done" and ok.margin_free == round(ok.equity - ok.margin, 2)
 
 
@@ -199,7 +202,7 @@ def test_account_reads_answer_json_records(account: AccountData) -> None:
     assert account.history_orders(ALICE.login, date_from=0, date_to=2**32, group="*USD*")
     assert account.order_calc_margin(ALICE.login, "buy", "USDJPY", 1, 150) == 1000.0
     assert account.order_calc_profit(ALICE.login, "sell", "US500", 1, 5000, 4990) == 10.0
-    check = account.order_check(ALICE.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy"})
+    check = account.order_check(ALICE.login, {"action": "deal", "symbol": "GBPUSD", "volume": 0.1, "type": "buy"})
     assert check["retcode"] == 0 and check["request"]["type"] == 0 and check["request"]["action"] == 1
     bad = account.order_check(ALICE.login, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy",
                                             "type_filling": "ioc"})  # fmt: skip

@@ -117,6 +117,9 @@ def test_instant_execution_requotes_a_price_beyond_the_deviation(sim: SimulatedT
     assert () == sim.positions_get()
     near = send(sim, **eurusd, price=round(tick.ask - 0.0001, 5))
     assert (c.TRADE_RETCODE_DONE, tick.ask) == (near.retcode, near.price)  # executed at the current price
+    missing = send(sim, **eurusd)  # instant execution needs a price: the terminal refuses it itself
+    assert (c.TRADE_RETCODE_INVALID_PRICE, "Invalid price", 0, 0.0, 0.0) == (
+        missing.retcode, missing.comment, missing.request_id, missing.bid, missing.ask)  # fmt: skip
 
 
 def test_market_execution_ignores_the_stated_price(sim: SimulatedTerminal) -> None:
@@ -177,7 +180,8 @@ REFUSALS = [
     (c.TRADE_RETCODE_INVALID_STOPS, {"sl": 9.0}),  # a buy's stop loss above the price
     (c.TRADE_RETCODE_INVALID_STOPS, {"tp": 0.5}),
     (c.TRADE_RETCODE_INVALID_STOPS, {"symbol": "XAUUSD", "type_filling": c.ORDER_FILLING_FOK, "sl": "bid-5pt"}),
-    (c.TRADE_RETCODE_NO_MONEY, {"symbol": "EURUSD", "volume": 100.0, "type_filling": c.ORDER_FILLING_FOK}),
+    (c.TRADE_RETCODE_NO_MONEY, {"volume": 100.0}),
+    (c.TRADE_RETCODE_INVALID_PRICE, {"symbol": "EURUSD", "type_filling": c.ORDER_FILLING_FOK}),  # instant: no price
     (c.TRADE_RETCODE_INVALID_FILL, {"type_filling": c.ORDER_FILLING_RETURN}),  # GBPUSD: market execution
     (c.TRADE_RETCODE_INVALID_FILL, {"symbol": "EURUSD", "type_filling": c.ORDER_FILLING_IOC}),  # FOK only
     (c.TRADE_RETCODE_INVALID_FILL, {"symbol": "USDJPY", "type_filling": c.ORDER_FILLING_FOK}),  # IOC only
