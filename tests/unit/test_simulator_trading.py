@@ -309,3 +309,26 @@ def test_order_send_costs_its_realistic_latency() -> None:
     clock.sleeps.clear()
     sim.order_send(BUY)
     assert [0.02] == clock.sleeps
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind", "retcode"),
+    [
+        (c.SYMBOL_TRADE_MODE_DISABLED, c.ORDER_TYPE_BUY, c.TRADE_RETCODE_TRADE_DISABLED),
+        (c.SYMBOL_TRADE_MODE_CLOSEONLY, c.ORDER_TYPE_BUY, c.TRADE_RETCODE_CLOSE_ONLY),
+        (c.SYMBOL_TRADE_MODE_LONGONLY, c.ORDER_TYPE_SELL, c.TRADE_RETCODE_LONG_ONLY),
+        (c.SYMBOL_TRADE_MODE_SHORTONLY, c.ORDER_TYPE_BUY, c.TRADE_RETCODE_SHORT_ONLY),
+        (c.SYMBOL_TRADE_MODE_LONGONLY, c.ORDER_TYPE_BUY, c.TRADE_RETCODE_DONE),
+    ],
+)
+def test_a_symbols_trade_mode_limits_what_opens(mode: int, kind: int, retcode: int) -> None:
+    from dataclasses import replace
+
+    from mt5_worker.terminal.market import SYMBOLS, Market
+    from mt5_worker.terminal.records import TradeRequest
+    from mt5_worker.terminal.trade_rules import Desk, judge
+
+    symbols = [replace(s, trade_mode=mode) if s.name == "GBPUSD" else s for s in SYMBOLS]
+    desk = Desk(Market(A.server, symbols=symbols), A, int(WEDNESDAY * 1000), A.balance, (), ())
+    request = TradeRequest(c.TRADE_ACTION_DEAL, 0, 0, "GBPUSD", 0.1, 0.0, 0.0, 0.0, 0.0, 0, kind, 0, 0, 0, "", 0, 0)
+    assert retcode == judge(request, desk).retcode
