@@ -24,7 +24,7 @@ import random
 from dataclasses import dataclass
 
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market import Market, SymbolSpec, stable_hash
+from mt5_worker.terminal.market import HISTORY_START, Market, SymbolSpec, stable_hash
 from mt5_worker.terminal.records import TradeDeal, TradeOrder, TradePosition
 
 HISTORY_DAYS = 90
@@ -80,56 +80,58 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
     past: list[TradeOrder] = []
     deals: list[TradeDeal] = []
     start = end - HISTORY_DAYS * 86400
+    if start < HISTORY_START:  # a clock before the market's history: no trading to show
+        return Ledger(login, (), (), (), ())
     deals.append(_deal(ticket(), 0, start, c.DEAL_TYPE_BALANCE, c.DEAL_ENTRY_IN, 0, 0.0, 0.0, 10_000.0, "", "Deposit"))
-
-    def filled(spec: SymbolSpec, kind: int, when: int, lots: float, position: int, entry: int) -> tuple[int, float]:
-        got = tick_at(spec, when)
-        assert got is not None
-        msc, bid, ask = got
-        price = ask if kind == c.ORDER_TYPE_BUY else bid
-        order = ticket() if position else 0
-        position = position or order
-        past.append(_order(order, msc, msc, kind, c.ORDER_STATE_FILLED, position, lots, 0.0, price, spec))
-        deals.append(_deal(ticket(), order, msc // 1000, kind, entry, position, lots, price, 0.0, spec.name, "",
-                           msc=msc))  # fmt: skip
-        return msc, price
 
     for _ in range(rng.randint(3, 30)):  # closed trades
         spec = rng.choice(specs)
         opened = rng.randint(start + 3600, end - 5 * 86400)
         closed = opened + rng.randint(600, 4 * 86400)
         kind, lots = rng.choice((c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL)), volume(spec)
-        position = ticket()
+        position, order, deal = ticket(), ticket(), ticket()
         if not history:  # the same draws and tickets, without the ticks
-            ticket(), ticket()
             continue
-        open_msc, open_price = _open(past, deals, spec, kind, lots, position, tick_at(spec, opened))
-        _, close_price = filled(spec, 1 - kind, max(closed, open_msc // 1000 + 1), lots, position, c.DEAL_ENTRY_OUT)
+        entry = tick_at(spec, opened)
+        exit_ = None if entry is None else tick_at(spec, max(closed, entry[0] // 1000 + 1))
+        if entry is None or exit_ is None:  # no market between then and the day's end (a weekend): no trade
+            continue
+        _, open_price = _open(past, deals, spec, kind, lots, position, entry)
+        msc, bid, ask = exit_
+        close_price = ask if kind == c.ORDER_TYPE_SELL else bid
+        past.append(_order(order, msc, msc, 1 - kind, c.ORDER_STATE_FILLED, position, lots, 0.0, close_price, spec))
         gain = profit(spec, market, kind, lots, open_price, close_price, currency, now_ms)
-        deals[-1] = deals[-1]._replace(profit=gain)
+        deals.append(_deal(deal, order, msc // 1000, 1 - kind, c.DEAL_ENTRY_OUT, position, lots, close_price, gain,
+                           spec.name, "", msc=msc))  # fmt: skip
 
     positions: list[TradePosition] = []
     for _ in range(rng.randint(0, 5)):  # open positions
         spec = rng.choice(specs)
         kind, lots = rng.choice((c.ORDER_TYPE_BUY, c.ORDER_TYPE_SELL)), volume(spec)
         position = ticket()
-        msc, price = _open(past, deals, spec, kind, lots, position, tick_at(spec, rng.randint(start, end - 3600)))
+        got = tick_at(spec, rng.randint(start, end - 3600))
+        if got is None:
+            continue
+        msc, price = _open(past, deals, spec, kind, lots, position, got)
         row = (position, msc // 1000, msc, msc // 1000, msc, kind, MAGIC, position, c.REASON_EXPERT, lots, price)
         positions.append(TradePosition(*row, 0.0, 0.0, price, 0.0, 0.0, spec.name, "", ""))
 
     orders: list[TradeOrder] = []
     for _ in range(rng.randint(0, 3)):  # pending orders, a distance from the last price
         spec = rng.choice(specs)
-        got = tick_at(spec, end - rng.randint(3600, 5 * 86400))
-        assert got is not None
-        msc, bid, ask = got
+        when = end - rng.randint(3600, 5 * 86400)
         kind = rng.choice((c.ORDER_TYPE_BUY_LIMIT, c.ORDER_TYPE_SELL_LIMIT, c.ORDER_TYPE_BUY_STOP,
                            c.ORDER_TYPE_SELL_STOP))  # fmt: skip
+        points, lots = rng.randint(100, 1000), volume(spec)
+        got = tick_at(spec, when)
+        if got is None:
+            continue
+        msc, bid, ask = got
         below = kind in (c.ORDER_TYPE_BUY_LIMIT, c.ORDER_TYPE_SELL_STOP)
-        offset = round(rng.randint(100, 1000) * spec.point, spec.digits)
+        offset = round(points * spec.point, spec.digits)
         price = round((bid - offset) if below else (ask + offset), spec.digits)
-        order = _order(ticket(), msc, 0, kind, c.ORDER_STATE_PLACED, 0, volume(spec), 0.0, price, spec)
-        orders.append(order._replace(volume_current=order.volume_initial, price_current=bid))
+        pending = _order(ticket(), msc, 0, kind, c.ORDER_STATE_PLACED, 0, lots, 0.0, price, spec)
+        orders.append(pending._replace(volume_current=pending.volume_initial, price_current=bid))
 
     if not history:
         return Ledger(login, tuple(positions), tuple(orders), (), ())
@@ -139,9 +141,8 @@ def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: in
 
 
 def _open(history: list[TradeOrder], deals: list[TradeDeal], spec: SymbolSpec, kind: int, lots: float,
-          position: int, got: tuple[int, float, float] | None) -> tuple[int, float]:  # fmt: skip
+          position: int, got: tuple[int, float, float]) -> tuple[int, float]:  # fmt: skip
     """The order and the entry deal that opened ``position`` (its ticket is the opening order's, as in MT5)."""
-    assert got is not None
     msc, bid, ask = got
     price = ask if kind == c.ORDER_TYPE_BUY else bid
     history.append(_order(position, msc, msc, kind, c.ORDER_STATE_FILLED, position, lots, 0.0, price, spec))

@@ -6,6 +6,7 @@ BTCUSD open), so prices are the same on every run."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,13 +257,15 @@ def test_a_plain_fault_fails_before_anything_executes(sim: SimulatedTerminal) ->
     assert ((-10002, "IPC recv failed"), ()) == (sim.last_error(), sim.positions_get())
 
 
-def test_after_faults_come_from_the_settings_too(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_after_faults_and_the_store_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from mt5_worker.manager.terminals import simulated_terminal
 
     monkeypatch.setenv("MT5_SIMULATOR_FAULTS", '{"order_send": {"rate": 1.0, "code": -10002, "after": true}}')
+    monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(tmp_path / "servers.sqlite3"))
     settings = Settings.load(_env_file=None)
     assert settings.simulator_faults["order_send"].after is True
-    sim = simulated_terminal(settings.model_copy(update={"simulator_trade_store": None}), clock=ManualClock(WEDNESDAY))
+    sim = simulated_terminal(settings, clock=ManualClock(WEDNESDAY))
+    assert tmp_path / "servers.sqlite3" == sim.trade_store.path
     assert sim.initialize(login=10000005, password="demo-10000005", server="MetaQuotes-Demo")
     before = sim.positions_total() or 0
     assert sim.order_send(BUY) is None and (-10002, "IPC recv failed") == sim.last_error()

@@ -162,3 +162,25 @@ _SHARED_SIM.initialize(login=A.login, password=A.password.get_secret_value(), se
 def test_order_check_and_order_send_accept_the_same_requests(request_: dict[str, Any]) -> None:
     sim = terminal()
     assert sim.order_check(request_) is not None and sim.order_send(request_) is not None
+
+
+SUNDAY = 1_795_348_800.0  # 2026-11-22 12:00 UTC: FX closed all day, so the day's end has no FX ticks
+
+
+def test_generated_ledgers_hold_on_a_sunday_and_before_history() -> None:
+    from tests.conftest import make_accounts
+
+    accounts = make_accounts(3)  # 500000 and 500002 drew trades that a Sunday used to leave without a price
+    sim = SimulatedTerminal(accounts, clock=ManualClock(SUNDAY))
+    for spec in (accounts[0], accounts[2]):
+        assert sim.initialize(login=spec.login, password=spec.password.get_secret_value(), server=spec.server)
+        info, positions = sim.account_info(), sim.positions_get()
+        assert info is not None and positions is not None
+        assert round(info.balance + sum(p.profit for p in positions), 2) == info.equity
+    ledger = sim.ledger()
+    assert ledger is not None and ledger.deals
+    assert ([p.ticket for p in ledger.positions], ledger.orders) == (
+        [p.ticket for p in sim.positions_get() or ()], sim.orders_get())  # fmt: skip
+    epoch = SimulatedTerminal(accounts, clock=ManualClock(1_000_000.0))
+    assert epoch.initialize(login=500000, password=accounts[0].password.get_secret_value(), server="Test-Server")
+    assert ((), 10_000.0) == (epoch.positions_get(), epoch.account_info().equity)  # type: ignore[union-attr]
