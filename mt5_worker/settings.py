@@ -99,6 +99,29 @@ class Settings(BaseSettings):
     routing_cache_seconds: float = _alias(
         "MT5_ROUTING_CACHE_SECONDS", "seconds a client reuses its reading of the live workers (>= 0)", 1.0, ge=0
     )
+    routing_load_factor: float = _alias(
+        "MT5_ROUTING_LOAD_FACTOR",
+        "bounded-load routing: an account's request goes past its terminal to its next choice while that terminal's"
+        " backlog exceeds (1 + this) x the fleet's mean; 0 = off, plain account affinity (0-10)",
+        0.25,
+        ge=0,
+        le=10,
+    )
+    routing_load_floor: int = _alias(
+        "MT5_ROUTING_LOAD_FLOOR",
+        "bounded-load routing: a terminal with at most this many requests waiting or running is never passed over"
+        " (0-100000)",
+        10,
+        ge=0,
+        le=100_000,
+    )
+    load_report_interval: float = _alias(
+        "MT5_LOAD_REPORT_INTERVAL",
+        "seconds between a worker's reports of its backlog to the registry, read by bounded-load routing (0.05-60)",
+        0.5,
+        ge=0.05,
+        le=60,
+    )
     visibility_timeout: int = _alias(
         "MT5_BROKER_VISIBILITY_TIMEOUT",
         "seconds before a message taken by a worker that died unacknowledged is redelivered (>= 10)",
@@ -165,6 +188,17 @@ class Settings(BaseSettings):
         0,
         ge=0,
     )
+    simulator_trade_store: Path | None = _alias(
+        "MT5_SIMULATOR_TRADE_STORE",
+        "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"
+        " mt5-worker-simulated-trade-servers.sqlite3 in the system's temporary directory)",
+        None,
+    )
+    simulator_disable_algo_on_switch: bool = _alias(
+        "MT5_SIMULATOR_DISABLE_ALGO_ON_SWITCH",
+        "the simulated terminal turns Algo Trading off when login() changes the account (order_send: 10027)",
+        False,
+    )
 
     bridge_host: str = _alias("MT5_BRIDGE_HOST", "bridge address", "127.0.0.1")
     bridge_port: int = _alias("MT5_BRIDGE_PORT", "bridge TCP port (1-65535)", 18812, ge=1, le=65535)
@@ -195,17 +229,6 @@ class Settings(BaseSettings):
         "MT5_TRADING_RECORD_TTL",
         "seconds an order's idempotency record (key, request hash, outcome) is kept: the at-most-once window (>= 60)",
         7 * 86400,
-    simulator_trade_store: Path | None = _alias(
-        "MT5_SIMULATOR_TRADE_STORE",
-        "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"
-        " mt5-worker-simulated-trade-servers.sqlite3 in the system's temporary directory)",
-        None,
-    )
-    simulator_disable_algo_on_switch: bool = _alias(
-        "MT5_SIMULATOR_DISABLE_ALGO_ON_SWITCH",
-        "the simulated terminal turns Algo Trading off when login() changes the account (order_send: 10027)",
-        False,
-    )
         ge=60,
     )
     trading_lease: float = _alias(

@@ -28,7 +28,6 @@ from kombu.exceptions import OperationalError
 
 from mt5_worker.client import market
 from mt5_worker.credentials import seal_credentials
-from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import ROUTED_TASKS, AffinityRouter, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
@@ -70,7 +69,7 @@ class MT5Client:
         self.app = app
         self.settings = settings if settings is not None else Settings.load()
         self._redis = connect(self.settings.session_store_url)
-        self.router = AffinityRouter(WorkerRegistry(self._redis), self.settings.routing_cache_seconds)
+        self.router = AffinityRouter.from_settings(self.settings, self._redis)
         self._retry_policy = publish_retry_policy(self.settings.publish_timeout)
         _bound_result_backend_retries(app, self._retry_policy)
 

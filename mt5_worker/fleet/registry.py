@@ -5,17 +5,21 @@ Keys:
   heartbeat time + the worker's own TTL, so each worker's interval governs). A worker is *live* until then;
   later it is *departed*: its queue may still hold messages, until a reaper has emptied it and forgets it.
 - ``mt5:workers:capacity``: hash, terminal id -> pool capacity (rendezvous weight).
+- ``mt5:workers:load``: hash, terminal id -> its last :class:`~mt5_worker.fleet.load.LoadReport` (backlog, rate,
+  time), written every ``MT5_LOAD_REPORT_INTERVAL`` for bounded-load routing.
 
-Routing reads both in one round trip. Membership is advisory: a worker that misses heartbeats only stops
-receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
+Routing reads all three in one round trip; a reading keeps the load reports of live workers only, so a stale
+report of a departed worker never draws traffic to it. Membership is advisory: a worker that misses heartbeats
+only stops receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
+from mt5_worker.fleet.load import LoadReport
 from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.fleet.registry")
@@ -29,12 +33,17 @@ def capacity_key(prefix: str = "mt5") -> str:
     return f"{prefix}:workers:capacity"
 
 
+def load_key(prefix: str = "mt5") -> str:
+    return f"{prefix}:workers:load"
+
+
 @dataclass(frozen=True)
 class Membership:
     """One reading of the registry: live workers with their capacity, and departed ones."""
 
     live: dict[str, int]
     departed: dict[str, float]  # terminal id -> when it departed (its last heartbeat expired)
+    loads: dict[str, LoadReport] = field(default_factory=dict)  # live workers' last load reports
 
 
 class WorkerRegistry:
@@ -45,12 +54,16 @@ class WorkerRegistry:
         self.ttl = ttl  # of this process's own heartbeats
         self._workers = workers_key(prefix)
         self._capacity = capacity_key(prefix)
+        self._load = load_key(prefix)
 
     def heartbeat(self, terminal_id: str, capacity: int, now: float) -> None:
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(self._workers, {terminal_id: now + self.ttl})
         pipe.hset(self._capacity, terminal_id, capacity)
         pipe.execute()
+
+    def report_load(self, terminal_id: str, report: LoadReport) -> None:
+        self._redis.hset(self._load, terminal_id, report.encode())
 
     def deregister(self, terminal_id: str, now: float) -> None:
         """Leave at once (a clean shutdown): expire the heartbeat now rather than delete it, so a reaper still
@@ -61,16 +74,19 @@ class WorkerRegistry:
         pipe = self._redis.pipeline(transaction=False)
         pipe.zrem(self._workers, terminal_id)
         pipe.hdel(self._capacity, terminal_id)
+        pipe.hdel(self._load, terminal_id)
         pipe.execute()
 
     def read(self, now: float) -> Membership:
         pipe = self._redis.pipeline(transaction=False)
         pipe.zrange(self._workers, 0, -1, withscores=True)
         pipe.hgetall(self._capacity)
-        members, capacities = pipe.execute()
+        pipe.hgetall(self._load)
+        members, capacities, reports = pipe.execute()
         live = {_s(w): _capacity(capacities.get(w)) for w, expires in members if expires > now}
         departed = {_s(w): float(expires) for w, expires in members if expires <= now}
-        return Membership(live, departed)
+        loads = {_s(w): r for w, raw in reports.items() if _s(w) in live and (r := LoadReport.decode(raw))}
+        return Membership(live, departed, loads)
 
 
 def _s(value: str | bytes) -> str:

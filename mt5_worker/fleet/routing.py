@@ -4,6 +4,14 @@ Rendezvous (highest-random-weight) hashing: each live worker gets a pseudo-rando
 by its capacity; the highest score wins. Every client computes the same answer from the same membership, no
 coordination needed, and when a worker joins or leaves only the accounts it wins or held move (about 1/N).
 
+Bounded load (``MT5_ROUTING_LOAD_FACTOR`` = e > 0): hashing alone puts each hot account of a skewed workload on
+one terminal, which then sets the fleet's pace. So a request goes to the first worker in its account's own
+ranking (the scores, highest first) whose backlog, counting this request, stays within (1 + e) x its share of
+the fleet's (the mean, for equal capacities; rounded up), or within ``MT5_ROUTING_LOAD_FLOOR`` requests. While
+loads are fair every account stays on its first choice; an overloaded terminal's accounts spill to their own
+next choice, each its own, so a spilled account still lands on one terminal rather than everywhere. Backlogs
+come from :mod:`mt5_worker.fleet.load` (the workers' reports plus this router's own sends).
+
 :class:`AffinityRouter` is also a Celery router (``task_routes`` in ``celeryconfig``): ``mt5.account_info`` and
 ``mt5.login`` sent without an explicit queue go to ``mt5.terminal.<terminal_id>`` of the chosen worker, or to
 the shared ``mt5`` queue when no worker is registered (or Redis cannot be read).
@@ -18,6 +26,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import redis
+
+from mt5_worker.fleet.load import LoadView
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
@@ -54,6 +65,40 @@ def choose(login: int, workers: Mapping[str, int]) -> str | None:
     return max(workers, key=lambda tid: (rendezvous_score(tid, login, workers[tid]), tid))
 
 
+def ranking(login: int, workers: Mapping[str, int]) -> list[str]:
+    """``workers`` in ``login``'s order of preference: its first choice (:func:`choose`) first."""
+    return sorted(workers, key=lambda tid: (rendezvous_score(tid, login, workers[tid]), tid), reverse=True)
+
+
+def load_bounds(workers: Mapping[str, int], backlogs: Mapping[str, int], factor: float, floor: int) -> dict[str, int]:
+    """The most requests each worker may hold, the next one included: (1 + ``factor``) x its capacity's share of
+    the fleet's backlog plus that request, rounded up, and never below ``floor``.
+
+    Rounding up makes the bounds add up to more than the backlog plus one, so with integer backlogs some worker
+    is always within its bound: a request is never refused, and never sent outside ``workers``."""
+    total = sum(backlogs.get(tid, 0) for tid in workers) + 1
+    weight = sum(workers.values())
+    # The epsilon keeps a bound that is an exact integer from rounding up past itself on float error.
+    return {tid: max(floor, math.ceil((1 + factor) * total * capacity / weight - 1e-9))
+            for tid, capacity in workers.items()}  # fmt: skip
+
+
+def choose_bounded(
+    login: int, workers: Mapping[str, int], backlogs: Mapping[str, int], factor: float, floor: int = 0
+) -> str | None:
+    """The first worker in ``login``'s :func:`ranking` whose backlog (``backlogs``: requests waiting or running;
+    missing = 0), with this request, stays within its bound (:func:`load_bounds`); None if ``workers`` is
+    empty."""
+    if factor < 0 or floor < 0:
+        raise ValueError(f"load factor and floor must be >= 0, got {factor} and {floor}")
+    order = ranking(login, workers)
+    bounds = load_bounds(workers, backlogs, factor, floor)
+    for tid in order:
+        if backlogs.get(tid, 0) + 1 <= bounds[tid]:
+            return tid
+    return order[0] if order else None  # not reached with integer backlogs (see load_bounds)
+
+
 def login_of(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> int | None:
     """The account a task message is for, if it names a valid one (bad input is left to the worker)."""
     login = (kwargs or {}).get("login", args[0] if args else None)
@@ -61,41 +106,81 @@ def login_of(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> in
 
 
 class AffinityRouter:
-    """Maps accounts to terminal queues from a cached reading of the registry (one Redis read a second)."""
+    """Maps accounts to terminal queues from a cached reading of the registry (one Redis read a second).
+
+    ``load_factor`` > 0 bounds each terminal's load (see the module doc); 0 is plain rendezvous hashing."""
 
     def __init__(
-        self, registry: WorkerRegistry, cache_seconds: float = 1.0, clock: Callable[[], float] = time.time
+        self,
+        registry: WorkerRegistry,
+        cache_seconds: float = 1.0,
+        clock: Callable[[], float] = time.time,
+        *,
+        load_factor: float = 0.0,
+        load_floor: int = 0,
     ) -> None:
+        if load_factor < 0 or load_floor < 0:
+            raise ValueError(f"load factor and floor must be >= 0, got {load_factor} and {load_floor}")
         self.registry = registry
         self.cache_seconds = cache_seconds
+        self.load_factor = load_factor
+        self.load_floor = load_floor
         self._clock = clock
         self._lock = threading.Lock()
         self._live: dict[str, int] = {}
+        self._loads = LoadView()
         self._read_at = -math.inf
 
     def live(self) -> dict[str, int]:
         """Live workers (terminal id -> capacity); the last good reading while Redis is unreachable."""
         now = self._clock()
         with self._lock:
-            if now - self._read_at >= self.cache_seconds:
-                try:
-                    self._live = self.registry.read(now).live
-                except REDIS_DOWN as exc:
-                    log.warning("mt5.routing.redis_unavailable", error=str(exc), known_workers=len(self._live))
-                self._read_at = now
-            return dict(self._live)
+            return dict(self._reading(now))
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AffinityRouter:
-        return cls(WorkerRegistry(connect(settings.session_store_url)), settings.routing_cache_seconds)
+    def from_settings(cls, settings: Settings, client: redis.Redis | None = None) -> AffinityRouter:
+        """A router on the registry in ``MT5_SESSIONS_REDIS_URL`` (or ``client``), configured by ``settings``."""
+        registry = WorkerRegistry(client if client is not None else connect(settings.session_store_url))
+        return cls(registry, settings.routing_cache_seconds, load_factor=settings.routing_load_factor,
+                   load_floor=settings.routing_load_floor)  # fmt: skip
 
     def refresh(self) -> None:
         with self._lock:
             self._read_at = -math.inf
 
+    def backlogs(self) -> dict[str, int]:
+        """Each live worker's backlog as this router estimates it now (see :mod:`mt5_worker.fleet.load`)."""
+        now = self._clock()
+        with self._lock:
+            return self._loads.estimates(self._reading(now), now)
+
     def queue_for(self, login: int) -> str | None:
-        terminal_id = choose(login, self.live())
+        """The queue of the worker ``login``'s next request goes to (counted as sent there); None: the shared
+        queue, when no worker is live."""
+        now = self._clock()
+        with self._lock:
+            live = self._reading(now)
+            if self.load_factor <= 0:
+                terminal_id = choose(login, live)
+            else:
+                backlogs = self._loads.estimates(live, now)
+                terminal_id = choose_bounded(login, live, backlogs, self.load_factor, self.load_floor)
+                if terminal_id is not None:
+                    self._loads.sent(terminal_id, now)
         return terminal_queue_name(terminal_id) if terminal_id else None
+
+    def _reading(self, now: float) -> dict[str, int]:
+        """The cached membership, read again (with the load reports) once it is ``cache_seconds`` old. Lock held."""
+        if now - self._read_at >= self.cache_seconds:
+            try:
+                membership = self.registry.read(now)
+            except REDIS_DOWN as exc:
+                log.warning("mt5.routing.redis_unavailable", error=str(exc), known_workers=len(self._live))
+            else:
+                self._live = membership.live
+                self._loads.update(membership.loads)
+            self._read_at = now
+        return self._live
 
     def __call__(
         self, name: str, args: Sequence[Any], kwargs: Mapping[str, Any], options: Mapping[str, Any], **_: Any

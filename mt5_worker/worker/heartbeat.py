@@ -1,4 +1,5 @@
-"""The worker's membership step: announce this terminal, keep it announced, and adopt departed workers' queues.
+"""The worker's membership step: announce this terminal, keep it announced, report its backlog, and adopt
+departed workers' queues.
 
 Runs in the worker's main process (a Celery bootstep with its own thread), not in the pool child that talks to
 the terminal: a long or stuck SDK call in the child must not make the worker look departed while the prefork
@@ -17,6 +18,7 @@ from kombu.exceptions import OperationalError
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
+from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.settings import worker_settings
 
@@ -52,9 +54,24 @@ class Heartbeat(bootsteps.StartStopStep):
             log.warning("mt5.worker.deregister_failed", terminal_id=self.terminal_id)
 
     def _run(self) -> None:
-        self.beat()
-        while not self._stop.wait(self.settings.heartbeat_interval):
-            self.beat()
+        """Heartbeat every ``MT5_HEARTBEAT_INTERVAL``; report the backlog every ``MT5_LOAD_REPORT_INTERVAL``."""
+        reporter = LoadReporter(self._app, self.registry, self.terminal_id)
+        next_beat = time.monotonic()
+        while True:
+            if time.monotonic() >= next_beat:
+                self.beat()
+                next_beat = time.monotonic() + self.settings.heartbeat_interval
+            self._report_load(reporter)
+            wait = min(self.settings.load_report_interval, max(0.0, next_beat - time.monotonic()))
+            if self._stop.wait(wait):
+                return
+
+    def _report_load(self, reporter: LoadReporter) -> None:
+        """A report that fails is only late: the next one replaces it (and the heartbeat logs an outage)."""
+        try:
+            reporter.report()
+        except Exception as exc:  # the broker's or Redis's errors: this thread must go on
+            log.debug("mt5.worker.load_report_failed", terminal_id=self.terminal_id, error=type(exc).__name__)
 
     def beat(self) -> None:
         now = time.time()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
 
 from mt5_worker.cli.devstack import RedisServer
-from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.load import LoadReport
+from mt5_worker.fleet.registry import Membership, WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, login_of, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 
@@ -88,15 +90,45 @@ def test_router_keeps_its_last_reading_while_redis_is_down(private_redis_server:
 
 
 def test_the_router_does_no_work_for_a_send_that_names_its_queue(redis_url: str) -> None:
-    class CountingRouter(AffinityRouter):
+    class CountingRegistry(WorkerRegistry):
         reads = 0
 
-        def live(self) -> dict[str, int]:
+        def read(self, now: float) -> Membership:
             self.reads += 1
-            return super().live()
+            return super().read(now)
 
-    router = CountingRouter(WorkerRegistry(connect(redis_url)))
+    registry = CountingRegistry(connect(redis_url))
+    router = AffinityRouter(registry)
     assert router("mt5.account_info", (), {"login": 7}, {"queue": "mt5.terminal.w1"}) is None
-    assert 0 == router.reads
+    assert 0 == registry.reads
     router("mt5.account_info", (), {"login": 7}, {})  # without a queue it routes, which reads the registry
-    assert 1 == router.reads
+    assert 1 == registry.reads
+
+
+def test_the_router_reads_load_reports_with_the_membership_and_ignores_departed_workers(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    now = time.time()
+    for tid in ("t1", "t2"):
+        registry.heartbeat(tid, 20, now)
+        registry.report_load(tid, LoadReport(backlog=500, rate=0.0, at=now))
+    WorkerRegistry(connect(redis_url), ttl=0.001).heartbeat("gone", 20, now - 1)  # departed, idle by its report
+    registry.report_load("gone", LoadReport(backlog=0, rate=0.0, at=now))
+    assert {"t1", "t2"} == set(registry.read(now).loads)
+    router = AffinityRouter(registry, cache_seconds=60, load_factor=0.25)
+    assert {"t1": 500, "t2": 500} == router.backlogs()
+    assert {terminal_queue_name("t1"), terminal_queue_name("t2")} == {router.queue_for(n) for n in range(1, 200)}
+
+
+def test_a_backlog_published_at_once_is_placed_within_the_bound_by_the_routers_own_count(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    workers = [f"t{i}" for i in range(4)]
+    for tid in workers:  # announced and idle, as a fresh fleet reports itself
+        registry.heartbeat(tid, 20, time.time())
+        registry.report_load(tid, LoadReport(backlog=0, rate=0.0, at=time.time()))
+    router = AffinityRouter(registry, cache_seconds=60, load_factor=0.25)
+    hot = [7] * 400 + [11] * 300 + list(range(100, 400))  # two hot accounts: 70% of the traffic
+    placed = Counter(router.queue_for(login) for login in hot)
+    assert max(placed.values()) <= 1.25 * len(hot) / 4 + 1, placed
+    assert sum(placed.values()) == len(hot)
+    plain = AffinityRouter(registry, cache_seconds=60)  # factor 0: where hashing puts them, however uneven
+    assert {plain.queue_for(7)} == {plain.queue_for(7) for _ in range(50)}
