@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from harness import fleet as harness_fleet
-from harness import runs
+from harness import rabbitmq, runs
 from harness.processes import WorkerProcess
 from mt5_worker.terminal.specs import AccountSpec
 
@@ -30,12 +30,13 @@ Account = tuple[int, str, str]  # login, server, password
 
 
 class Fleet(harness_fleet.Fleet):
-    """A private Redis and the bench's workers (``name@bench``); the client publishes without a result backend."""
+    """A private Redis and the bench's workers (``name@bench``); the client publishes without a result backend.
+    ``broker_url`` (RabbitMQ) puts the queues there, the results staying in the Redis."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, broker_url: str | None = None) -> None:
         super().__init__(
             log_dir, host="bench", worker_args=("--loglevel=WARNING", "-I", "bench.tasks"),
-            env={"MT5_LOG_LEVEL": "WARNING"}, results=False,
+            env={"MT5_LOG_LEVEL": "WARNING"}, results=False, broker_url=broker_url,
         )  # fmt: skip
 
     def start_worker(self, name: str = "w", **settings: Any) -> WorkerProcess:
@@ -101,14 +102,23 @@ class Fleet(harness_fleet.Fleet):
 
 
 @contextlib.contextmanager
-def fleet(keep_logs: bool = False) -> Iterator[Fleet]:
-    """A Fleet in a temporary directory (its processes' logs), removed afterwards unless ``keep_logs``."""
+def fleet(keep_logs: bool = False, broker: str = "redis") -> Iterator[Fleet]:
+    """A Fleet in a temporary directory (its processes' logs), removed afterwards unless ``keep_logs``; with
+    ``broker="rabbitmq"`` its queues on RabbitMQ (``MT5_TEST_AMQP_URL``), in a vhost of its own when possible."""
+    vhosts = rabbitmq.VirtualHosts(rabbitmq.amqp_url(), "bench") if broker == "rabbitmq" else None
     with runs.log_dir("mt5-bench-", keep_logs) as tmp:
-        f = Fleet(tmp)
         try:
-            yield f
+            url = vhosts.new() if vhosts is not None else None
+            if url is not None and (problem := rabbitmq.unreachable(url)) is not None:
+                raise SystemExit(f"no RabbitMQ at {rabbitmq.shown(url)} ({problem}); set {rabbitmq.URL_VARIABLE}")
+            f = Fleet(tmp, broker_url=url)
+            try:
+                yield f
+            finally:
+                f.close()
         finally:
-            f.close()
+            if vhosts is not None:
+                vhosts.close()
 
 
 def done_at(meta: dict[str, Any]) -> float:

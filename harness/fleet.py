@@ -36,8 +36,9 @@ class Fleet:
     ``host`` names the workers (``w1@host``, their terminal ids), ``worker_args`` go on their command line,
     ``env`` is every child's base settings. ``bridged`` puts each worker's terminal behind a bridge of its own.
     ``results=False`` gives the client no result backend: it publishes without subscribing to a result
-    channel per task (the benchmarks read results from the backend's keys instead). ``client_settings``
-    configure the client side (``settings()``, ``client``), e.g. ``credentials_key``.
+    channel per task (the benchmarks read results from the backend's keys instead). ``broker_url`` puts the
+    queues on another broker (RabbitMQ's ``amqp://...``) while results and fleet state stay in the Redis.
+    ``client_settings`` configure the client side (``settings()``, ``client``), e.g. ``credentials_key``.
     """
 
     def __init__(
@@ -51,6 +52,7 @@ class Fleet:
         env: Mapping[str, Any] | None = None,
         bridged: bool = False,
         results: bool = True,
+        broker_url: str | None = None,
         **client_settings: Any,
     ) -> None:
         self.log_dir = log_dir
@@ -62,11 +64,13 @@ class Fleet:
         self.host = host
         self.worker_args = tuple(worker_args)
         self.bridged = bridged
-        self.client_settings = client_settings
+        self.broker_url = broker_url or redis_url
+        self.client_settings = client_settings | ({"celery_broker_url": broker_url} if broker_url else {})
         # The simulated trade servers' state is the fleet's own: it outlives workers and bridges, as a real
         # server's does, and no earlier run's orders show up in this one.
         base = {"REDIS_URL": redis_url, "MT5_BACKEND": "simulator", "MT5_LOG_FORMAT": "json",
                 "MT5_SIMULATOR_TRADE_STORE": str((log_dir / "trade-servers.sqlite3").resolve())}  # fmt: skip
+        base |= {"CELERY_BROKER_URL": broker_url} if broker_url else {}
         self.env = child_env(base | dict(env or {}))
         self.processes: list[Process | ManagedProcess] = []  # in start order; stopped in reverse
         self.workers: list[WorkerProcess] = []

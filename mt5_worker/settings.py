@@ -30,6 +30,9 @@ from mt5_worker.terminal.port import FUNCTIONS
 from mt5_worker.terminal.specs import LATENCY_PROFILES, FaultSpec, load_accounts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_SCHEMES = ("redis", "rediss")
+AMQP_SCHEMES = ("amqp", "amqps")
+URL_FIELDS = ("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend")
 
 
 def _alias(name: str, description: str, default: Any = ..., **constraints: Any) -> Any:
@@ -72,7 +75,11 @@ class Settings(BaseSettings):
     sessions_redis_url: str | None = _alias(
         "MT5_SESSIONS_REDIS_URL", "Redis for session bookkeeping (default: REDIS_URL)", None
     )
-    celery_broker_url: str | None = _alias("CELERY_BROKER_URL", "overrides REDIS_URL as broker", None)
+    celery_broker_url: str | None = _alias(
+        "CELERY_BROKER_URL",
+        "the broker instead of REDIS_URL: redis://, rediss://, or RabbitMQ's amqp://, amqps://",
+        None,
+    )
     celery_result_backend: str | None = _alias("CELERY_RESULT_BACKEND", "overrides REDIS_URL as backend", None)
     result_expires: int = _alias("MT5_RESULT_EXPIRES", "seconds task results are kept (>= 1)", 3600, ge=1)
     task_time_limit: int = _alias(
@@ -124,7 +131,7 @@ class Settings(BaseSettings):
     )
     visibility_timeout: int = _alias(
         "MT5_BROKER_VISIBILITY_TIMEOUT",
-        "seconds before a message taken by a worker that died unacknowledged is redelivered (>= 10)",
+        "seconds before a message taken by a worker that died unacknowledged is redelivered; Redis broker only (>= 10)",
         600,
         ge=10,
     )
@@ -306,11 +313,23 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
+    @field_validator("celery_broker_url")
+    @classmethod
+    def _known_broker(cls, value: str | None) -> str | None:
+        if value and value.split("://", 1)[0] not in REDIS_SCHEMES + AMQP_SCHEMES:
+            raise ValueError("expected a Redis (redis://, rediss://) or RabbitMQ (amqp://, amqps://) URL")
+        return value
+
+    @property
+    def broker_is_rabbitmq(self) -> bool:
+        """The broker is RabbitMQ (``amqp://``, ``amqps://``), not Redis."""
+        return self.broker_url.split("://", 1)[0] in AMQP_SCHEMES
+
     @model_validator(mode="after")
     def _redelivery_after_longest_task(self) -> Settings:
         # A message held longer than the visibility timeout (a running task, or a retry waiting its countdown)
-        # would be delivered a second time.
-        if self.visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
+        # would be delivered a second time. RabbitMQ has no such timeout: it redelivers when a consumer is gone.
+        if not self.broker_is_rabbitmq and self.visibility_timeout <= self.task_time_limit + self.retry_backoff_max:
             raise ValueError(
                 f"MT5_BROKER_VISIBILITY_TIMEOUT ({self.visibility_timeout}) must exceed MT5_TASK_TIME_LIMIT + "
                 f"MT5_CONNECTION_RETRY_BACKOFF_MAX ({self.task_time_limit} + {self.retry_backoff_max})"
@@ -382,6 +401,8 @@ def _describe(exc: ValidationError) -> str:
             lines.append(f"  {loc or 'settings'}: {error['msg']}")
             continue
         secret = "SecretStr" in repr(field.annotation)
-        got = "" if secret else f" (got {str(error.get('input'))!r})"
+        shown = str(error.get("input"))
+        shown = hide_url_password(shown) if name in URL_FIELDS else shown  # a URL's password is a secret too
+        got = "" if secret else f" (got {shown!r})"
         lines.append(f"  {env_name(name)}: {error['msg']}{got}; accepts: {field.description}")
     return "\n".join(lines)

@@ -61,7 +61,7 @@ def break_and_repair(bridge: BridgeProcess, kind: str, seconds: float) -> Phase:
     return phase
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     n_requests, outage = (100, 2.0) if quick else (600, 6.0)
     rate, deadline, n_accounts = 10.0, 60.0, 10
     accounts = make_accounts(n_accounts)
@@ -73,7 +73,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
         "MT5_CONNECTION_POOL_SIZE": n_accounts,
     }
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     phases: list[Phase] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -129,6 +129,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
          "first success after repair", ""], rows,
     )  # fmt: skip
     return report.Outcome(
+        broker=broker,
+        duplicates=sum(1 for n in traffic.executions([worker]).values() if n > 1),
         name="bridge_faults",
         title="Bridge killed, stopped, and replaced by a silent listener",
         argv=[],

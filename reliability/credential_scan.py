@@ -13,7 +13,8 @@ alignment).
 
 The full run does it twice: without ``MT5_CREDENTIALS_KEY`` (the default: a message body is only base64, so the
 AOF holds every password ever queued) and with it (passwords sealed with Fernet in task messages); ``--quick``
-runs the default only.
+runs the default only. With ``--broker rabbitmq`` the queues are on RabbitMQ: what its task queues still hold
+and, where this process can read them, the broker's own files written during the run are searched too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from harness import rabbitmq
 from harness.accounts import write_accounts
 from harness.flower import datatable_query
 from mt5_worker.cli.devstack import wait_for
@@ -46,7 +48,7 @@ class Variant:
     retries: int
 
 
-def variant(logs: Path, quick: bool, key: str | None) -> Variant:
+def variant(logs: Path, quick: bool, key: str | None, broker: str = "redis") -> Variant:
     """One run, and its scan."""
     n_accounts, n_requests = (12, 120) if quick else (30, 600)
     deadline = 60.0
@@ -54,7 +56,9 @@ def variant(logs: Path, quick: bool, key: str | None) -> Variant:
     wrong = [f"wrong-{secrets.token_hex(8)}" for _ in range(4)]
     flower_auth = f"{FLOWER_USER}:{secrets.token_urlsafe(12)}"
     keyed = {"MT5_CREDENTIALS_KEY": key} if key else {}
-    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], **({"credentials_key": key} if key else {}))
+    started = time.time()
+    keyed_client = {"credentials_key": key} if key else {}
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker, **keyed_client)
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -100,13 +104,26 @@ def variant(logs: Path, quick: bool, key: str | None) -> Variant:
         )  # fmt: skip
         others = [bridge.token, flower_auth.split(":", 1)[1], *([key] if key else [])]
         other = scan(others, fleet.r, logs_text, results=[r.meta for r in requests], flower=flower.bodies)
+        if fleet.on_rabbitmq:
+            scan_rabbitmq(fleet, started, [a.password.get_secret_value() for a in accounts] + wrong, found)
         retries = traffic.retries(workers)
     finally:
         fleet.close()
     return Variant(tally, found, other, len(ids), retries)
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def scan_rabbitmq(fleet: Fleet, since: float, passwords: list[str], found: ScanReport) -> None:
+    """What RabbitMQ holds: the messages still in the task queues, and its data files written since ``since``
+    (quorum queues write every message to disk), when this process may read them."""
+    depths = rabbitmq.task_queue_depths(fleet.broker_url) or []
+    queued = rabbitmq.peek(fleet.broker_url, [d.name for d in depths if d.ready])
+    found.add("rabbitmq queued messages", b"\n".join(queued), passwords, size=sum(map(len, queued)))
+    files = rabbitmq.data_files(since)
+    if files:
+        found.add("rabbitmq data files", b"\n".join(f.read_bytes() for f in files), passwords)
+
+
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     # --quick: the default configuration only, the harder case for everything but the AOF.
     keys = {"without a key (default)": None} | ({} if quick else {"with MT5_CREDENTIALS_KEY": Fernet.generate_key()})
     names = list(keys)
@@ -114,7 +131,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     for i, (name, key) in enumerate(keys.items()):
         sub = logs / f"variant{i + 1}"
         sub.mkdir()
-        results[name] = variant(sub, quick, key.decode() if key else None)
+        results[name] = variant(sub, quick, key.decode() if key else None, broker)
 
     tally = results[names[0]].tally
     for other_tally in [v.tally for v in list(results.values())[1:]]:
@@ -133,7 +150,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
                  *(str(v.other.total_hits) for v in results.values())))  # fmt: skip
     extra = []
     for name, v in results.items():
-        allowed = {"redis persistence files"} if keys[name] is None else set()
+        # Without the key, queued messages reach the broker's disk with their passwords (base64 in the AOF).
+        allowed = {"redis persistence files", "rabbitmq data files"} if keys[name] is None else set()
         bad = {s: n for s, n in v.found.hits.items() if n and s not in allowed}
         if bad or v.other.total_hits:
             extra.append(f"{name}: secrets found in {bad or 'other secrets'}")
@@ -148,6 +166,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     ]  # fmt: skip
     scan_table = report.table(["source", *names], rows)
     return report.Outcome(
+        broker=broker,
         name="credential_scan",
         title="Credential scan after a full run",
         argv=[],

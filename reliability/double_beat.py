@@ -29,13 +29,13 @@ _SWEEP_FAILED = re.compile(r"Task mt5\.evict_idle\[[0-9a-f-]{36}\] raised")
 _SENT = "Sending due task mt5-evict-idle"
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     cycles, n_cold = (2, 16) if quick else (6, 16)
     deadline = 30.0
     accounts = make_accounts(n_cold + 1)
     hot, cold = accounts[0], accounts[1:]
     settings = {"MT5_IDLE_SWEEP_INTERVAL": SWEEP, "MT5_CONNECTION_IDLE_TIMEOUT": IDLE}
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -101,6 +101,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     if secrets.total_hits:
         extra.append(f"{secrets.total_hits} password hits")
     return report.Outcome(
+        broker=broker,
+        duplicates=sum(1 for n in traffic.executions(workers).values() if n > 1),
         name="double_beat",
         title="Two beats by mistake: every idle sweep sent twice",
         argv=[],

@@ -15,17 +15,51 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness import fleet
+from harness import fleet, rabbitmq
 from harness.processes import LOOPBACK
 from mt5_worker.terminal.specs import AccountSpec
 
 
 class Fleet(fleet.Fleet):
     """A private Redis (``redis_args``: e.g. ``--appendonly yes``) and workers named ``name@reliability``;
-    ``client_settings`` configure the scenario's ``MT5Client`` (e.g. ``credentials_key``)."""
+    ``client_settings`` configure the scenario's ``MT5Client`` (e.g. ``credentials_key``).
 
-    def __init__(self, log_dir: Path, redis_args: Sequence[str] = (), **client_settings: Any) -> None:
-        super().__init__(log_dir, redis_args=redis_args, host="reliability", **client_settings)
+    ``broker="rabbitmq"`` puts the queues on RabbitMQ (:mod:`harness.rabbitmq`: a vhost of the run's own, deleted
+    by :meth:`close`), the results and fleet state staying in the private Redis."""
+
+    def __init__(
+        self, log_dir: Path, redis_args: Sequence[str] = (), broker: str = "redis", **client_settings: Any
+    ) -> None:
+        self.vhosts: rabbitmq.VirtualHosts | None = None
+        broker_url = None
+        if broker == "rabbitmq":
+            self.vhosts = rabbitmq.VirtualHosts(rabbitmq.amqp_url(), "reliability")
+            broker_url = self.vhosts.new()
+            problem = rabbitmq.unreachable(broker_url)
+            if problem is not None:
+                self.vhosts.close()
+                where = rabbitmq.shown(broker_url)
+                raise SystemExit(f"no RabbitMQ answers at {where} ({problem}); set {rabbitmq.URL_VARIABLE}")
+        elif broker != "redis":
+            raise ValueError(f"unknown broker {broker!r}: redis or rabbitmq")
+        try:
+            super().__init__(log_dir, redis_args=redis_args, host="reliability", broker_url=broker_url,
+                             **client_settings)  # fmt: skip
+        except BaseException:
+            if self.vhosts is not None:
+                self.vhosts.close()
+            raise
+
+    @property
+    def on_rabbitmq(self) -> bool:
+        return self.vhosts is not None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            if self.vhosts is not None:
+                self.vhosts.close()
 
 
 def make_accounts(n: int, first_login: int = 40_000_001, server: str = "Reliability-Demo") -> list[AccountSpec]:

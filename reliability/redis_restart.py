@@ -63,12 +63,12 @@ def reconnections(worker: WorkerProcess, after: float) -> list[float]:
     return [t for t in times if t > after]
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     n_requests, durations = (180, [3.0]) if quick else (1500, [3.0, 12.0])
     rate, deadline, n_accounts = 20.0, 60.0, 20
     accounts = make_accounts(n_accounts)
     settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts}
-    fleet = Fleet(logs, redis_args=["--appendonly", "yes"])
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker)
     outages: list[Outage] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -129,6 +129,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
          "workers reconnected (after Redis was back)"], rows,
     )  # fmt: skip
     return report.Outcome(
+        broker=broker,
+        duplicates=duplicates,
         name="redis_restart",
         title="Redis restarted mid-run (appendonly yes)",
         argv=[],

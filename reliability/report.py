@@ -15,8 +15,11 @@ from harness.markdown import table
 from reliability.traffic import Tally
 
 DOCS = REPO / "docs" / "reliability.md"
-SECTIONS = ("terminal_faults", "worker_kill", "worker_kill_stress", "redis_restart", "bridge_faults", "double_beat",
-            "credential_scan")  # fmt: skip
+BROKERS = ("redis", "rabbitmq")
+SCENARIOS = ("terminal_faults", "worker_kill", "worker_kill_stress", "redis_restart", "bridge_faults", "double_beat",
+             "credential_scan")  # fmt: skip
+# The side-by-side table first, then each scenario's section per broker (on RabbitMQ: "<name>_rabbitmq").
+SECTIONS = ("brokers", *(f"{n}_rabbitmq" if b == "rabbitmq" else n for n in SCENARIOS for b in BROKERS))
 HEADER = """\
 # Reliability
 
@@ -92,6 +95,13 @@ class Outcome:
     figures: list[tuple[str, object]] = field(default_factory=list)  # scenario figures, in order
     extra_problems: list[str] = field(default_factory=list)  # broken scenario-specific invariants
     notes: str = ""  # what the figures mean, for the doc
+    duplicates: int | None = None  # tasks run to completion more than once, where the scenario counts them
+    broker: str = "redis"  # the run's broker ("rabbitmq": RabbitMQ for the queues, Redis for the rest)
+
+    @property
+    def section(self) -> str:
+        """Its section of the page: one per scenario and broker."""
+        return self.name if self.broker == "redis" else f"{self.name}_{self.broker}"
 
     @property
     def problems(self) -> list[str]:
@@ -118,13 +128,17 @@ def tally_table(t: Tally) -> str:
     return table(header, [row])
 
 
+BROKER_NAMES = {"redis": "Redis", "rabbitmq": "RabbitMQ"}
+
+
 def render(o: Outcome) -> str:
     t = o.tally
     latency = f"{t.latency(0.5):.2f} s median, {t.latency(0.99):.2f} s p99, {max(t.latencies, default=0):.2f} s max"
     settings = " ".join(f"`{k}={v}`" for k, v in o.settings.items())
     verdict = "all invariants hold" if o.ok else "**invariants broken: " + "; ".join(o.problems) + "**"
+    title = o.title if o.broker == "redis" else f"{o.title} (broker: RabbitMQ)"
     return f"""\
-## {o.title}
+## {title}
 
 `{o.command()}` ({runs.machine()})
 
@@ -144,7 +158,7 @@ Latency (sent to done, of requests done by their deadline): {latency}; slowest `
 
 
 def print_outcome(o: Outcome) -> None:
-    print(f"== {o.title} ==")
+    print(f"== {o.title} (broker: {BROKER_NAMES[o.broker]}) ==")
     print(f"injected: {o.injected}")
     print(tally_table(o.tally))
     print(f"  slowest send: {o.tally.slowest_send:.2f} s; latency p99: {o.tally.latency(0.99):.2f} s")
@@ -166,6 +180,38 @@ def update_section(path: Path, name: str, body: str) -> None:
     markdown.rewrite(path, _skeleton, lambda text: MARKS.replace(text, name, body))
 
 
+BROKERS_HEADER = ["scenario", "broker", "sent", "succeeded", "failed, MT5 code", "refused at send", "lost", "hung",
+                  "duplicated", "verdict"]  # fmt: skip
+BROKERS_INTRO = """\
+## Redis and RabbitMQ side by side
+
+Each scenario's latest run on each broker (RabbitMQ: the queues on RabbitMQ, results and fleet state in Redis;
+`--broker rabbitmq`), from its section below. "duplicated": tasks run to completion more than once, where the
+scenario counts them (from the workers' logs)."""
+
+
+def summary_row(o: Outcome) -> list[str]:
+    t = o.tally
+    verdict = "all invariants hold" if o.ok else "**broken: " + "; ".join(o.problems) + "**"
+    duplicates = "" if o.duplicates is None else str(o.duplicates)
+    return [o.name, BROKER_NAMES[o.broker], f"{t.sent:,}", f"{t.succeeded:,}", str(t.failed_coded),
+            str(t.refused_at_send), str(t.lost), str(t.hung), duplicates, verdict]  # fmt: skip
+
+
+def update_brokers(path: Path, o: Outcome) -> None:
+    """Put ``o``'s row in the side-by-side table (replacing the same scenario's on the same broker)."""
+
+    def edit(text: str) -> str:
+        lines = (MARKS.body(text, "brokers") or "").strip().splitlines()
+        rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in lines if line.startswith("| ")]
+        rows = [r for r in rows[1:] if r[:2] != [o.name, BROKER_NAMES[o.broker]]] + [summary_row(o)]
+        order = {n: i for i, n in enumerate(SCENARIOS)}
+        rows.sort(key=lambda r: (order.get(r[0], len(order)), r[1] != "Redis"))
+        return MARKS.replace(text, "brokers", f"{BROKERS_INTRO}\n\n{table(BROKERS_HEADER, rows)}")
+
+    markdown.rewrite(path, _skeleton, edit)
+
+
 def _skeleton() -> str:
     return "\n".join([HEADER, *(MARKS.placeholder(n) for n in SECTIONS)])
 
@@ -182,6 +228,11 @@ def cli(
     """Parse the common flags (and the scenario's own, passed to ``run`` by name), run the scenario, print it,
     write its doc section; exit 1 if an invariant broke."""
     p = runs.parser(doc, DOCS)
+    p.add_argument(
+        "--broker", choices=BROKERS, default="redis",
+        help="the queues' broker: a private Redis (default) or RabbitMQ (MT5_TEST_AMQP_URL, default "
+             "amqp://guest:guest@127.0.0.1:5672/, a vhost of its own when rabbitmqctl works); results stay in Redis",
+    )  # fmt: skip
     if add_arguments is not None:
         add_arguments(p)
     args = p.parse_args(argv)
@@ -190,9 +241,11 @@ def cli(
     with runs.log_dir("mt5-reliability-", args.keep_logs) as logs:
         outcome = run(quick=args.quick, logs=logs, **own)
     outcome.argv = [a for a in given if a != "--keep-logs"]
+    outcome.broker = args.broker
     print_outcome(outcome)
     docs = runs.docs_target(args.quick, args.docs, DOCS)
     if docs is not None:
-        update_section(docs, outcome.name, render(outcome))
-        print(f"wrote section {outcome.name} of {docs}")
+        update_section(docs, outcome.section, render(outcome))
+        update_brokers(docs, outcome)
+        print(f"wrote section {outcome.section} of {docs}")
     return 0 if outcome.ok else 1

@@ -25,7 +25,7 @@ CRASH_CODE = -10001  # SimulatedTerminal.crash()'s default: "IPC send failed"
 WORKERS = 2
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     n_requests, n_accounts = (300, 20) if quick else (5000, 50)
     crash_every = (100 if quick else 1000) // WORKERS  # per worker: fleet-wide one crash per 100 / 1,000 requests
     rate, deadline = 100.0, 60.0
@@ -38,7 +38,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
         "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
         "MT5_CONNECTION_POOL_SIZE": n_accounts,
     }
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     try:
         file = write_accounts(logs / "accounts.json", accounts)
         workers = fleet.wait_serving([
@@ -76,6 +76,8 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     if secrets.total_hits:
         extra.append(f"{secrets.total_hits} password hits")
     return report.Outcome(
+        broker=broker,
+        duplicates=sum(1 for n in runs.values() if n > 1),
         name="terminal_faults",
         title="Terminal faults: transient IPC errors and scripted crashes",
         argv=[],

@@ -85,11 +85,11 @@ def settle(fleet: Fleet, order: Order, pending: Any, timeout: float) -> None:
         pending.backend.remove_pending_result(pending)
 
 
-def run(quick: bool, logs: Path) -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     n_orders, n_accounts, rate, every = (60, 6, 10.0, 3.0) if quick else (1000, 20, 20.0, 4.0)
     deadline = 30.0
     accounts = [a.model_copy(update={"balance": 100_000.0}) for a in make_accounts(n_accounts)]  # room for margin
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     events: list[str] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -180,6 +180,7 @@ def run(quick: bool, logs: Path) -> report.Outcome:
     if sum(s == "done" for s in recorded.values()) != n_orders - lost:
         problems.append("a key's outcome is not readable afterwards")
     return report.Outcome(
+        broker=broker,
         name="trade_kill",
         title="Orders while workers die, bridges restart and replies are lost",
         argv=[],

@@ -28,6 +28,7 @@ from typing import Any
 
 import redis
 
+from harness import rabbitmq
 from harness.processes import WorkerProcess
 from mt5_worker import errors
 from mt5_worker.fleet.sessions import REDIS_DOWN
@@ -274,19 +275,32 @@ def sdk_failures(workers: Sequence[WorkerProcess]) -> Counter[tuple[str, int]]:
 
 def wait_quiet(fleet: Fleet, timeout: float = 30.0) -> tuple[int, int]:
     """Wait until no message is queued or held unacknowledged (so a scan sees the end state); returns what is
-    left then: (queued, unacknowledged)."""
+    left then: (queued, unacknowledged); (-1, -1) if the broker could not be asked."""
     end = time.time() + timeout
     left = (-1, -1)
     while time.time() < end:
-        try:
-            queued = sum(int(fleet.r.llen(k)) for k in fleet.r.scan_iter("mt5*") if fleet.r.type(k) == b"list")
-            left = (queued, int(fleet.r.hlen("unacked")))
-            if left == (0, 0):
-                break
-        except redis.RedisError:
-            pass
+        left = broker_messages(fleet)
+        if left == (0, 0):
+            break
         time.sleep(0.25)
     return left
+
+
+def broker_messages(fleet: Fleet) -> tuple[int, int]:
+    """Messages in the task queues now: (queued, unacknowledged); (-1, -1) if the broker could not be asked.
+
+    Redis: the queues' lists and kombu's ``unacked`` hash. RabbitMQ: ``rabbitmqctl``'s counts for the task queues
+    (not the delayed-delivery queues, where a retry waits its countdown)."""
+    if fleet.on_rabbitmq:
+        depths = rabbitmq.task_queue_depths(fleet.broker_url)
+        if depths is None:
+            return (-1, -1)
+        return (sum(d.ready for d in depths), sum(d.unacked for d in depths))
+    try:
+        queued = sum(int(fleet.r.llen(k)) for k in fleet.r.scan_iter("mt5*") if fleet.r.type(k) == b"list")
+        return (queued, int(fleet.r.hlen("unacked")))
+    except redis.RedisError:
+        return (-1, -1)
 
 
 def run_in_background(action: Callable[[], None], name: str) -> threading.Thread:

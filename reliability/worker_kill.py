@@ -1,13 +1,14 @@
 """Workers SIGKILLed mid-task, several times in a run: every task still completes, counted duplicates included.
 
-    .venv/bin/python -m reliability.worker_kill [--quick] [--docs PATH] [--keep-logs]
+    .venv/bin/python -m reliability.worker_kill [--quick] [--stress KILLS] [--broker redis|rabbitmq] [--docs PATH]
 
 Two kinds of kill, alternating, always of worker w1 while it serves a backlog (the terminal is slow enough,
 40 ms per account_info and 50 ms per login, that a kill nearly always lands inside a task):
 
 - *whole worker*: SIGKILL to the main process and its pool child at once (a power cut, the OOM killer). The
-  messages it held, the running one and the prefetched ones, stay unacknowledged in Redis; it is restarted
-  under the same name, and the broker redelivers them after ``MT5_BROKER_VISIBILITY_TIMEOUT`` (``acks_late``).
+  messages it held, the running one and the prefetched ones, stay unacknowledged; it is restarted under the same
+  name, and the broker redelivers them (``acks_late``): Redis after ``MT5_BROKER_VISIBILITY_TIMEOUT``, RabbitMQ as
+  soon as the dead worker's connection closes.
 - *pool child only*: SIGKILL to the child running the task. The main process sees the child die and requeues
   the task at once (``task_reject_on_worker_lost``), then forks a new child, which starts the terminal afresh.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from harness.env import env_values
 from harness.processes import WorkerProcess
 from reliability import report, traffic
 from reliability.processes import Fleet, make_accounts
+from reliability.report import BROKER_NAMES
 from reliability.secrets_scan import scan
 
 LATENCY = {"account_info": 0.04, "login": 0.05}
@@ -46,8 +49,17 @@ class Kill:
     back_at: float = 0.0  # restarted and ready (whole worker), or a new child forked
 
 
+_RECEIVED = re.compile(r"Task mt5\.account_info\[([0-9a-f-]{36})\] received")
+_ENDED = re.compile(r"Task mt5\.account_info\[([0-9a-f-]{36})\] (?:succeeded in|raised|retry:)")
+
+
 def held_by(fleet: Fleet, worker: WorkerProcess) -> set[str]:
-    """Task ids delivered to ``worker``'s queue and not yet acknowledged (kombu's ``unacked`` hash)."""
+    """Task ids delivered to ``worker`` and not yet acknowledged. Redis: kombu's ``unacked`` hash, for the worker's
+    queue. RabbitMQ does not tell which messages a consumer holds: the worker's own log does (received by this
+    incarnation, and not finished or retried)."""
+    if fleet.on_rabbitmq:
+        text = worker.process.log_text()
+        return set(_RECEIVED.findall(text)) - set(_ENDED.findall(text))
     held = set()
     for raw in fleet.r.hvals("unacked"):
         message, _exchange, routing_key = json.loads(raw)
@@ -74,14 +86,14 @@ def kill(fleet: Fleet, worker: WorkerProcess, kind: str) -> Kill:
     return event
 
 
-def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
+def run(quick: bool, logs: Path, stress: int = 0, broker: str = "redis") -> report.Outcome:
     if stress:
-        return run_stress(stress, logs)
+        return run_stress(stress, logs, broker)
     n_requests, kinds = (240, ["child", "worker"]) if quick else (2400, ["worker", "child"] * 2 + ["worker"])
     rate, deadline, n_accounts = 30.0, 60.0, 20
     accounts = make_accounts(n_accounts)
     settings = KILL_SETTINGS | {"MT5_CONNECTION_POOL_SIZE": n_accounts}
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     kills: list[Kill] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -124,7 +136,7 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
         ("recovery time per kill (all held messages done)", ", ".join(f"{kind} {r}" for kind, _, _, r in rows)),
         ("tasks run to completion more than once (duplicates)", duplicates),
         ("tasks with a result but no completed run in any log", never_ran),
-        ("messages left in Redis at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
+        (f"messages left in {BROKER_NAMES[broker]} at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
         ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
     ]  # fmt: skip
     extra = [] if kills and any(k.held for k in kills) else ["no kill hit a worker holding tasks"]
@@ -147,33 +159,54 @@ def run(quick: bool, logs: Path, stress: int = 0) -> report.Outcome:
         settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
-        notes=f"""\
-Each kill, with what w1 held when it died (from kombu's `unacked` hash) and how long until every one of those
-requests had its result (recovery time):
-
-{kill_table}
-
-A whole-worker kill leaves its messages unacknowledged in Redis; the restarted worker (same name, so same
-queue) gets them back once the visibility timeout ({VISIBILITY} s here, the minimum; 600 s by default) has
-passed, which is what the recovery time measures. After a pool-child kill the main process requeues the
-running task at once (its `WorkerLostError` is logged, no result is stored) and forks a new child, which
-starts its terminal afresh and serves what the worker holds: the recovery time is then that backlog's.
-Duplicates are counted from the workers' own log lines ("Task mt5.account_info[id] succeeded/raised"), by task
-id, across all incarnations: a task runs to completion twice
-only if its worker died between storing the result and acknowledging the message. `mt5.account_info` is a
-read, so running it twice is harmless (idempotent); `mt5.login` is idempotent too (it makes the account
-active). Lower the visibility timeout to shorten recovery after a whole-worker kill, within its constraint.
-""",
+        notes=_regular_notes(broker, kill_table),
+        duplicates=duplicates,
+        broker=broker,
     )
 
 
-def run_stress(kills: int, logs: Path) -> report.Outcome:
+def _regular_notes(broker: str, kill_table: str) -> str:
+    if broker == "rabbitmq":
+        source, whole = (
+            "from its log: received and not finished",
+            """\
+A whole-worker kill closes the worker's connection to RabbitMQ (the kernel closes the socket of a dead process),
+and RabbitMQ puts every message the worker held back at the head of its queue at once: there is no visibility
+timeout (`MT5_BROKER_VISIBILITY_TIMEOUT` is not used), and the restarted worker (same name, so same queue) takes
+them as soon as it is up, so the recovery time is about the restart's.""",
+        )
+    else:
+        source, whole = (
+            "from kombu's `unacked` hash",
+            f"""\
+A whole-worker kill leaves its messages unacknowledged in Redis; the restarted worker (same name, so same
+queue) gets them back once the visibility timeout ({VISIBILITY} s here, the minimum; 600 s by default) has
+passed, which is what the recovery time measures. Lower the visibility timeout to shorten recovery after a
+whole-worker kill, within its constraint.""",
+        )
+    return f"""\
+Each kill, with what w1 held when it died ({source}) and how long until every one of those requests had its
+result (recovery time):
+
+{kill_table}
+
+{whole} After a pool-child kill the main process requeues the running task at once (its `WorkerLostError` is
+logged, no result is stored) and forks a new child, which starts its terminal afresh and serves what the
+worker holds: the recovery time is then that backlog's. Duplicates are counted from the workers' own log lines
+("Task mt5.account_info[id] succeeded/raised"), by task id, across all incarnations: a task runs to completion
+twice only if its worker died between storing the result and acknowledging the message. `mt5.account_info` is
+a read, so running it twice is harmless (idempotent); `mt5.login` is idempotent too (it makes the account
+active).
+"""
+
+
+def run_stress(kills: int, logs: Path, broker: str = "redis") -> report.Outcome:
     """One worker SIGKILLed every 2 s and restarted 0.3 s later, ``kills`` times, under 30 requests/s: a worker
     that dies right after it starts, while it takes back a burst of redelivered messages."""
     rate, deadline, n_accounts = 30.0, 90.0, 10
     accounts = make_accounts(n_accounts)
     settings = dict(KILL_SETTINGS)
-    fleet = Fleet(logs)
+    fleet = Fleet(logs, broker=broker)
     try:
         file = write_accounts(logs / "accounts.json", accounts)
         (w1,) = fleet.start_workers(["w1"], MT5_SIMULATOR_ACCOUNTS=file, **settings)
@@ -191,10 +224,19 @@ def run_stress(kills: int, logs: Path) -> report.Outcome:
         thread.join()
         traffic.collect(fleet, requests, grace=VISIBILITY + 30)
         queued, unacked = traffic.wait_quiet(fleet, 5)
-        mutex_ttl = int(fleet.r.ttl("unacked_mutex"))
+        mutex_ttl = None if fleet.on_rabbitmq else int(fleet.r.ttl("unacked_mutex"))
         tally = traffic.Tally.of(requests)
+        runs = traffic.executions([w1])
     finally:
         fleet.close()
+    duplicates = sum(1 for n in runs.values() if n > 1)
+    figures: list[tuple[str, object]] = [
+        (f"messages left in {BROKER_NAMES[broker]} at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
+        ("tasks run to completion more than once (duplicates)", duplicates),
+    ]
+    if mutex_ttl is not None:
+        figures.append(("kombu's unacked_mutex still held at the end (TTL s; -2: not held)", mutex_ttl))
+    figures.append(("lost or hung task ids (first 5)", ", ".join(tally.suspects[:5]) or "none"))
     return report.Outcome(
         name="worker_kill_stress",
         title="Stress: one worker SIGKILLed every 2 seconds",
@@ -206,12 +248,15 @@ def run_stress(kills: int, logs: Path) -> report.Outcome:
             f"SIGKILLed (main process and child) {kills} times, every 2 s, each time restarted 0.3 s later."
         ),
         settings=env_values(settings),
-        figures=[
-            ("messages left in Redis at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
-            ("kombu's unacked_mutex still held at the end (TTL s; -2: not held)", mutex_ttl),
-            ("lost or hung task ids (first 5)", ", ".join(tally.suspects[:5]) or "none"),
-        ],
-        notes="""\
+        figures=figures,
+        duplicates=duplicates,
+        broker=broker,
+        notes=STRESS_NOTES[broker],
+    )
+
+
+STRESS_NOTES = {
+    "redis": """\
 An extreme case, not a deployment: the worker dies every 2 s, about 1.7 s after it starts, while it is taking
 back the burst of messages the previous incarnation held. Before `unacked_mutex_expire` was lowered (10 s in
 `celeryconfig.py`, 300 s by default), a run of 25 kills left 733 messages stuck in `unacked`, with the lock held
@@ -223,7 +268,14 @@ between the two steps loses the message. No setting closes that window; a broker
 (RabbitMQ) would. The regular scenario above, a kill every ~13 s, lost one request in one of about twenty runs
 before the mutex change (its logs were not kept) and none since.
 """,
-    )
+    "rabbitmq": """\
+The same extreme case with RabbitMQ as the broker (results and fleet state still in Redis). RabbitMQ hands a
+message to a consumer and keeps it, marked unacknowledged, in the same step; when the consumer's connection
+closes (the kernel closes it when the process is killed) every message it held goes back to the head of the
+queue. There is no window in which a message is in neither place, and no visibility timeout to wait out, so a
+worker killed every 2 s loses nothing and each restart finds the previous incarnation's messages waiting.
+""",
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,15 @@ from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     bridge_sim,
     bridge_terminal_factory,
 )
-from tests.celery_fixtures import private_redis_server, redis_url, simulator_stack, stack  # noqa: F401  (fixtures)
+from tests.celery_fixtures import (  # noqa: F401  (fixtures)
+    amqp_url,
+    brokers_stack,
+    private_redis_server,
+    rabbitmq_vhosts,
+    redis_url,
+    simulator_stack,
+    stack,
+)
 
 
 class ManualClock:
@@ -58,7 +66,7 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
 # integration test; every other test is a unit test (`make test-unit` runs those).
 PROCESS_FIXTURES = frozenset(
     {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
-     "bridge_sim", "bridge_terminal_factory"}
+     "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts", "amqp_url"}
 )  # fmt: skip
 INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 

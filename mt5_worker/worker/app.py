@@ -20,8 +20,10 @@ from celery.signals import (
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
 from mt5_worker.worker import runtime
+from mt5_worker.worker.celery_settings import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
+from mt5_worker.worker.redelivery import RedeliveryGuard
 from mt5_worker.worker.settings import worker_settings
 
 # Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.worker.redaction).
@@ -33,6 +35,7 @@ app = Celery(
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)
 app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal
+app.steps["consumer"].add(RedeliveryGuard)  # a redelivered message of a task that finished is not run again
 
 
 def _configure_logging() -> None:
@@ -49,8 +52,10 @@ def _remember_nodename(sender: str | None = None, **_: Any) -> None:
 
 @celeryd_after_setup.connect
 def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
-    """Every worker also consumes ``mt5.terminal.<terminal_id>``, where the router sends its accounts."""
-    instance.app.amqp.queues.select_add(terminal_queue_name(worker_settings().terminal_id(sender)))
+    """Every worker also consumes ``mt5.terminal.<terminal_id>``, where the router sends its accounts, declared as
+    clients declare it (on RabbitMQ a quorum queue; a different declaration would be refused)."""
+    settings = worker_settings()
+    instance.app.amqp.queues.select_add(task_queue(terminal_queue_name(settings.terminal_id(sender)), settings))
 
 
 @worker_process_init.connect

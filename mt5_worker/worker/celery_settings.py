@@ -1,7 +1,9 @@
 """Celery's configuration, computed from :class:`~mt5_worker.settings.Settings` (``celeryconfig`` applies it).
 
 A pure function of the settings: nothing here opens a connection. The affinity router builds its registry
-client on the first send that needs routing (:class:`AccountRouter`).
+client on the first send that needs routing (:class:`AccountRouter`). The broker is Redis (the default) or
+RabbitMQ, chosen by the broker URL's scheme; what only one of them needs is set for that one only
+(docs/brokers.md).
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ EVICT_ROUTE = {
     }
 }
 
+# On RabbitMQ every task queue is a durable quorum queue: replicated, and a message is removed only when a
+# consumer acknowledges it. Each is bound to a topic exchange of its own name, because RabbitMQ's delayed
+# delivery (how Celery retries a task after a countdown on quorum queues) can route back through topic and
+# fan-out exchanges only. Clients must declare queues exactly so, or RabbitMQ refuses with PRECONDITION_FAILED.
+QUORUM = {"x-queue-type": "quorum"}
+AMQP_EXCHANGE_TYPE = "topic"
+# Seconds between AMQP heartbeats: a worker whose host or network died, rather than its process, is noticed by
+# RabbitMQ (which then requeues what it held) after about two missed heartbeats.
+AMQP_HEARTBEAT = 60
+
 
 class AccountRouter:
     """Celery router: :class:`~mt5_worker.fleet.routing.AffinityRouter` (which decides what it routes), built
@@ -47,6 +59,26 @@ class AccountRouter:
         return self._router(name, args, kwargs, options)
 
 
+def task_queue(name: str, settings: Settings) -> Queue:
+    """Queue ``name`` declared as every worker and client of this broker declares it: an exchange of its own name
+    and a routing key of its name (Celery's declaration of a queue it was not told about), durable; on RabbitMQ a
+    quorum queue on a topic exchange."""
+    if settings.broker_is_rabbitmq:
+        return Queue(name, Exchange(name, type=AMQP_EXCHANGE_TYPE), routing_key=name, queue_arguments=QUORUM)
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
+def redelivery_bound(settings: Settings) -> float:
+    """Seconds after a worker's death by which the broker holds again, in that worker's queue, every message the
+    worker took and never acknowledged (and any retry it scheduled there)."""
+    if settings.broker_is_rabbitmq:
+        # RabbitMQ requeues a consumer's unacknowledged messages when its connection closes: at once when the
+        # process dies, after two missed heartbeats when its host does. A task still running on a cut-off host
+        # ends within the time limit; a retry it scheduled arrives within the longest retry wait.
+        return 2 * AMQP_HEARTBEAT + settings.task_time_limit + settings.retry_backoff_max
+    return settings.visibility_timeout  # kombu's Redis transport restores them after it (settings enforce the rest)
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Every Celery setting of the app, for ``config_from_object``."""
     return {
@@ -56,23 +88,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # (mt5_worker.worker.result_backend); the loader looks these names up before Celery's own.
         "override_backends": {"redis": BACKEND, "rediss": BACKEND},
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {
-            # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing
-            # key, so the broadcast queue and its route name the same routing key.
-            "fanout_prefix": True,
-            "fanout_patterns": True,
-            # A message a worker took and never acknowledged (it was killed) is redelivered after this long, to
-            # the same queue; if that worker is gone for good, a survivor's reaper moves it on (worker.reaper).
-            "visibility_timeout": settings.visibility_timeout,
-            # kombu looks for such messages every interval x throttle seconds (100 s by default): look every
-            # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
-            "unacked_restore_interval": min(10, max(1, settings.visibility_timeout // 10)),
-            "unacked_restore_throttle": 1,
-            # The lock a worker takes for each such look expires after 300 s by default, so a worker killed while
-            # holding it would stop every redelivery for 5 minutes. A look takes milliseconds, and each message
-            # is taken out of "unacked" atomically, so a short lock cannot deliver a message twice.
-            "unacked_mutex_expire": 10,
-        },
         # JSON only: task arguments and results are plain data; nothing pickled is ever accepted from the broker.
         "task_serializer": "json",
         "result_serializer": "json",
@@ -93,9 +108,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # including when the child process is killed (OOM, time limit, a stuck terminal call).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # One terminal serves one request at a time. Without batching, reserve nothing another worker could run
-        # now; with batching (MT5_BATCH_WINDOW > 1) reserve one window being served plus one filling, so the
-        # worker can group the next window by account (worker.batching).
+        # One terminal serves one request at a time. Without batching, reserve nothing another worker could
+        # run now; with batching (MT5_BATCH_WINDOW > 1) reserve one window being served plus one filling, so
+        # the worker can group the next window by account (worker.batching). On RabbitMQ's quorum queues the
+        # count applies to each queue a worker consumes rather than to all of them together (docs/brokers.md).
         "worker_prefetch_multiplier": 1 if settings.batch_window == 1 else 2 * settings.batch_window,
         # The serialization guard: one process talks to the terminal. More throughput = more workers.
         "worker_concurrency": 1,
@@ -104,12 +120,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,  # for Flower
         "task_default_queue": "mt5",
         # Every worker consumes the shared queues (MT5_SHARED_QUEUES): "mt5", where MT5Client sends what no
-        # terminal owns, and "celery", where any plain Celery client (any language) publishes by default. Each
-        # is declared as Celery declares a default queue (a direct exchange and a routing key of the queue's
-        # name). A worker also consumes its terminal's own queue, added at start-up (worker.app), and the
-        # broadcast queue, through which the idle sweep reaches every worker.
+        # terminal owns, and "celery", where any plain Celery client (any language) publishes by default. A
+        # worker also consumes its terminal's own queue, added at start-up (worker.app) as task_queue() makes
+        # it, and the broadcast queue, through which the idle sweep reaches every worker.
         "task_queues": (
-            *(Queue(name, Exchange(name, type="direct"), routing_key=name) for name in settings.shared_queues),
+            *(task_queue(name, settings) for name in settings.shared_queues),
             Broadcast("mt5.broadcast", routing_key="mt5.broadcast"),
         ),
         # An explicit queue= in apply_async/send_task overrides both routes.
@@ -122,4 +137,48 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "options": {"expires": settings.idle_sweep_interval},  # a sweep nobody ran in time is moot
             }
         },
+    } | (_rabbitmq(settings) if settings.broker_is_rabbitmq else _redis(settings))
+
+
+def _redis(settings: Settings) -> dict[str, Any]:
+    """What only kombu's Redis transport needs."""
+    return {
+        "broker_transport_options": {
+            # Redis fan-out (the broadcast sweep): channels per database, and matched on exchange *and* routing
+            # key, so the broadcast queue and its route name the same routing key.
+            "fanout_prefix": True,
+            "fanout_patterns": True,
+            # A message a worker took and never acknowledged (it was killed) is redelivered after this long, to
+            # the same queue; if that worker is gone for good, a survivor's reaper moves it on (worker.reaper).
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu looks for such messages every interval x throttle seconds (100 s by default): look every
+            # tenth of the timeout instead, so redelivery happens close to the timeout (one ZRANGE per look).
+            "unacked_restore_interval": min(10, max(1, settings.visibility_timeout // 10)),
+            "unacked_restore_throttle": 1,
+            # The lock a worker takes for each such look expires after 300 s by default, so a worker killed while
+            # holding it would stop every redelivery for 5 minutes. A look takes milliseconds, and each message
+            # is taken out of "unacked" atomically, so a short lock cannot deliver a message twice.
+            "unacked_mutex_expire": 10,
+        },
+    }
+
+
+def _rabbitmq(settings: Settings) -> dict[str, Any]:
+    """What RabbitMQ needs: quorum queues, publisher confirms, heartbeats (docs/brokers.md)."""
+    return {
+        # Every publish (clients, retries, the reaper) waits for RabbitMQ's confirmation that the message is
+        # stored in its queue (on a majority of a quorum queue's replicas): a send that returns has not been lost.
+        "broker_transport_options": {"confirm_publish": True},
+        "broker_heartbeat": AMQP_HEARTBEAT,
+        # Queues Celery declares on its own (a terminal's queue, the first time a client routes to it; the default
+        # queue) are declared as task_queue() declares them, by the workers and by every client alike.
+        "task_create_missing_queue_type": "quorum",
+        "task_create_missing_queue_exchange_type": AMQP_EXCHANGE_TYPE,
+        "task_default_queue_type": "quorum",
+        "task_default_exchange_type": AMQP_EXCHANGE_TYPE,
+        # Quorum queues have no channel-wide (global) prefetch: Celery sees them and sets the count per consumer.
+        "worker_detect_quorum_queues": True,
+        # A retry's countdown is waited out in RabbitMQ (a chain of quorum queues with message TTLs, declared by
+        # each worker at start), not in the worker: a waiting retry holds none of the worker's prefetch.
+        "broker_native_delayed_delivery_queue_type": "quorum",
     }

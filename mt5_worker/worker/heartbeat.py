@@ -18,6 +18,7 @@ from kombu.exceptions import OperationalError
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
+from mt5_worker.worker.celery_settings import redelivery_bound
 from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.settings import worker_settings
@@ -81,11 +82,14 @@ class Heartbeat(bootsteps.StartStopStep):
             for departed, departed_at in membership.departed.items():
                 moved = drain(self._app, departed, membership.live)
                 # Keep watching a departed queue until the broker has restored what its worker died holding:
-                # that takes the visibility timeout after *delivery*, plus the restore scan's own delays (a
-                # worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
-                settled = now - departed_at > 3 * self.settings.visibility_timeout
+                # on Redis that takes the visibility timeout after *delivery*, plus the restore scan's own delays
+                # (a worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
+                settled = now - departed_at > 3 * redelivery_bound(self.settings)
                 # drain() found the queue empty (it had live workers to move to: this one, at least).
                 if settled and not moved and membership.live:
                     self.registry.forget(departed)
         except (*REDIS_DOWN, OperationalError) as exc:
             log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=str(exc))
+        except Exception as exc:  # a broker's channel error, say: this thread must go on, or the worker looks gone
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=error)

@@ -1,11 +1,13 @@
 """Re-publish what a departed worker's queue still holds, so no request waits for a terminal that is gone.
 
 A worker that stops heartbeating may leave messages in ``mt5.terminal.<id>``: requests routed to it before
-clients noticed, and (after ``MT5_BROKER_VISIBILITY_TIMEOUT``) the unacknowledged ones it had taken when it
-died, which the broker restores there. Survivors move them, message by message and unchanged (same task id,
-headers and body), to the queue rendezvous hashing now picks for their account. ``basic_get`` hands each
-message to one consumer only, so two reapers never move the same message; a reaper that dies mid-move leaves
-it unacknowledged, and the broker restores it later (at worst a read runs twice; reads are idempotent).
+clients noticed, retries it scheduled, and the unacknowledged ones it had taken when it died, which the broker
+restores there (Redis after ``MT5_BROKER_VISIBILITY_TIMEOUT``; RabbitMQ as soon as the worker's connection is
+gone). Survivors move them, message by message and unchanged (same task id, headers and body), to the queue
+rendezvous hashing now picks for their account. ``basic_get`` hands each message to one consumer only, so two
+reapers never move the same message; each is acknowledged only once its copy is published (on RabbitMQ, once
+the broker confirmed it), so a reaper that dies mid-move leaves it unacknowledged, and the broker restores it
+later (at worst a read runs twice; reads are idempotent). The same code serves both brokers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Queue
 from kombu.messaging import Producer
 
 from mt5_worker.fleet.routing import choose, login_of, terminal_queue_name
@@ -42,8 +45,13 @@ def drain(app: Celery, departed: str, live: Mapping[str, int], limit: int = 10_0
     with app.connection_for_write() as conn:
         channel = conn.default_channel
         producer = Producer(channel)
+        # Through kombu's Queue, a message is kombu's on every transport (py-amqp's own has no ack()).
+        departed_queue = Queue(source).bind(channel)
         while moved < limit:
-            message = channel.basic_get(queue=source, no_ack=False)
+            try:
+                message = departed_queue.get(no_ack=False)
+            except conn.channel_errors:  # RabbitMQ: no such queue (never declared, or deleted): nothing in it
+                break
             if message is None:
                 break
             target = _target(message, live)
