@@ -12,6 +12,7 @@ later (at worst a read runs twice; reads are idempotent). The same code serves b
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -29,11 +30,18 @@ _KEPT_PROPERTIES = ("correlation_id", "reply_to", "priority", "delivery_mode")
 
 
 def queue_length(app: Celery, queue: str) -> int:
-    with app.connection_for_write() as conn:
+    """Messages ready in ``queue`` (0 if it was never declared). Called every fraction of a second (load reports):
+    on a pooled connection, since opening an AMQP connection per call would churn RabbitMQ's; on a channel of its
+    own, since a missing queue closes the channel that asked."""
+    with app.pool.acquire(block=True) as conn:
+        channel = conn.channel()
         try:
-            return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
         except conn.channel_errors:  # never declared: nothing in it
             return 0
+        finally:
+            with contextlib.suppress(*conn.channel_errors, *conn.connection_errors):
+                channel.close()
 
 
 def drain(app: Celery, departed: str, live: Mapping[str, int], limit: int = 10_000) -> int:
