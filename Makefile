@@ -32,11 +32,12 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)
 	$(PY) -m mt5_worker.cli.settings_doc
 
-bench: $(VENV)/.installed  ## P1-P4 on real Redis and workers, rewrites docs/performance.md (~20 min; see bench/README.md)
+bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewrites docs/performance.md (~40 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
 	$(PY) -m bench.p4_sweep
+	$(PY) -m bench.p5_latency
 	$(PY) -m bench.c1_clients
 	$(PY) -m bench.d1_rates_transfer
 	$(PY) -m bench.d2_bridge_call

@@ -50,6 +50,12 @@ class Fleet(harness_fleet.Fleet):
         with self.app.producer_or_acquire() as producer:
             return [self.app.send_task(task, kwargs=kw, producer=producer, **options).id for kw in requests]
 
+    def publish_each(self, task: str, requests: Sequence[dict[str, Any]], queues: Sequence[str | None]) -> list[str]:
+        """Send one message per kwargs dict to the queue beside it (a router's choices, made by the caller)."""
+        with self.app.producer_or_acquire() as producer:
+            return [self.app.send_task(task, kwargs=kw, producer=producer, **({"queue": q} if q else {})).id
+                    for kw, q in zip(requests, queues, strict=True)]  # fmt: skip
+
     def results(self, ids: Sequence[str], timeout: float, poll: float = 0.25) -> list[dict[str, Any]]:
         """Wait for every task's result meta; raise if one failed (its error type and message only)."""
         metas: dict[str, dict[str, Any]] = {}

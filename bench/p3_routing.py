@@ -1,4 +1,4 @@
-"""P3: account switches (SDK ``login()`` calls) for a backlog served by several workers, three ways.
+"""P3: account switches (SDK ``login()`` calls) and balance for a backlog served by several workers, four ways.
 
 A seeded Zipf(1.1) trace of ``mt5.account_info`` requests over 200 accounts is published as a backlog, then 4
 workers start and drain it:
@@ -6,13 +6,18 @@ workers start and drain it:
 - (a) round-robin FIFO, Celery's default: every message to the shared ``mt5`` queue, strict FIFO;
 - (b) affinity: no queue given, the router sends each account to its rendezvous-hashed worker; strict FIFO;
 - (c) affinity + batched serving: as (b), each worker regrouping ``MT5_BATCH_WINDOW`` queued requests by
-  account.
+  account;
+- (d) bounded-load + batched serving: as (c), routed with ``MT5_ROUTING_LOAD_FACTOR`` (0.25): an account's
+  request goes to its next choice while its terminal holds more than 1.25 x the mean (the router counts its
+  own sends, the backlog being published before the workers start).
 
 Logins are summed from each worker's ``mt5.pool_stats``. The lower bound is computed from the trace: each
 worker's share under (b)'s assignment, cut into consecutive windows, one login per account per window.
-Targets: (c) <= 0.2x (a), (c) <= 2x the bound. Login counts come from the full trace on the ``realistic``
-profile scaled by ``--count-scale`` (0.1: login 50 ms, still far above Celery's per-task cost, so a terminal
-with work queued is busy, as on the real profile); wall times from a prefix of it on ``realistic`` itself.
+Targets: (c) <= 0.2x (a), (c) <= 2x the bound; (d): wall time <= 1.2x the balanced ideal (each worker's time
+from start to its last result, averaged: the total service time over the workers) and logins <= 1.2x the bound.
+Login counts come from the full trace on the ``realistic`` profile scaled by ``--count-scale`` (0.1: login
+50 ms, still far above Celery's per-task cost, so a terminal with work queued is busy, as on the real
+profile); wall times from a prefix of it on ``realistic`` itself.
 
     .venv/bin/python -m bench.p3_routing [--quick] [--requests 10000] [--wall-requests 1000] [--docs PATH]
 """
@@ -31,13 +36,16 @@ from pathlib import Path
 from bench import report
 from bench.harness import Account, Fleet, accounts, done_at, fleet, kwargs_of, scaled, specs, zipf_trace
 from harness.accounts import write_accounts
+from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import WorkerRegistry
-from mt5_worker.fleet.routing import choose, terminal_queue_name
+from mt5_worker.fleet.routing import AffinityRouter, choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 from mt5_worker.worker.reaper import queue_length
 
 LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0
+BALANCE_TARGET, BALANCED_LOGINS_TARGET = 1.2, 1.2
+LOAD_FACTOR = 0.25  # (d)'s MT5_ROUTING_LOAD_FACTOR, the default
 
 
 @dataclass(frozen=True)
@@ -46,12 +54,14 @@ class Variant:
     name: str
     queue: str | None  # None: the router decides (affinity)
     batched: bool
+    load_factor: float = 0.0  # the router's MT5_ROUTING_LOAD_FACTOR (0: plain affinity)
 
 
 VARIANTS = (
     Variant("a", "round-robin FIFO", "mt5", batched=False),
     Variant("b", "affinity FIFO", None, batched=False),
     Variant("c", "affinity + batched", None, batched=True),
+    Variant("d", "bounded-load + batched", None, batched=True, load_factor=LOAD_FACTOR),
 )
 
 
@@ -61,6 +71,17 @@ class Outcome:
     wall: float  # workers started -> last result
     served: dict[str, int]  # terminal id -> requests it served (logins + reuses)
     batches: list[int]  # sizes of the batches the workers dispatched (wall runs only: they log at INFO)
+    placed: list[str] | None  # the terminal each request was routed to (None: the shared queue)
+    finished: dict[str, float]  # terminal id -> its last result, seconds after the workers started (routed runs)
+
+    @property
+    def balance(self) -> float | None:
+        """Wall time / the balanced ideal: the busiest worker's time over the mean worker's. Every worker has a
+        backlog from the start, so each is busy until it finishes, and the mean is the total service time
+        divided among the workers (start-up included in both)."""
+        if not self.finished:
+            return None
+        return max(self.finished.values()) / statistics.mean(self.finished.values())
 
 
 @dataclass(frozen=True)
@@ -85,6 +106,16 @@ class Results:
 
     def bound(self, window: int | None = None, trace: Sequence[Account] | None = None) -> int:
         return lower_bound(self.trace if trace is None else trace, self.assignment, window or self.setup.window)
+
+    def placed_bound(self, key: str) -> int:
+        """The lower bound under the placement variant ``key``'s router actually made (request by request)."""
+        placed = self.counts[key].placed
+        assert placed is not None
+        shares: dict[str, list[int]] = defaultdict(list)
+        for (login, _, _), tid in zip(self.trace, placed, strict=True):
+            shares[tid].append(login)
+        w = self.setup.window
+        return sum(len(set(share[i : i + w])) for share in shares.values() for i in range(0, len(share), w))
 
     @property
     def distinct(self) -> int:
@@ -148,20 +179,29 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"P3: {n:,} account_info requests, Zipf(1.1) over {n_accounts} accounts (seed {args.seed}), "
           f"{setup.workers} workers, pool {setup.pool_size}, window {setup.window}")  # fmt: skip
-    print(f"{'variant':<24} {'logins':>8} {'vs (a)':>7} {'vs bound':>9}   wall s ({len(wall_trace):,} requests)")
+    print(f"{'variant':<28} {'logins':>8} {'vs (a)':>7} {'vs bound':>9}   wall s ({len(wall_trace):,} requests)")
     for v in VARIANTS:
-        print(f"{'(' + v.key + ') ' + v.name:<24} {r.counts[v.key].logins:>8,} {r.ratio(v.key, 'a'):>7.3f} "
+        print(f"{'(' + v.key + ') ' + v.name:<28} {r.counts[v.key].logins:>8,} {r.ratio(v.key, 'a'):>7.3f} "
               f"{r.ratio(v.key, 'bound'):>9.2f}   {r.walls[v.key].wall:.1f}")  # fmt: skip
-    print(f"{'lower bound':<24} {r.bound():>8,} {r.bound() / r.counts['a'].logins:>7.3f} {1:>9.2f}")
-    print(f"{'one per account/worker':<24} {r.distinct:>8,}")
+    print(f"{'lower bound':<28} {r.bound():>8,} {r.bound() / r.counts['a'].logins:>7.3f} {1:>9.2f}")
+    print(f"{'one per account/worker':<28} {r.distinct:>8,}")
     print(f"(c) in the wall run: {r.batch_note()}")
+    print(f"(d) logins under its own placement's bound: {r.placed_bound('d'):,}; wall / balanced ideal: " +
+          ", ".join(f"({k}) {r.walls[k].balance:.2f}" for k in "bcd" if r.walls[k].balance))  # fmt: skip
     for over, target in (("a", LOGIN_TARGET), ("bound", BOUND_TARGET)):
         value = r.ratio("c", over)
         what = "round-robin" if over == "a" else "lower-bound"
         print(report.ratio_line("P3", f"batched / {what} logins", value, f"<= {target:g}x", value <= target))
+    balance, logins = r.walls["d"].balance or 0.0, r.ratio("d", "bound")
+    print(report.ratio_line("P3", "bounded-load wall / balanced ideal", balance, f"<= {BALANCE_TARGET:g}x",
+                            balance <= BALANCE_TARGET))  # fmt: skip
+    print(report.ratio_line("P3", "bounded-load / lower-bound logins", logins, f"<= {BALANCED_LOGINS_TARGET:g}x",
+                            logins <= BALANCED_LOGINS_TARGET))  # fmt: skip
 
     docs = report.docs_arg(quick, args.docs)
     if docs is not None:
+        from bench.p3_report import write_docs  # it reads this module's results
+
         write_docs(docs, r)
     return 0
 
@@ -175,21 +215,31 @@ def run(
     tids = [f"bench-{i}" for i in range(setup.workers)]
     # Announce the workers before they exist, as they will announce themselves, so the router can place the
     # backlog now; each worker then keeps its own entry alive.
+    # An idle terminal's load report too, as a worker's first one says: (d)'s router counts its sends from here.
     registry = WorkerRegistry(connect(f.redis_url), ttl=300)
     now = time.time()
     for tid in tids:
         registry.heartbeat(tid, setup.pool_size, now)
+        registry.report_load(tid, LoadReport(0, 0.0, now))
     live = registry.read(now).live
     if live != dict.fromkeys(tids, setup.pool_size):
         raise RuntimeError(f"registry reads {live}, expected {tids}")
-    f.router.refresh()  # the client's router caches membership for a second: read what we just wrote
-    ids = f.publish("mt5.account_info", [kwargs_of(a) for a in trace], queue=v.queue)
+    placed = None
+    if v.queue is None:  # routed as a client routes, each request by the variant's router
+        router = AffinityRouter(registry, cache_seconds=3600, load_factor=v.load_factor, load_floor=10)
+        queues = [router.queue_for(login) for login, _, _ in trace]
+        if None in queues:
+            raise RuntimeError("the router found no live worker")
+        placed = [str(q).removeprefix(terminal_queue_name("")) for q in queues]
+        ids = f.publish_each("mt5.account_info", [kwargs_of(a) for a in trace], queues)
+    else:
+        ids = f.publish("mt5.account_info", [kwargs_of(a) for a in trace], queue=v.queue)
     queued = {tid: queue_length(f.app, terminal_queue_name(tid)) for tid in tids}
-    if v.queue is None:  # the router must have placed every request where rendezvous hashing says
-        expected = Counter(assignment[a[0]] for a in trace)
-        if queued != {tid: expected[tid] for tid in tids}:
-            raise RuntimeError(f"affinity routing placed {queued}, expected {dict(expected)}")
-    elif queue_length(f.app, v.queue) != len(trace):
+    if placed is not None:  # every request is where the router said; plain affinity: where hashing says
+        expected = Counter(placed if v.load_factor else [assignment[a[0]] for a in trace])
+        if queued != {tid: expected[tid] for tid in tids} or Counter(placed) != expected:
+            raise RuntimeError(f"routing placed {queued}, expected {dict(expected)}")
+    elif v.queue is not None and queue_length(f.app, v.queue) != len(trace):
         raise RuntimeError(f"expected {len(trace)} requests in {v.queue}")
     started = time.time()
     for tid in tids:
@@ -206,8 +256,11 @@ def run(
     batches = [size for w in f.workers for size in _batch_sizes(w.log_text())]
     f.stop_workers()
     served = {tid: m["logins"] + m["reuses"] for tid, m in stats.items()}
+    finished: dict[str, float] = {}
+    for tid, meta in zip(placed or [], metas, strict=False):
+        finished[tid] = max(finished.get(tid, 0.0), done_at(meta) - started)
     return Outcome(sum(m["logins"] for m in stats.values()), max(map(done_at, metas)) - started,
-                   served, batches)  # fmt: skip
+                   served, batches, placed, finished)  # fmt: skip
 
 
 def _batch_sizes(log: str) -> list[int]:
@@ -234,118 +287,6 @@ def lower_bound(trace: Sequence[Account], assignment: dict[int, str], window: in
         len(set(share[i : i + window])) for share in _shares(trace, assignment).values()
         for i in range(0, len(share), window)
     )  # fmt: skip
-
-
-def write_docs(docs: Path, r: Results) -> None:
-    s, quick = r.setup, r.setup.quick
-    n, n_wall, a = len(r.trace), len(r.wall_trace), r.counts["a"].logins
-    chart = docs.parent / "p3_routing.png"
-    labels = [f"({v.key}) {v.name}" for v in VARIANTS]
-    report.bar_chart(
-        chart, f"P3: {n:,} requests, Zipf(1.1) over {s.accounts} accounts, {s.workers} workers",
-        report.Panel("SDK login() calls", [*labels, f"lower bound (window {s.window})"],
-                     {"logins": [r.counts[v.key].logins for v in VARIANTS] + [r.bound()]}, "logins",
-                     hline=(LOGIN_TARGET * a, f"target for (c): {LOGIN_TARGET:g} x (a)")),
-        report.Panel(f"wall time, {n_wall:,} requests, realistic latency{' x0.01' if quick else ''}", labels,
-                     {"seconds": [r.walls[v.key].wall for v in VARIANTS]}, "seconds, workers started -> last result"),
-    )  # fmt: skip
-    rows = [(f"({v.key}) {v.name}", f"{r.counts[v.key].logins:,}", f"{r.ratio(v.key, 'a'):.3f}",
-             f"{r.ratio(v.key, 'bound'):.2f}", f"{r.walls[v.key].wall:.1f}", f"{r.walls[v.key].logins:,}",
-             f"{max(r.walls[v.key].served.values()):,}") for v in VARIANTS]  # fmt: skip
-    rows.append((f"lower bound (window {s.window})", f"{r.bound():,}", f"{r.bound() / a:.3f}", "1.00", "",
-                 f"{r.bound(trace=r.wall_trace):,}", ""))  # fmt: skip
-    rows.append(("one login per account per worker", f"{r.distinct:,}", f"{r.distinct / a:.3f}", "", "", "", ""))
-    windows = sorted({10, 25, s.window, 2 * s.window, 4 * s.window, 10 * s.window})
-    by_window = report.table(["window"] + [str(w) for w in windows],
-                             [["bound / (a)"] + [f"{r.bound(w) / a:.3f}" for w in windows]])  # fmt: skip
-    queued = Counter(r.assignment[login] for login, _, _ in r.trace)
-    wall_queued = Counter(r.assignment[login] for login, _, _ in r.wall_trace)
-    busiest, most = wall_queued.most_common(1)[0]
-    ok = {True: "met", False: "NOT met"}
-    vs_rr, vs_bound = r.ratio("c", "a"), r.ratio("c", "bound")
-    count_source = (
-        (
-            f"realistic x{s.count_scale:g} (login {s.count_scale * 500:g} ms: far above Celery's "
-            "per-task cost of a few ms, so a worker with requests queued is busy logging in, as on the "
-            "real profile, where this run would take about an hour)"
-        )
-        if s.count_scale
-        else "zero"
-    )
-    if quick:
-        count_source = "realistic x0.01"
-    wall_source = "the same run" if quick else (
-        f"the first {n_wall:,} requests of the trace, `realistic` profile (login 0.5 s; the smaller trace keeps "
-        "the round-robin run to a few minutes)"
-    )  # fmt: skip
-    body = f"""\
-## P3: account switches with several workers: round-robin vs affinity vs affinity + batching
-
-A backlog of {n:,} `mt5.account_info` requests, Zipf(1.1) over {s.accounts} accounts (seed {s.seed}), is
-published first; then {s.workers} workers start (each `--pool=prefork --concurrency=1`,
-`MT5_CONNECTION_POOL_SIZE={s.pool_size}`: every account fits, no eviction muddies the count) and drain it.
-(a) sends every request to the shared `mt5` queue (what Celery does by default: whichever worker is free takes
-the next one), `MT5_BATCH_WINDOW=1`. (b) sends without a queue: the router (rendezvous hashing over the
-registry, in which the script announces the {s.workers} terminal ids before publishing) puts each account on one
-worker's `mt5.terminal.<id>` queue, `MT5_BATCH_WINDOW=1`; the script checks every queue got exactly the
-requests hashing says (per worker: {", ".join(f"{k} {v:,}" for k, v in sorted(queued.items()))}). (c) is (b)
-with `MT5_BATCH_WINDOW={s.window}` and `MT5_BATCH_MAX_DELAY` at its default, 0.1 s. Logins = the sum of
-`metrics.logins` from each worker's `mt5.pool_stats`. The lower bound cuts each worker's share of the trace
-(under (b)'s assignment) into consecutive windows of {s.window} and counts one login per distinct account per
-window; the batcher's windows are not cut at exactly the same places and it starts each window on the account
-the terminal is already on, so (c) could land a little below it.
-
-Login counts: the {n:,}-request trace, `MT5_SIMULATOR_LATENCY` = {count_source}. Wall
-times: {wall_source}, from starting the workers (their start-up and `initialize()` included, the same for all
-three) to the last result; the last two columns are the logins of those runs and the requests its busiest
-worker served.
-
-{
-        report.table(
-            [
-                "variant",
-                "logins",
-                "vs (a)",
-                "vs bound",
-                f"wall s ({n_wall:,} req.)",
-                "logins in wall run",
-                "busiest worker served",
-            ],
-            rows,
-        )
-    }
-
-**(c) / (a) logins: {vs_rr:.3f}; target <= {LOGIN_TARGET:g}x: {ok[vs_rr <= LOGIN_TARGET]}.**
-**(c) / lower bound: {vs_bound:.2f}; target <= {BOUND_TARGET:g}x: {ok[vs_bound <= BOUND_TARGET]}.**
-
-The lower bound itself, as a fraction of (a), for other windows on the same trace and assignment (no run
-needed: it is arithmetic on the trace):
-
-{by_window}
-
-How (c) batched in the wall run (sizes from the workers' `mt5.batch.dispatched` log lines; those runs log
-at INFO): {r.batch_note()}.
-
-Wall time follows the busiest terminal, not the total: under affinity the busiest worker's queue holds
-{most:,} of the {n_wall:,} requests of the wall run ({busiest}, {most / n_wall:.0%}: the hottest accounts of a
-Zipf trace land where they hash), while round-robin spreads requests evenly over whichever worker is free.
-
-![P3 chart]({chart.name})
-
-Command: `{report.command("bench.p3_routing", report.argv())}`; machine: {report.machine()}.
-"""
-    verdicts = [
-        report.Verdict(
-            "logins, affinity + batched / round-robin", f"{vs_rr:.2f}x", f"<= {LOGIN_TARGET:g}x", vs_rr <= LOGIN_TARGET
-        ),
-        report.Verdict(
-            "logins, affinity + batched / lower bound",
-            f"{vs_bound:.2f}x",
-            f"<= {BOUND_TARGET:g}x",
-            vs_bound <= BOUND_TARGET,
-        ),
-    ]
-    report.update_section(docs, "P3", body, verdicts)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ SCRIPTS = [
     ("bench.p2_overhead", "P2", None),
     ("bench.p3_routing", "P3", "p3_routing.png"),
     ("bench.p4_sweep", "P4", "p4_sweep.png"),
+    ("bench.p5_latency", "P5", "p5_latency.png"),
     ("bench.c1_clients", "C1", None),
     ("bench.d1_rates_transfer", "D1", "d1_rates_transfer.png"),
     ("bench.d2_bridge_call", "D2", None),
