@@ -46,15 +46,25 @@ class Ledger:
 
 def profit(spec: SymbolSpec, market: Market, action: int, volume: float, price_open: float, price_close: float,
            currency: str, now_ms: int) -> float:  # fmt: skip
+    return profit_at(spec, action, volume, price_open, price_close, market.rate(spec.currency_profit, currency, now_ms))
+
+
+def profit_at(spec: SymbolSpec, action: int, volume: float, price_open: float, price_close: float,
+              rate: float) -> float:  # fmt: skip
+    """:func:`profit` with the profit currency's rate to the account's given."""
     sign = 1.0 if action == c.ORDER_TYPE_BUY else -1.0
-    raw = sign * (price_close - price_open) * volume * spec.contract_size
-    return round(raw * market.rate(spec.currency_profit, currency, now_ms), 2)
+    return round(sign * (price_close - price_open) * volume * spec.contract_size * rate, 2)
 
 
 def margin(spec: SymbolSpec, market: Market, volume: float, price: float, leverage: int, currency: str,
            now_ms: int) -> float:  # fmt: skip
+    return margin_at(spec, volume, price, leverage, market.rate(spec.currency_margin, currency, now_ms))
+
+
+def margin_at(spec: SymbolSpec, volume: float, price: float, leverage: int, rate: float) -> float:
+    """:func:`margin` with the margin currency's rate to the account's given."""
     notional = volume * spec.contract_size * (1.0 if spec.calc_mode == c.SYMBOL_CALC_MODE_FOREX else price)
-    return round(notional / leverage * market.rate(spec.currency_margin, currency, now_ms), 2)
+    return round(notional / leverage * rate, 2)
 
 
 def make_ledger(market: Market, login: int, seed: int, currency: str, now_ms: int, *, history: bool = True) -> Ledger:

@@ -21,7 +21,7 @@ from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition, TradeRequest
 from mt5_worker.terminal.simulator_market import INVALID_ARGUMENT_COUNT, _seconds
-from mt5_worker.terminal.simulator_trading import marked
+from mt5_worker.terminal.simulator_trading import mark_all
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Verdict, figures, judge
 from mt5_worker.terminal.trade_store import AccountState
@@ -124,8 +124,9 @@ class AccountSide:
                 return ()
             market, account, now = self.market, self._active, self.now_ms()
             assert market is not None and account is not None
-            return tuple(marked(market, account, p, now) for p in ledger.positions
-                         if _selected(p.symbol, p.ticket, kwargs))  # fmt: skip
+            return mark_all(
+                market, account, (p for p in ledger.positions if _selected(p.symbol, p.ticket, kwargs)), now
+            )
 
     def history_orders_total(self, *args: Any, **kwargs: Any) -> int | None:
         with self._call("history_orders_total"):

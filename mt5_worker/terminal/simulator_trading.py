@@ -14,14 +14,15 @@ then answers retcode 10027 until :meth:`TradingSide.enable_algo_trading`.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import Ledger
-from mt5_worker.terminal.market import Market
-from mt5_worker.terminal.records import OrderSendResult, TradePosition, TradeRequest
+from mt5_worker.terminal.ledger import Ledger, profit_at
+from mt5_worker.terminal.market import Market, SymbolSpec
+from mt5_worker.terminal.records import OrderSendResult, Tick, TradePosition, TradeRequest
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_execution import execute
 from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Figures, figures, judge
@@ -109,7 +110,7 @@ class TradingSide:
         account, ledger = self._active, self.ledger(history=history)
         if account is None or ledger is None:
             return None
-        state = self._store.load(account.server, account.login)
+        state = self._store.load(account.server, account.login, history=history)
         return merge(ledger, state), state
 
     def desk(self) -> Desk | None:
@@ -166,7 +167,7 @@ class TradingSide:
     def _desk(self, book: Ledger, state: AccountState, now: int) -> Desk:
         market, account = self.market, self._active
         assert market is not None and account is not None
-        positions = tuple(marked(market, account, p, now) for p in book.positions)
+        positions = mark_all(market, account, book.positions, now)
         return Desk(market, account, now, account.balance + state.profit, positions, book.orders)
 
 
@@ -182,16 +183,28 @@ def merge(ledger: Ledger, state: AccountState) -> Ledger:
 
 def marked(market: Market, account: AccountSpec, position: TradePosition, now: int) -> TradePosition:
     """A position with its current price and floating profit (Bid closes a buy, Ask a sell)."""
-    from mt5_worker.terminal.ledger import profit
+    return mark_all(market, account, (position,), now)[0]
 
-    tick = market.tick(position.symbol, now)
-    found = market.get(position.symbol)
-    if tick is None or found is None:
-        return position
-    price = tick.bid if position.type == c.POSITION_TYPE_BUY else tick.ask
-    gain = profit(found.spec, market, position.type, position.volume, position.price_open, price, account.currency,
-                  now)  # fmt: skip
-    return position._replace(price_current=price, profit=gain)
+
+def mark_all(
+    market: Market, account: AccountSpec, positions: Iterable[TradePosition], now: int
+) -> tuple[TradePosition, ...]:
+    """:func:`marked` for many positions, each symbol's tick and rate looked up once."""
+    prices: dict[str, tuple[SymbolSpec, Tick, float] | None] = {}
+    out = []
+    for p in positions:
+        if p.symbol not in prices:
+            found, tick = market.get(p.symbol), market.tick(p.symbol, now)
+            rate = None if found is None else market.rate(found.spec.currency_profit, account.currency, now)
+            prices[p.symbol] = None if found is None or tick is None or rate is None else (found.spec, tick, rate)
+        known = prices[p.symbol]
+        if known is None:
+            out.append(p)
+            continue
+        spec, tick, rate = known
+        price = tick.bid if p.type == c.POSITION_TYPE_BUY else tick.ask
+        out.append(p._replace(price_current=price, profit=profit_at(spec, p.type, p.volume, p.price_open, price, rate)))
+    return tuple(out)
 
 
 def parse_request(value: object) -> tuple[TradeRequest | None, str]:

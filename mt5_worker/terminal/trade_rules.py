@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import margin, profit
+from mt5_worker.terminal.ledger import margin, margin_at, profit
 from mt5_worker.terminal.market import Market, SymbolSpec
 from mt5_worker.terminal.records import Tick, TradeOrder, TradePosition, TradeRequest
 from mt5_worker.terminal.specs import AccountSpec
@@ -95,10 +95,16 @@ class Figures:
 def figures(desk: Desk, extra_margin: float = 0.0) -> Figures:
     """The account's figures, with ``extra_margin`` (a request's) counted as used."""
     used = extra_margin
+    rates: dict[str, tuple[SymbolSpec, float]] = {}  # per symbol: an account may hold hundreds of positions
+    account, market = desk.account, desk.market
     for p in desk.positions:
-        spec = desk.spec(p.symbol)
-        if spec is not None:
-            used += desk.margin_of(spec, p.volume, p.price_open)
+        known = rates.get(p.symbol)
+        if known is None:
+            spec = desk.spec(p.symbol)
+            if spec is None:
+                continue
+            known = rates[p.symbol] = (spec, market.rate(spec.currency_margin, account.currency, desk.now_ms))
+        used += margin_at(known[0], p.volume, p.price_open, account.leverage, known[1])
     floating = round(sum(p.profit for p in desk.positions), 2)
     equity = round(desk.balance + floating + _equity_offset(desk.account), 2)
     used = round(used, 2)

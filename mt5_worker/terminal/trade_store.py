@@ -70,7 +70,7 @@ class AccountState:
 
     positions: tuple[TradePosition, ...] = ()
     orders: tuple[TradeOrder, ...] = ()  # pending
-    history_orders: tuple[TradeOrder, ...] = ()
+    history_orders: tuple[TradeOrder, ...] = ()  # empty when loaded without history
     deals: tuple[TradeDeal, ...] = ()
     taken: frozenset[int] = frozenset()  # generated-ledger tickets the store replaced or ended
     profit: float = 0.0  # realised: the sum of the deals' profit, which the balance includes
@@ -112,25 +112,26 @@ class TradeStore:
         self._lock = threading.RLock()  # one connection per process, used by one thread at a time
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
-        self._cache: dict[tuple[str, int], tuple[tuple[int, int], AccountState]] = {}
+        self._cache: dict[tuple[str, int, bool], tuple[tuple[int, int], AccountState]] = {}
         self._writes = 0  # this connection's own commits (data_version counts only other connections')
 
     # --- the simulated trade server's use ---
 
-    def load(self, server: str, login: int) -> AccountState:
-        """The account's state now (one consistent snapshot; cached until any connection writes)."""
+    def load(self, server: str, login: int, *, history: bool = True) -> AccountState:
+        """The account's state now (one consistent snapshot; cached until any connection writes). Without
+        ``history`` its history orders and deals are left out (judging a request needs only the rest)."""
         with self._lock:
             conn = self._connection()
             version = (int(conn.execute("PRAGMA data_version").fetchone()[0]), self._writes)
-            cached = self._cache.get((server, login))
+            cached = self._cache.get((server, login, history)) or self._cache.get((server, login, True))
             if cached is not None and cached[0] == version:
                 return cached[1]
             conn.execute("BEGIN")
             try:
-                state = _read(conn, server, login)
+                state = _read(conn, server, login, history=history)
             finally:
                 conn.execute("COMMIT")
-            self._cache[(server, login)] = (version, state)
+            self._cache[(server, login, history)] = (version, state)
             return state
 
     @contextmanager
@@ -140,7 +141,7 @@ class TradeStore:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")  # the write lock first: no other process decides on a stale state
             try:
-                yield StoreSession(conn, server, login, _read(conn, server, login))
+                yield StoreSession(conn, server, login, _read(conn, server, login, history=False))
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -233,7 +234,7 @@ class StoreSession:
                      " comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(e))  # fmt: skip
 
 
-def _read(conn: sqlite3.Connection, server: str, login: int) -> AccountState:
+def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool) -> AccountState:
     def records(table: str, kind: Any) -> tuple[Any, ...]:
         rows = conn.execute(f"SELECT record FROM {table} WHERE server = ? AND login = ? ORDER BY ticket", key)
         return tuple(kind(*json.loads(record)) for (record,) in rows)
@@ -245,8 +246,8 @@ def _read(conn: sqlite3.Connection, server: str, login: int) -> AccountState:
     return AccountState(
         positions=records("positions", TradePosition),
         orders=records("orders", TradeOrder),
-        history_orders=records("history_orders", TradeOrder),
-        deals=records("deals", TradeDeal),
+        history_orders=records("history_orders", TradeOrder) if history else (),
+        deals=records("deals", TradeDeal) if history else (),
         taken=frozenset(ticket for (ticket,) in taken),
         profit=round(float(profit), 2),
     )
