@@ -61,9 +61,13 @@ def test_replies_are_checked_by_shape() -> None:
         ("market_book_get", ((1, 1.0, 1),)),
         ("symbol_select", b"yes"),
         ("copy_rates_from", (1, 2)),
+        ("order_send", (10009, 1, 2, 0.1, 1.0, 1.0, 1.0, "Request executed", 1, 0, (1, 2))),  # a short request
+        ("order_send", (10009, 1, 2, 0.1, 1.0, 1.0, 1.0, "Request executed", 1, (0,) * 17)),  # a field missing
     ]:
         with pytest.raises(BridgeProtocolError):
             _check_reply(function, (value, OK))
+    sent = (10009, 1, 2, 0.1, 1.0, 1.0, 1.0, "Request executed", 1, 0, (0,) * 17)
+    assert (sent, OK) == _check_reply("order_send", (sent, OK))
 
 
 def test_the_bridge_sends_exactly_the_ports_columns() -> None:
