@@ -1,9 +1,10 @@
-"""Both supported brokers, Redis and RabbitMQ, on real workers: every task through the client, typed errors, a
-retry waiting in the broker, the broadcast sweep, a departed worker's queue, a redelivered message of a finished
-task; and what a plain Celery client must declare on RabbitMQ.
+"""Both supported brokers, Redis and RabbitMQ, on real workers: every task through the client, typed errors, and
+a redelivered message of a finished task, on each broker; on RabbitMQ also what differs there (a retry waiting in
+the broker, the broadcast sweep, a departed worker's queue, what a plain Celery client must declare), which
+tests/integration/test_tasks.py and test_client.py cover on Redis.
 
 One stack per broker for the whole module (``brokers_stack``): two workers on the simulator, results and fleet
-state in a private Redis, the queues in that Redis or in a RabbitMQ vhost of the run's own. Each test runs on
+state in a private Redis, the queues in that Redis or in a RabbitMQ vhost of the run's own. A test runs on
 Redis, then on RabbitMQ (skipped, or failed under ``CI=true``, when no RabbitMQ answers).
 """
 
@@ -33,6 +34,7 @@ PW = {a.login: a.password.get_secret_value() for a in DEMO_ACCOUNTS}
 FAST = {"MT5_HEARTBEAT_INTERVAL": 0.5, "MT5_TRADING_ENABLED": True}  # departed 1.5 s after its last heartbeat
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 ORDER_KEY = f"brokers-{uuid.uuid4()}"
+ON_RABBITMQ = pytest.mark.parametrize("brokers_stack", ["rabbitmq"], indirect=True)  # that stack only
 # What a plain Celery client sets to declare the service's queues as the workers declare them on RabbitMQ
 # (docs/interop.md): durable quorum queues, each on a topic exchange of its own name.
 PLAIN_CLIENT_ON_RABBITMQ = {
@@ -116,6 +118,7 @@ def test_errors_cross_the_broker_typed_with_their_code(fleet: Stack, client: MT5
     assert -2 == invalid.value.code
 
 
+@ON_RABBITMQ
 def test_a_retry_waits_in_the_broker_while_the_worker_serves_others(fleet: Stack, tmp_path: Path) -> None:
     """Prefetch 1 (MT5_BATCH_WINDOW=1): were the retry's countdown waited out in the worker, it would hold the
     worker's only prefetch slot, and the health request sent meanwhile would run after the retry. A retry goes
@@ -142,12 +145,14 @@ def test_a_retry_waits_in_the_broker_while_the_worker_serves_others(fleet: Stack
         worker.stop()
 
 
+@ON_RABBITMQ
 def test_the_idle_sweep_reaches_every_worker(fleet: Stack) -> None:
     sweep = fleet.app.send_task("mt5.evict_idle")  # routed as beat sends it: to the broadcast (fan-out) exchange
     for worker in fleet.workers[:2]:
         wait_for(lambda w=worker: f"Task mt5.evict_idle[{sweep.id}] succeeded" in w.log_text(), 30, "the sweep")
 
 
+@ON_RABBITMQ
 def test_a_departed_workers_queue_reaches_the_accounts_new_owners(fleet: Stack, client: MT5Client) -> None:
     w3 = fleet.worker("w3", **FAST)
     fleet.wait_serving([w3])
@@ -186,10 +191,7 @@ def test_a_redelivered_message_of_a_finished_task_is_acknowledged_not_run_again(
         worker.stop()
 
 
-# --- RabbitMQ only: what a client must declare ---------------------------------------------------------------
-
-
-ON_RABBITMQ = pytest.mark.parametrize("brokers_stack", ["rabbitmq"], indirect=True)
+# --- RabbitMQ: what a client must declare ---------------------------------------------------------------
 
 
 @ON_RABBITMQ

@@ -19,8 +19,9 @@ from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
 from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
-from reliability.report import Outcome, render, update_section
+from reliability.report import BROKER_NAMES, Outcome, render, update_brokers, update_section
 from reliability.secrets_scan import needles
+from tests.celery_fixtures import BROKERS
 from tests.conftest import creds
 
 
@@ -74,8 +75,11 @@ def _check(outcome: Outcome, tmp_path: Path) -> None:
     assert t.sent == t.succeeded + t.failed_coded + t.refused_at_send
     assert t.succeeded > 0
     doc = tmp_path / "reliability.md"  # the doc section renders (written only by full runs)
-    update_section(doc, outcome.name, render(outcome))
-    assert f"<!-- reliability:{outcome.name} -->" in doc.read_text()
+    update_section(doc, outcome.section, render(outcome))
+    update_brokers(doc, outcome)
+    text = doc.read_text()
+    assert f"<!-- reliability:{outcome.section} -->" in text
+    assert f"| {outcome.name} | {BROKER_NAMES[outcome.broker]} | {outcome.tally.sent:,} |" in text
 
 
 def test_terminal_faults(tmp_path: Path) -> None:
@@ -85,11 +89,16 @@ def test_terminal_faults(tmp_path: Path) -> None:
     assert outcome.figure("Celery retries") > 0
 
 
-def test_worker_kill(tmp_path: Path) -> None:
-    outcome = worker_kill.run(quick=True, logs=tmp_path)
+@pytest.mark.parametrize("broker", BROKERS)
+def test_worker_kill(tmp_path: Path, broker: str, request: pytest.FixtureRequest) -> None:
+    """On both brokers: the campaign's scenario for the RabbitMQ side of the broker choice (docs/brokers.md)."""
+    if broker == "rabbitmq":
+        request.getfixturevalue("rabbitmq_vhosts")  # skips (fails under CI=true) when no RabbitMQ answers
+    outcome = worker_kill.run(quick=True, logs=tmp_path, broker=broker)
     _check(outcome, tmp_path)
     assert "1 / 1" == outcome.figure("kills (whole worker / pool child only)")
     assert outcome.figure("messages held by w1 at the kills (running + prefetched)") > 0
+    assert 0 == outcome.duplicates
 
 
 def test_redis_restart(tmp_path: Path) -> None:
