@@ -140,13 +140,14 @@ class TradeStore:
         with self._lock:
             conn = self._connection()
             conn.execute("BEGIN IMMEDIATE")  # the write lock first: no other process decides on a stale state
+            session = StoreSession(conn, server, login, _read(conn, server, login, history=False))
             try:
-                yield StoreSession(conn, server, login, _read(conn, server, login, history=False))
+                yield session
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-            self._writes += 1
+            self._writes += session.wrote  # a refused request wrote nothing: the cache stays good
 
     # --- read-only inspection (tests, the fault campaign) ---
 
@@ -207,6 +208,7 @@ class StoreSession:
 
     def __init__(self, conn: sqlite3.Connection, server: str, login: int, state: AccountState) -> None:
         self._conn, self._key, self.state = conn, (server, login), state
+        self.wrote = False
 
     def ticket(self) -> int:
         """A new ticket, unique on every simulated trade server (orders, deals and positions alike)."""
@@ -215,6 +217,7 @@ class StoreSession:
 
     def apply(self, changes: Changes) -> None:
         key, conn = self._key, self._conn
+        self.wrote = True
         conn.executemany("DELETE FROM positions WHERE server = ? AND login = ? AND ticket = ?",
                          [(*key, t) for t in changes.closed_positions])  # fmt: skip
         conn.executemany("DELETE FROM orders WHERE server = ? AND login = ? AND ticket = ?",
