@@ -1,6 +1,9 @@
 """Redis (broker, result backend and bookkeeping) restarted mid-run, with persistence on.
 
-    .venv/bin/python -m reliability.redis_restart [--quick] [--docs PATH] [--keep-logs]
+    .venv/bin/python -m reliability.redis_restart [--quick] [--broker redis|rabbitmq] [--docs PATH] [--keep-logs]
+
+With ``--broker rabbitmq`` the queues are on RabbitMQ, which stays up: what the Redis outage then hits is the
+result backend, the registry and the session bookkeeping, not the workers' consumers.
 
 Redis runs with ``--appendonly yes`` (as in docker-compose.yml) and is stopped (SIGTERM: a clean shutdown that
 writes the AOF) and started again on the same port, while a client keeps sending ``mt5.account_info`` from eight
@@ -12,6 +15,7 @@ none may vanish.
 from __future__ import annotations
 
 import gc
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -107,18 +111,23 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
             f"{o.results_kept} of {o.results_before}", len(during),
             f"{len(published)} published, {sum(1 for r in published if r.done_at)} done; "
             f"{len(during) - len(published)} refused at send",
-            ", ".join(f"{b:.1f} s" for b in back),
+            ", ".join("—" if math.isnan(b) else f"{b:.1f} s" for b in back),
         ))  # fmt: skip
     duplicates = sum(1 for n in runs.values() if n > 1)
+    on_rabbitmq = broker == "rabbitmq"  # the consumers' broker never went away: nothing to reconnect to
+    all_reconnected = on_rabbitmq or all(all(r) for r in reconnected.values())
     figures: list[tuple[str, object]] = [
         ("outages", len(outages)),
-        ("workers reconnected after every outage", all(all(r) for r in reconnected.values())),
+        (
+            "workers reconnected after every outage",
+            "n/a (their broker, RabbitMQ, stayed up)" if on_rabbitmq else all_reconnected,
+        ),
         ("errors at send", dict(tally.send_errors) or "none"),
         ("tasks run to completion more than once (duplicates)", duplicates),
         ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
     ]
     extra = []
-    if not outages or not all(all(r) for r in reconnected.values()):
+    if not outages or not all_reconnected:
         extra.append("a worker did not reconnect after an outage")
     if any(o.results_kept != o.results_before for o in outages):
         extra.append("results were lost across a restart (persistence)")
@@ -144,7 +153,8 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
         settings=env_values(settings),
         figures=figures,
         extra_problems=extra,
-        notes=f"""\
+        notes=(RABBITMQ_NOTE if on_rabbitmq else "")
+        + f"""\
 Each outage ("keys before -> after": the database size just before the stop and just after the start; "results
 kept": result keys present before the stop and still there after it, from the AOF; "workers reconnected": when
 each worker's consumer logged `Connected to redis://...` again, after Redis was back):
@@ -172,6 +182,17 @@ What happens, and what makes it hold:
   an outage; this scenario reads results from the backend's keys.)
 """,
     )
+
+
+RABBITMQ_NOTE = """\
+With RabbitMQ as the broker, the queues are not in the Redis that restarts: the workers' consumers stay
+connected and keep receiving, and what the outage interrupts is the writing of results (retried, see below),
+the registry (clients route on their last reading) and the sessions' bookkeeping. A client still needs Redis to
+send (it subscribes to the task's result channel first), so sends during a long outage are refused as on Redis.
+The "workers reconnected" column below is then the time until each worker logged its consumer's connection to
+Redis again, when it has one, and is left empty otherwise.
+
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
