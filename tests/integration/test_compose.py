@@ -1,7 +1,7 @@
 """docker-compose.yml and the Dockerfile point at the package's real entry points, with the operations rules:
 Redis persistent and health-checked, workers at concurrency 1 that scale with distinct ids, exactly one beat,
-a pinned Flower behind basic auth. No docker daemon here: the file is parsed, its commands are run with
-``--help``, and ``docker compose config`` validates it where the compose plugin exists."""
+a pinned Flower behind basic auth, RabbitMQ as an optional profile. No docker daemon here: the file is parsed,
+its commands are run with ``--help``, and ``docker compose config`` validates it where the compose plugin exists."""
 
 from __future__ import annotations
 
@@ -56,9 +56,26 @@ def run_help(argv: list[str]) -> subprocess.Popen[str]:
 
 
 def test_services_are_the_stack() -> None:
-    assert {"redis", "worker", "beat", "flower", "bridge"} == set(SERVICES)
+    assert {"redis", "worker", "beat", "flower", "bridge", "rabbitmq"} == set(SERVICES)
     assert ["bridge"] == SERVICES["bridge"]["profiles"]  # optional: `docker compose --profile bridge up`
+    assert ["rabbitmq"] == SERVICES["rabbitmq"]["profiles"]  # optional: `docker compose --profile rabbitmq up`
     assert all("profiles" not in SERVICES[s] for s in ("redis", "worker", "beat", "flower"))
+
+
+def test_the_rabbitmq_profile_is_persistent_health_checked_and_waited_for_when_enabled() -> None:
+    rabbitmq = SERVICES["rabbitmq"]
+    assert re.fullmatch(r"rabbitmq:3\.\d+-alpine", rabbitmq["image"])  # quorum queues: 3.8+, quorum delayed delivery
+    assert "rabbitmq" == rabbitmq["hostname"]  # its data lives under its node name: fixed across re-creations
+    assert ["rabbitmq-data:/var/lib/rabbitmq"] == rabbitmq["volumes"]
+    assert "rabbitmq-diagnostics" in rabbitmq["healthcheck"]["test"]
+    env = rabbitmq["environment"]
+    assert "guest" != env["RABBITMQ_DEFAULT_USER"]  # RabbitMQ lets guest in from localhost only
+    assert "${RABBITMQ_PASSWORD:-}" == env["RABBITMQ_DEFAULT_PASS"]
+    script = rabbitmq["command"][2]
+    assert 'test -n "$${RABBITMQ_DEFAULT_PASS}" ||' in script  # refuses to start without a password
+    assert script.endswith("exec docker-entrypoint.sh rabbitmq-server")
+    for service in PACKAGE_SERVICES:  # waited for only when the profile is on (Compose 2.20+: required: false)
+        assert {"condition": "service_healthy", "required": False} == SERVICES[service]["depends_on"]["rabbitmq"]
 
 
 def test_every_command_and_healthcheck_is_a_real_entry_point() -> None:
@@ -146,7 +163,7 @@ def _compose_available() -> bool:
 
 @pytest.mark.skipif(not _compose_available(), reason="the docker compose plugin is not installed")
 def test_docker_compose_config_accepts_the_file() -> None:
-    for profile in ([], ["--profile", "bridge"]):
+    for profile in ([], ["--profile", "bridge"], ["--profile", "rabbitmq"]):
         result = subprocess.run(
             ["docker", "compose", *profile, "config", "--quiet"], cwd=ROOT, capture_output=True, text=True
         )
