@@ -218,9 +218,20 @@ def parse_request(value: object) -> tuple[TradeRequest | None, str]:
         if isinstance(item, bool) or not isinstance(item, float | int if key in _FLOAT_FIELDS else type(default)):
             return None, "request"
         fields[key] = float(item) if key in _FLOAT_FIELDS else item
+    for key in ("symbol", "comment"):  # text the terminal cannot encode (a lone surrogate) never reaches it
+        if key in fields and not _encodable(fields[key]):
+            return None, key if key == "comment" else "request"
     if len(fields.get("comment", "")) > MAX_COMMENT_LENGTH:
         return None, "comment"
     return _REQUEST_DEFAULTS._replace(**fields), ""
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _result(request: TradeRequest, retcode: int, *, bid: float = 0.0, ask: float = 0.0,

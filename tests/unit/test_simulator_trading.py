@@ -290,8 +290,9 @@ def test_argument_errors_are_the_sdks(sim: SimulatedTerminal) -> None:
     for bad in ([("action", 1)], BUY | {"volume": "0.1"}, BUY | {"magic": 1.5}, BUY | {"type": True}, BUY | {"x": 1}):
         assert sim.order_send(bad) is None  # type: ignore[arg-type]
         assert (-2, 'Invalid "request" argument') == sim.last_error()
-    assert sim.order_send(BUY | {"comment": "x" * 32}) is None
-    assert (-2, 'Invalid "comment" argument') == sim.last_error()
+    for comment in ("x" * 32, "bad \udc80 half"):
+        assert sim.order_send(BUY | {"comment": comment}) is None
+        assert (-2, 'Invalid "comment" argument') == sim.last_error()
     assert "y" * 31 == send(sim, comment="y" * 31).request.comment
     assert c.TRADE_RETCODE_DONE == send(sim, volume=1).retcode  # an int volume is a float
 
