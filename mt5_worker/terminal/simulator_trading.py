@@ -14,6 +14,7 @@ then answers retcode 10027 until :meth:`TradingSide.enable_algo_trading`.
 from __future__ import annotations
 
 import itertools
+import sqlite3
 from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -98,7 +99,11 @@ class TradingSide:
             request = self._trade_request("order_send", args, kwargs)
             if request is None:
                 return None
-            result = self._send(request)
+            try:
+                result = self._send(request)
+            except sqlite3.Error:  # the store is unreachable (locked past its timeout, disk full): nothing was done
+                self._error = error_tuple(RES_E_FAIL)
+                return None
             return None if self._after_fault("order_send") else result
 
     # --- the account's trading, merged ---

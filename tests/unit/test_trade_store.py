@@ -184,3 +184,21 @@ def test_generated_ledgers_hold_on_a_sunday_and_before_history() -> None:
     epoch = SimulatedTerminal(accounts, clock=ManualClock(1_000_000.0))
     assert epoch.initialize(login=500000, password=accounts[0].password.get_secret_value(), server="Test-Server")
     assert ((), 10_000.0) == (epoch.positions_get(), epoch.account_info().equity)  # type: ignore[union-attr]
+
+
+def test_a_store_that_cannot_be_written_fails_the_call_and_executes_nothing(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = tmp_path / "servers.sqlite3"
+    sim = terminal(trade_store=store)
+    send(sim)
+    blocker = sqlite3.connect(store, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+    conn = sim.trade_store._connection()
+    conn.execute("PRAGMA busy_timeout = 50")
+    try:
+        assert sim.order_send(BUY) is None
+        assert (-1, "Terminal: Call failed") == sim.last_error()
+    finally:
+        blocker.execute("ROLLBACK")
+    assert 1 == len(sim.positions_get() or ())
