@@ -285,8 +285,8 @@ class AsyncMT5Client:
         server ``retcode`` is an answer (10009 done, 10008 placed). On a timeout or an ``OrderOutcomeUnknownError``,
         call again with the same key: it never sends twice.
 
-        >>> client.order_send(10000001, {"action": "deal", "symbol": "EURUSD", "volume": 0.1, "type": "buy",
-        ...                              "type_filling": "fok"}, idempotency_key="order-2026-0001")["retcode"]
+        >>> client.order_send(10000001, {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy",
+        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
         10009
         """
         sent = market.order_send(login, request, idempotency_key, password, server)

@@ -3,9 +3,9 @@
 The tag is how the order is found again when its outcome is unknown: a digest of the account and the key, put at
 the *start* of the order's ``comment``, which the trade server copies to the order, its deals and the position.
 Servers may rewrite the *end* of a comment (MQL4's ``OrderSend`` reference: "Last part of the comment may be
-changed by server"), so the caller's own comment goes after the tag, and the whole stays within the SDK's 31
-characters. Reconciliation also knows the request's fingerprint (symbol, type, volume, magic) for servers that
-replace comments entirely (:func:`matches`; docs/trading.md, "Limits").
+changed by server"), so the caller's own comment goes after the tag, and the whole stays within the 27 characters
+every terminal build accepts. Reconciliation also knows the request's fingerprint (symbol, type, volume, magic)
+for servers that replace comments entirely (:func:`matches`; docs/trading.md, "Limits").
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from mt5_worker.errors import InvalidRequestError
 from mt5_worker.manager import market_requests as req
 from mt5_worker.terminal import constants as c
 
-COMMENT_LIMIT = 31  # MqlTradeRequest.comment: the terminal keeps at most 31 characters
+# MqlTradeRequest.comment: the SDK refuses a longer comment (-2 'Invalid "comment" argument'), and the limit depends
+# on the terminal's build (31, 29, or 28 accepted; docs/sdk-trading.md): 27 passes on every build reported.
+COMMENT_LIMIT = 27
 TAG_PREFIX = "#"
 TAG_LENGTH = 13  # "#" + 12 base32 characters: 60 bits of the key's digest
 USER_COMMENT_LIMIT = COMMENT_LIMIT - TAG_LENGTH - 1  # the caller's comment follows the tag and a space
