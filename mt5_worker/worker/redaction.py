@@ -30,16 +30,23 @@ REPR_MAXSIZE = 1024  # as Celery's own argsrepr/kwargsrepr: a 10 MB argument is 
 
 
 def _parameter_names(task: Task) -> list[str]:
-    try:
-        return list(inspect.signature(task.run).parameters)
-    except (TypeError, ValueError):  # no signature to read: redact by keyword only
-        return []
+    """The task's parameter names, read once per task: ``inspect.signature`` is slow for a per-message cost."""
+    names: list[str] | None = task.__dict__.get("_mt5_parameter_names")
+    if names is None:
+        try:
+            names = list(inspect.signature(task.run).parameters)
+        except (TypeError, ValueError):  # no signature to read: redact by keyword only
+            names = []
+        task.__dict__["_mt5_parameter_names"] = names
+    return names
 
 
 def redacted_args(task: Task, args: Any) -> list[Any]:
     """Positional arguments with those whose parameter names a secret (``password``) redacted."""
-    names = _parameter_names(task)
     values = list(args or ())
+    if not values:  # what every client of ours sends: keyword arguments only
+        return values
+    names = _parameter_names(task)
     return [REDACTED if i < len(names) and is_secret_key(names[i]) else redact(v) for i, v in enumerate(values)]
 
 
