@@ -11,6 +11,7 @@ from bench.p3_routing import (
     BALANCED_LOGINS_TARGET,
     BOUND_TARGET,
     LOAD_FACTOR,
+    LOAD_FLOOR,
     LOGIN_TARGET,
     VARIANTS,
     Results,
@@ -68,7 +69,7 @@ registry (in which the script announces the {s.workers} terminal ids, idle, befo
 one worker's `mt5.terminal.<id>` queue, `MT5_BATCH_WINDOW=1`; the script checks every queue got exactly the
 requests hashing says (per worker: {", ".join(f"{k} {v:,}" for k, v in sorted(queued.items()))}). (c) is (b)
 with `MT5_BATCH_WINDOW={s.window}` and `MT5_BATCH_MAX_DELAY` at its default, 0.1 s. (d) is (c) routed with
-bounded load, `MT5_ROUTING_LOAD_FACTOR={LOAD_FACTOR:g}` and `MT5_ROUTING_LOAD_FLOOR=10` (the defaults): a
+bounded load, `MT5_ROUTING_LOAD_FACTOR={LOAD_FACTOR:g}` and `MT5_ROUTING_LOAD_FLOOR={LOAD_FLOOR}` (the defaults): a
 request goes to the next worker in its account's own ranking while its first choice holds more than
 {1 + LOAD_FACTOR:g} x the mean (the router counting its own sends: the workers are not running yet); the wall
 run placed {", ".join(f"{k} {v:,}" for k, v in sorted(placed.items()))}. Logins = the sum of `metrics.logins`

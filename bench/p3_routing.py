@@ -7,9 +7,9 @@ workers start and drain it:
 - (b) affinity: no queue given, the router sends each account to its rendezvous-hashed worker; strict FIFO;
 - (c) affinity + batched serving: as (b), each worker regrouping ``MT5_BATCH_WINDOW`` queued requests by
   account;
-- (d) bounded-load + batched serving: as (c), routed with ``MT5_ROUTING_LOAD_FACTOR`` (0.25): an account's
-  request goes to its next choice while its terminal holds more than 1.25 x the mean (the router counts its
-  own sends, the backlog being published before the workers start).
+- (d) bounded-load + batched serving: as (c), routed with ``MT5_ROUTING_LOAD_FACTOR`` and ``_FLOOR`` at their
+  defaults: an account's request goes to its next choice while its terminal holds more than (1 + factor) x the
+  mean (the router counts its own sends, the backlog being published before the workers start).
 
 Logins are summed from each worker's ``mt5.pool_stats``. The lower bound is computed from the trace: each
 worker's share under (b)'s assignment, cut into consecutive windows, one login per account per window.
@@ -40,12 +40,17 @@ from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 from mt5_worker.worker.reaper import queue_length
 
 LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0
 BALANCE_TARGET, BALANCED_LOGINS_TARGET = 1.2, 1.2
-LOAD_FACTOR = 0.25  # (d)'s MT5_ROUTING_LOAD_FACTOR, the default
+# (d)'s MT5_ROUTING_LOAD_FACTOR and MT5_ROUTING_LOAD_FLOOR: the defaults
+LOAD_FACTOR, LOAD_FLOOR = (
+    Settings.model_fields["routing_load_factor"].default,
+    Settings.model_fields["routing_load_floor"].default,
+)
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,7 @@ def run(
         raise RuntimeError(f"registry reads {live}, expected {tids}")
     placed = None
     if v.queue is None:  # routed as a client routes, each request by the variant's router
-        router = AffinityRouter(registry, cache_seconds=3600, load_factor=v.load_factor, load_floor=10)
+        router = AffinityRouter(registry, cache_seconds=3600, load_factor=v.load_factor, load_floor=LOAD_FLOOR)
         queues = [router.queue_for(login) for login, _, _ in trace]
         if None in queues:
             raise RuntimeError("the router found no live worker")

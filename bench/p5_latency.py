@@ -10,7 +10,8 @@ the rate at which round-robin FIFO drains a backlog of the same traffic (measure
 - (a) round-robin FIFO: every request to the shared queue (the client's registry is empty), window 1;
 - (b) affinity FIFO: rendezvous hashing, ``MT5_ROUTING_LOAD_FACTOR=0``, window 1;
 - (c) affinity + batching: as (b), ``MT5_BATCH_WINDOW=50``;
-- (d) bounded-load + batching: as (c), ``MT5_ROUTING_LOAD_FACTOR=0.25``, ``MT5_ROUTING_LOAD_FLOOR=10``.
+- (d) bounded-load + batching: as (c), ``MT5_ROUTING_LOAD_FACTOR`` and ``MT5_ROUTING_LOAD_FLOOR`` at their
+  defaults.
 
 Target at 90%: (d)'s p99 <= (a)'s p99 and (d)'s p50 <= half of (a)'s p50.
 
@@ -31,9 +32,12 @@ from bench.harness import Account, Fleet, accounts, fleet, kwargs_of, rate, scal
 from harness.accounts import write_accounts
 from mt5_worker.client.async_client import AsyncMT5Client
 from mt5_worker.fleet.routing import terminal_queue_name
+from mt5_worker.settings import Settings
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 
 P99_TARGET, P50_TARGET = 1.0, 0.5  # (d) / (a) at 90% load
+LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults
+LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
 EMPTY_REGISTRY_DB = 15  # the round-robin client reads its registry here: nobody registers, so it routes nowhere
 
 
@@ -50,7 +54,7 @@ VARIANTS = (
     Variant("a", "round-robin FIFO", routed=False, window=1, load_factor=0.0),
     Variant("b", "affinity FIFO", routed=True, window=1, load_factor=0.0),
     Variant("c", "affinity + batching", routed=True, window=50, load_factor=0.0),
-    Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=0.25),
+    Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=LOAD_FACTOR),
 )
 
 
@@ -144,7 +148,7 @@ def measure_capacity(f: Fleet, trace: list[Account]) -> float:
 
 def serve(f: Fleet, v: Variant, arrivals: list[float], trace: list[Account]) -> Run:
     registry = f.redis_url if v.routed else f"{f.redis_url.rsplit('/', 1)[0]}/{EMPTY_REGISTRY_DB}"
-    settings = f.settings(sessions_redis_url=registry, routing_load_factor=v.load_factor, routing_load_floor=10,
+    settings = f.settings(sessions_redis_url=registry, routing_load_factor=v.load_factor, routing_load_floor=LOAD_FLOOR,
                           request_timeout=300)  # fmt: skip
     before = _logins(f)
     started = time.time()

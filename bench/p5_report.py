@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
-from bench.p5_latency import P50_TARGET, P99_TARGET, VARIANTS, Run
+from bench.p5_latency import LOAD_FACTOR, LOAD_FLOOR, P50_TARGET, P99_TARGET, VARIANTS, Run
 
 OK = {True: "met", False: "NOT met"}
 
@@ -53,8 +53,9 @@ the result through the Redis backend). Capacity = what Celery's default achieves
 backlog of the same traffic, **{s.capacity:.1f} requests/s**; the runs offer 50% and 90% of it.
 (a) sends to the shared queue (its client reads an empty registry), `MT5_BATCH_WINDOW=1`; (b) routes by
 rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) is (b) with `MT5_BATCH_WINDOW=50`; (d) is (c)
-with bounded load, `MT5_ROUTING_LOAD_FACTOR=0.25`, `MT5_ROUTING_LOAD_FLOOR=10` (the defaults), the workers
-reporting their backlog every 0.5 s and the client reading it with the membership each second. (a) and (b)
+with bounded load, `MT5_ROUTING_LOAD_FACTOR={LOAD_FACTOR:g}`, `MT5_ROUTING_LOAD_FLOOR={LOAD_FLOOR}` (the
+defaults), the workers reporting their backlog every 0.5 s and the client reading it with the membership each
+second. (a) and (b)
 share one set of workers, (c) and (d) another; every run uses the same arrival times and accounts for its load.
 
 {report.table(["load", "variant", "requests", "served req/s", "p50 ms", "p95 ms", "p99 ms", "logins / request"], rows)}

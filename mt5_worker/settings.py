@@ -110,7 +110,7 @@ class Settings(BaseSettings):
         "MT5_ROUTING_LOAD_FACTOR",
         "bounded-load routing: an account's request goes past its terminal to its next choice while that terminal's"
         " backlog exceeds (1 + this) x the fleet's mean; 0 = off, plain account affinity (0-10)",
-        0.25,
+        0.1,
         ge=0,
         le=10,
     )
