@@ -240,9 +240,9 @@ class Settings(BaseSettings):
     )
     trading_lease: float = _alias(
         "MT5_TRADING_LEASE",
-        "seconds a worker that took an order is trusted to still be sending it; after that (or once it left the"
-        " fleet) another worker reconciles the order (> 0)",
-        120.0,
+        "seconds an attempt that took an order may still be sending it; then (or once its worker's process was"
+        " replaced) another attempt reconciles the order; must exceed MT5_TASK_TIME_LIMIT",
+        240.0,
         gt=0,
     )
 
@@ -333,6 +333,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"MT5_BROKER_VISIBILITY_TIMEOUT ({self.visibility_timeout}) must exceed MT5_TASK_TIME_LIMIT + "
                 f"MT5_CONNECTION_RETRY_BACKOFF_MAX ({self.task_time_limit} + {self.retry_backoff_max})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_after_longest_task(self) -> Settings:
+        # An order's claim is taken over when its lease runs out: only safe once the attempt holding it can no
+        # longer send, i.e. after the hard time limit has had its process killed.
+        if self.trading_lease <= self.task_time_limit:
+            raise ValueError(
+                f"MT5_TRADING_LEASE ({self.trading_lease:g}) must exceed MT5_TASK_TIME_LIMIT ({self.task_time_limit}): "
+                "an order's claim may only be taken over once the attempt holding it can no longer send"
             )
         return self
 

@@ -4,80 +4,116 @@ terminal's :class:`~mt5_worker.manager.trading.Trader`.
 For one key, :meth:`OrderDesk.send`:
 
 1. claims the key in Redis (atomic). A key already done answers its recorded outcome; a key naming another
-   request is refused; a key a live worker is still sending is "in progress" (retry later);
-2. after a takeover (the same task redelivered, or an owner that died or ran out of lease) *reconciles* first:
-   finds the execution in the account (reported as found) or proves none happened;
-3. only then calls ``order_send``, once, and records the outcome. A failure after the request may have left keeps
-   the claim pending, so the next attempt reconciles; a refusal before anything left releases it.
+   request is refused; a key whose owner may still be sending is "in progress" (retry later);
+2. after a takeover (the owner ended without an outcome, its lease ran out, or its process was replaced)
+   *reconciles* first: finds the execution in the account (reported as found) or proves none happened;
+3. only then, having confirmed it still owns the key, calls ``order_send`` once and records the outcome. A failure
+   after the request may have left marks the key ``unknown``, so the next attempt reconciles; a refusal before
+   anything left releases it.
 
-Every request and outcome leaves one audit log line (``mt5.trade.request`` / ``mt5.trade.outcome``).
+Every request and every outcome, refusals included, leaves one audit line (``mt5.trade.request`` /
+``mt5.trade.outcome``) on the ``mt5_worker.audit`` logger.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 
-from mt5_worker.errors import IdempotencyConflictError, OrderOutcomeUnknownError, TransientMT5Error
-from mt5_worker.fleet.order_journal import OrderJournal
+from mt5_worker.errors import (
+    IdempotencyConflictError,
+    MT5Error,
+    OrderOutcomeUnknownError,
+    TransientMT5Error,
+)
+from mt5_worker.fleet.order_journal import Attempt, OrderJournal
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.order_intents import OrderIntent
 from mt5_worker.manager.trading import Trader
 
 log = get_logger("mt5_worker.audit")
+T = TypeVar("T")
+
+
+class OwnershipLostError(TransientMT5Error):
+    """The attempt's claim was taken over before the order left (its lease ran out): nothing was sent."""
 
 
 class OrderDesk:
-    """Sends orders at most once per (account, idempotency key); see the module doc."""
+    """Sends orders at most once per (account, idempotency key); see the module doc. ``incarnation`` names this
+    process among the worker's (a new one per process: announced before its first claim)."""
 
-    def __init__(self, trader: Trader, journal: OrderJournal, worker_id: str) -> None:
+    def __init__(self, trader: Trader, journal: OrderJournal, worker_id: str, incarnation: str | None = None) -> None:
         self.trader = trader
         self.journal = journal
         self.worker_id = worker_id
+        self.incarnation = incarnation or uuid.uuid4().hex
+        self._announced = False
 
     def send(self, intent: OrderIntent, task_id: str, *, password: Any = None, server: Any = None,
              attempt: int = 1) -> dict[str, Any]:  # fmt: skip
-        """The order's result: ``OrderSendResult`` fields plus ``idempotency_key`` and ``source``: ``sent`` (this
-        call sent it), ``recorded`` (an earlier call's outcome) or ``reconciled`` (found in the account)."""
-        log.info("mt5.trade.request", **intent.audit(), attempt=attempt, worker_id=self.worker_id)
+        """The order's result: ``OrderSendResult`` fields plus ``idempotency_key``, ``login`` and ``source``:
+        ``sent`` (this call sent it), ``recorded`` (an earlier call's outcome) or ``reconciled`` (found in the
+        account)."""
+        audit = intent.audit()
+        log.info("mt5.trade.request", **audit, attempt=attempt, worker_id=self.worker_id)
+        me = Attempt(self.worker_id, self.incarnation, task_id, uuid.uuid4().hex)
         account = {"password": password, "server": server, "attempt": attempt}
-        state = self._claim(intent, task_id, attempt)
+        state = self._claim(intent, me, attempt)
         if state == "done":
             return self._recorded(intent, attempt)
         if state == "busy":
+            log.info("mt5.trade.outcome", **audit, outcome="in_progress")
             raise OrderOutcomeUnknownError(
-                f"order {intent.key!r} of account {intent.login} is being sent by another worker; its outcome will "
-                "be recorded: retry, or read it with order_result",
+                f"order {intent.key!r} of account {intent.login} is being sent by another attempt that may still "
+                "send it; its outcome will be recorded: retry, or read it with order_result",
                 attempts=attempt,
             )
-        if state == "reconcile":
-            found = self.trader.find(intent, self._claimed_at(intent), **account)
-            if found is not None:
-                return self._complete(intent, found, "reconciled")
         try:
-            result = self.trader.send(intent, **account)
-        except OrderOutcomeUnknownError as exc:
-            log.warning("mt5.trade.outcome", **intent.audit(), outcome="unknown", mt5_code=exc.code, attempts=attempt)
+            if state == "reconcile":
+                found = self.trader.find(intent, self._claimed_at(intent, attempt), **account)
+                if found is not None:
+                    return self._complete(intent, found, "reconciled")
+            result = self.trader.send(intent, before_send=lambda: self._confirm(intent, me, attempt), **account)
+        except OwnershipLostError:
+            log.warning("mt5.trade.outcome", **audit, outcome="taken_over")
             raise
-        except Exception:
-            self.journal.release(intent.login, intent.key, task_id)  # refused before anything left: the key is free
+        except OrderOutcomeUnknownError as exc:
+            self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
+            log.warning("mt5.trade.outcome", **audit, outcome="unknown", mt5_code=exc.code, reason=exc.message)
+            raise
+        except MT5Error as exc:  # refused before anything left: the key is free again
+            self._quietly(lambda: self.journal.release(intent.login, intent.key, me), intent)
+            log.info("mt5.trade.outcome", **audit, outcome="refused", mt5_code=exc.code, reason=exc.message)
+            raise
+        except BaseException:  # interrupted (a soft time limit, a bug): whether it left is not known here
+            self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
+            log.warning("mt5.trade.outcome", **audit, outcome="unknown", reason="interrupted")
             raise
         return self._complete(intent, result, "sent")
 
     def result(self, login: int, key: str) -> dict[str, Any] | None:
-        """The key's record (``state`` pending or done, and the outcome), or ``None`` for a key never seen."""
-        found = self.journal.read(login, key)
+        """The key's record (``state`` pending, unknown or done, and the outcome), or ``None`` for a key never
+        seen (or expired)."""
+        found = self._redis(lambda: self.journal.read(login, key), 1)
         return None if found is None else found.as_dict()
 
-    def _claim(self, intent: OrderIntent, task_id: str, attempt: int) -> str:
-        try:
-            state = self.journal.claim(intent.login, intent.key, intent.fingerprint, self.worker_id, task_id)
-        except redis.RedisError as exc:  # nothing was sent: an ordinary transient failure
-            raise TransientMT5Error(f"order records unavailable (Redis: {type(exc).__name__}); nothing sent",
-                                    attempts=attempt) from None  # fmt: skip
+    # --- internals ---
+
+    def _claim(self, intent: OrderIntent, me: Attempt, attempt: int) -> str:
+        def claim() -> str:
+            if not self._announced:  # before this process's first claim: its predecessors' claims are stale now
+                self.journal.announce(self.worker_id, self.incarnation)
+                self._announced = True
+            return self.journal.claim(intent.login, intent.key, intent.fingerprint, me)
+
+        state = self._redis(claim, attempt, "; nothing sent")
         if state == "conflict":
+            log.info("mt5.trade.outcome", **intent.audit(), outcome="refused", reason="idempotency key conflict")
             raise IdempotencyConflictError(
                 f"idempotency_key {intent.key!r} of account {intent.login} already names a different order request: "
                 "use a new key for each order",
@@ -85,12 +121,20 @@ class OrderDesk:
             )
         return state
 
-    def _claimed_at(self, intent: OrderIntent) -> float:
-        found = self.journal.read(intent.login, intent.key)
+    def _confirm(self, intent: OrderIntent, me: Attempt, attempt: int) -> None:
+        if not self._redis(lambda: self.journal.confirm(intent.login, intent.key, me), attempt):
+            raise OwnershipLostError(
+                f"order {intent.key!r} of account {intent.login}: this attempt's claim was taken over before the "
+                "order left (its lease ran out); nothing sent",
+                attempts=attempt,
+            )
+
+    def _claimed_at(self, intent: OrderIntent, attempt: int) -> float:
+        found = self._redis(lambda: self.journal.read(intent.login, intent.key), attempt)
         return found.claimed_at if found is not None else time.time()
 
     def _recorded(self, intent: OrderIntent, attempt: int) -> dict[str, Any]:
-        found = self.journal.read(intent.login, intent.key)
+        found = self._redis(lambda: self.journal.read(intent.login, intent.key), attempt)
         if found is None or found.outcome is None:  # expired between the claim and the read: ask again
             raise TransientMT5Error(f"order {intent.key!r}: record changed while read; retry", attempts=attempt)
         answer = found.outcome | {"source": "recorded"}
@@ -99,17 +143,37 @@ class OrderDesk:
 
     def _complete(self, intent: OrderIntent, result: dict[str, Any], source: str) -> dict[str, Any]:
         outcome = result | {"idempotency_key": intent.key, "login": intent.login}
+        answer = outcome | {"source": source}
         try:
-            first = self.journal.complete(intent.login, intent.key, outcome | {"source": source})
+            first = self.journal.complete(intent.login, intent.key, intent.fingerprint, answer)
         except redis.RedisError as exc:
-            # The outcome is known here; the record stays pending, and the next reader reconciles it.
+            # The outcome is known here; the record stays pending, and the next attempt after the lease reconciles.
             log.error("mt5.trade.record_failed", **intent.audit(), error=type(exc).__name__)
             first = True
-        if not first:  # another worker recorded it meanwhile (it reconciled our execution): one outcome only
+        if not first:
+            if source == "sent":  # never expected (one owner sends): the audit must show both executions
+                log.error("mt5.trade.duplicate_execution", **(intent.audit() | _summary(answer)))
             return self._recorded(intent, 1)
-        answer = outcome | {"source": source}
         log.info("mt5.trade.outcome", **(intent.audit() | _summary(answer)))
         return answer
+
+    @staticmethod
+    def _redis(action: Callable[[], T], attempt: int, note: str = "") -> T:
+        """``action`` on the records; Redis failing is an ordinary transient error (retried by Celery)."""
+        try:
+            return action()
+        except redis.RedisError as exc:
+            raise TransientMT5Error(f"order records unavailable (Redis: {type(exc).__name__}){note}",
+                                    attempts=attempt) from None  # fmt: skip
+
+    @staticmethod
+    def _quietly(action: Callable[[], object], intent: OrderIntent) -> None:
+        """A record update on the way out of a failed attempt: Redis failing must not hide the attempt's own error
+        (a key left pending is reconciled after its lease)."""
+        try:
+            action()
+        except redis.RedisError as exc:
+            log.error("mt5.trade.record_failed", **intent.audit(), error=type(exc).__name__)
 
 
 def _summary(answer: dict[str, Any]) -> dict[str, Any]:

@@ -1,64 +1,94 @@
 """Idempotency records of orders in Redis: which key is being sent by whom, and each key's outcome.
 
 One hash per (account, key): ``mt5:order:<login>:<sha256(key)>`` (the key is hashed so a hostile key cannot shape
-Redis key names) with ``key``, ``login``, ``fingerprint`` (hash of the request), ``state`` (``pending`` or
-``done``), the owner (``worker``, ``task``), ``lease_until``, ``claimed_at``, ``takeovers`` and, once done,
-``outcome`` (the JSON result). Never a password. Every record expires ``MT5_TRADING_RECORD_TTL`` seconds after its
-last change: the window in which a key is executed at most once.
+Redis key names) with ``key``, ``login``, ``fingerprint`` (hash of the request), ``state``, the owner of the
+current attempt (``worker``, ``incarnation``, ``task``, ``token``), ``lease_until``, ``claimed_at``, ``takeovers``
+and, once done, ``outcome`` (the JSON result). Never a password. Every record expires ``MT5_TRADING_RECORD_TTL``
+seconds after its last change: the window in which a key is executed at most once.
 
-:meth:`OrderJournal.claim` is one Lua script, so two workers handed the same key at once cannot both own it.
-A pending record is taken over (to be *reconciled*, never blindly resent) by the same task redelivered, or by
-anyone once the owner's lease ran out or the owner left the fleet (its heartbeat in the registry expired).
+States: ``pending`` (an attempt holds the key, under a lease), ``unknown`` (an attempt ended without knowing
+whether the order left: anyone may reconcile it now), ``done``.
+
+A pending key is taken over, to be *reconciled* (never blindly resent), only when its owner provably cannot send
+any more: its lease ran out (the lease outlasts the task's hard time limit, after which the pool has killed the
+process), or a newer process of the owner's worker has announced itself (``mt5:<worker>:incarnation``: a
+prefork worker with concurrency 1 forks a new child only once the old one is gone). Neither the task id (a
+broker may hand a copy of a running task to another worker) nor the registry's heartbeat (a worker in warm
+shutdown leaves it while its last task runs) is such a proof. Times are Redis's own (``TIME``), so the workers'
+clocks do not matter. Every script is atomic: two workers handed the same key cannot both own it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import redis
 
-from mt5_worker.fleet.registry import workers_key
-
 ClaimState = Literal["claimed", "reconcile", "busy", "done", "conflict"]
 
-_CLAIM = """
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
+
+_CLAIM = (
+    _NOW
+    + """
 local rec = KEYS[1]
-local fingerprint, worker, task = ARGV[1], ARGV[2], ARGV[3]
-local now, lease, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local fingerprint, worker, incarnation, task, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lease, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
+local owner = {'worker', worker, 'incarnation', incarnation, 'task', task, 'token', token, 'lease_until', now + lease}
 if redis.call('EXISTS', rec) == 0 then
-  redis.call('HSET', rec, 'key', ARGV[7], 'login', ARGV[8], 'fingerprint', fingerprint, 'state', 'pending',
-             'worker', worker, 'task', task, 'lease_until', now + lease, 'claimed_at', now, 'takeovers', 0)
+  redis.call('HSET', rec, 'key', ARGV[8], 'login', ARGV[9], 'fingerprint', fingerprint, 'state', 'pending',
+             'claimed_at', now, 'takeovers', 0, unpack(owner))
   redis.call('EXPIRE', rec, ttl)
   return 'claimed'
 end
-local f = redis.call('HMGET', rec, 'fingerprint', 'state', 'worker', 'task', 'lease_until')
+local f = redis.call('HMGET', rec, 'fingerprint', 'state', 'worker', 'incarnation', 'lease_until')
 if f[1] ~= fingerprint then return 'conflict' end
 if f[2] == 'done' then return 'done' end
-local heartbeat = redis.call('ZSCORE', KEYS[2], f[3])
-local departed = (not heartbeat) or tonumber(heartbeat) <= now
-if f[4] == task or tonumber(f[5]) <= now or departed then
-  redis.call('HSET', rec, 'worker', worker, 'task', task, 'lease_until', now + lease)
+local current = redis.call('GET', KEYS[2] .. f[3] .. ':incarnation')
+local replaced = current and current ~= f[4]
+if f[2] == 'unknown' or tonumber(f[5]) <= now or replaced then
+  redis.call('HSET', rec, 'state', 'pending', unpack(owner))
   redis.call('HINCRBY', rec, 'takeovers', 1)
   redis.call('EXPIRE', rec, ttl)
   return 'reconcile'
 end
 return 'busy'
 """
+)
 
-_COMPLETE = """
-if redis.call('HGET', KEYS[1], 'state') == 'done' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[1], 'done_at', ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[3])
+_CONFIRM = (
+    _NOW
+    + """
+local f = redis.call('HMGET', KEYS[1], 'state', 'token')
+if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+return 1
+"""
+)
+
+_UNKNOWN = """
+local f = redis.call('HMGET', KEYS[1], 'state', 'token')
+if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'unknown')
 return 1
 """
 
+_COMPLETE = (
+    _NOW
+    + """
+if redis.call('HGET', KEYS[1], 'state') == 'done' then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[1], 'done_at', now, 'key', ARGV[3], 'login', ARGV[4],
+           'fingerprint', ARGV[5])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+)
+
 _RELEASE = """
-local f = redis.call('HMGET', KEYS[1], 'state', 'task')
+local f = redis.call('HMGET', KEYS[1], 'state', 'token')
 if f[1] == 'pending' and f[2] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
@@ -92,42 +122,66 @@ class OrderRecord:
         }
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """Who is trying: the worker (terminal id), its process's incarnation, the Celery task, and a token unique to
+    this attempt (what every later step of the attempt proves its ownership with)."""
+
+    worker: str
+    incarnation: str
+    task: str
+    token: str
+
+
 class OrderJournal:
     """Claims, outcomes and reads of order records. Redis errors propagate (the caller decides: nothing is sent
     without a claim)."""
 
-    def __init__(
-        self, client: redis.Redis, *, ttl: int, lease: float, prefix: str = "mt5",
-        clock: Callable[[], float] = time.time,
-    ) -> None:  # fmt: skip
+    def __init__(self, client: redis.Redis, *, ttl: int, lease: float, prefix: str = "mt5") -> None:
         self._redis = client
         self.ttl = ttl
         self.lease = lease
         self._prefix = prefix
-        self._clock = clock
         self._claim = client.register_script(_CLAIM)
+        self._confirm = client.register_script(_CONFIRM)
+        self._unknown = client.register_script(_UNKNOWN)
         self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
 
     def record_key(self, login: int, key: str) -> str:
         return f"{self._prefix}:order:{login}:{hashlib.sha256(key.encode()).hexdigest()}"
 
-    def claim(self, login: int, key: str, fingerprint: str, worker: str, task: str) -> ClaimState:
-        """Take ``key`` for sending (``claimed``) or reconciling (``reconcile``); or say why not: ``busy`` (a live
-        owner is on it), ``done`` (read the outcome), ``conflict`` (the key names another request)."""
-        keys = [self.record_key(login, key), workers_key(self._prefix)]
-        argv: list[str | float] = [fingerprint, worker, task, self._clock(), self.lease, self.ttl, key, login]
-        state = _s(self._claim(keys=keys, args=argv))
-        return cast(ClaimState, state)
+    def incarnation_key(self, worker: str) -> str:
+        return f"{self._prefix}:{worker}:incarnation"
 
-    def complete(self, login: int, key: str, outcome: dict[str, Any]) -> bool:
+    def announce(self, worker: str, incarnation: str) -> None:
+        """This process is now ``worker``'s only one: pending claims of its earlier processes may be reconciled."""
+        self._redis.set(self.incarnation_key(worker), incarnation, ex=self.ttl)
+
+    def claim(self, login: int, key: str, fingerprint: str, attempt: Attempt) -> ClaimState:
+        """Take ``key`` for sending (``claimed``) or reconciling (``reconcile``); or say why not: ``busy`` (an owner
+        that may still send holds it), ``done`` (read the outcome), ``conflict`` (the key names another request)."""
+        keys = [self.record_key(login, key), f"{self._prefix}:"]
+        argv: list[str | float] = [fingerprint, attempt.worker, attempt.incarnation, attempt.task, attempt.token,
+                                   self.lease, self.ttl, key, login]  # fmt: skip
+        return cast(ClaimState, _s(self._claim(keys=keys, args=argv)))
+
+    def confirm(self, login: int, key: str, attempt: Attempt) -> bool:
+        """Right before the order leaves: whether ``attempt`` still owns the key (its lease renewed if so)."""
+        return bool(self._confirm(keys=[self.record_key(login, key)], args=[attempt.token, self.lease]))
+
+    def unknown(self, login: int, key: str, attempt: Attempt) -> bool:
+        """``attempt`` ends without knowing the outcome: the next attempt may reconcile at once."""
+        return bool(self._unknown(keys=[self.record_key(login, key)], args=[attempt.token]))
+
+    def complete(self, login: int, key: str, fingerprint: str, outcome: dict[str, Any]) -> bool:
         """Record the outcome (once: an outcome already recorded wins). False if one was."""
-        args: list[str | float] = [json.dumps(outcome, separators=(",", ":")), self._clock(), self.ttl]
+        args: list[str | float] = [json.dumps(outcome, separators=(",", ":")), self.ttl, key, login, fingerprint]
         return bool(self._complete(keys=[self.record_key(login, key)], args=args))
 
-    def release(self, login: int, key: str, task: str) -> bool:
-        """Forget a pending claim of ``task`` that sent nothing (refused before the order could leave)."""
-        return bool(self._release(keys=[self.record_key(login, key)], args=[task]))
+    def release(self, login: int, key: str, attempt: Attempt) -> bool:
+        """Forget ``attempt``'s pending claim: nothing was sent (refused before the order could leave)."""
+        return bool(self._release(keys=[self.record_key(login, key)], args=[attempt.token]))
 
     def read(self, login: int, key: str) -> OrderRecord | None:
         raw = self._redis.hgetall(self.record_key(login, key))

@@ -17,7 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mt5_worker.errors import OrderOutcomeUnknownError, TradingDisabledError, TransientMT5Error
+from mt5_worker.codes import RES_E_FAIL
+from mt5_worker.errors import MT5Error, OrderOutcomeUnknownError, PermanentMT5Error, TradingDisabledError
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.market_data import record
 from mt5_worker.manager.order_intents import TAG_LENGTH, TAG_PREFIX, OrderIntent, matches, tagged
@@ -29,7 +30,7 @@ ALGO_OPTION = (
 )
 FOUND = "found by reconciliation"
 HISTORY_MARGIN = 86_400  # seconds each side of the search window: trade server time is not UTC on most servers
-_SPREAD_TOLERANCE = 1e-9
+_TOLERANCE = 1e-9
 
 
 def order_result(result: Any) -> dict[str, Any]:
@@ -52,13 +53,16 @@ class Trader:
         self._clock = clock
 
     def send(
-        self, intent: OrderIntent, *, password: Any = None, server: Any = None, attempt: int = 1
-    ) -> dict[str, Any]:
-        """``order_send`` once, after checking that trading is allowed; the ``OrderSendResult`` as JSON.
+        self, intent: OrderIntent, *, before_send: Callable[[], None] = lambda: None, password: Any = None,
+        server: Any = None, attempt: int = 1,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``order_send`` once, after checking that trading is allowed and calling ``before_send`` (the last word
+        before the order leaves: it raises to stop it); the ``OrderSendResult`` as JSON.
 
         Raises :class:`TradingDisabledError` (nothing sent) when the terminal or account does not allow trading or
-        the terminal answers 10027, :class:`OrderOutcomeUnknownError` when the call failed after the request may
-        have left, and the typed error of any other failure (nothing sent)."""
+        the terminal answers 10027; :class:`OrderOutcomeUnknownError` when the ``order_send`` call failed or was
+        interrupted in a way that does not prove the order stayed (an IPC error, a time limit, an answer that
+        could not be read); the typed error of any other failure (nothing sent)."""
         with self.manager.acquire(intent.login, password, server, attempt=attempt) as call:
             terminal = call("terminal_info")
             if not terminal.trade_allowed:
@@ -71,18 +75,23 @@ class Trader:
                     "account_info().trade_allowed/trade_expert is false); ask the broker",
                     c.TRADE_RETCODE_TRADE_DISABLED,
                 )
+            before_send()
             try:
                 result = call("order_send", dict(intent.request))
-            except TransientMT5Error as exc:
+                answer = order_result(result)
+            except PermanentMT5Error:  # the SDK refused the arguments: the request never left
+                raise
+            except Exception as exc:  # whatever stopped it (IPC, a soft time limit), the request may have left
+                code, reason = (exc.code, exc.message) if isinstance(exc, MT5Error) else (RES_E_FAIL, repr(exc))
                 raise OrderOutcomeUnknownError(
                     f"order {intent.key!r} of account {intent.login}: order_send failed after the request may have "
-                    f"left ({exc.message}); it will be reconciled, never resent blindly",
-                    exc.code,
+                    f"left ({reason}); it will be reconciled, never resent blindly",
+                    code,
                     attempt,
                 ) from None
         if result.retcode == c.TRADE_RETCODE_CLIENT_DISABLES_AT:
             raise TradingDisabledError(f"account {intent.login}: {ALGO_OPTION}", c.TRADE_RETCODE_CLIENT_DISABLES_AT)
-        return order_result(result)
+        return answer
 
     def find(self, intent: OrderIntent, since: float, *, password: Any = None, server: Any = None,
              attempt: int = 1) -> dict[str, Any] | None:  # fmt: skip
@@ -98,11 +107,14 @@ class Trader:
             history = [record(o) for o in call("history_orders_get", lo, hi)]
         mine = [d for d in deals if tagged(str(d.get("comment", "")), intent.tag)]
         if mine:
-            volume = round(sum(float(d["volume"]) for d in mine), 8)
-            first = mine[0]
+            first = mine[0]  # the fills of its order on its position: a close-by's two deals close one volume
+            same = [d for d in mine if (d["order"], d["position_id"]) == (first["order"], first["position_id"])]
+            volume = round(sum(float(d["volume"]) for d in same), 8)
             return synthesized(intent, c.TRADE_RETCODE_DONE, deal=int(first["ticket"]), order=int(first["order"]),
                                volume=volume, price=float(first["price"]), comment=FOUND)  # fmt: skip
         placed = [o for o in orders + history if tagged(str(o.get("comment", "")), intent.tag)]
+        if intent.request["action"] != c.TRADE_ACTION_PENDING:  # a market order without a deal did not execute
+            placed = []
         if placed:
             found = placed[0]
             return synthesized(intent, c.TRADE_RETCODE_PLACED, order=int(found["ticket"]),
@@ -124,19 +136,28 @@ class Trader:
         done = synthesized(intent, c.TRADE_RETCODE_DONE, order=int(r.get("order", 0)), comment="state reached")
         if r["action"] == c.TRADE_ACTION_SLTP:
             positions = call("positions_get", ticket=r["position"])
-            return done if positions and _same_stops(record(positions[0]), r) else None
+            if not positions:  # closed since: whether the stops were set no longer matters, and cannot be redone
+                return synthesized(intent, c.TRADE_RETCODE_POSITION_CLOSED, comment="position closed")
+            return done if _same_stops(record(positions[0]), r) else None
         orders = call("orders_get", ticket=r["order"])
-        if r["action"] == c.TRADE_ACTION_REMOVE:  # gone from the pending orders, into the history: removed
-            return None if orders or not call("history_orders_get", ticket=r["order"]) else done
+        if r["action"] == c.TRADE_ACTION_REMOVE:  # removed: in the history as canceled, not filled or expired
+            if orders:
+                return None
+            history = [record(o) for o in call("history_orders_get", ticket=r["order"])]
+            return done if history and history[0]["state"] == c.ORDER_STATE_CANCELED else None
         if not orders:
             return None
         found = record(orders[0])
-        same = abs(float(found["price_open"]) - float(r["price"])) < _SPREAD_TOLERANCE and _same_stops(found, r)
+        asked = {"price_open": r["price"], "sl": r.get("sl", 0.0), "tp": r.get("tp", 0.0),
+                 "price_stoplimit": r.get("stoplimit", 0.0)}  # fmt: skip
+        same = all(abs(float(found[k]) - float(v)) < _TOLERANCE for k, v in asked.items())
+        same = same and all(found[k] == r.get(v, 0) for k, v in (("type_time", "type_time"),
+                                                                  ("time_expiration", "expiration")))  # fmt: skip
         return done if same else None
 
 
 def _same_stops(found: dict[str, Any], request: dict[str, Any]) -> bool:
-    return all(abs(float(found[k]) - float(request.get(k, 0.0))) < _SPREAD_TOLERANCE for k in ("sl", "tp"))
+    return all(abs(float(found[k]) - float(request.get(k, 0.0))) < _TOLERANCE for k in ("sl", "tp"))
 
 
 def _untagged(item: dict[str, Any]) -> bool:

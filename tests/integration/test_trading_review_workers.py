@@ -1,11 +1,7 @@
-"""Adversarial review of exactly-once trading (issue 14) on real workers: the interleavings of
-test_trading_review.py reached through Celery itself. The worker holds an order inside ``order_send`` (the
-simulator's latency sleeps *before* the simulated server executes it) while the fleet does what it does in
-production: a warm shutdown (``docker stop`` signals the main process only), a broker connection lost under a
-running task.
-
-Both tests are ``xfail(strict=True)``: they demonstrate a defect found in review (the order executes twice) and
-will XPASS, failing the suite, once it is fixed.
+"""Exactly-once trading on real workers, in the interleavings of test_trading_review.py reached through Celery
+itself. The worker holds an order inside ``order_send`` (the simulator's latency sleeps *before* the simulated
+server executes it) while the fleet does what it does in production: a warm shutdown (``docker stop`` signals the
+main process only), a broker connection lost under a running task. Neither may execute the key twice.
 """
 
 from __future__ import annotations
@@ -22,9 +18,10 @@ import pytest
 import redis
 
 from mt5_worker.cli.devstack import wait_for
+from mt5_worker.errors import OrderOutcomeUnknownError
 from mt5_worker.fleet.order_desk import OrderDesk
 from mt5_worker.fleet.order_journal import OrderJournal
-from mt5_worker.fleet.registry import WorkerRegistry, workers_key
+from mt5_worker.fleet.registry import workers_key
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
@@ -60,7 +57,6 @@ def pending_owner(r: redis.Redis, key: str) -> str | None:
     return record.worker if record is not None and record.state == "pending" else None
 
 
-@pytest.mark.xfail(strict=True, reason="F1b: a warm shutdown deregisters the worker before its order_send ends")
 def test_a_warm_shutdown_mid_send_lets_a_resend_execute_the_key_again(simulator_stack: Stack) -> None:
     w1 = simulator_stack.worker("w1", **TRADING)
     simulator_stack.wait_serving([w1])
@@ -72,19 +68,22 @@ def test_a_warm_shutdown_mid_send_lets_a_resend_execute_the_key_again(simulator_
     assert w1.pid is not None
     os.kill(w1.pid, signal.SIGTERM)  # a warm shutdown: the main process only, as `docker stop` signals PID 1
     wait_for(lambda: (r.zscore(workers_key(), w1.nodename) or 0) <= time.time(), 10, "w1 to deregister")
-    assert pending_owner(r, key) == w1.nodename and w1.running  # still inside order_send, yet "departed"
+    assert pending_owner(r, key) == w1.nodename and w1.running  # still inside order_send, and departed
 
     # The caller's resend of the same key (the client's timeout ran out) reaches another worker.
     sim = SimulatedTerminal(trade_store=simulator_stack.log_dir / "trade-servers.sqlite3")
     manager = MT5ConnectionManager(sim, Settings.load(_env_file=None), sleep=lambda _: None)
-    WorkerRegistry(r).heartbeat("w2@review", 20, time.time())
     desk = OrderDesk(Trader(manager), OrderJournal(r, ttl=3600, lease=120), "w2@review")
+    account = {"password": order(key)["password"], "server": A.server}
     try:
-        resent = desk.send(prepare(A.login, BUY, key), "task-resend", password=order(key)["password"], server=A.server)
+        with pytest.raises(OrderOutcomeUnknownError, match="may still send"):
+            desk.send(prepare(A.login, BUY, key), "task-resend", **account)
+        answered = first.get(timeout=60)
+        again = desk.send(prepare(A.login, BUY, key), "task-resend-2", **account)
     finally:
         manager.shutdown()
-    answered = first.get(timeout=60)
-    assert executions(simulator_stack, key) == 1, f"executed twice: {resent['deal']} and {answered['deal']}"
+    assert executions(simulator_stack, key) == 1 and sim.calls["order_send"] == 0
+    assert (again["source"], again["deal"]) == ("recorded", answered["deal"])
 
 
 @pytest.fixture
@@ -111,7 +110,6 @@ def _cut(ports: set[int]) -> None:
                        timeout=10, check=True)  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="F1a: a requeued copy of a running order (same task id) reconciles at once")
 def test_a_broker_connection_lost_mid_send_executes_the_order_twice(rabbitmq_stack: Stack) -> None:
     """RabbitMQ requeues what a consumer held the moment its connection drops; Celery lets the running task go on
     (worker_cancel_long_running_tasks_on_connection_loss is off). The other worker then runs the same task id,
@@ -131,10 +129,12 @@ def test_a_broker_connection_lost_mid_send_executes_the_order_twice(rabbitmq_sta
     os.kill(owner.pid, signal.SIGSTOP)
     try:
         _cut(ports)
-        wait_for(lambda: pending_owner(r, key) not in (None, owner.nodename), 30, "the requeued copy to run")
+        other = next(w for w in workers if w is not owner)
+        wait_for(lambda: other.events("mt5.trade.request", idempotency_key=key), 30, "the requeued copy to run")
     finally:
         os.kill(owner.pid, signal.SIGCONT)
-    wait_for(lambda: pending_owner(r, key) is None, 40, "the order to settle")
+    r_done = OrderJournal(r, ttl=60, lease=60)
+    wait_for(lambda: (rec := r_done.read(A.login, key)) is not None and rec.state == "done", 60, "the outcome")
     answered = first.get(timeout=60)
-    time.sleep(1)  # the owner's child records its own outcome after the copy (its order_send began first)
+    assert other.events("mt5.trade.outcome", idempotency_key=key, outcome="in_progress")  # the copy held off
     assert executions(stack, key) == 1, f"executed {executions(stack, key)} times; the caller was told {answered}"
