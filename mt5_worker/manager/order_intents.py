@@ -90,7 +90,8 @@ def prepare(login: Any, request: Any, key: Any) -> OrderIntent:
     key = idempotency_key(key)
     fields = req.trade_request(request)
     comment = str(fields.pop("comment", ""))
-    if len(comment) > USER_COMMENT_LIMIT or not comment.isprintable():
+    # Printable and in the Basic Multilingual Plane: the terminal may count UTF-16 units, not code points.
+    if len(comment) > USER_COMMENT_LIMIT or not comment.isprintable() or any(ord(ch) > 0xFFFF for ch in comment):
         raise InvalidRequestError(
             f"invalid comment: at most {USER_COMMENT_LIMIT} printable characters for order_send (the order's "
             f"idempotency tag takes the first {TAG_LENGTH + 1} of the terminal's {COMMENT_LIMIT})"
@@ -117,6 +118,9 @@ def _require(fields: dict[str, Any]) -> None:
     if missing:
         names = {v: k for k, v in req.TRADE_ACTIONS.items()}
         raise InvalidRequestError(f"invalid request: action {names[action]!r} needs {', '.join(missing)}")
+    for ticket in ("position", "position_by", "order"):
+        if ticket in fields and fields[ticket] <= 0:
+            raise InvalidRequestError(f"invalid {ticket}: a ticket, a positive integer")
     if "volume" in fields and fields["volume"] <= 0:
         raise InvalidRequestError("invalid volume: a number of lots above 0")
 
