@@ -6,9 +6,9 @@ bridges restarted, and replies lost after the simulated trade server executed th
 Two workers, each with its terminal behind a bridge of its own; both bridges host simulators of the same trade
 server (one store file: the server outlives them). ``mt5.order_send`` requests with distinct idempotency keys go
 out at a steady rate through ``MT5Client``; meanwhile a chaos thread SIGKILLs a whole worker (restarted 1 s later,
-same name) or restarts a bridge every few seconds, and the simulators lose the reply of 5% of the orders *after*
-executing them (``order_send`` returns ``None`` with ``-10002 IPC recv failed``: the case that doubles orders
-where retries are blind). A request with no answer by its deadline, or answered "outcome unknown", is sent again
+same name), restarts one warm (SIGTERM: it leaves while its last order runs) or restarts a bridge every few
+seconds, and the simulators lose the reply of 5% of the orders *after* executing them (``order_send`` returns
+``None`` with ``-10002 IPC recv failed``: the case that doubles orders where retries are blind). A request with no answer by its deadline, or answered "outcome unknown", is sent again
 with the same key, as a caller would, until every key has an answer. Then the trade server's own record is the
 judge: orders it executed (10009 done, 10008 placed) per key, against what the callers were told.
 """
@@ -41,7 +41,7 @@ SETTINGS: dict[str, object] = {
     "MT5_SIMULATOR_FAULTS": {"order_send": {"rate": 0.05, "code": -10002, "after": True}},
     "MT5_SIMULATOR_SEED": 7,
     "MT5_BROKER_VISIBILITY_TIMEOUT": VISIBILITY,
-    "MT5_TASK_TIME_LIMIT": 10,
+    "MT5_TASK_TIME_LIMIT": 5,
     "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
 }
 ORDER = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -105,9 +105,13 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
             while time.time() - start < span - every / 2:
                 time.sleep(every)
                 target = workers[step % 2]
-                if step % 3 == 2 and target.bridge is not None:
+                if step % 4 == 2 and target.bridge is not None:
                     target.bridge.restart()
                     events.append(f"bridge of {target.name} restarted")
+                elif step % 4 == 3:  # a warm shutdown (`docker stop`): the worker leaves while its last order runs
+                    target.stop()
+                    target.start()
+                    events.append(f"{target.name} warm-restarted")
                 else:
                     target.kill()
                     time.sleep(1.0)
@@ -158,8 +162,9 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     tally = traffic.Tally(sent=n_orders, succeeded=n_orders - lost, lost=lost)
     figures: list[tuple[str, object]] = [
         ("orders (distinct keys) / accounts", f"{n_orders} / {n_accounts}"),
-        ("chaos events (worker SIGKILLs / bridge restarts)",
-         f"{sum('SIGKILL' in e for e in events)} / {sum('bridge' in e for e in events)}"),
+        ("chaos events (worker SIGKILLs / warm restarts / bridge restarts)",
+         f"{sum('SIGKILL' in e for e in events)} / {sum('warm' in e for e in events)} / "
+         f"{sum('bridge' in e for e in events)}"),
         ("first round: answered / not (by kind)",
          ", ".join(f"{k} {n}" for k, n in first_round.most_common())),
         ("attempts in all (the caller re-sent the same key when it had no answer)", sum(o.attempts for o in orders)),
@@ -189,7 +194,8 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
         injected=(
             f"{n_orders:,} `mt5.order_send` requests with distinct idempotency keys over {n_accounts} accounts at "
             f"{rate:g}/s to workers w1 and w2, each behind its own bridge; every {every:g} s a worker SIGKILLed "
-            "(restarted 1 s later) or, every third event, a bridge restarted; 5% of the orders executed by the "
+            "(restarted 1 s later), or restarted warm (SIGTERM), or its bridge restarted, in turn; 5% of the orders "
+            "executed by the "
             "simulated trade server and then answered `None` with -10002 (the reply lost)."
         ),
         settings=env_values(SETTINGS),
