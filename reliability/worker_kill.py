@@ -203,7 +203,10 @@ active).
 def run_stress(kills: int, logs: Path, broker: str = "redis") -> report.Outcome:
     """One worker SIGKILLed every 2 s and restarted 0.3 s later, ``kills`` times, under 30 requests/s: a worker
     that dies right after it starts, while it takes back a burst of redelivered messages."""
-    rate, deadline, n_accounts = 30.0, 90.0, 10
+    # The backlog a worker that is up a third of the time builds at 30/s drains only after the last kill: give
+    # every request time to be served (on a 2-core machine shared with other work), so that each one tests
+    # delivery, rather than expiring unserved after a shorter deadline.
+    rate, deadline, n_accounts = 30.0, 300.0, 10
     accounts = make_accounts(n_accounts)
     settings = dict(KILL_SETTINGS)
     fleet = Fleet(logs, broker=broker)

@@ -110,12 +110,6 @@ def rabbitmq_vhosts() -> Iterator[rabbitmq.VirtualHosts]:
     vhosts.close()
 
 
-@pytest.fixture
-def amqp_url(rabbitmq_vhosts: rabbitmq.VirtualHosts) -> str:
-    """A broker URL on a vhost of this test's own (or the shared one, when none can be made)."""
-    return rabbitmq_vhosts.new()
-
-
 def broker_stack(request: pytest.FixtureRequest, broker: str, log_dir: Path) -> Stack:
     """A simulator stack on ``broker``: a private Redis for results and fleet state, and the queues on RabbitMQ
     (a vhost of its own) when ``broker`` is ``"rabbitmq"``."""

@@ -23,7 +23,6 @@ from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     bridge_terminal_factory,
 )
 from tests.celery_fixtures import (  # noqa: F401  (fixtures)
-    amqp_url,
     brokers_stack,
     private_redis_server,
     rabbitmq_vhosts,
@@ -66,7 +65,7 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
 # integration test; every other test is a unit test (`make test-unit` runs those).
 PROCESS_FIXTURES = frozenset(
     {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
-     "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts", "amqp_url"}
+     "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
 )  # fmt: skip
 INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 

@@ -10,6 +10,7 @@ Redis, then on RabbitMQ (skipped, or failed under ``CI=true``, when no RabbitMQ 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from kombu import Connection
 from kombu.entity import Exchange, Queue
 
 from harness.accounts import write_accounts
-from mt5_worker import AuthorizationError, InvalidRequestError, MT5Client
+from mt5_worker import AsyncMT5Client, AuthorizationError, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
@@ -107,6 +108,15 @@ def test_every_task_answers_through_the_client(fleet: Stack, client: MT5Client, 
     call, check = TASKS[task]
     answer = call(client)
     assert check(answer), answer
+
+
+def test_the_async_client_publishes_with_the_workers_declarations(fleet: Stack) -> None:
+    async def main() -> list[int]:
+        async with AsyncMT5Client(fleet.settings()) as aclient:
+            answers = await asyncio.gather(*(aclient.account_info(a.login, a.server, PW[a.login]) for a in (A, B)))
+        return [answer["login"] for answer in answers]
+
+    assert [A.login, B.login] == asyncio.run(main())
 
 
 def test_errors_cross_the_broker_typed_with_their_code(fleet: Stack, client: MT5Client) -> None:
