@@ -245,6 +245,13 @@ class Settings(BaseSettings):
         240.0,
         gt=0,
     )
+    trading_settle: float = _alias(
+        "MT5_TRADING_SETTLE",
+        "seconds an order that left may take to show in the account's orders or history; an order whose attempt"
+        " failed is not resent before this, even when reconciliation does not find it (> 0)",
+        60.0,
+        gt=0,
+    )
 
     @field_validator("simulator_latency", mode="before")
     @classmethod

@@ -8,8 +8,9 @@ server (one store file: the server outlives them). ``mt5.order_send`` requests w
 out at a steady rate through ``MT5Client``; meanwhile a chaos thread SIGKILLs a whole worker (restarted 1 s later,
 same name), restarts one warm (SIGTERM: it leaves while its last order runs) or restarts a bridge every few
 seconds, and the simulators lose the reply of 5% of the orders *after* executing them (``order_send`` returns
-``None`` with ``-10002 IPC recv failed``: the case that doubles orders where retries are blind). A request with no answer by its deadline, or answered "outcome unknown", is sent again
-with the same key, as a caller would, until every key has an answer. Then the trade server's own record is the
+``None`` with ``-10002 IPC recv failed``: the case that doubles orders where retries are blind). A request with
+no answer by its deadline, or answered "outcome unknown", is sent again with the same key, as a caller would,
+until every key has an answer. Then the trade server's own record is the
 judge: orders it executed (10009 done, 10008 placed) per key, against what the callers were told.
 """
 
@@ -36,7 +37,8 @@ from reliability.secrets_scan import scan
 VISIBILITY = 10
 SETTINGS: dict[str, object] = {
     "MT5_TRADING_ENABLED": "true",
-    "MT5_TRADING_LEASE": 20,  # a restarted worker keeps its name: its old claims wait out the lease
+    "MT5_TRADING_LEASE": 20,  # > the task time limit; restarts are resolved at once by the worker's new incarnation
+    "MT5_TRADING_SETTLE": 5,  # a bridge finishes an order in milliseconds, even for a sender that died
     "MT5_SIMULATOR_LATENCY": {"order_send": 0.03, "login": 0.05},
     "MT5_SIMULATOR_FAULTS": {"order_send": {"rate": 0.05, "code": -10002, "after": True}},
     "MT5_SIMULATOR_SEED": 7,

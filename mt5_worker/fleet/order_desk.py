@@ -6,7 +6,9 @@ For one key, :meth:`OrderDesk.send`:
 1. claims the key in Redis (atomic). A key already done answers its recorded outcome; a key naming another
    request is refused; a key whose owner may still be sending is "in progress" (retry later);
 2. after a takeover (the owner ended without an outcome, its lease ran out, or its process was replaced)
-   *reconciles* first: finds the execution in the account (reported as found) or proves none happened;
+   *reconciles* first: finds the execution in the account (reported as found) or proves none happened, which
+   takes ``MT5_TRADING_SETTLE`` seconds after the order last left (a terminal or bridge may still be executing
+   a request whose sender is gone);
 3. only then, having confirmed it still owns the key, calls ``order_send`` once and records the outcome. A failure
    after the request may have left marks the key ``unknown``, so the next attempt reconciles; a refusal before
    anything left releases it.
@@ -47,10 +49,14 @@ class OrderDesk:
     """Sends orders at most once per (account, idempotency key); see the module doc. ``incarnation`` names this
     process among the worker's (a new one per process: announced before its first claim)."""
 
-    def __init__(self, trader: Trader, journal: OrderJournal, worker_id: str, incarnation: str | None = None) -> None:
+    def __init__(
+        self, trader: Trader, journal: OrderJournal, worker_id: str, incarnation: str | None = None, *,
+        settle: float = 60.0,
+    ) -> None:  # fmt: skip
         self.trader = trader
         self.journal = journal
         self.worker_id = worker_id
+        self.settle = settle  # MT5_TRADING_SETTLE: how long an order that left may take to show in the account
         self.incarnation = incarnation or uuid.uuid4().hex
         self._announced = False
 
@@ -78,6 +84,7 @@ class OrderDesk:
                 found = self.trader.find(intent, self._claimed_at(intent, attempt), **account)
                 if found is not None:
                     return self._complete(intent, found, "reconciled")
+                self._settled(intent, attempt)
             result = self.trader.send(intent, before_send=lambda: self._confirm(intent, me, attempt), **account)
         except OwnershipLostError:
             log.warning("mt5.trade.outcome", **audit, outcome="taken_over")
@@ -126,6 +133,17 @@ class OrderDesk:
             raise OwnershipLostError(
                 f"order {intent.key!r} of account {intent.login}: this attempt's claim was taken over before the "
                 "order left (its lease ran out); nothing sent",
+                attempts=attempt,
+            )
+
+    def _settled(self, intent: OrderIntent, attempt: int) -> None:
+        """Not found: proof that it did not happen only once an order that left has had time to arrive (the
+        terminal, or a bridge, may still be executing a request whose sender is gone)."""
+        age = self._redis(lambda: self.journal.since_sent(intent.login, intent.key), attempt)
+        if age is not None and age < self.settle:
+            raise OrderOutcomeUnknownError(
+                f"order {intent.key!r} of account {intent.login} left {age:.1f} s ago and is not in the account yet: "
+                f"it may still be in flight, so it is not resent before {self.settle:g} s (MT5_TRADING_SETTLE); retry",
                 attempts=attempt,
             )
 

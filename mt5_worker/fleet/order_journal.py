@@ -1,21 +1,22 @@
 """Idempotency records of orders in Redis: which key is being sent by whom, and each key's outcome.
 
 One hash per (account, key): ``mt5:order:<login>:<sha256(key)>`` (the key is hashed so a hostile key cannot shape
-Redis key names) with ``key``, ``login``, ``fingerprint`` (hash of the request), ``state``, the owner of the
-current attempt (``worker``, ``incarnation``, ``task``, ``token``), ``lease_until``, ``claimed_at``, ``takeovers``
-and, once done, ``outcome`` (the JSON result). Never a password. Every record expires ``MT5_TRADING_RECORD_TTL``
-seconds after its last change: the window in which a key is executed at most once.
+Redis key names) with ``key``, ``login``, ``fingerprint`` (hash of the request), ``state``, the owner of the current
+attempt (``worker``, ``incarnation``, ``task``, ``token``), ``lease_until``, ``claimed_at``, ``sent_at`` (when an
+attempt last let the order leave), ``takeovers`` and, once done, ``outcome`` (the JSON result). Never a password.
+Every record expires ``MT5_TRADING_RECORD_TTL`` seconds after its last change: the window in which a key is executed
+at most once.
 
-States: ``pending`` (an attempt holds the key, under a lease), ``unknown`` (an attempt ended without knowing
-whether the order left: anyone may reconcile it now), ``done``.
+States: ``pending`` (an attempt holds the key, under a lease), ``unknown`` (an attempt ended without knowing whether
+the order left: anyone may reconcile it now), ``done``.
 
-A pending key is taken over, to be *reconciled* (never blindly resent), only when its owner provably cannot send
-any more: its lease ran out (the lease outlasts the task's hard time limit, after which the pool has killed the
-process), or a newer process of the owner's worker has announced itself (``mt5:<worker>:incarnation``: a
-prefork worker with concurrency 1 forks a new child only once the old one is gone). Neither the task id (a
-broker may hand a copy of a running task to another worker) nor the registry's heartbeat (a worker in warm
-shutdown leaves it while its last task runs) is such a proof. Times are Redis's own (``TIME``), so the workers'
-clocks do not matter. Every script is atomic: two workers handed the same key cannot both own it.
+A pending key is taken over, to be *reconciled* (never blindly resent), only when its owner provably cannot send any
+more: its lease ran out (the lease outlasts the task's hard time limit, after which the pool has killed the process),
+or a newer process of the owner's worker has announced itself (``mt5:<worker>:incarnation``: a prefork worker with
+concurrency 1 forks a new child only once the old one is gone). Neither the task id (a broker may hand a copy of a
+running task to another worker) nor the registry's heartbeat (a worker in warm shutdown leaves it while its last task
+runs) is such a proof. Times are Redis's own (``TIME``), so the workers' clocks do not matter. Every script is
+atomic: two workers handed the same key cannot both own it.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ _CONFIRM = (
     + """
 local f = redis.call('HMGET', KEYS[1], 'state', 'token')
 if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]), 'sent_at', now)
 return 1
 """
 )
@@ -169,6 +170,14 @@ class OrderJournal:
     def confirm(self, login: int, key: str, attempt: Attempt) -> bool:
         """Right before the order leaves: whether ``attempt`` still owns the key (its lease renewed if so)."""
         return bool(self._confirm(keys=[self.record_key(login, key)], args=[attempt.token, self.lease]))
+
+    def since_sent(self, login: int, key: str) -> float | None:
+        """Seconds (Redis's clock) since an attempt last let the key's order leave; ``None`` if none ever did."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.hget(self.record_key(login, key), "sent_at")
+        pipe.time()
+        sent_at, (seconds, micros) = pipe.execute()
+        return None if sent_at is None else seconds + micros / 1e6 - float(sent_at)
 
     def unknown(self, login: int, key: str, attempt: Attempt) -> bool:
         """``attempt`` ends without knowing the outcome: the next attempt may reconcile at once."""

@@ -47,7 +47,7 @@ class WorkerRuntime:
         self.account = AccountData(manager, settings.max_rows)
         self.store = store
         journal = OrderJournal(store.client, ttl=settings.trading_record_ttl, lease=settings.trading_lease)
-        self.desk = OrderDesk(Trader(manager), journal, store.worker_id)
+        self.desk = OrderDesk(Trader(manager), journal, store.worker_id, settle=settings.trading_settle)
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)

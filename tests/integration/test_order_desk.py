@@ -4,6 +4,7 @@ a refusal before anything left frees the key."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 WORKER = "w1@test"
+SETTLE = 0.3  # MT5_TRADING_SETTLE, short for the tests
 
 
 def creds(account: Any) -> dict[str, Any]:
@@ -42,7 +44,7 @@ class Desk:
         self.manager = MT5ConnectionManager(sim, Settings.load(_env_file=None), sleep=lambda _: None)
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.journal = OrderJournal(self.redis, ttl=3600, lease=60)
-        self.desk = OrderDesk(Trader(self.manager), self.journal, WORKER)
+        self.desk = OrderDesk(Trader(self.manager), self.journal, WORKER, settle=SETTLE)
 
     def send(self, request: dict[str, Any], key: str, task: str = "t1", account: Any = A) -> dict[str, Any]:
         return self.desk.send(prepare(account.login, request, key), task, **creds(account))
@@ -107,6 +109,9 @@ def test_a_failure_before_execution_is_reconciled_then_sent_once(make_desk: Call
     d.sim.inject_fault("order_send", fail_first=1, code=-10002)  # lost on the way: the server never saw it
     with pytest.raises(OrderOutcomeUnknownError):
         d.send(BUY, "k3")
+    with pytest.raises(OrderOutcomeUnknownError, match="may still be in flight"):
+        d.send(BUY, "k3")  # not in the account yet, but a terminal may still be executing it: not yet
+    time.sleep(SETTLE)
     sent = d.send(BUY, "k3")
     assert sent["source"] == "sent" and d.sim.calls["order_send"] == 2 and len(d.tagged_deals("k3")) == 1
 

@@ -36,6 +36,7 @@ from mt5_worker.terminal.trade_store import Changes, Execution, TradeStore
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 LEASE = 60.0
+SETTLE = 0.2  # MT5_TRADING_SETTLE, short for the tests
 HELD = 5.0  # the latency that marks order_send as the call to hold (its value is never slept)
 
 
@@ -73,7 +74,7 @@ class Worker:
         self.worker_id = worker_id
         self.registry.heartbeat(worker_id, 20, time.time())
         self.journal = OrderJournal(self.redis, ttl=3600, lease=lease)
-        self.desk = OrderDesk(Trader(self.manager), self.journal, worker_id)
+        self.desk = OrderDesk(Trader(self.manager), self.journal, worker_id, settle=SETTLE)
 
     def send(self, request: dict[str, Any], key: str, task: str) -> dict[str, Any]:
         return self.desk.send(prepare(A.login, request, key), task, **creds())
@@ -233,6 +234,7 @@ def _lost_on_the_way(w: Worker, request: dict[str, Any], key: str) -> None:
     with pytest.raises(OrderOutcomeUnknownError):
         w.send(request, key, "task-1")
     w.sim.clear_faults()
+    time.sleep(SETTLE)  # before this, not finding it proves nothing (it may still be in flight)
 
 
 def test_a_modify_of_the_expiry_only_is_not_reported_done_unsent(workers: Callable[..., Worker]) -> None:
