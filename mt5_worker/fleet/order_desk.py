@@ -93,8 +93,11 @@ class OrderDesk:
             self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
             log.warning("mt5.trade.outcome", **audit, outcome="unknown", mt5_code=exc.code, reason=exc.message)
             raise
-        except MT5Error as exc:  # refused before anything left: the key is free again
-            self._quietly(lambda: self.journal.release(intent.login, intent.key, me), intent)
+        except MT5Error as exc:  # this attempt sent nothing
+            if state == "claimed":  # and no attempt before it could have: the key is free again
+                self._quietly(lambda: self.journal.release(intent.login, intent.key, me), intent)
+            else:  # an earlier attempt may have sent it: the next one reconciles again
+                self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
             log.info("mt5.trade.outcome", **audit, outcome="refused", mt5_code=exc.code, reason=exc.message)
             raise
         except BaseException:  # interrupted (a soft time limit, a bug): whether it left is not known here

@@ -4,7 +4,6 @@ a refusal before anything left frees the key."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -107,11 +106,13 @@ def test_executed_then_ipc_failure_is_reconciled_not_resent(make_desk: Callable[
 def test_a_failure_before_execution_is_reconciled_then_sent_once(make_desk: Callable[..., Desk]) -> None:
     d = make_desk()
     d.sim.inject_fault("order_send", fail_first=1, code=-10002)  # lost on the way: the server never saw it
+    d.desk.settle = 30.0
     with pytest.raises(OrderOutcomeUnknownError):
         d.send(BUY, "k3")
     with pytest.raises(OrderOutcomeUnknownError, match="may still be in flight"):
         d.send(BUY, "k3")  # not in the account yet, but a terminal may still be executing it: not yet
-    time.sleep(SETTLE)
+    record_key = d.journal.record_key(A.login, "k3")
+    d.redis.hset(record_key, "sent_at", float(d.redis.hget(record_key, "sent_at") or 0) - 31)  # 31 s later
     sent = d.send(BUY, "k3")
     assert sent["source"] == "sent" and d.sim.calls["order_send"] == 2 and len(d.tagged_deals("k3")) == 1
 
@@ -197,3 +198,17 @@ def test_sltp_already_in_place_is_reported_done_without_resending(make_desk: Cal
         d.send(sltp, "k11")
     assert d.send(sltp, "k11")["comment"] == "state reached"
     assert d.sim.calls["order_send"] == 2
+
+
+def test_a_reconciliation_that_fails_keeps_the_key_for_the_next_one(make_desk: Callable[..., Desk]) -> None:
+    d = make_desk()
+    d.sim.inject_fault("order_send", fail_first=1, code=-10002, after=True)  # executed, the reply lost
+    with pytest.raises(OrderOutcomeUnknownError):
+        d.send(BUY, "k12")
+    d.sim.inject_fault("history_deals_get", fail_first=1, code=-10004)  # the retry cannot read the account
+    with pytest.raises(TransientMT5Error, match="No IPC connection"):
+        d.send(BUY, "k12")
+    record = d.journal.read(A.login, "k12")
+    assert record is not None and record.state == "unknown"  # not released: the order may have executed
+    found = d.send(BUY, "k12")
+    assert found["source"] == "reconciled" and d.sim.calls["order_send"] == 1 and len(d.tagged_deals("k12")) == 1
