@@ -115,6 +115,7 @@ def run(quick: bool, logs: Path, stress: int = 0, broker: str = "redis") -> repo
         tally = traffic.Tally.of(requests)
         runs = traffic.executions(workers)
         interrupted = w1.log_text().count("raised error: WorkerLostError")
+        dropped = sum(len(w.events("mt5.message.already_done")) for w in workers)
         passwords = [a.password.get_secret_value() for a in accounts]
         secrets = scan(passwords, fleet.r, fleet.log_files(), results=[r.meta for r in requests])
     finally:
@@ -135,6 +136,7 @@ def run(quick: bool, logs: Path, stress: int = 0, broker: str = "redis") -> repo
         ("child kills that interrupted a running task (WorkerLostError logged)", interrupted),
         ("recovery time per kill (all held messages done)", ", ".join(f"{kind} {r}" for kind, _, _, r in rows)),
         ("tasks run to completion more than once (duplicates)", duplicates),
+        ("redelivered messages of tasks already finished, acknowledged without running", dropped),
         ("tasks with a result but no completed run in any log", never_ran),
         (f"messages left in {BROKER_NAMES[broker]} at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
         ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
@@ -185,8 +187,8 @@ passed, which is what the recovery time measures. Lower the visibility timeout t
 whole-worker kill, within its constraint.""",
         )
     return f"""\
-Each kill, with what w1 held when it died ({source}) and how long until every one of those requests had its
-result (recovery time):
+Each kill, with what w1 held when it died ({source}) and how long until every one of
+those requests had its result (recovery time):
 
 {kill_table}
 
@@ -230,13 +232,16 @@ def run_stress(kills: int, logs: Path, broker: str = "redis") -> report.Outcome:
         mutex_ttl = None if fleet.on_rabbitmq else int(fleet.r.ttl("unacked_mutex"))
         tally = traffic.Tally.of(requests)
         runs = traffic.executions([w1])
+        dropped = len(w1.events("mt5.message.already_done"))
     finally:
         fleet.close()
     duplicates = sum(1 for n in runs.values() if n > 1)
     figures: list[tuple[str, object]] = [
         (f"messages left in {BROKER_NAMES[broker]} at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
         ("tasks run to completion more than once (duplicates)", duplicates),
-    ]
+        ("redelivered messages of tasks already finished, acknowledged without running (worker/redelivery.py)",
+         dropped),
+    ]  # fmt: skip
     if mutex_ttl is not None:
         figures.append(("kombu's unacked_mutex still held at the end (TTL s; -2: not held)", mutex_ttl))
     figures.append(("lost or hung task ids (first 5)", ", ".join(tally.suspects[:5]) or "none"))

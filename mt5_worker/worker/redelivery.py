@@ -19,16 +19,20 @@ from typing import Any
 from celery import bootsteps
 
 from mt5_worker.logging import get_logger
+from mt5_worker.worker.celery_settings import EVICT_ROUTE
 from mt5_worker.worker.message_guard import Handler, task_id_of
 
 log = get_logger("mt5_worker.worker.redelivery")
 FINAL = frozenset({"SUCCESS", "FAILURE"})
+BROADCAST = EVICT_ROUTE["mt5.evict_idle"]["exchange"]
 
 
 def redelivered(message: Any) -> bool:
-    """Whether the broker delivered ``message`` before (to a consumer that did not acknowledge it)."""
+    """Whether the broker delivered ``message`` before (to a consumer that did not acknowledge it), to this
+    worker's own copy of a queue's message: a broadcast (the idle sweep) reaches every worker under one task id,
+    so another worker's result says nothing of this one's run."""
     info = message.delivery_info
-    return isinstance(info, Mapping) and bool(info.get("redelivered"))
+    return isinstance(info, Mapping) and bool(info.get("redelivered")) and info.get("exchange") != BROADCAST
 
 
 def finished(app: Any, task_id: str) -> bool:
