@@ -17,7 +17,7 @@ from reliability.traffic import Tally
 DOCS = REPO / "docs" / "reliability.md"
 BROKERS = ("redis", "rabbitmq")
 SCENARIOS = ("terminal_faults", "worker_kill", "worker_kill_stress", "redis_restart", "bridge_faults", "double_beat",
-             "credential_scan")  # fmt: skip
+             "credential_scan", "trade_kill")  # fmt: skip
 # The side-by-side table first, then each scenario's section per broker (on RabbitMQ: "<name>_rabbitmq").
 SECTIONS = ("brokers", *(f"{n}_rabbitmq" if b == "rabbitmq" else n for n in SCENARIOS for b in BROKERS))
 HEADER = """\

@@ -11,9 +11,17 @@ from __future__ import annotations
 import sys
 import time
 
-from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
+from reliability import (
+    bridge_faults,
+    credential_scan,
+    double_beat,
+    redis_restart,
+    terminal_faults,
+    trade_kill,
+    worker_kill,
+)
 
-SCENARIOS = (terminal_faults, worker_kill, redis_restart, bridge_faults, double_beat, credential_scan)
+SCENARIOS = (terminal_faults, worker_kill, redis_restart, bridge_faults, double_beat, credential_scan, trade_kill)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,15 @@ from mt5_worker.client import MT5Client
 from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import SimulatedTerminal
-from reliability import bridge_faults, credential_scan, double_beat, redis_restart, terminal_faults, worker_kill
+from reliability import (
+    bridge_faults,
+    credential_scan,
+    double_beat,
+    redis_restart,
+    terminal_faults,
+    trade_kill,
+    worker_kill,
+)
 from reliability.report import BROKER_NAMES, Outcome, render, update_brokers, update_section
 from reliability.secrets_scan import needles
 from tests.celery_fixtures import BROKERS
@@ -127,3 +135,15 @@ def test_double_beat(tmp_path: Path) -> None:
 def test_credential_scan(tmp_path: Path) -> None:
     outcome = credential_scan.run(quick=True, logs=tmp_path)
     _check(outcome, tmp_path)  # its problems include any password in Redis, logs, results or Flower's API
+
+
+def test_trade_kill(tmp_path: Path) -> None:
+    """Orders while workers die and replies are lost: no key executed twice, every key answered (docs/trading.md).
+    On Redis only here; the full runs cover both brokers (docs/reliability.md)."""
+    outcome = trade_kill.run(quick=True, logs=tmp_path)
+    _check(outcome, tmp_path)
+    assert 0 == outcome.duplicates
+    assert 0 == outcome.figure("answers that disagree with the trade server")
+    assert outcome.figure("chaos events (worker SIGKILLs / warm restarts / bridge restarts)") != "0 / 0 / 0"
+    reconciled = int(str(outcome.figure("answers by source (sent / recorded / reconciled)")).split(" / ")[2])
+    assert reconciled > 0  # replies were lost after execution, and found again
