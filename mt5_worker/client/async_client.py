@@ -279,16 +279,8 @@ class AsyncMT5Client:
         self, login: int, request: dict[str, Any], idempotency_key: str, *, password: str | None = None,
         server: str | None = None, timeout: float | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        """Send a trade request at most once per ``(login, idempotency_key)`` (needs ``MT5_TRADING_ENABLED=true`` on
-        the workers). The ``OrderSendResult`` fields plus ``idempotency_key`` and ``source`` (``"sent"``,
-        ``"recorded"``: an earlier call's outcome, ``"reconciled"``: found in the account after a failure). Any
-        server ``retcode`` is an answer (10009 done, 10008 placed). On a timeout or an ``OrderOutcomeUnknownError``,
-        call again with the same key: it never sends twice.
-
-        >>> client.order_send(10000001, {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy",
-        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
-        10009
-        """
+        """:meth:`MT5Client.order_send <mt5_worker.client.threaded.MT5Client.order_send>`, awaited: at most one
+        execution per ``(login, idempotency_key)``; on a timeout, send the same key again."""
         sent = market.order_send(login, request, idempotency_key, password, server)
         result: dict[str, Any] = await self.call(*sent, timeout=timeout)
         return result

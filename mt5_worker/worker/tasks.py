@@ -38,7 +38,8 @@ RETRYING: dict[str, Any] = {
 }
 
 
-def _attempt(task: Task) -> int:
+def attempt_of(task: Task) -> int:
+    """Which attempt of the request this is (1 = the first; Celery's retries count the others)."""
     return int(task.request.retries) + 1
 
 
@@ -47,7 +48,7 @@ def login(self: Task, login: int, password: str, server: str) -> dict[str, Any]:
     """Log ``login`` in (or switch to its pooled session): session info, never the password."""
     rt = get_runtime()
     password = open_credential(password, rt.settings)  # before anything touches the terminal
-    info = rt.manager.login(login, password, server, attempt=_attempt(self))
+    info = rt.manager.login(login, password, server, attempt=attempt_of(self))
     rt.record(info)
     return asdict(info)
 
@@ -57,7 +58,7 @@ def account_info(self: Task, login: int, server: str | None = None, password: st
     """The account's ``AccountInfo`` fields. ``password``/``server`` may be omitted for a pooled session."""
     rt = get_runtime()
     password = open_credential(password, rt.settings)  # before anything touches the terminal
-    info = rt.manager.get_account_info(login, password, server, attempt=_attempt(self))
+    info = rt.manager.get_account_info(login, password, server, attempt=attempt_of(self))
     rt.record(rt.manager.session(info.login))
     return info._asdict()
 
@@ -65,10 +66,10 @@ def account_info(self: Task, login: int, server: str | None = None, password: st
 def _account(self: Task, password: str | None, server: str | None) -> dict[str, Any]:
     """The keyword arguments that name an account's credentials, the password opened (MT5_CREDENTIALS_KEY)."""
     rt = get_runtime()
-    return {"password": open_credential(password, rt.settings), "server": server, "attempt": _attempt(self)}
+    return {"password": open_credential(password, rt.settings), "server": server, "attempt": attempt_of(self)}
 
 
-def _recorded(login: Any, answer: T) -> T:
+def recorded(login: Any, answer: T) -> T:
     """``answer``, after writing the session's last use (the idle sweep reads it)."""
     rt = get_runtime()
     rt.record(rt.manager.session(login) if isinstance(login, int) else None)
@@ -80,7 +81,7 @@ def symbols(
     self: Task, login: int, group: str | None = None, password: str | None = None, server: str | None = None
 ) -> list[dict[str, Any]]:
     """``SymbolInfo`` records of the symbols (matching ``group``: ``"*USD*,!*JPY*"``)."""
-    return _recorded(login, get_runtime().market.symbols(login, group, **_account(self, password, server)))
+    return recorded(login, get_runtime().market.symbols(login, group, **_account(self, password, server)))
 
 
 @app.task(name="mt5.symbol_info", **RETRYING)
@@ -88,7 +89,7 @@ def symbol_info(
     self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
 ) -> dict[str, Any]:
     """The symbol's ``SymbolInfo`` record."""
-    return _recorded(login, get_runtime().market.symbol_info(login, symbol, **_account(self, password, server)))
+    return recorded(login, get_runtime().market.symbol_info(login, symbol, **_account(self, password, server)))
 
 
 @app.task(name="mt5.symbol_tick", **RETRYING)
@@ -96,7 +97,7 @@ def symbol_tick(
     self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
 ) -> dict[str, Any]:
     """The symbol's last ``Tick`` (``symbol_info_tick``)."""
-    return _recorded(login, get_runtime().market.symbol_tick(login, symbol, **_account(self, password, server)))
+    return recorded(login, get_runtime().market.symbol_tick(login, symbol, **_account(self, password, server)))
 
 
 @app.task(name="mt5.rates", **RETRYING)
@@ -116,7 +117,7 @@ def rates(
     market = get_runtime().market
     bars = market.rates(login, symbol, timeframe, start_pos=start_pos, date_from=date_from, date_to=date_to,
                         count=count, **_account(self, password, server))  # fmt: skip
-    return _recorded(login, bars)
+    return recorded(login, bars)
 
 
 @app.task(name="mt5.ticks", **RETRYING)
@@ -135,7 +136,7 @@ def ticks(
     market = get_runtime().market
     found = market.ticks(login, symbol, date_from=date_from, date_to=date_to, count=count, flags=flags,
                          **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.market_book", **RETRYING)
@@ -143,7 +144,7 @@ def market_book(
     self: Task, login: int, symbol: str, password: str | None = None, server: str | None = None
 ) -> list[dict[str, Any]]:
     """The symbol's depth of market: ``BookInfo`` records."""
-    return _recorded(login, get_runtime().market.market_book(login, symbol, **_account(self, password, server)))
+    return recorded(login, get_runtime().market.market_book(login, symbol, **_account(self, password, server)))
 
 
 @app.task(name="mt5.positions", **RETRYING)
@@ -154,7 +155,7 @@ def positions(
     """Open positions (``TradePosition`` records), all or by one of symbol, group or ticket."""
     found = get_runtime().account.positions(login, symbol=symbol, group=group, ticket=ticket,
                                             **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.orders", **RETRYING)
@@ -165,7 +166,7 @@ def orders(
     """Pending orders (``TradeOrder`` records), all or by one of symbol, group or ticket."""
     found = get_runtime().account.orders(login, symbol=symbol, group=group, ticket=ticket,
                                          **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.history_deals", **RETRYING)
@@ -178,7 +179,7 @@ def history_deals(
     found = get_runtime().account.history_deals(login, date_from=date_from, date_to=date_to, group=group,
                                                 ticket=ticket, position=position,
                                                 **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.history_orders", **RETRYING)
@@ -191,7 +192,7 @@ def history_orders(
     found = get_runtime().account.history_orders(login, date_from=date_from, date_to=date_to, group=group,
                                                  ticket=ticket, position=position,
                                                  **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.order_calc_margin", **RETRYING)
@@ -202,7 +203,7 @@ def order_calc_margin(
     """The margin of an order, in the account's currency."""
     found = get_runtime().account.order_calc_margin(login, action, symbol, volume, price,
                                                     **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.order_calc_profit", **RETRYING)
@@ -213,7 +214,7 @@ def order_calc_profit(
     """The profit of a buy or sell between two prices, in the account's currency."""
     found = get_runtime().account.order_calc_profit(login, action, symbol, volume, price_open, price_close,
                                                     **_account(self, password, server))  # fmt: skip
-    return _recorded(login, found)
+    return recorded(login, found)
 
 
 @app.task(name="mt5.order_check", **RETRYING)
@@ -221,7 +222,7 @@ def order_check(
     self: Task, login: int, request: dict[str, Any], password: str | None = None, server: str | None = None
 ) -> dict[str, Any]:
     """The ``OrderCheckResult`` of a trade request (retcode 0 when it would be accepted); nothing is sent."""
-    return _recorded(login, get_runtime().account.order_check(login, request, **_account(self, password, server)))
+    return recorded(login, get_runtime().account.order_check(login, request, **_account(self, password, server)))
 
 
 @app.task(name="mt5.health")

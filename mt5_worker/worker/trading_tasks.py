@@ -20,7 +20,7 @@ from mt5_worker.manager import order_intents
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.worker.app import app
 from mt5_worker.worker.runtime import get_runtime
-from mt5_worker.worker.tasks import RETRYING, _attempt, _recorded
+from mt5_worker.worker.tasks import RETRYING, attempt_of, recorded
 
 TRADING_OFF = (
     "trading is disabled on this worker: set MT5_TRADING_ENABLED=true in its environment to allow mt5.order_send "
@@ -46,8 +46,8 @@ def order_send(
     rt = get_runtime()
     password = open_credential(password, rt.settings)
     task_id = str(self.request.id or f"local-{id(self)}")
-    answer = rt.desk.send(intent, task_id, password=password, server=server, attempt=_attempt(self))
-    return _recorded(intent.login, answer)
+    answer = rt.desk.send(intent, task_id, password=password, server=server, attempt=attempt_of(self))
+    return recorded(intent.login, answer)
 
 
 @app.task(name="mt5.order_result", bind=True)
