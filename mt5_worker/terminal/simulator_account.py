@@ -10,72 +10,23 @@ server's own rules (:mod:`~mt5_worker.terminal.trade_rules`). Argument rules and
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.ledger import Ledger, make_ledger, margin, profit
-from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.masks import matches
-from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition, TradeRequest
-from mt5_worker.terminal.simulator_market import INVALID_ARGUMENT_COUNT, _seconds
+from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition
+from mt5_worker.terminal.simulator_market import _seconds
+from mt5_worker.terminal.simulator_parts import INVALID_ARGUMENT_COUNT, SimulatorParts
 from mt5_worker.terminal.simulator_trading import mark_all
-from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Verdict, figures, judge
-from mt5_worker.terminal.trade_store import AccountState
+from mt5_worker.terminal.trade_rules import COMMENTS, Verdict, figures, judge
 
 _FILTERS = ("symbol", "group", "ticket")
 
 
-class AccountSide:
+class AccountSide(SimulatorParts):
     """``orders_*``, ``positions_*``, ``history_*``, ``order_calc_*`` and ``order_check`` of the simulator."""
-
-    # What SimulatedTerminal supplies (it overrides each of these).
-    _active: AccountSpec | None
-    _ledgers: dict[tuple[str, int, int, bool], Ledger]
-    _market_seed: int
-    _latency: dict[str, float]
-    _sleep: Callable[[float], None]
-    _error: tuple[int, str]
-    _algo_trading: bool
-
-    @property
-    def market(self) -> Market | None:
-        raise NotImplementedError
-
-    def now_ms(self) -> int:
-        raise NotImplementedError
-
-    def _call(self, name: str) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _data_arguments(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        required: tuple[str, ...],
-        optional: tuple[str, ...] = (),
-        *,
-        keywords: tuple[str, ...] = (),
-    ) -> list[Any] | None:
-        raise NotImplementedError
-
-    def _rejects_arguments(self, **arguments: tuple[object, object]) -> bool:
-        raise NotImplementedError
-
-    def _invalid(self, argument: str) -> None:
-        raise NotImplementedError
-
-    if TYPE_CHECKING:  # TradingSide's, which comes after this mixin: a stub here would hide them
-
-        def book(self, *, history: bool = True) -> tuple[Ledger, AccountState] | None: ...
-
-        def desk(self) -> Desk | None: ...
-
-        def _trade_request(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TradeRequest | None: ...
 
     def ledger(self, *, history: bool = True) -> Ledger | None:
         """The active account's generated trading today (``None`` without an authorised account); without
@@ -141,12 +92,12 @@ class AccountSide:
     def history_orders_get(self, *args: Any, **kwargs: Any) -> tuple[TradeOrder, ...] | None:
         with self._call("history_orders_get"):
             found = self._history("history_orders_get", args, kwargs)
-            return None if found is None else self._bulk_rows("history_orders_get", found[0])
+            return None if found is None else self._bulk("history_orders_get", found[0])
 
     def history_deals_get(self, *args: Any, **kwargs: Any) -> tuple[TradeDeal, ...] | None:
         with self._call("history_deals_get"):
             found = self._history("history_deals_get", args, kwargs)
-            return None if found is None else self._bulk_rows("history_deals_get", found[1])
+            return None if found is None else self._bulk("history_deals_get", found[1])
 
     def order_calc_margin(self, *args: Any, **kwargs: Any) -> float | None:
         with self._call("order_calc_margin"):
@@ -184,18 +135,6 @@ class AccountSide:
                                     money.margin_free, money.margin_level, COMMENTS[retcode], request)  # fmt: skip
 
     # --- internals ---
-
-    def _no_account(self) -> None:
-        self._error = error_tuple(RES_E_FAIL)
-
-    def _bulk_rows(self, name: str, rows: tuple[Any, ...]) -> tuple[Any, ...]:
-        """History costs its latency again for every ``BULK_ROWS_PER_LATENCY`` records, as bulk copies do."""
-        from mt5_worker.terminal.specs import BULK_ROWS_PER_LATENCY
-
-        delay = self._latency.get(name, 0.0) * len(rows) / BULK_ROWS_PER_LATENCY
-        if delay:
-            self._sleep(delay)
-        return rows
 
     def _filter_arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         if self._data_arguments(name, args, kwargs, (), keywords=_FILTERS) is None:

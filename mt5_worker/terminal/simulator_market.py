@@ -1,60 +1,29 @@
-"""The simulated terminal's market side: ``symbols_*``, ``symbol_*``, ``market_book_*`` and ``copy_*``, and the
-argument parsing every data function shares.
+"""The simulated terminal's market side: ``symbols_*``, ``symbol_*``, ``market_book_*`` and ``copy_*``.
 
 A mixin of :class:`~mt5_worker.terminal.simulator.SimulatedTerminal` (which supplies the connection, the call
-accounting and the active account), as :mod:`~mt5_worker.terminal.simulator_account` is for the account side. It
-serves the active account's trade server's :class:`~mt5_worker.terminal.market.Market` (a deterministic function
-of the server's name, ``market_seed`` and time); "now" is the ``clock``. Argument rules and failures:
-docs/sdk-market-data.md.
+accounting and the active account), as :mod:`~mt5_worker.terminal.simulator_account` is for the account side; the
+argument parsing every data function shares is :mod:`~mt5_worker.terminal.simulator_parts`. It serves the active
+account's trade server's :class:`~mt5_worker.terminal.market.Market` (a deterministic function of the server's
+name, ``market_seed`` and time); "now" is the ``clock``. Argument rules and failures: docs/sdk-market-data.md.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
-from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, RES_E_NOT_FOUND, error_tuple
+from mt5_worker.codes import RES_E_FAIL, RES_E_NOT_FOUND, error_tuple
 from mt5_worker.terminal import constants as mt5c
 from mt5_worker.terminal.market import Market, SymbolMarket
 from mt5_worker.terminal.masks import select
 from mt5_worker.terminal.records import TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
-from mt5_worker.terminal.specs import BULK_ROWS_PER_LATENCY, AccountSpec
-
-# Argument errors of the data functions (RES_E_INVALID_PARAMS). The count message is the wheel's (initialize's);
-# the keyword one is what peers report for a date passed by keyword. Neither is verified for every function.
-INVALID_ARGUMENT_COUNT = "Invalid number of arguments"
-INVALID_KEYWORD_ARGUMENTS = "Invalid parameters"
-_NO_VALUE: Any = object()
+from mt5_worker.terminal.simulator_parts import NO_VALUE, SimulatorParts
 
 
-class MarketSide:
+class MarketSide(SimulatorParts):
     """The market data functions of the simulator."""
-
-    # What SimulatedTerminal supplies (it sets or overrides each of these).
-    _active: AccountSpec | None
-    _connected: bool
-    _markets: dict[str, Market]
-    _selected: dict[str, set[str]]
-    _books: set[tuple[str, str]]
-    _market_seed: int
-    _maxbars: int
-    _latency: dict[str, float]
-    _sleep: Callable[[float], None]
-    _clock: Callable[[], float]
-    _error: tuple[int, str]
-
-    def _call(self, name: str) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _unavailable(self, name: str) -> bool:
-        raise NotImplementedError
-
-    def _rejects_arguments(self, **arguments: tuple[object, object]) -> bool:
-        raise NotImplementedError
 
     @property
     def market(self) -> Market | None:
@@ -85,12 +54,12 @@ class MarketSide:
             if values is None:
                 return None
             (group,) = values
-            if group is not _NO_VALUE and self._rejects_arguments(group=(group, str)):
+            if group is not NO_VALUE and self._rejects_arguments(group=(group, str)):
                 return None
             market = self.market
             if market is None:
                 return ()
-            names = market.names if group is _NO_VALUE else select(group, market.names)
+            names = market.names if group is NO_VALUE else select(group, market.names)
             now = self.now_ms()
             return tuple(self._symbol_info(market, name, now) for name in names)
 
@@ -119,7 +88,7 @@ class MarketSide:
             if values is None:
                 return False
             symbol, enable = values
-            enable = True if enable is _NO_VALUE else enable
+            enable = True if enable is NO_VALUE else enable
             if self._rejects_arguments(symbol=(symbol, str)):
                 return False
             if not isinstance(enable, int):  # a bool (or an int, as a switch)
@@ -229,36 +198,6 @@ class MarketSide:
 
     # --- market internals ---
 
-    def _data_arguments(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        required: tuple[str, ...],
-        optional: tuple[str, ...] = (),
-        *,
-        keywords: tuple[str, ...] = (),
-    ) -> list[Any] | None:
-        """The SDK's parsing of a data function's arguments, after the connection check: the values in order
-        (``_NO_VALUE`` for an omitted optional one), or ``None`` with the error set."""
-        if self._unavailable(name):
-            return None
-        if set(kwargs) - set(keywords):
-            self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_KEYWORD_ARGUMENTS)
-            return None
-        names = required + optional
-        if not len(required) <= len(args) <= len(names):
-            self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_ARGUMENT_COUNT)
-            return None
-        values = list(args) + [_NO_VALUE] * (len(names) - len(args))
-        for i, key in enumerate(names):
-            if key in kwargs:
-                if values[i] is not _NO_VALUE:  # given twice
-                    self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_ARGUMENT_COUNT)
-                    return None
-                values[i] = kwargs[key]
-        return values
-
     def _symbol_argument(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Market, SymbolMarket] | None:
@@ -333,10 +272,6 @@ class MarketSide:
             self._error = error_tuple(RES_E_FAIL)
         return market, found
 
-    def _invalid(self, argument: str) -> None:
-        self._error = error_tuple(RES_E_INVALID_PARAMS, f'Invalid "{argument}" argument')
-        return None
-
     def _no_data(self) -> None:
         """Bars outside the history the terminal holds (before the oldest of its last ``maxbars``)."""
         self._error = error_tuple(RES_E_FAIL)
@@ -345,13 +280,6 @@ class MarketSide:
     def _rates(self, symbol: SymbolMarket, timeframe: int, bars: tuple[Any, Any], name: str) -> Records:
         starts, ends = bars
         return self._bulk(name, symbol.rates(timeframe, starts, ends, self.now_ms()))
-
-    def _bulk(self, name: str, rows: Records) -> Records:
-        """A bulk copy costs its function's latency again for every ``BULK_ROWS_PER_LATENCY`` rows."""
-        delay = self._latency.get(name, 0.0) * len(rows) / BULK_ROWS_PER_LATENCY
-        if delay:
-            self._sleep(delay)
-        return rows
 
     def _symbol_info(self, market: Market, name: str, now_ms: int) -> SymbolInfo:
         currency = self._active.currency if self._active is not None else "USD"

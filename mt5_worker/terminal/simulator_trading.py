@@ -13,10 +13,8 @@ then answers retcode 10027 until :meth:`TradingSide.enable_algo_trading`.
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 from collections.abc import Iterable
-from contextlib import AbstractContextManager
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
@@ -24,6 +22,7 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.ledger import Ledger, profit_at
 from mt5_worker.terminal.market import Market, SymbolSpec
 from mt5_worker.terminal.records import OrderSendResult, Tick, TradePosition, TradeRequest
+from mt5_worker.terminal.simulator_parts import SimulatorParts
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_execution import execute
 from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Figures, figures, judge
@@ -38,43 +37,8 @@ _FLOAT_FIELDS = frozenset({"volume", "price", "stoplimit", "sl", "tp"})
 _LOCAL_RETCODES = frozenset({c.TRADE_RETCODE_INVALID, c.TRADE_RETCODE_CLIENT_DISABLES_AT})
 
 
-class TradingSide:
+class TradingSide(SimulatorParts):
     """``order_send``, the merged view of an account's trading, and the terminal's Algo Trading switch."""
-
-    # What SimulatedTerminal supplies (it sets or overrides each of these).
-    _active: AccountSpec | None
-    _error: tuple[int, str]
-    _store: TradeStore
-    _algo_trading: bool
-    _request_ids: itertools.count[int]
-
-    @property
-    def market(self) -> Market | None:
-        raise NotImplementedError
-
-    def now_ms(self) -> int:
-        raise NotImplementedError
-
-    def ledger(self, *, history: bool = True) -> Ledger | None:
-        raise NotImplementedError
-
-    def _call(self, name: str) -> AbstractContextManager[None]:
-        raise NotImplementedError
-
-    def _data_arguments(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        required: tuple[str, ...],
-        optional: tuple[str, ...] = (),
-        *,
-        keywords: tuple[str, ...] = (),
-    ) -> list[Any] | None:
-        raise NotImplementedError
-
-    def _after_fault(self, name: str) -> bool:
-        raise NotImplementedError
 
     # --- test API ---
 
