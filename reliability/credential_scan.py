@@ -202,8 +202,16 @@ set the key in production (docs/security.md). With the key the AOF holds only Fe
 fix in `tasks.py`, the default configuration also showed the password of every retried request in Flower's
 API (29 passwords in the first full run): Celery's autoretry re-sent those tasks without the redacted
 `kwargsrepr` that `MT5Client` sets.
-""",
+"""
+        + (RABBITMQ_NOTE if broker == "rabbitmq" else ""),
     )
+
+
+RABBITMQ_NOTE = """
+With `--broker rabbitmq` the queues are on RabbitMQ, and what its task queues still hold and the broker's data
+files written during the run (read here as root) are searched too: quorum queues write every message to disk,
+so without the key those files hold the queued passwords, as the AOF does with Redis; with it, only Fernet tokens.
+"""
 
 
 def _unit(source: str) -> str:
