@@ -2,7 +2,8 @@
 
 With the simulator answering instantly, what is left is our per-request work (validation, the pool, the
 fair lock, the session record in Redis, the 28-field result) on top of Celery's own (message, ack, result).
-Rounds alternate the two tasks, so drift on a shared machine hits both alike. Target: >= 0.90.
+Rounds alternate the two tasks, so drift on a shared machine hits both alike. Target: >= 0.90, by the median
+rate ratio and by CPU per request (steadier when other work shares the machine).
 
     .venv/bin/python -m bench.p2_overhead [--quick] [--requests 1000] [--rounds 7] [--broker rabbitmq] [--docs PATH]
 
@@ -71,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if cpu_ratio is not None:
         print("CPU ms per request (workers + Redis): " + ", ".join(f"{t} {cpu_ms[t]:.2f}" for t in TASKS) +
               f"; noop / account_info = {cpu_ratio:.3f}")  # fmt: skip
-    met = ratio >= TARGET
+    # On a shared machine a rate ratio can land anywhere between rounds; CPU per request is steadier. A verdict
+    # needs both (the CPU one when it can be measured).
+    met = ratio >= TARGET and (cpu_ratio is None or cpu_ratio >= TARGET)
     print(report.ratio_line(name, "account_info / noop throughput", ratio, f">= {TARGET:g}", met))
 
     docs = report.docs_arg(args.quick, args.docs)
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             if on_rabbitmq
             else ("P2: what our bookkeeping costs over Celery's floor")
         )
-        broker_note = RABBITMQ_NOTE if on_rabbitmq else ""
+        broker_note = RABBITMQ_NOTE + "\n" if on_rabbitmq else ""
         body = f"""\
 ## {title}
 
@@ -104,7 +107,8 @@ but not the work.
 
 {report.table(["task", "median req/s", "per round", "CPU ms per request (median)"], rows)}
 
-**Ratio (account_info / noop): {ratio:.2f}; target >= {TARGET:g}: {"met" if met else "NOT met"}.**
+**Ratio (account_info / noop): {ratio:.2f}, by CPU {"n/a" if cpu_ratio is None else f"{cpu_ratio:.2f}"}; target
+>= {TARGET:g} by both: {"met" if met else "NOT met"}.**
 
 The difference per request is 1/{info:.0f} - 1/{noop:.0f} s = {(1 / info - 1 / noop) * 1e3:.2f} ms. Of that,
 carrying a 28-field result instead of `null` (serialising it, storing it in the result backend, the events)
@@ -113,11 +117,22 @@ costs 1/{sized:.0f} - 1/{noop:.0f} s = {(1 / sized - 1 / noop) * 1e3:.2f} ms (`b
 credential, argument validation, the manager's lock and pool, the simulator call, one pipelined Redis write of
 the session's last use, and batched serving's strategy in the worker's main process.
 
-{broker_note}
-Command: `{report.command("bench.p2_overhead", report.argv())}`; machine: {report.machine()}.
+{broker_note}Command: `{report.command("bench.p2_overhead", report.argv())}`; machine: {report.machine()}.
 """
         measure_name = "throughput, mt5.account_info / no-op task" + (" (RabbitMQ broker)" if on_rabbitmq else "")
-        report.update_section(docs, name, body, [report.Verdict(measure_name, f"{ratio:.2f}", f">= {TARGET:.2f}", met)])
+        report.update_section(
+            docs,
+            name,
+            body,
+            [
+                report.Verdict(
+                    measure_name,
+                    f"{ratio:.2f}" + ("" if cpu_ratio is None else f" (CPU {cpu_ratio:.2f})"),
+                    f">= {TARGET:.2f} (both)",
+                    met,
+                )
+            ],
+        )
     return 0
 
 

@@ -15,7 +15,7 @@ the rate at which round-robin FIFO drains a backlog of the same traffic (measure
 
 Target at 90%: (d)'s p99 <= (a)'s p99 and (d)'s p50 <= half of (a)'s p50.
 
-    .venv/bin/python -m bench.p5_latency [--quick] [--seconds 40] [--docs PATH]
+    .venv/bin/python -m bench.p5_latency [--quick] [--seconds 40] [--factor F] [--floor N] [--docs PATH]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import asyncio
 import random
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bench import report
@@ -48,6 +48,7 @@ class Variant:
     routed: bool  # False: the shared queue (round-robin)
     window: int
     load_factor: float
+    load_floor: int = LOAD_FLOOR
 
 
 VARIANTS = (
@@ -71,14 +72,16 @@ class Run:
 
 def main(argv: list[str] | None = None) -> int:
     parser = report.parser(__doc__)
-    parser.add_argument("--seconds", type=float, help="arrivals per run, in seconds (default 40; quick 1.5)")
+    parser.add_argument("--seconds", type=float, help="arrivals per run, in seconds (default 40; quick 0.5)")
     parser.add_argument("--accounts", type=int, help="accounts (default 200; quick 30)")
     parser.add_argument("--workers", type=int, help="workers (default 4; quick 2)")
     parser.add_argument("--scale", type=float, help="realistic latency x this (default 0.1; quick 0.02)")
     parser.add_argument("--seed", type=int, default=5, help="traffic seed (default 5)")
+    parser.add_argument("--factor", type=float, default=LOAD_FACTOR, help=f"(d)'s load factor (default {LOAD_FACTOR})")
+    parser.add_argument("--floor", type=int, default=LOAD_FLOOR, help=f"(d)'s load floor (default {LOAD_FLOOR})")
     args = parser.parse_args(argv)
     quick = args.quick
-    seconds = args.seconds or (1.5 if quick else 40.0)
+    seconds = args.seconds or (0.5 if quick else 40.0)
     n_accounts, n_workers = args.accounts or (30 if quick else 200), args.workers or (2 if quick else 4)
     loads = (0.9,) if quick else (0.5, 0.9)
     scale = args.scale or (0.02 if quick else 0.1)
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     accts = accounts(n_accounts)
     names = [f"bench-{i}" for i in range(n_workers)]
 
+    variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key == "d" else v for v in VARIANTS]
     runs: dict[tuple[str, float], Run] = {}
     with fleet(args.keep_logs) as f:
         file = write_accounts(f.log_dir / "accounts.json", specs(accts))
@@ -98,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                 f.start_worker(name, MT5_BATCH_WINDOW=window, **worker_settings)
             _logins(f)  # each worker answers: it is up and consuming its queue
             if capacity is None:
-                capacity = measure_capacity(f, zipf_trace(accts, 60 if quick else 1500, 1.1, args.seed + 1))
+                capacity = measure_capacity(f, zipf_trace(accts, 40 if quick else 1500, 1.1, args.seed + 1))
                 print(f"  capacity (round-robin FIFO draining a backlog): {capacity:.1f} req/s", flush=True)
-            for v in (v for v in VARIANTS if v.window == window):
+            for v in (v for v in variants if v.window == window):
                 for load in loads:
                     arrivals = arrival_times(load * capacity, seconds, args.seed + int(load * 100))
                     trace = zipf_trace(accts, len(arrivals), 1.1, args.seed + int(load * 100))
@@ -113,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"P5: open-loop Poisson, Zipf(1.1) over {n_accounts} accounts, {n_workers} workers, realistic "
           f"x{scale:g}; capacity {capacity:.1f} req/s")  # fmt: skip
     for load in loads:
-        for v in VARIANTS:
+        for v in variants:
             r = runs[v.key, load]
             print(f"{load:>4.0%} ({v.key}) {v.name:<26} p50 {r.pct(50) * 1e3:8.1f}  p95 {r.pct(95) * 1e3:8.1f}  "
                   f"p99 {r.pct(99) * 1e3:8.1f} ms  logins/request {r.logins / len(r.latencies):.2f}")  # fmt: skip
@@ -128,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     if docs is not None:
         from bench.p5_report import Setup, write_docs  # the section's text and chart
 
-        write_docs(docs, Setup(n_accounts, n_workers, scale, seconds, capacity, loads, quick), runs)
+        setup = Setup(n_accounts, n_workers, scale, seconds, capacity, loads, quick, args.factor, args.floor)
+        write_docs(docs, setup, runs)
     return 0
 
 
@@ -148,8 +153,8 @@ def measure_capacity(f: Fleet, trace: list[Account]) -> float:
 
 def serve(f: Fleet, v: Variant, arrivals: list[float], trace: list[Account]) -> Run:
     registry = f.redis_url if v.routed else f"{f.redis_url.rsplit('/', 1)[0]}/{EMPTY_REGISTRY_DB}"
-    settings = f.settings(sessions_redis_url=registry, routing_load_factor=v.load_factor, routing_load_floor=LOAD_FLOOR,
-                          request_timeout=300)  # fmt: skip
+    settings = f.settings(sessions_redis_url=registry, routing_load_factor=v.load_factor,
+                          routing_load_floor=v.load_floor, request_timeout=300)  # fmt: skip
     before = _logins(f)
     started = time.time()
     latencies = asyncio.run(_open_loop(settings, arrivals, trace))

@@ -20,6 +20,8 @@ class Setup:
     capacity: float
     loads: tuple[float, ...]
     quick: bool
+    factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
+    floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
 
 
 def write_docs(docs: Path, s: Setup, runs: dict[tuple[str, float], Run]) -> None:
@@ -39,24 +41,28 @@ def write_docs(docs: Path, s: Setup, runs: dict[tuple[str, float], Run]) -> None
     ]  # fmt: skip
     a, d = runs["a", 0.9], runs["d", 0.9]
     p99_ratio, p50_ratio = d.pct(99) / a.pct(99), d.pct(50) / a.pct(50)
-    profile = (f"realistic x{s.scale:g}: initialize {2 * s.scale:g} s, login {500 * s.scale:g} ms, other calls "
-               f"{2 * s.scale:g} ms")  # fmt: skip
+    profile = (f"`realistic` profile x{s.scale:g} (initialize {2 * s.scale:g} s, login {500 * s.scale:g} ms, other "
+               f"calls {2 * s.scale:g} ms)")  # fmt: skip
+    configured = "the defaults" if (s.factor, s.floor) == (LOAD_FACTOR, LOAD_FLOOR) else (
+        f"the defaults are {LOAD_FACTOR:g} and {LOAD_FLOOR}"
+    )  # fmt: skip
     body = f"""\
 ## P5: latency under open-loop traffic: round-robin, affinity, batching, bounded load
 
 {s.workers} workers (`--pool=prefork --concurrency=1`, `MT5_CONNECTION_POOL_SIZE={s.accounts}`), the simulator on
-the {profile} (P3's login-count scale: a switch costs far more than Celery's per-task work, as on the real
-profile). Traffic: Zipf(1.1) over {s.accounts} accounts, requests arriving open-loop as a Poisson process for
+the {profile}: P3's login-count scale, where a switch costs far more than Celery's per-task work, as on the real
+profile. Traffic: Zipf(1.1) over {s.accounts} accounts, requests arriving open-loop as a Poisson process for
 {s.seconds:g} s per run (a web app does not wait for earlier answers before sending), each sent with
 `AsyncMT5Client.account_info` and timed from the call to its result at the client (publish, queueing, service,
 the result through the Redis backend). Capacity = what Celery's default achieves: round-robin FIFO draining a
 backlog of the same traffic, **{s.capacity:.1f} requests/s**; the runs offer 50% and 90% of it.
 (a) sends to the shared queue (its client reads an empty registry), `MT5_BATCH_WINDOW=1`; (b) routes by
 rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) is (b) with `MT5_BATCH_WINDOW=50`; (d) is (c)
-with bounded load, `MT5_ROUTING_LOAD_FACTOR={LOAD_FACTOR:g}`, `MT5_ROUTING_LOAD_FLOOR={LOAD_FLOOR}` (the
-defaults), the workers reporting their backlog every 0.5 s and the client reading it with the membership each
-second. (a) and (b)
-share one set of workers, (c) and (d) another; every run uses the same arrival times and accounts for its load.
+with bounded load, `MT5_ROUTING_LOAD_FACTOR={s.factor:g}`, `MT5_ROUTING_LOAD_FLOOR={s.floor}` ({configured}),
+the workers reporting their backlog every 0.5 s and the client reading it with the membership each second.
+(a) and (b) share one set of workers, (c) and (d) another; every run uses the same arrival times and accounts
+for its load. The runs of one table are minutes apart on a machine shared with other work: compare within a
+run, and expect a repeat to move by tens of percent.
 
 {report.table(["load", "variant", "requests", "served req/s", "p50 ms", "p95 ms", "p99 ms", "logins / request"], rows)}
 

@@ -34,7 +34,7 @@ worker side, not by how fast the benchmark client polls; P4 times `WorkerRuntime
 
 The `realistic` latency profile (initialize 2 s, login 0.5 s, every other call 2 ms) is an assumption, not a
 measurement of a real terminal (no public measurement of `login()` exists; see the SDK notes): read the
-ratios, not the absolute numbers. `make bench` runs all four (about 20 minutes). `--quick` (tiny sizes,
+ratios, not the absolute numbers. `make bench` runs them all (about 40 minutes). `--quick` (tiny sizes,
 seconds) is what `tests/integration/test_bench.py` runs, with no timing assertions.
 
 **Machine.** A 2-core VM that also runs Redis, every worker process (a prefork parent and child each) and the
