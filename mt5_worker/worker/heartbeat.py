@@ -65,6 +65,7 @@ class Heartbeat(bootsteps.StartStopStep):
             self._report_load(reporter)
             wait = min(self.settings.load_report_interval, max(0.0, next_beat - time.monotonic()))
             if self._stop.wait(wait):
+                reporter.close()
                 return
 
     def _report_load(self, reporter: LoadReporter) -> None:

@@ -4,11 +4,13 @@ Backlog = the messages waiting in its own queue (``mt5.terminal.<id>``) plus the
 prefetched ones, those in the batching buffer and the one running. Rate = requests started per second since the
 previous report (Celery's count of accepted tasks). The shared queues are left out: whichever worker is free
 takes their messages. Runs in the worker's main process, on the heartbeat's thread, every
-``MT5_LOAD_REPORT_INTERVAL``: one passive queue declaration on the broker and one ``HSET`` on the registry.
+``MT5_LOAD_REPORT_INTERVAL``: one passive queue declaration on the broker, over a connection of the reporter's
+own (kept open, opened again after an error), and one ``HSET`` on the registry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +20,6 @@ from celery.worker import state as worker_state
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import terminal_queue_name
-from mt5_worker.worker.reaper import queue_length
 
 
 class LoadReporter:
@@ -34,6 +35,7 @@ class LoadReporter:
         self._clock = clock
         self._started = worker_state.all_total_count[0]
         self._since = clock()
+        self._connection: Any = None
 
     def measure(self) -> LoadReport:
         now = self._clock()
@@ -41,10 +43,31 @@ class LoadReporter:
         elapsed = now - self._since
         rate = (started - self._started) / elapsed if elapsed > 0 else 0.0
         self._started, self._since = started, now
-        backlog = queue_length(self._app, self._queue) + len(worker_state.reserved_requests)
+        backlog = self._queued() + len(worker_state.reserved_requests)
         return LoadReport(backlog, rate, now)
 
     def report(self) -> LoadReport:
         report = self.measure()
         self._registry.report_load(self.terminal_id, report)
         return report
+
+    def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):  # closing a connection that already failed
+                connection.close()
+
+    def _queued(self) -> int:
+        """Messages waiting in this worker's own queue. A connection that failed is closed and not reused: on
+        RabbitMQ a refused declaration closes its channel."""
+        if self._connection is None:
+            self._connection = self._app.connection_for_write()
+        connection = self._connection
+        try:
+            return int(connection.default_channel.queue_declare(queue=self._queue, passive=True).message_count)
+        except connection.channel_errors:  # not declared yet (the consumer declares it at start): nothing in it
+            self.close()
+            return 0
+        except Exception:
+            self.close()
+            raise
