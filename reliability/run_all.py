@@ -1,9 +1,10 @@
 """Run every scenario of the fault campaign, one after the other; exit 1 if any broke an invariant.
 
-    .venv/bin/python -m reliability.run_all [--quick] [--docs PATH] [--keep-logs]
+    .venv/bin/python -m reliability.run_all [--quick] [--broker redis|rabbitmq] [--docs PATH] [--keep-logs]
 
-A full run rewrites every section of docs/reliability.md (about ten minutes on two cores); ``--quick`` takes
-about a minute and a half and writes nothing.
+A full run rewrites every section of docs/reliability.md for its broker (about ten minutes on two cores; with
+``--broker rabbitmq`` the ``<name>_rabbitmq`` sections and the side-by-side table's RabbitMQ rows); ``--quick``
+takes about a minute and a half and writes nothing.
 """
 
 from __future__ import annotations
