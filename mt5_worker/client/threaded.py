@@ -28,7 +28,7 @@ from kombu.exceptions import OperationalError
 
 from mt5_worker.client import market
 from mt5_worker.credentials import seal_credentials
-from mt5_worker.fleet.routing import ROUTED_TASKS, AffinityRouter, terminal_queue_name
+from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
 from mt5_worker.settings import Settings
@@ -93,7 +93,7 @@ class MT5Client:
         """
         kwargs = dict(kwargs or {})
         if name in ROUTED_TASKS or "login" in kwargs:
-            queue = self.route(kwargs.get("login"))
+            queue = self.route(kwargs.get("login"), ordered=name in ORDERED_TASKS)
         else:
             queue = self._queue_of(terminal_id)
         return self._send(name, kwargs, queue, self.settings.request_timeout if expires is None else expires, task_id)
@@ -320,11 +320,12 @@ class MT5Client:
         self.router.refresh()
         return sorted(self.router.live())
 
-    def route(self, login: Any) -> str | None:
-        """The queue for ``login``'s requests: its terminal's own queue, else ``None`` (the shared queue)."""
+    def route(self, login: Any, *, ordered: bool = False) -> str | None:
+        """The queue for ``login``'s requests: its terminal's own queue, else ``None`` (the shared queue).
+        ``ordered``: its first choice whatever the loads (orders: kept in the order sent)."""
         if not isinstance(login, int) or isinstance(login, bool):
             return None  # the worker rejects it with a clear error; do not guess a route
-        return self.router.queue_for(login)
+        return self.router.queue_for(login, ordered=ordered)
 
     def close(self) -> None:
         self._redis.close()

@@ -41,6 +41,9 @@ ROUTED_TASKS = frozenset(
      "mt5.market_book", "mt5.positions", "mt5.orders", "mt5.history_deals", "mt5.history_orders",
      "mt5.order_calc_margin", "mt5.order_calc_profit", "mt5.order_check", "mt5.order_send"}
 )  # fmt: skip
+# Tasks whose order per account matters (a trading desk's orders): always the account's first choice, never
+# spilled by load, so that two sent without waiting run on one terminal, in the order sent.
+ORDERED_TASKS = frozenset({"mt5.order_send"})
 
 log = get_logger("mt5_worker.fleet.routing")
 
@@ -154,13 +157,14 @@ class AffinityRouter:
         with self._lock:
             return self._loads.estimates(self._reading(now), now)
 
-    def queue_for(self, login: int) -> str | None:
+    def queue_for(self, login: int, *, ordered: bool = False) -> str | None:
         """The queue of the worker ``login``'s next request goes to (counted as sent there); None: the shared
-        queue, when no worker is live."""
+        queue, when no worker is live. ``ordered``: the account's first choice whatever the loads (see
+        :data:`ORDERED_TASKS`)."""
         now = self._clock()
         with self._lock:
             live = self._reading(now)
-            if self.load_factor <= 0:
+            if self.load_factor <= 0 or ordered:
                 terminal_id = choose(login, live)
             else:
                 backlogs = self._loads.estimates(live, now)
@@ -190,5 +194,5 @@ class AffinityRouter:
         if name not in ROUTED_TASKS or options.get("queue"):
             return None
         login = login_of(args, kwargs)
-        queue = self.queue_for(login) if login is not None else None
+        queue = self.queue_for(login, ordered=name in ORDERED_TASKS) if login is not None else None
         return {"queue": queue} if queue else None

@@ -132,3 +132,17 @@ def test_a_backlog_published_at_once_is_placed_within_the_bound_by_the_routers_o
     assert sum(placed.values()) == len(hot)
     plain = AffinityRouter(registry, cache_seconds=60)  # factor 0: where hashing puts them, however uneven
     assert {plain.queue_for(7)} == {plain.queue_for(7) for _ in range(50)}
+
+
+def test_orders_keep_to_the_accounts_first_choice_while_its_reads_spill(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    now = time.time()
+    for tid, backlog in (("t1", 0), ("t2", 0)):
+        registry.heartbeat(tid, 20, now)
+        registry.report_load(tid, LoadReport(backlog=backlog, rate=0.0, at=now))
+    router = AffinityRouter(registry, cache_seconds=60, load_factor=0.1, load_floor=1)
+    first = terminal_queue_name(choose(7, {"t1": 20, "t2": 20}) or "")
+    reads = {router("mt5.account_info", (), {"login": 7}, {})["queue"] for _ in range(20)}  # type: ignore[index]
+    assert len(reads) == 2  # a burst on one account spills past its bound
+    orders = {router("mt5.order_send", (), {"login": 7}, {})["queue"] for _ in range(20)}  # type: ignore[index]
+    assert orders == {first}  # orders never do: sent without waiting, they still run in the order sent
