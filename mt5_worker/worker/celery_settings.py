@@ -64,7 +64,7 @@ def task_queue(name: str, settings: Settings) -> Queue:
     and a routing key of its name (Celery's declaration of a queue it was not told about), durable; on RabbitMQ a
     quorum queue on a topic exchange."""
     if settings.broker_is_rabbitmq:
-        return Queue(name, Exchange(name, type=AMQP_EXCHANGE_TYPE), routing_key=name, queue_arguments=QUORUM)
+        return Queue(name, Exchange(name, type=AMQP_EXCHANGE_TYPE), routing_key=name, queue_arguments=dict(QUORUM))
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
