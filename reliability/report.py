@@ -95,6 +95,18 @@ the figures below were produced after the fixes):
 12. **credential_scan, RabbitMQ**: without `MT5_CREDENTIALS_KEY` the queued requests' passwords are in RabbitMQ's
     data files (quorum queues write every message to disk: 34 hits in one run), as they are in Redis's AOF
     (finding 7). *By design*: set the key; with it those files hold none.
+13. **trade_kill**: a key whose reply was lost after execution was reconciled by a retry that could not read the
+    account ("No IPC connection"); that refusal *released* the key, and the caller's resend executed the order a
+    second time (5 of 1,000, then 1 of 1,000 keys on Redis). *Fixed* (`fleet/order_desk.py`): only a fresh claim
+    that sent nothing frees its key; any failure after a takeover leaves it `unknown` for the next
+    reconciliation. Also: an order not found is resent only `MT5_TRADING_SETTLE` seconds after it last left,
+    since a bridge (or a terminal) finishes a request whose sender died. Three full runs since: 0 duplicates.
+14. **trading review** (tests in `tests/integration/test_trading_review*.py`): a pending order could be taken over
+    while its owner was still inside `order_send` (a RabbitMQ redelivery of the running task, a warm shutdown
+    that deregistered the worker, a skewed clock), and an interruption after execution (a soft time limit) freed
+    the key. *Fixed*: takeovers only when the owner provably cannot send (its attempt ended, its lease, longer
+    than the hard time limit, ran out in Redis's clock, or its worker's process was replaced), and the owner
+    confirms its claim right before the order leaves.
 """
 
 
