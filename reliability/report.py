@@ -163,6 +163,12 @@ BROKER_NAMES = {"redis": "Redis", "rabbitmq": "RabbitMQ"}
 def render(o: Outcome) -> str:
     t = o.tally
     latency = f"{t.latency(0.5):.2f} s median, {t.latency(0.99):.2f} s p99, {max(t.latencies, default=0):.2f} s max"
+    timing = (
+        f"Latency (sent to done, of requests done by their deadline): {latency}; slowest `submit_account_info` "
+        f"call:\n{t.slowest_send:.2f} s."
+        if t.latencies
+        else "Latency: not measured by this scenario."
+    )
     settings = " ".join(f"`{k}={v}`" for k, v in o.settings.items())
     verdict = "all invariants hold" if o.ok else "**invariants broken: " + "; ".join(o.problems) + "**"
     title = o.title if o.broker == "redis" else f"{o.title} (broker: RabbitMQ)"
@@ -177,8 +183,7 @@ Workers' settings: {settings}. Deadline per request: {o.deadline:g} s after it w
 
 {tally_table(t)}
 
-Latency (sent to done, of requests done by their deadline): {latency}; slowest `submit_account_info` call:
-{t.slowest_send:.2f} s. Verdict: {verdict}.
+{timing} Verdict: {verdict}.
 
 {table(["figure", "value"], [(k, v) for k, v in o.figures])}
 
