@@ -88,13 +88,14 @@ def test_auth_failure_is_not_retried(stack: Stack) -> None:
     assert "Retry in" not in worker.log_text()
 
 
-def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stack: Stack) -> None:
+def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(simulator_stack: Stack) -> None:
     """Six injected IPC timeouts: the first request exhausts its 4 attempts, the second succeeds on its 3rd."""
-    worker = stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 6, "code": -10005}})
+    # Celery's retry schedule, whatever the terminal: on the simulator only (test_bridge covers the codes).
+    worker = simulator_stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 6, "code": -10005}})
     started = time.monotonic()
-    pending = stack.app.send_task("mt5.login", args=creds(A))
+    pending = simulator_stack.app.send_task("mt5.login", args=creds(A))
     # The worker is free while the retry waits in the broker: another task is served meanwhile.
-    assert stack.backend == stack.call("mt5.health", timeout=5)["backend"]
+    assert simulator_stack.backend == simulator_stack.call("mt5.health", timeout=5)["backend"]
     assert time.monotonic() - started < 4
     with pytest.raises(TransientMT5Error) as caught:
         pending.get(timeout=30)
@@ -105,9 +106,9 @@ def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(stac
     for countdown in ("Retry in 1s", "Retry in 2s", "Retry in 4s"):
         assert countdown in worker.log_text()
 
-    session = stack.call("mt5.login", *creds(B))  # fails twice more, then succeeds on attempt 3
+    session = simulator_stack.call("mt5.login", *creds(B))  # fails twice more, then succeeds on attempt 3
     assert (B.login, True) == (session["login"], session["active"])
-    metrics = stack.call("mt5.pool_stats")["metrics"]
+    metrics = simulator_stack.call("mt5.pool_stats")["metrics"]
     assert (5, {"-10005": 6}) == (metrics["retries"], metrics["failures_by_code"])
     assert metrics["last_failure_at"] is not None
 
@@ -133,18 +134,19 @@ def test_pool_stats_has_metrics_and_the_sessions_redis_knows(stack: Stack) -> No
     )  # fmt: skip
 
 
-def test_a_slow_terminal_start_does_not_block_worker_process_init(stack: Stack) -> None:
+def test_a_slow_terminal_start_does_not_block_worker_process_init(simulator_stack: Stack) -> None:
     """initialize() takes 6 s, beyond prefork's 4 s limit for a new child's worker_process_init.
 
     The limit applies to children the pool starts once running, so the test kills the first child: its
     replacement must come up (a blocking init would be killed again and again) and serve the request.
     """
-    worker = stack.worker(MT5_SIMULATOR_LATENCY={"initialize": 6})
-    first = wait_for(lambda: (h := stack.call("mt5.health"))["initialized"] and h, 30, "the first initialize")
+    # The pool's start-up limit, whatever the terminal: on the simulator only.
+    worker = simulator_stack.worker(MT5_SIMULATOR_LATENCY={"initialize": 6})
+    first = wait_for(lambda: (h := simulator_stack.call("mt5.health"))["initialized"] and h, 30, "the first initialize")
     os.kill(first["pid"], signal.SIGKILL)
-    info = stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=40)
+    info = simulator_stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value(), timeout=40)
     assert A.login == info["login"]
-    assert first["pid"] != stack.call("mt5.health")["pid"]
+    assert first["pid"] != simulator_stack.call("mt5.health")["pid"]
     assert 2 == len(worker.sdk_calls("initialize"))
     assert "Timed out waiting for UP message" not in worker.log_text()
 

@@ -57,7 +57,7 @@ def pending_owner(r: redis.Redis, key: str) -> str | None:
     return record.worker if record is not None and record.state == "pending" else None
 
 
-def test_a_warm_shutdown_mid_send_lets_a_resend_execute_the_key_again(simulator_stack: Stack) -> None:
+def test_a_warm_shutdown_mid_send_holds_a_resend_off_until_the_order_is_recorded(simulator_stack: Stack) -> None:
     w1 = simulator_stack.worker("w1", **TRADING)
     simulator_stack.wait_serving([w1])
     key = f"review-{uuid.uuid4()}"
@@ -110,7 +110,7 @@ def _cut(ports: set[int]) -> None:
                        timeout=10, check=True)  # fmt: skip
 
 
-def test_a_broker_connection_lost_mid_send_executes_the_order_twice(rabbitmq_stack: Stack) -> None:
+def test_a_broker_connection_lost_mid_send_does_not_execute_the_order_twice(rabbitmq_stack: Stack) -> None:
     """RabbitMQ requeues what a consumer held the moment its connection drops; Celery lets the running task go on
     (worker_cancel_long_running_tasks_on_connection_loss is off). The other worker then runs the same task id,
     which the claim lets reconcile at once. The owner's main process is paused while its connections are cut
