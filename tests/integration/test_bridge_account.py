@@ -28,7 +28,12 @@ def test_account_functions_across_the_bridge(bridge_sim: RemoteSimulator) -> Non
     positions = bridge_sim.positions_get()
     assert positions is not None and all(type(p) is TradePosition for p in positions)
     deals = bridge_sim.history_deals_get(*EVER)
-    assert deals == here.history_deals_get(*EVER) and all(type(d) is TradeDeal for d in deals)
+    assert deals is not None and all(type(d) is TradeDeal for d in deals)
+    # Closed trades' profits are converted at the rates of the moment each simulator made its ledger (a documented
+    # simplification), so two processes may differ by a cent: compare them apart.
+    local_deals = here.history_deals_get(*EVER)
+    assert [d._replace(profit=0.0) for d in deals] == [d._replace(profit=0.0) for d in local_deals]
+    assert all(abs(a.profit - b.profit) <= 0.05 for a, b in zip(deals, local_deals, strict=True))
     assert bridge_sim.history_deals_total(*EVER) == len(deals)
     assert bridge_sim.history_orders_get(*EVER, group="*USD*") == here.history_orders_get(*EVER, group="*USD*")
     assert bridge_sim.history_deals_get(ticket=deals[1].ticket) == (deals[1],)
