@@ -195,6 +195,15 @@ class Settings(BaseSettings):
         0,
         ge=0,
     )
+    simulator_clock_offset: float = _alias(
+        "MT5_SIMULATOR_CLOCK_OFFSET",
+        "seconds added to this machine's clock to give the simulated trade servers' time; give every process of a"
+        " deployment (workers, bridges, feeds) the same value so they see one market (tests and the demo pin market"
+        " hours with it; +-3155760000, a century)",
+        0.0,
+        ge=-3_155_760_000,
+        le=3_155_760_000,
+    )
     simulator_trade_store: Path | None = _alias(
         "MT5_SIMULATOR_TRADE_STORE",
         "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"

@@ -13,13 +13,13 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.bridge_fixtures import RemoteSimulator
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 NO_IPC = (-10004, "No IPC connection")
 
 
 def local() -> SimulatedTerminal:
-    sim = SimulatedTerminal()
+    sim = simulator()
     sim.initialize()
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     return sim

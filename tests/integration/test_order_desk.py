@@ -24,6 +24,7 @@ from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.conftest import simulator
 
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -60,7 +61,7 @@ def make_desk(redis_url: str) -> Iterator[Callable[..., Desk]]:
     made: list[Desk] = []
 
     def make(**options: Any) -> Desk:
-        made.append(Desk(redis_url, SimulatedTerminal(**options)))
+        made.append(Desk(redis_url, simulator(**options)))
         return made[-1]
 
     yield make
@@ -180,7 +181,7 @@ def test_another_live_workers_order_is_not_touched(make_desk: Callable[..., Desk
 
 
 def test_without_redis_nothing_is_sent(private_redis_server: Any) -> None:
-    sim = SimulatedTerminal()
+    sim = simulator()
     d = Desk(private_redis_server.url, sim)
     private_redis_server.stop()
     with pytest.raises(TransientMT5Error, match="nothing sent"):

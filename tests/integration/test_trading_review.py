@@ -32,6 +32,7 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, TradeOrder
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.trade_store import Changes, Execution, TradeStore
+from tests.conftest import simulator
 
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -67,7 +68,7 @@ class Worker:
     def __init__(self, url: str, store: Path, worker_id: str, *, gate: Gate | None = None, lease: float = LEASE,
                  sim: SimulatedTerminal | None = None) -> None:  # fmt: skip
         latency = {"order_send": HELD} if gate is not None else {}
-        self.sim = sim or SimulatedTerminal(trade_store=store, latency=latency, sleep=gate or time.sleep)
+        self.sim = sim or simulator(trade_store=store, latency=latency, sleep=gate or time.sleep)
         self.manager = MT5ConnectionManager(self.sim, Settings.load(_env_file=None), sleep=lambda _: None)
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.registry = WorkerRegistry(self.redis, ttl=30)

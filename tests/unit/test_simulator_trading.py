@@ -262,6 +262,7 @@ def test_after_faults_and_the_store_come_from_the_settings(monkeypatch: pytest.M
 
     monkeypatch.setenv("MT5_SIMULATOR_FAULTS", '{"order_send": {"rate": 1.0, "code": -10002, "after": true}}')
     monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(tmp_path / "servers.sqlite3"))
+    monkeypatch.setenv("MT5_SIMULATOR_CLOCK_OFFSET", "0")  # the test's own clock says when it is
     settings = Settings.load(_env_file=None)
     assert settings.simulator_faults["order_send"].after is True
     sim = simulated_terminal(settings, clock=ManualClock(WEDNESDAY))
