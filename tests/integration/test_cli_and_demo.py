@@ -28,6 +28,7 @@ def test_demo_runs_the_whole_stack_and_leaves_nothing_running() -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
     out = result.stdout
     assert "started a private Redis" in out
+    assert "simulated trade servers pinned to Wednesday 2026-12-02 12:00 UTC" in out  # any real weekday: one market
     assert "24 results" in out and "every one for the account requested" in out
     assert "  results: 24/24\n" in out and "\r" not in out  # progress: plain lines when stdout is not a TTY
     assert re.search(r"SDK logins \d+ .* reuses of the active session \d+", out)
