@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from harness.env import simulated_now
 from mt5_worker.terminal import constants as c
@@ -14,6 +15,8 @@ from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, Symb
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.bridge_fixtures import RemoteSimulator
 from tests.conftest import creds, simulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 NO_IPC = (-10004, "No IPC connection")
 

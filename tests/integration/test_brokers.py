@@ -31,6 +31,8 @@ from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
 from tests.plain_client import plain_client
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A, B, C = DEMO_ACCOUNTS[:3]
 PW = {a.login: a.password.get_secret_value() for a in DEMO_ACCOUNTS}
 FAST = {"MT5_HEARTBEAT_INTERVAL": 0.5, "MT5_TRADING_ENABLED": True}  # departed 1.5 s after its last heartbeat

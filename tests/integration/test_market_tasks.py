@@ -14,6 +14,8 @@ from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A, B = DEMO_ACCOUNTS[:2]
 
 

@@ -28,6 +28,8 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import simulator
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 WORKER = "w1@test"

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from harness.env import CLOCK_OFFSET, PINS, child_env, clock_offset, simulated_now
 from mt5_worker import MT5Client
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 SLACK = 5.0  # seconds: the time between reading the clock here and the worker reading its own

@@ -35,6 +35,8 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.trade_store import Changes, Execution, TradeStore
 from tests.conftest import simulator
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 LEASE = 60.0

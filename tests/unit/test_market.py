@@ -20,6 +20,8 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 from tests.conftest import ManualClock, creds
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 NO_IPC = (-10004, "No IPC connection")
 NOT_FOUND = (-4, "Terminal: Not found")
 CALL_FAILED = (-1, "Terminal: Call failed")
