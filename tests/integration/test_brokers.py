@@ -31,7 +31,10 @@ from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
 from tests.plain_client import plain_client
 
-pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.market_hours,
+]  # starts processes of its own; reads the market or trades: see docs/testing.md#time
 
 A, B, C = DEMO_ACCOUNTS[:3]
 PW = {a.login: a.password.get_secret_value() for a in DEMO_ACCOUNTS}
