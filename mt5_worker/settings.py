@@ -208,6 +208,14 @@ class Settings(BaseSettings):
         ge=-3_155_760_000,
         le=3_155_760_000,
     )
+    simulator_tick_rate: float | None = _alias(
+        "MT5_SIMULATOR_TICK_RATE",
+        "mean ticks per second per symbol while it trades, in bursts; every process of a deployment must use the same"
+        " (unset: each symbol's own quieter rate, evenly spread; 0.01-10000)",
+        None,
+        ge=0.01,
+        le=10_000,
+    )
     simulator_trade_store: Path | None = _alias(
         "MT5_SIMULATOR_TRADE_STORE",
         "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"

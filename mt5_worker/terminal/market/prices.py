@@ -11,6 +11,8 @@ import numpy.typing as npt
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.market.noise import (
     _S_ANCHOR,
+    _S_BURST_AT,
+    _S_BURST_WHICH,
     _S_CLOSE,
     _S_COUNT,
     _S_HIGH,
@@ -24,6 +26,7 @@ from mt5_worker.terminal.market.noise import (
     _S_MIN_SPREAD,
     _S_MIN_WEIGHT,
     _S_SPREAD,
+    _S_TICK_BURST,
     _S_TICK_HIGH_AT,
     _S_TICK_LOW_AT,
     _S_TICK_PATH,
@@ -66,6 +69,14 @@ _ACTIVITY = np.array(
 _WIDEN = np.ones(24)
 _WIDEN[21], _WIDEN[22], _WIDEN[23] = 2.5, 1.8, 1.2
 
+# With a tick rate (MT5_SIMULATOR_TICK_RATE) the market ticks in bursts, as real ones do: minutes' shares of their
+# hour's ticks are lognormal (a few minutes hold several times the mean), and within a minute half the ticks fall
+# in a few bursts of a few hundred milliseconds, where several share a millisecond.
+_MINUTE_SHARE_SIGMA = 1.0
+_BURSTS_PER_MINUTE = 3
+_BURST_SHARE = 0.5
+_BURST_WIDTH_MS = 300.0
+
 # The anchor's scales in hours (value noise octaves) and the weight of each.
 _OCTAVES = tuple(3**k for k in range(9))  # 1 h .. 6561 h (~9 months)
 _OCTAVE_WEIGHT = 0.5
@@ -74,9 +85,11 @@ _OCTAVE_WEIGHT = 0.5
 class SymbolMarket:
     """One symbol's prices on one trade server."""
 
-    def __init__(self, spec: SymbolSpec, key: int) -> None:
+    def __init__(self, spec: SymbolSpec, key: int, tick_rate: float | None = None) -> None:
         self.spec = spec
         self.key = key ^ stable_hash(spec.name)
+        # Mean ticks per second while the symbol trades, in bursts; None: the symbol's own quieter rate, evenly spread.
+        self.tick_rate = tick_rate
         self.calendar = Calendar(spec.always_open)
         # The ticks of the last minute asked for: "now" is asked for again and again (last ticks, marking
         # positions to market), and a minute's ticks cost milliseconds to draw. One tuple, replaced whole.
@@ -108,9 +121,14 @@ class SymbolMarket:
         low = np.minimum(np.round(bottom - 0.6 * sig * np.abs(_normal(key, _S_LOW, h)), d), bottom)
         low = np.maximum(low, spec.point)
         hour_of_day = h % 24
-        count = MIN_TICKS_PER_HOUR + np.floor(
-            _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
-        ).astype(np.int64)
+        if self.tick_rate is None:
+            extra = _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
+        else:  # a mean of tick_rate per second over the day's hours, busier in busy hours
+            extra = (
+                (0.5 + _uniform(key, _S_COUNT, h)) * self.tick_rate * 3600 * _ACTIVITY[hour_of_day] / _ACTIVITY.mean()
+            )
+        count = np.maximum(MIN_TICKS_PER_HOUR, np.floor(extra).astype(np.int64) + (
+            MIN_TICKS_PER_HOUR if self.tick_rate is None else 0))  # fmt: skip
         spread = np.maximum(
             1, np.round(spec.spread * (0.8 + 0.5 * _uniform(key, _S_SPREAD, h)) * _WIDEN[hour_of_day])
         ).astype(np.int64)
@@ -145,7 +163,10 @@ class SymbolMarket:
         m_high[rows, hs.high_at] = hs.high
         m_low[rows, hs.low_at] = hs.low
         # Tick counts: at least MIN_TICKS_PER_MINUTE each, the rest shared by hashed weights, summing to the hour's.
-        weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+        if self.tick_rate is None:
+            weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+        else:
+            weights = np.cumsum(np.exp(_MINUTE_SHARE_SIGMA * _normal(key, _S_MIN_WEIGHT, h, k[None, :60])), axis=1)
         extra = (hs.count - MIN_TICKS_PER_HOUR)[:, None]
         shares = np.floor(extra * weights / weights[:, -1:]).astype(np.int64)
         shares[:, -1] = extra[:, 0]
@@ -170,10 +191,7 @@ class SymbolMarket:
         minute = ms.hours.hour[rows] * 60 + mins  # minutes since the epoch
         t_minute = minute[owner]
         n = count[owner]
-        # Times: the first tick on the minute's first millisecond, then one per equal slot, jittered.
-        slot = 60_000.0 / n
-        offset = np.where(j == 0, 0, np.floor((j + _uniform(key, _S_TICK_TIME, t_minute, j)) * slot)).astype(np.int64)
-        time_msc = t_minute * 60_000 + offset
+        time_msc = t_minute * 60_000 + self._tick_offsets(t_minute, j, n, owner)
         # Pins: open at 0, close at n-1, high and low at two distinct drawn positions in between.
         high_at = 1 + np.floor(_uniform(key, _S_TICK_HIGH_AT, minute) * (count - 2)).astype(np.int64)
         low_at = 1 + np.floor(_uniform(key, _S_TICK_LOW_AT, minute) * (count - 3)).astype(np.int64)
@@ -215,6 +233,23 @@ class SymbolMarket:
         out["flags"] = flags
         return out
 
+    def _tick_offsets(self, t_minute: I64, j: I64, n: I64, owner: I64) -> I64:
+        """Each tick's millisecond in its minute: the first on the minute's first millisecond, the others one per
+        equal slot, jittered; with a tick rate, half of them in bursts instead (sorted, so in tick order)."""
+        key = self.key
+        u = _uniform(key, _S_TICK_TIME, t_minute, j)
+        if self.tick_rate is None:
+            return np.where(j == 0, 0, np.floor((j + u) * (60_000.0 / n))).astype(np.int64)
+        which = np.floor(_uniform(key, _S_BURST_WHICH, t_minute, j) * _BURSTS_PER_MINUTE).astype(np.int64)
+        centre = _uniform(key, _S_BURST_AT, t_minute, which) * 60_000.0
+        in_burst = _uniform(key, _S_TICK_BURST, t_minute, j) < _BURST_SHARE
+        offset = np.where(in_burst, centre + (u - 0.5) * _BURST_WIDTH_MS, u * 60_000.0)
+        offset = np.clip(np.floor(offset), 1, 59_999).astype(np.int64)
+        offset[j == 0] = 0
+        order = np.lexsort((offset, owner))  # within each minute, by time: tick j takes the j-th earliest
+        result: I64 = offset[order]
+        return result
+
     def ticks_between(self, start_ms: int, end_ms: int, now_ms: int) -> Records:
         """Ticks with ``start_ms <= time_msc <= min(end_ms, now_ms)``, from history start on."""
         end_ms = min(end_ms, now_ms)
@@ -237,7 +272,9 @@ class SymbolMarket:
     def ticks_from(self, start_ms: int, count: int, now_ms: int) -> Records:
         """The first ``count`` ticks with ``time_msc >= start_ms`` (and at or before now)."""
         start_ms = max(start_ms, HISTORY_START * 1000)
-        per_hour = MIN_TICKS_PER_HOUR + self.spec.ticks_per_hour // 2  # a first guess of how far to look
+        per_hour = MIN_TICKS_PER_HOUR + (
+            self.spec.ticks_per_hour // 2 if self.tick_rate is None else int(self.tick_rate * 3600)
+        )  # a first guess of how far to look
         parts: list[Records] = []
         got = 0
         cursor = start_ms
