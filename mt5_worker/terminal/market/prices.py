@@ -4,6 +4,7 @@ built from them (see the package docstring for how the levels agree)."""
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -58,6 +59,10 @@ BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInf
 # Hours generated at a time, so that working memory stays bounded (tens of MB) whatever the range asked for.
 _HOURS_PER_CHUNK = 2000  # for bars from minutes
 _TICK_HOURS_PER_CHUNK = 100  # for ticks
+# Spans of at most this long are drawn a minute at a time from a small cache (the last hours and minutes asked for).
+_RECENT_SPAN_MS = 3 * 60_000
+_CACHED_HOURS = 4
+_CACHED_MINUTES = 8
 
 # Relative activity by hour of day (ticks), and the spread widening around the daily rollover.
 _ACTIVITY = np.array(
@@ -91,9 +96,10 @@ class SymbolMarket:
         # Mean ticks per second while the symbol trades, in bursts; None: the symbol's own quieter rate, evenly spread.
         self.tick_rate = tick_rate
         self.calendar = Calendar(spec.always_open)
-        # The ticks of the last minute asked for: "now" is asked for again and again (last ticks, marking
-        # positions to market), and a minute's ticks cost milliseconds to draw. One tuple, replaced whole.
-        self._minute: tuple[tuple[int, int], Records] | None = None
+        # The last few hours' minutes and minutes' ticks asked for: "now" is asked for again and again (a feed's
+        # polls, last ticks, marking positions to market), and drawing an hour or a minute costs milliseconds.
+        self._hours: OrderedDict[int, Minutes] = OrderedDict()
+        self._minutes: OrderedDict[tuple[int, int], Records] = OrderedDict()
 
     # --- hours ---
 
@@ -256,6 +262,8 @@ class SymbolMarket:
         start_ms = max(start_ms, HISTORY_START * 1000)
         if end_ms < start_ms:
             return np.zeros(0, dtype=TICKS_DTYPE)
+        if end_ms - start_ms <= _RECENT_SPAN_MS:
+            return self._recent_ticks(start_ms, end_ms)
         hours = self.calendar.hours_between(start_ms // 3_600_000 * 3600, end_ms // 1000 + 1)
         minute_lo, minute_hi = start_ms // 60_000, end_ms // 60_000
         parts = [np.zeros(0, dtype=TICKS_DTYPE)]
@@ -272,6 +280,8 @@ class SymbolMarket:
     def ticks_from(self, start_ms: int, count: int, now_ms: int) -> Records:
         """The first ``count`` ticks with ``time_msc >= start_ms`` (and at or before now)."""
         start_ms = max(start_ms, HISTORY_START * 1000)
+        if now_ms - start_ms <= _RECENT_SPAN_MS:  # a poll from just before now: everything since, cut to count
+            return self.ticks_between(start_ms, now_ms, now_ms)[:count]
         per_hour = MIN_TICKS_PER_HOUR + (
             self.spec.ticks_per_hour // 2 if self.tick_rate is None else int(self.tick_rate * 3600)
         )  # a first guess of how far to look
@@ -319,15 +329,41 @@ class SymbolMarket:
                     return None
             index += 1
 
+    def hour_minutes(self, hour: int) -> Minutes:
+        """The minutes of one trading hour (hours since the epoch), drawn once while it is among the last asked."""
+        found = self._hours.get(hour)
+        if found is None:
+            found = self._hours[hour] = self.minutes(self.hours(np.array([hour])))
+            if len(self._hours) > _CACHED_HOURS:
+                self._hours.popitem(last=False)
+        else:
+            self._hours.move_to_end(hour)
+        return found
+
     def minute_ticks(self, hour: int, minute: int) -> Records:
         """The ticks of one minute of a trading hour (hours since the epoch, minute of the hour)."""
-        cached = self._minute
-        if cached is not None and cached[0] == (hour, minute):
-            return cached[1]
-        ms = self.minutes(self.hours(np.array([hour])))
-        ticks = self.ticks(ms, np.array([0]), np.array([minute]))
-        self._minute = ((hour, minute), ticks)
-        return ticks
+        key = (hour, minute)
+        found = self._minutes.get(key)
+        if found is None:
+            found = self._minutes[key] = self.ticks(self.hour_minutes(hour), np.array([0]), np.array([minute]))
+            if len(self._minutes) > _CACHED_MINUTES:
+                self._minutes.popitem(last=False)
+        else:
+            self._minutes.move_to_end(key)
+        return found
+
+    def _recent_ticks(self, start_ms: int, end_ms: int) -> Records:
+        """``ticks_between`` for a span of a few minutes, a minute at a time from the cache."""
+        parts = [np.zeros(0, dtype=TICKS_DTYPE)]
+        for minute in range(start_ms // 60_000, end_ms // 60_000 + 1):
+            hour = minute // 60
+            if hour * 3600 < HISTORY_START or not bool(self.calendar.is_open(hour)):
+                continue
+            ticks = self.minute_ticks(hour, minute % 60)
+            times = ticks["time_msc"]
+            lo, hi = int(np.searchsorted(times, start_ms, side="left")), int(np.searchsorted(times, end_ms, "right"))
+            parts.append(ticks[lo:hi])
+        return np.concatenate(parts)
 
     # --- bars ---
 
