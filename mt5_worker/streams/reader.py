@@ -7,6 +7,7 @@ every ``block`` seconds): the client refreshes its subscriptions there.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -19,6 +20,7 @@ from mt5_worker.streams.publisher import horizon_ms, last_id
 
 Decode = Callable[[Mapping[str, str], Source, str], dict[str, Any]]
 PAGE = 1000  # entries per read
+REDIS_WAIT = 0.5  # seconds between tries while Redis does not answer
 
 
 def start(client: redis.Redis, source: Source, after: EntryId | None) -> tuple[EntryId, dict[str, Any] | None]:
@@ -48,17 +50,21 @@ def follow(
             yield owed
     by_key = {source.key: source for source in positions}
     while True:
-        on_idle()
-        horizons = client.hmget(HORIZON_KEY, [s.key for s in positions])  # trimmed past a slow reader: say so
-        for (source, position), horizon in zip(tuple(positions.items()), horizons, strict=True):
-            if horizon is not None and position.ms < int(horizon):
-                _, owed = start(client, source, position)
-                if owed is not None:
-                    positions[source] = past(owed, position)
-                    yield owed
-        found: list[tuple[Any, list[tuple[Any, Any]]]] = client.xread(  # type: ignore[assignment]
-            {s.key: str(p) for s, p in positions.items()}, count=PAGE, block=int(block * 1000)
-        )
+        try:
+            on_idle()
+            horizons = client.hmget(HORIZON_KEY, [s.key for s in positions])  # trimmed past a slow reader: say so
+            for (source, position), horizon in zip(tuple(positions.items()), horizons, strict=True):
+                if horizon is not None and position.ms < int(horizon):
+                    _, owed = start(client, source, position)
+                    if owed is not None:
+                        positions[source] = past(owed, position)
+                        yield owed
+            found: list[tuple[Any, list[tuple[Any, Any]]]] = client.xread(  # type: ignore[assignment]
+                {s.key: str(p) for s, p in positions.items()}, count=PAGE, block=int(block * 1000)
+            )
+        except (redis.ConnectionError, redis.TimeoutError):
+            time.sleep(REDIS_WAIT)  # Redis is back when it answers: the positions say where to go on
+            continue
         for key, entries in found or ():
             source = by_key[key.decode() if isinstance(key, bytes) else key]
             for raw_id, fields in entries:
