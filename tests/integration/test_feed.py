@@ -3,6 +3,7 @@ symbol someone subscribes to, refusing to start without its account."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ import redis
 from harness.env import child_env, simulated_now
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.streams import subscriptions
-from mt5_worker.streams.keys import status_key, ticks_key
+from mt5_worker.streams.keys import leader_key, status_key, ticks_key
 from reliability import feed_kill
 from tests.celery_fixtures import Stack
 
@@ -61,3 +62,34 @@ def test_a_feed_without_its_account_refuses_to_start_naming_the_variables(tmp_pa
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert 2 == done.returncode
     assert "MT5_FEED_LOGIN, MT5_FEED_PASSWORD, MT5_FEED_SERVER" in done.stderr
+
+
+def test_health_reports_a_feed_stale_while_its_market_is_open(simulator_stack: Stack, tmp_path: Path) -> None:
+    feed = simulator_stack.feed("feed", MT5_FEED_SYMBOLS="EURUSD,BTCUSD", **ACCOUNT)
+    r = redis.Redis.from_url(simulator_stack.redis_url, decode_responses=True)
+    wait_for(lambda: r.hget(status_key("MetaQuotes-Demo"), "open:EURUSD"), 30, "the feed's status")
+
+    def health() -> tuple[int, dict[str, object]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mt5_worker.cli.main", "health", "--feed", "MetaQuotes-Demo", "--max-lag", "600"],
+            env=child_env({"REDIS_URL": simulator_stack.redis_url}), cwd=tmp_path, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        return done.returncode, json.loads(done.stdout)
+
+    code, report = health()
+    assert (0, True) == (code, report["healthy"]), report
+    assert {"EURUSD", "BTCUSD"} == set(report["symbols"])  # type: ignore[arg-type]
+    feed.stop()  # a clean stop gives the lease up: no feed leads
+    code, report = health()
+    assert 1 == code and "no feed leads" in str(report["reason"])
+    # A leader whose symbol lags while its market is open (what a hung terminal looks like), and one whose market
+    # is closed: only the first is stale.
+    r.set(leader_key("MetaQuotes-Demo"), "someone", px=60_000)
+    r.hset(status_key("MetaQuotes-Demo"), mapping={"updated": repr(time.time()), "symbols": "EURUSD,BTCUSD",
+                                                    "lag:EURUSD": 900, "open:EURUSD": 1, "lag:BTCUSD": 5,
+                                                    "open:BTCUSD": 1})  # fmt: skip
+    code, report = health()
+    assert 1 == code and "stale while the market is open: EURUSD" in str(report["reason"])
+    r.hset(status_key("MetaQuotes-Demo"), "open:EURUSD", 0)
+    assert 0 == health()[0]
