@@ -185,6 +185,8 @@ class Feed:
             return None
         ticks_key = keys.ticks_key(self.server, symbol)
         last = publisher.last_id(self.redis, ticks_key)
+        if last is not None and int(info.time) * 1000 - last.ms > self.retention_ms:
+            last = None  # served long ago: what retention would trim at once is not backfilled (readers get a gap)
         feed = SymbolFeed(symbol, float(info.point), last, int(info.time))
         if last is not None:
             minute_start = last.ms // 60_000 * 60_000
