@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -82,7 +82,7 @@ class AsyncStreams:
 
     async def stream_ticks(
         self, server: str, symbols: str | Iterable[str], since: Since = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Every tick of ``symbols`` on trade server ``server``: from now on, or from ``since`` (epoch ms, ISO 8601,
         a ``datetime``, an entry ID, or a dict of those by symbol). A tick is ``{"type": "tick", "symbol", "id",
         "time", "time_msc", "bid", "ask", "last", "volume", "flags", "volume_real"}``; a span that retention trimmed
@@ -104,7 +104,7 @@ class AsyncStreams:
             with contextlib.suppress(aioredis.RedisError, asyncio.CancelledError):
                 await client.zrem(subscribers_key(server), *subscriptions.members(names, subscriber))
 
-    async def stream_trades(self, login: int, since: Since = None) -> AsyncIterator[dict[str, Any]]:
+    async def stream_trades(self, login: int, since: Since = None) -> AsyncGenerator[dict[str, Any], None]:
         """Every ``mt5.order_send`` outcome of account ``login`` from now on (or from ``since``): ``{"type":
         "trade", "id", "login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price",
         "time_msc", "source"}``."""
@@ -139,7 +139,9 @@ class Streams:
 
     settings: Settings
 
-    def stream_ticks(self, server: str, symbols: str | Iterable[str], since: Since = None) -> Iterator[dict[str, Any]]:
+    def stream_ticks(
+        self, server: str, symbols: str | Iterable[str], since: Since = None
+    ) -> Generator[dict[str, Any], None, None]:
         """:meth:`AsyncStreams.stream_ticks`, blocking: ``for tick in client.stream_ticks(...)``."""
         sources = tick_sources(server, symbols, since)
         names = [s.symbol for s in sources if s.symbol]
@@ -159,7 +161,7 @@ class Streams:
                 subscriptions.unsubscribe(client, server, names, subscriber)
             client.close()
 
-    def stream_trades(self, login: int, since: Since = None) -> Iterator[dict[str, Any]]:
+    def stream_trades(self, login: int, since: Since = None) -> Generator[dict[str, Any], None, None]:
         """:meth:`AsyncStreams.stream_trades`, blocking."""
         sources = trade_sources(login, since)
         client = self._stream_client()
