@@ -37,6 +37,8 @@ from mt5_worker.streams.reader import follow
 Since = int | str | datetime | Mapping[str, int | str | datetime] | None
 SERVER = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
 MAX_SYMBOLS = 200
+CONNECTIONS = 16  # Redis connections of an AsyncMT5Client's streams: the hub's XREAD, joins, subscriptions
+CONNECTION_WAIT = 30.0  # seconds an iterator's request waits for one of them before it fails
 BLOCK = 1.0  # seconds a blocking read waits for new entries before it looks at its subscriptions again
 
 
@@ -114,7 +116,13 @@ class AsyncStreams:
 
     def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub]:
         if self._streams is None:
-            client = aioredis.Redis.from_url(self.settings.effective_redis_url, socket_connect_timeout=5)
+            # A bounded pool that waits for a free connection: a thousand iterators joining at once (a web
+            # service's browsers reconnecting) share a few connections instead of failing past redis-py's 100.
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.settings.effective_redis_url, max_connections=CONNECTIONS, timeout=CONNECTION_WAIT,
+                socket_connect_timeout=5,
+            )  # fmt: skip
+            client = aioredis.Redis.from_pool(pool)
             self._streams = (client, StreamHub(client))
         return self._streams
 

@@ -72,7 +72,7 @@ class StreamHub:
                 starts[source] = past(owed, starts[source])
                 yield owed
         listener = _Listener(starts, self._queue)
-        self._join(listener)
+        self._join(listener, {source: await self._not_ahead(source, start) for source, start in starts.items()})
         try:
             async for item in self._catch_up(listener, decode):
                 yield item
@@ -122,8 +122,16 @@ class StreamHub:
                 if len(page) < PAGE:
                     break
 
-    def _join(self, listener: _Listener) -> None:
-        for source, start in listener.last.items():
+    async def _not_ahead(self, source: Source, start: EntryId) -> EntryId:
+        """Where the hub may start reading ``source`` for a listener starting at ``start``: there, or at the
+        stream's last entry if that is earlier (a ``since`` in the future). The hub never reads from beyond the
+        stream's end: a listener joining later from further back catches up to the end, then relies on the hub
+        for everything after it."""
+        found = await self._redis.xrevrange(source.key, "+", "-", count=1)
+        return min(start, EntryId.parse(found[0][0]) if found else NOTHING)
+
+    def _join(self, listener: _Listener, read_from: Mapping[Source, EntryId]) -> None:
+        for source, start in read_from.items():
             self._listeners.setdefault(source.key, set()).add(listener)
             self._read_to.setdefault(source.key, start)
         if self._task is None or self._task.done():

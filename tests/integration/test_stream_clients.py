@@ -16,6 +16,7 @@ import redis
 from harness.env import clock_offset, simulated_now
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
+from mt5_worker.client import streaming
 from mt5_worker.streams.keys import subscribers_key, ticks_key
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import SimulatedTerminal
@@ -64,6 +65,70 @@ def test_async_ticks_resume_exactly_from_the_last_id_after_the_consumer_stopped(
     assert len(expected) >= 60, "too few ticks for the comparison to mean something"
     assert expected == [(t["time_msc"], t["bid"], t["ask"]) for t in got]
     assert len({t["id"] for t in got}) == len(got)
+
+
+async def _take(client: AsyncMT5Client, symbol: str, since: Any, until: int) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+    async with contextlib.aclosing(client.stream_ticks(SERVER, [symbol], since=since)) as ticks:
+        async for tick in ticks:
+            got.append(tick)
+            if tick["time_msc"] >= until:
+                break
+    return got
+
+
+def test_an_iterator_from_the_past_misses_nothing_beside_one_from_the_future(simulator_stack: Stack) -> None:
+    """One client's iterators share one reader: the first follows EURUSD from a moment still to come, the second
+    joins from seconds ago and must still get every tick between now and that moment (the shared reader does not
+    start beyond the stream's end)."""
+    simulator_stack.feed("feed", MT5_FEED_SYMBOLS="EURUSD", **FEED)
+    r = redis.Redis.from_url(simulator_stack.redis_url)
+    wait_for(lambda: r.xlen(ticks_key(SERVER, "EURUSD")), 30, "EURUSD ticks")
+    first_ms = int(r.xrange(ticks_key(SERVER, "EURUSD"), count=1)[0][1][b"time_msc"])
+    wait_for(lambda: simulated_now() * 1000 > first_ms + 2_500, 10, "seconds of EURUSD ticks")
+    now_ms = int(simulated_now() * 1000)
+
+    async def main() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        async with AsyncMT5Client(simulator_stack.settings()) as client:
+            future = asyncio.ensure_future(_take(client, "EURUSD", now_ms + 4_000, now_ms + 8_000))
+            await asyncio.sleep(1)  # the shared reader follows EURUSD for it
+            past = await _take(client, "EURUSD", now_ms - 2_000, now_ms + 8_000)
+            return await future, past
+
+    future, past = asyncio.run(main())
+    for got, start_ms in ((future, now_ms + 4_000), (past, now_ms - 2_000)):
+        expected = truth("EURUSD", start_ms, got[-1]["time_msc"])
+        assert len(expected) >= 30, "too few ticks for the comparison to mean something"
+        assert expected == [(t["time_msc"], t["bid"], t["ask"]) for t in got]
+
+
+def test_hundreds_of_iterators_joining_at_once_share_a_few_redis_connections(simulator_stack: Stack) -> None:
+    """A web service's browsers reconnecting together: 300 iterators of one client start at once; each waits for
+    one of the client's few stream connections instead of failing, and each gets every tick."""
+    simulator_stack.feed("feed", MT5_FEED_SYMBOLS="EURUSD", **FEED)
+    r = redis.Redis.from_url(simulator_stack.redis_url)
+    wait_for(lambda: r.xlen(ticks_key(SERVER, "EURUSD")), 30, "EURUSD ticks")
+    start_ms = int(simulated_now() * 1000)
+    connections: list[int] = []
+
+    async def count_connections() -> None:
+        while True:
+            connections.append(len(r.client_list()))
+            await asyncio.sleep(0.2)
+
+    async def main() -> list[list[dict[str, Any]]]:
+        async with AsyncMT5Client(simulator_stack.settings()) as client:
+            counting = asyncio.ensure_future(count_connections())
+            got = await asyncio.gather(*(_take(client, "EURUSD", start_ms, start_ms + 2_000) for _ in range(300)))
+            counting.cancel()
+            return got
+
+    got = asyncio.run(main())
+    expected = truth("EURUSD", start_ms, max(g[-1]["time_msc"] for g in got))
+    assert len(expected) >= 20, "too few ticks for the comparison to mean something"
+    assert all(expected[: len(g)] == [(t["time_msc"], t["bid"], t["ask"]) for t in g] for g in got)
+    assert all(g[-1]["time_msc"] >= start_ms + 2_000 for g in got)
+    assert max(connections) <= streaming.CONNECTIONS + 5  # the feed's, this test's own
 
 
 def test_a_blocking_reader_subscribes_while_it_iterates_and_leaves_nothing_behind(simulator_stack: Stack) -> None:
