@@ -7,9 +7,13 @@ documents ``AsyncMT5Client.stream_ticks`` yields (docs/streams.md). Every connec
 client, so a thousand browsers cost one Redis reader, not a thousand.
 
 Memory stays bounded whatever the browsers do: each connection has a queue of ``QUEUE`` ticks between the stream
-and its socket; a connection whose queue fills (a browser that does not read, a network that does not carry) or
-whose send waits over ``SEND_TIMEOUT`` seconds is cut off (WebSocket close code 1013, "try again later"; the SSE
-response ends) and counted in ``mt5_stream_clients_cut_off_total{transport}`` (on ``/metrics``).
+and its socket. While it is full the connection's stream waits (a burst, or a browser catching up from long ago:
+the ticks wait in Redis, not here); a connection whose socket took nothing for ``SEND_TIMEOUT`` seconds while ticks
+waited for it (a browser that does not read, a network that does not carry: its socket's buffers full, the send
+blocks) is cut off: what waits is dropped, its stream closed, and it is counted in
+``mt5_stream_clients_cut_off_total{transport}`` (on ``/metrics``). The browser learns it when it reads again:
+WebSocket close code 1013 ("try again later") after what its socket still held, the SSE response's end; it resumes
+from the last tick it had (``since``, or SSE's ``Last-Event-ID``).
 
 SSE event IDs: with one symbol, the tick's stream entry ID; with several, every symbol's last entry ID
 (``EURUSD=1796212800123-0,GBPUSD=1796212800119-2``), so a reconnecting browser resumes each exactly.
@@ -20,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -31,46 +37,67 @@ from mt5_worker import AsyncMT5Client, InvalidRequestError
 from mt5_worker.client.streaming import tick_sources
 
 QUEUE = 1000  # ticks a connection may have waiting for its socket
-SEND_TIMEOUT = 5.0  # seconds a send may wait for a browser's socket
+SEND_TIMEOUT = 5.0  # seconds a browser's socket may take nothing while ticks wait for it
 CUT_OFF = Counter("mt5_stream_clients_cut_off", "Stream connections cut off as too slow", ["transport"])
+
+LOG = logging.getLogger(__name__)
 
 router = APIRouter()
 
 
 class _Connection:
-    """One browser's queue of ticks, filled from the stream by :meth:`pump`."""
+    """One browser's queue of ticks: filled from the stream by :meth:`pump`, emptied by the socket's sender
+    (:meth:`next`). ``None`` in the queue ends it: the stream ended, or the connection was cut off."""
 
     def __init__(self, transport: str) -> None:
         self.transport = transport
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE)
-        self.cut = asyncio.Event()
+        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE + 1)  # + 1: room for the end
+        self.progress = time.monotonic()  # when the socket last took a tick, or a tick was queued for an idle one
+        self.taken = asyncio.Event()
+        self.cut = False
 
     async def pump(self, client: AsyncMT5Client, server: str, symbols: list[str], since: Any) -> None:
-        async with contextlib.aclosing(client.stream_ticks(server, symbols, since=since)) as ticks:
-            async for tick in ticks:
-                try:
-                    self.queue.put_nowait(tick)
-                except asyncio.QueueFull:
-                    self.cut_off()
-                    return
+        try:
+            async with contextlib.aclosing(client.stream_ticks(server, symbols, since=since)) as ticks:
+                async for tick in ticks:
+                    if not await self.offer(tick):
+                        self.cut_off()
+                        return
+        finally:
+            if not self.cut:
+                self.queue.put_nowait(None)
+
+    async def offer(self, tick: dict[str, Any]) -> bool:
+        """Queue a tick, waiting while the queue is full (a burst, a browser catching up: the stream waits in
+        Redis); ``False`` when the socket took nothing for ``SEND_TIMEOUT`` seconds while ticks waited for it (a
+        send blocked on a socket that does not drain)."""
+        if self.queue.empty():
+            self.progress = time.monotonic()
+        while self.queue.qsize() >= QUEUE:
+            self.taken.clear()
+            try:
+                await asyncio.wait_for(self.taken.wait(), self.progress + SEND_TIMEOUT - time.monotonic())
+            except TimeoutError:
+                return False
+        if time.monotonic() - self.progress > SEND_TIMEOUT:
+            return False
+        self.queue.put_nowait(tick)
+        return True
 
     def cut_off(self) -> None:
-        if not self.cut.is_set():
-            self.cut.set()
-            CUT_OFF.labels(self.transport).inc()
+        """Drop what waits (the browser resumes from its last tick) and end the connection."""
+        self.cut = True
+        CUT_OFF.labels(self.transport).inc()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(None)
 
     async def next(self) -> dict[str, Any] | None:
-        """The next tick, or ``None`` once the connection is cut off."""
-        if self.cut.is_set():
-            return None
-        getting = asyncio.ensure_future(self.queue.get())
-        cutting = asyncio.ensure_future(self.cut.wait())
-        await asyncio.wait((getting, cutting), return_when=asyncio.FIRST_COMPLETED)
-        cutting.cancel()
-        if getting.done():
-            return getting.result()
-        getting.cancel()
-        return None
+        """The next tick for the socket; ``None`` once the stream ended or the connection was cut off."""
+        tick = await self.queue.get()
+        self.progress = time.monotonic()
+        self.taken.set()
+        return tick
 
 
 def _client(request: Request | WebSocket) -> AsyncMT5Client:
@@ -94,29 +121,23 @@ class TickRequest:
 async def ws_ticks(websocket: WebSocket, server: str, symbols: str, since: str | None = None) -> None:
     """Ticks as JSON text messages."""
     try:
-        asked = TickRequest(server, symbols, since)
+        asked = TickRequest(server, symbols, since, last_event_id=None)  # a WebSocket resumes with since
     except InvalidRequestError as exc:
+        await websocket.accept()  # a close before accepting is a bare HTTP 403: the browser would not learn why
         await websocket.close(code=1008, reason=exc.message[:120])
         return
-    names, start = asked.symbols, asked.since
-    client = _client(websocket)
     connection = _Connection("websocket")
     await websocket.accept()
-    pump = asyncio.ensure_future(connection.pump(client, server, names, start))
+    pump = asyncio.ensure_future(connection.pump(_client(websocket), server, asked.symbols, asked.since))
     try:
-        while (tick := await _next_or_failure(connection, pump)) is not None:
-            await asyncio.wait_for(websocket.send_text(json.dumps(tick)), SEND_TIMEOUT)
-        await websocket.close(code=1013, reason="too slow: cut off")
-    except TimeoutError:
-        connection.cut_off()
-        with contextlib.suppress(Exception):
-            await websocket.close(code=1013, reason="too slow: cut off")
-    except WebSocketDisconnect:
+        while (tick := await connection.next()) is not None:
+            await websocket.send_text(json.dumps(tick))
+        # Cut off (a browser that did not read: it gets this once it reads again), or the stream failed.
+        await websocket.close(code=1013, reason="too slow: cut off" if connection.cut else "stream unavailable")
+    except (WebSocketDisconnect, OSError):  # the browser went away
         pass
     finally:
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        await _stop(pump)
 
 
 @router.get("/sse/ticks", response_class=EventSourceResponse)
@@ -127,27 +148,24 @@ async def sse_ticks(request: Request, asked: TickRequest = Depends()) -> AsyncIt
     pump = asyncio.ensure_future(connection.pump(_client(request), asked.server, names, asked.since))
     positions: dict[str, str] = {}
     try:
-        while (tick := await _next_or_failure(connection, pump)) is not None:
+        while (tick := await connection.next()) is not None:
             if tick["type"] == "tick":
                 positions[tick["symbol"]] = tick["id"]
             event_id = tick.get("id") if len(names) == 1 else ",".join(f"{s}={i}" for s, i in positions.items())
-            yield ServerSentEvent(data=tick, event=tick["type"], id=event_id or None)
+            yield ServerSentEvent(raw_data=json.dumps(tick), event=tick["type"], id=event_id or None)
     finally:
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await pump
+        await _stop(pump)
 
 
-async def _next_or_failure(connection: _Connection, pump: asyncio.Future[None]) -> dict[str, Any] | None:
-    """The next tick; ``None`` when cut off or when the stream ended (its error stays on ``pump``)."""
-    if pump.done() and connection.queue.empty():
-        return None
-    waiting = asyncio.ensure_future(connection.next())
-    await asyncio.wait((waiting, pump), return_when=asyncio.FIRST_COMPLETED)
-    if waiting.done():
-        return waiting.result()
-    waiting.cancel()
-    return None if connection.queue.empty() else connection.queue.get_nowait()
+async def _stop(pump: asyncio.Future[None]) -> None:
+    """Stop a connection's pump; a stream that failed is logged (the browser got its end, and resumes)."""
+    pump.cancel()
+    try:
+        await pump
+    except asyncio.CancelledError:
+        pass
+    except Exception:
+        LOG.exception("live ticks stream failed")
 
 
 def _since(text: str | None) -> int | str | None:

@@ -2,7 +2,9 @@
 
 - :mod:`harness.env`: the environment of every child process (only what the harness gives it);
 - :mod:`harness.processes`: workers, beats and bridges that can be killed, paused and restarted;
-- :mod:`harness.flower`: Flower and its HTTP API;
+- :mod:`harness.flower`: Flower and its HTTP API; :mod:`harness.web`: the example web service (uvicorn);
+- :mod:`harness.ground_truth`, :mod:`harness.tick_clients`, :mod:`harness.tick_load`: live ticks checked against
+  the simulator, browsers of the example service, and the two together under load (bench S1);
 - :mod:`harness.fleet`: a Redis, the processes started against it and a Celery client configured as a deployment's;
 - :mod:`harness.accounts`: the simulated terminal's account file;
 - :mod:`harness.markdown`: the marked sections a script rewrites in a generated page;

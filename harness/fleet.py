@@ -20,6 +20,7 @@ from celery import Celery
 from harness.env import child_env, env_values
 from harness.flower import FlowerProcess
 from harness.processes import BeatProcess, BridgeProcess, FeedProcess, Process, WorkerProcess
+from harness.web import ExampleService
 from mt5_worker.cli.devstack import ManagedProcess, RedisServer, wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.fleet.routing import AffinityRouter
@@ -165,6 +166,11 @@ class Fleet:
         """Start ``mt5-worker feed`` against this fleet's Redis with ``settings`` (``MT5_FEED_*`` ...) on top of
         the fleet's; the simulator behind it is pinned to the fleet's clock as every child is."""
         return self.track(FeedProcess(name, self.worker_env(**settings), self.log_dir)).start(wait)
+
+    def example_service(self, **settings: Any) -> ExampleService:
+        """Start the example web service (``examples/fastapi_app.py`` under uvicorn) against this fleet, with
+        ``settings`` on top of the fleet's (``MT5_REQUEST_TIMEOUT`` ...)."""
+        return self.track(ExampleService(self.worker_env(**settings), self.log_dir)).start()
 
     def flower(self, basic_auth: str | None = None) -> FlowerProcess:
         """Start Flower against this fleet's broker, behind ``basic_auth`` (``user:password``) if given."""

@@ -21,8 +21,9 @@ from typing import Any
 
 import redis
 
+from harness import ground_truth as harness_truth
 from harness import markdown
-from harness.env import clock_offset, env_values, simulated_now
+from harness.env import env_values, simulated_now
 from harness.fleet import Fleet
 from harness.processes import FeedProcess
 from harness.runs import command, docs_target, log_dir, parser
@@ -32,7 +33,6 @@ from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import ticks_key
 from mt5_worker.streams.positions import Source
 from mt5_worker.streams.reader import follow
-from mt5_worker.terminal.simulator import SimulatedTerminal
 from reliability.report import DOCS
 
 SECTIONS = markdown.Sections("reliability")
@@ -141,17 +141,7 @@ def start_feed(fleet: Fleet, name: str, backend: str, settings: dict[str, Any]) 
 
 def ground_truth(rate: float, started_ms: int, ended_ms: int) -> list[tuple[str, int, float, float]]:
     """The simulator's ticks of the window, drawn here, with the entry IDs a feed derives from them."""
-    sim = SimulatedTerminal(clock_offset=clock_offset(), tick_rate=rate)
-    assert sim.initialize(login=10000001, password="demo-10000001", server=SERVER)
-    ticks = sim.copy_ticks_range(SYMBOL, started_ms // 1000, ended_ms // 1000 + 1, -1)
-    out, previous, seq = [], None, 0
-    for t in ticks:
-        ms = int(t["time_msc"])
-        seq = seq + 1 if ms == previous else 0
-        previous = ms
-        if started_ms <= ms <= ended_ms:
-            out.append((f"{ms}-{seq}", ms, float(t["bid"]), float(t["ask"])))
-    return out
+    return list(harness_truth.ticks(harness_truth.terminal(SERVER, rate), SYMBOL, started_ms, ended_ms))
 
 
 def main(argv: list[str] | None = None) -> int:
