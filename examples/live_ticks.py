@@ -38,6 +38,7 @@ from mt5_worker.client.streaming import tick_sources
 
 QUEUE = 1000  # ticks a connection may have waiting for its socket
 SEND_TIMEOUT = 5.0  # seconds a browser's socket may take nothing while ticks wait for it
+ENCODED = 4096  # ticks whose JSON is kept: each is sent to many browsers, and encoded once
 CUT_OFF = Counter("mt5_stream_clients_cut_off", "Stream connections cut off as too slow", ["transport"])
 
 LOG = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ async def ws_ticks(websocket: WebSocket, server: str, symbols: str, since: str |
     pump = asyncio.ensure_future(connection.pump(_client(websocket), server, asked.symbols, asked.since))
     try:
         while (tick := await connection.next()) is not None:
-            await websocket.send_text(json.dumps(tick))
+            await websocket.send_text(_encode(server, tick))
         # Cut off (a browser that did not read: it gets this once it reads again), or the stream failed.
         await websocket.close(code=1013, reason="too slow: cut off" if connection.cut else "stream unavailable")
     except (WebSocketDisconnect, OSError):  # the browser went away
@@ -152,9 +153,25 @@ async def sse_ticks(request: Request, asked: TickRequest = Depends()) -> AsyncIt
             if tick["type"] == "tick":
                 positions[tick["symbol"]] = tick["id"]
             event_id = tick.get("id") if len(names) == 1 else ",".join(f"{s}={i}" for s, i in positions.items())
-            yield ServerSentEvent(raw_data=json.dumps(tick), event=tick["type"], id=event_id or None)
+            yield ServerSentEvent(raw_data=_encode(asked.server, tick), event=tick["type"], id=event_id or None)
     finally:
         await _stop(pump)
+
+
+_encoded: dict[tuple[str, str, str], str] = {}  # (server, symbol, entry ID) -> the tick as JSON
+
+
+def _encode(server: str, item: dict[str, Any]) -> str:
+    """A tick (or gap event) as JSON; a tick is encoded once for all the connections that send it."""
+    if item["type"] != "tick":
+        return json.dumps(item)
+    key = (server, item["symbol"], item["id"])
+    text = _encoded.get(key)
+    if text is None:
+        text = _encoded[key] = json.dumps(item)
+        if len(_encoded) > ENCODED:
+            del _encoded[next(iter(_encoded))]  # the oldest: dicts keep insertion order
+    return text
 
 
 async def _stop(pump: asyncio.Future[None]) -> None:

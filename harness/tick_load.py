@@ -4,7 +4,8 @@ Two ``mt5-worker feed`` processes serve the simulator's two demo trade servers (
 9 symbols each: 18 symbols) at ``MT5_SIMULATOR_TICK_RATE``. They start as after an outage of ``history`` seconds
 (each stream's last entry that old), so they first backfill it. ``examples/fastapi_app.py`` runs under uvicorn;
 many WebSocket and some SSE clients (:mod:`harness.tick_clients`) each watch one or two symbols of one server from
-a common moment ``T0`` (``since``) until each of their symbols passed ``T1``. Meanwhile:
+a common moment ``T0`` (``since``) until each of their symbols passed ``T1``. From ``T0`` (or ``burst_at`` seconds
+later) on:
 
 - some clients stall: they ask for a whole server's symbols from the start of the history (megabytes) and never
   read, so the service's sends block once the sockets' buffers are full (Linux lets a loopback socket buffer 4 MB:
@@ -42,7 +43,7 @@ from harness.env import clock_offset, simulated_now
 from harness.fleet import Fleet
 from harness.processes import FeedProcess
 from harness.tick_clients import Received, Target, Watch
-from harness.web import ExampleService, rss_bytes
+from harness.web import ExampleService, cpu_seconds, rss_bytes
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.streams import publisher
 from mt5_worker.streams.codec import TICK_FIELDS, number
@@ -55,9 +56,14 @@ FEEDS = {"MetaQuotes-Demo": (10000001, "demo-10000001"), "Simulated-Live": (2000
 SYMBOL_NAMES = tuple(spec.name for spec in SYMBOLS)  # every server lists the same 9
 STALLED_SYMBOLS = 9  # a stalled client watches a whole server
 RETENTION_MS = 3_600_000  # MT5_STREAM_RETENTION's default
-TICK_BYTES = 2048  # generous: a queued tick (a dict of 11 fields) is about 1 kB in CPython
-CONNECTION_BYTES = 256 * 1024  # a cut-off connection's socket and transport buffers, generous
-MEMORY_SLACK = 48 * 1024 * 1024  # the allocator's and the event loop's growth over a run, whatever it carries
+# The memory bound: a queued tick (a dict of 11 fields) measured about 0.55 kB in CPython (a queue without bound
+# grew 44 MB holding 3 stalled clients' 81,000 ticks), a stalled connection's transport buffers are 64 kB; each
+# twice over, and slack for the allocator and for the reading clients' queues while the service is short of CPU
+# (a run without stalled clients grows 1-2 MB on a quiet machine, 15 on one running other test suites).
+TICK_BYTES = 1024
+CONNECTION_BYTES = 256 * 1024
+MEMORY_SLACK = 32 * 1024 * 1024
+STALL_WAIT = 120.0  # seconds past the window the stalled clients may wait to be cut off (a machine under load)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,8 @@ class Load:
     resuming_sse: int = 1
     catching_up: int = 1  # WebSocket clients reading from the start of the history
     history: float = 600.0  # seconds the feeds backfill first (each stalled client's backlog: over 4 MB)
-    window: float = 8.0  # seconds from T0 to T1
+    burst_at: float = 0.0  # seconds after T0 the stalled and catching-up clients (bursts of work) connect
+    window: float = 6.0  # seconds from T0 to T1
     rate: float = 5.0  # MT5_SIMULATOR_TICK_RATE: mean ticks per second per symbol
     connect_budget: float = 3.0  # seconds from planning to T0: every client connects before the window opens
     seed: int = 22
@@ -95,14 +102,25 @@ class Outcome:
     cut_off: dict[str, float]  # mt5_stream_clients_cut_off_total by transport
     rss: list[tuple[float, int]]  # (seconds from T0, bytes)
     rss_at_t0: int
+    cpu: list[tuple[float, float]]  # (seconds from T0, the service's CPU seconds so far)
     problems: list[str] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
 
-    def delays(self, kind: str = "ws") -> list[float]:
-        """Seconds from each tick's time to its arrival, every live client of ``kind`` over the window."""
+    def delays(self, kind: str = "ws", *, before_bursts: bool = False) -> list[float]:
+        """Seconds from each tick's time to its arrival, every live client of ``kind`` over the window (or only
+        before the stalled and catching-up clients connected)."""
+        end = self.since_ms + self.load.burst_at * 1000 if before_bursts else self.until_ms
         return [d for c in self.clients if c.watch.kind == kind and c.watch.since_ms is None
                 for (_, _, ms, _, _), d in zip(c.ticks, c.delays, strict=True)
-                if self.since_ms <= ms <= self.until_ms]  # fmt: skip
+                if self.since_ms <= ms <= end]  # fmt: skip
+
+    def cpu_ms_per_1000(self) -> float:
+        """The service's CPU per 1,000 ticks delivered to reading clients, from T0 until the bursts (or T1)."""
+        end = self.load.burst_at or self.load.window
+        spent = [c for t, c in self.cpu if 0 <= t <= end]
+        delivered = sum(1 for c in self.clients if c.watch.since_ms is None
+                        for _, _, ms, _, _ in c.ticks if self.since_ms <= ms <= self.since_ms + end * 1000)  # fmt: skip
+        return (spent[-1] - spent[0]) * 1e6 / delivered if len(spent) > 1 and delivered else float("nan")
 
     def expected(self, server: str, symbol: str, since_ms: int) -> list[ground_truth.Tick]:
         truth = self.truth[server, symbol]
@@ -194,32 +212,37 @@ async def _drive(service: ExampleService, watches: Sequence[Watch], load: Load, 
     target = Target(service.url, since_ms, until_ms, clock_offset())
     pid = service.pid
     rss: list[tuple[float, int]] = []
+    cpu: list[tuple[float, float]] = []
     t0 = since_ms / 1000 - clock_offset()  # T0 on this machine's clock
 
     async def sample() -> None:
         while True:
             rss.append((time.time() - t0, rss_bytes(pid)))
+            cpu.append((time.time() - t0, cpu_seconds(pid)))
             await asyncio.sleep(0.25)
 
     async def wake_stalled() -> None:
         """Once the service cut every stalled client off (or past the window and a grace), they read again."""
-        deadline = time.time() + load.connect_budget + load.window + 30
+        deadline = time.time() + load.window + STALL_WAIT
         while time.time() < deadline and await _cut_off_total(service) < load.stalled:
             await asyncio.sleep(0.5)
         target.wake.set()
 
     sampler = asyncio.ensure_future(sample())
-    waker = asyncio.ensure_future(wake_stalled())
-    clients = [asyncio.ensure_future(tick_clients.run(w, target)) for w in watches]
+    bursts = [w for w in watches if w.since_ms is not None]  # the stalled and catching-up clients
+    clients = [asyncio.ensure_future(tick_clients.run(w, target)) for w in watches if w not in bursts]
     await asyncio.sleep(max(0.0, t0 - time.time()))
-    rss_at_t0 = rss_bytes(pid)
+    rss_at_t0 = rss_bytes(pid)  # every other client connected: what the bursts add comes after
+    await asyncio.sleep(max(0.0, t0 + load.burst_at - time.time()))
+    clients += [asyncio.ensure_future(tick_clients.run(w, target)) for w in bursts]
+    waker = asyncio.ensure_future(wake_stalled())
     received = await asyncio.gather(*clients)
     await waker
     sampler.cancel()
     cut = {transport: await asyncio.to_thread(service.metric, "mt5_stream_clients_cut_off", transport=transport)
            for transport in ("websocket", "sse")}  # fmt: skip
     truth = await asyncio.to_thread(_truth, load.rate, history_ms, until_ms)
-    return Outcome(load, history_ms, since_ms, until_ms, list(received), truth, cut, rss, rss_at_t0)
+    return Outcome(load, history_ms, since_ms, until_ms, list(received), truth, cut, rss, rss_at_t0, cpu)
 
 
 async def _cut_off_total(service: ExampleService) -> float:
@@ -306,6 +329,7 @@ def _figures(outcome: Outcome, missing: int, duplicated: int, disordered: int, e
         "RSS growth bound (MB)": round(load.memory_bound() / 2**20, 1),
         "reading clients connected after T0": late,
         "latency p50 / p99 / max (ms)": _quantiles(delays),
+        "service CPU per 1,000 ticks delivered (ms)": round(outcome.cpu_ms_per_1000()),
     }  # fmt: skip
     too_few = max(50, int(load.rate * load.window * len(FEEDS) * len(SYMBOL_NAMES) / 4))
     outcome.problems += [what for what, bad in (

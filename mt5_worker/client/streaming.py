@@ -80,7 +80,7 @@ class AsyncStreams:
     """``stream_ticks`` and ``stream_trades`` for ``async def`` code."""
 
     settings: Settings
-    _streams: tuple[aioredis.Redis, StreamHub] | None = None
+    _streams: tuple[aioredis.Redis, StreamHub, _Subscriptions] | None = None
 
     async def stream_ticks(
         self, server: str, symbols: str | Iterable[str], since: Since = None
@@ -94,27 +94,24 @@ class AsyncStreams:
         ...     print(tick["bid"], tick["ask"])
         """
         sources = tick_sources(server, symbols, since)
-        client, hub = self._stream_reader()
-        names = [s.symbol for s in sources if s.symbol]
-        subscriber = subscriptions.subscriber_id()
-        refresher = asyncio.ensure_future(_keep_subscribed(client, server, names, subscriber))
+        _, hub, subscribed = self._stream_reader()
+        members = subscriptions.members([s.symbol for s in sources if s.symbol], subscriptions.subscriber_id())
+        await subscribed.add(server, members)
         try:
             async for item in hub.iterate(sources, _tick):
                 yield item
         finally:
-            refresher.cancel()
-            with contextlib.suppress(aioredis.RedisError, asyncio.CancelledError):
-                await client.zrem(subscribers_key(server), *subscriptions.members(names, subscriber))
+            await subscribed.remove(server, members)
 
     async def stream_trades(self, login: int, since: Since = None) -> AsyncGenerator[dict[str, Any], None]:
         """Every ``mt5.order_send`` outcome of account ``login`` from now on (or from ``since``): ``{"type":
         "trade", "id", "login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price",
         "time_msc", "source"}``."""
-        _, hub = self._stream_reader()
+        _, hub, _ = self._stream_reader()
         async for item in hub.iterate(trade_sources(login, since), _trade):
             yield item
 
-    def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub]:
+    def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub, _Subscriptions]:
         if self._streams is None:
             # A bounded pool that waits for a free connection: a thousand iterators joining at once (a web
             # service's browsers reconnecting) share a few connections instead of failing past redis-py's 100.
@@ -123,23 +120,58 @@ class AsyncStreams:
                 socket_connect_timeout=5,
             )  # fmt: skip
             client = aioredis.Redis.from_pool(pool)
-            self._streams = (client, StreamHub(client))
+            self._streams = (client, StreamHub(client), _Subscriptions(client))
         return self._streams
 
     async def _close_streams(self) -> None:
         if self._streams is not None:
-            client, hub = self._streams
+            client, hub, subscribed = self._streams
             self._streams = None
+            await subscribed.close()
             await hub.close()
             await client.aclose()
 
 
-async def _keep_subscribed(client: aioredis.Redis, server: str, symbols: list[str], subscriber: str) -> None:
-    members = subscriptions.members(symbols, subscriber)
-    while True:
-        with contextlib.suppress(aioredis.RedisError):  # Redis down: the feeds keep serving until it lapses
-            await client.zadd(subscribers_key(server), dict.fromkeys(members, time.time() + subscriptions.TTL))
-        await asyncio.sleep(subscriptions.REFRESH)
+class _Subscriptions:
+    """The subscriptions of one client's async iterators (a member per iterator and symbol), refreshed together:
+    one ``ZADD`` per server every ``REFRESH`` seconds, where a thousand iterators refreshing their own would cost a
+    thousand round trips. Redis down: the feeds keep serving until the members lapse, and the next refresh tries
+    again."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._redis = client
+        self._members: dict[str, set[str]] = {}  # server -> members
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, server: str, members: list[str]) -> None:
+        self._members.setdefault(server, set()).update(members)
+        await self._subscribe(server, members)  # now: the feeds serve the symbols from their next poll
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._refresh())
+
+    async def remove(self, server: str, members: list[str]) -> None:
+        listed = self._members.get(server, set())
+        listed.difference_update(members)
+        if not listed:
+            self._members.pop(server, None)
+        with contextlib.suppress(aioredis.RedisError, asyncio.CancelledError):
+            await self._redis.zrem(subscribers_key(server), *members)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _subscribe(self, server: str, members: Iterable[str]) -> None:
+        with contextlib.suppress(aioredis.RedisError):
+            await self._redis.zadd(subscribers_key(server), dict.fromkeys(members, time.time() + subscriptions.TTL))
+
+    async def _refresh(self) -> None:
+        while self._members:
+            await asyncio.sleep(subscriptions.REFRESH)
+            for server, members in list(self._members.items()):
+                await self._subscribe(server, tuple(members))
 
 
 class Streams:

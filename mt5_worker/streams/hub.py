@@ -32,17 +32,18 @@ BLOCK_MS = 100  # the longest an XREAD waits: how late a stream that starts bein
 
 
 class _Listener:
-    def __init__(self, sources: Mapping[Source, EntryId], size: int) -> None:
+    def __init__(self, sources: Mapping[Source, EntryId], size: int, decode: Decode) -> None:
         self.last = dict(sources)
         self.by_key = {source.key: source for source in sources}
-        self.queue: asyncio.Queue[tuple[Source, EntryId, Any]] = asyncio.Queue(size)
+        self.decode = decode
+        self.queue: asyncio.Queue[tuple[Source, EntryId, dict[str, Any]]] = asyncio.Queue(size)
         self.behind = False
 
-    def offer(self, key: str, entry_id: EntryId, fields: Any) -> None:
+    def offer(self, source: Source, entry_id: EntryId, item: dict[str, Any]) -> None:
         if self.behind:
             return
         try:
-            self.queue.put_nowait((self.by_key[key], entry_id, fields))
+            self.queue.put_nowait((source, entry_id, item))
         except asyncio.QueueFull:
             self.behind = True  # it reads from Redis until it has caught up
 
@@ -71,16 +72,16 @@ class StreamHub:
             if owed is not None:
                 starts[source] = past(owed, starts[source])
                 yield owed
-        listener = _Listener(starts, self._queue)
+        listener = _Listener(starts, self._queue, decode)
         self._join(listener, {source: await self._not_ahead(source, start) for source, start in starts.items()})
         try:
             async for item in self._catch_up(listener, decode):
                 yield item
             while True:
-                source, entry_id, fields = await listener.queue.get()
+                source, entry_id, item = await listener.queue.get()
                 if entry_id > listener.last[source]:
                     listener.last[source] = entry_id
-                    yield decode(_text(fields), source, str(entry_id))
+                    yield item
                 if listener.behind and listener.queue.empty():
                     async for item in self._catch_up(listener, decode):
                         yield item
@@ -162,5 +163,17 @@ class StreamHub:
                 for raw_id, fields in entries:
                     entry_id = EntryId.parse(raw_id)
                     self._read_to[key] = entry_id
-                    for listener in tuple(self._listeners.get(key, ())):
-                        listener.offer(key, entry_id, fields)
+                    self._fan_out(key, entry_id, fields)
+
+    def _fan_out(self, key: str, entry_id: EntryId, fields: Any) -> None:
+        """Offer one entry to its stream's listeners, decoded once (per decoder): each gets a copy of its own."""
+        decoded: dict[Decode, dict[str, Any]] = {}
+        text, name = _text(fields), str(entry_id)
+        for listener in tuple(self._listeners.get(key, ())):
+            if listener.behind:
+                continue
+            source = listener.by_key[key]
+            item = decoded.get(listener.decode)
+            if item is None:
+                item = decoded[listener.decode] = listener.decode(text, source, name)
+            listener.offer(source, entry_id, dict(item))

@@ -17,6 +17,7 @@ from harness.env import clock_offset, simulated_now
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import streaming
+from mt5_worker.streams import subscriptions
 from mt5_worker.streams.keys import subscribers_key, ticks_key
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import SimulatedTerminal
@@ -119,7 +120,7 @@ def test_hundreds_of_iterators_joining_at_once_share_a_few_redis_connections(sim
     async def main() -> list[list[dict[str, Any]]]:
         async with AsyncMT5Client(simulator_stack.settings()) as client:
             counting = asyncio.ensure_future(count_connections())
-            got = await asyncio.gather(*(_take(client, "EURUSD", start_ms, start_ms + 2_000) for _ in range(300)))
+            got = await asyncio.gather(*(_take(client, "EURUSD", start_ms, start_ms + 4_000) for _ in range(300)))
             counting.cancel()
             return got
 
@@ -127,8 +128,37 @@ def test_hundreds_of_iterators_joining_at_once_share_a_few_redis_connections(sim
     expected = truth("EURUSD", start_ms, max(g[-1]["time_msc"] for g in got))
     assert len(expected) >= 20, "too few ticks for the comparison to mean something"
     assert all(expected[: len(g)] == [(t["time_msc"], t["bid"], t["ask"]) for t in g] for g in got)
-    assert all(g[-1]["time_msc"] >= start_ms + 2_000 for g in got)
+    assert all(g[-1]["time_msc"] >= start_ms + 4_000 for g in got)
     assert max(connections) <= streaming.CONNECTIONS + 5  # the feed's, this test's own
+    assert len({id(t) for g in got for t in g}) == sum(map(len, got))  # decoded once, a dict of its own each
+
+
+def test_async_iterators_keep_their_subscriptions_alive_together_and_drop_them_when_closed(
+    simulator_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No feed: the iterators wait. Their subscriptions (a member per iterator and symbol) outlive several TTLs
+    because the client refreshes them together, and go when the iterators are closed."""
+    monkeypatch.setattr(subscriptions, "TTL", 1.0)
+    monkeypatch.setattr(subscriptions, "REFRESH", 0.2)
+    r = redis.Redis.from_url(simulator_stack.redis_url)
+
+    async def main() -> tuple[int, int]:
+        async with AsyncMT5Client(simulator_stack.settings()) as client:
+
+            async def follow(symbols: list[str]) -> None:
+                async with contextlib.aclosing(client.stream_ticks(SERVER, symbols)) as ticks:
+                    async for _ in ticks:
+                        pass
+
+            tasks = [asyncio.ensure_future(follow(["EURUSD", "GBPUSD"])), asyncio.ensure_future(follow(["EURUSD"]))]
+            await asyncio.sleep(3)  # three TTLs
+            live = r.zcount(subscribers_key(SERVER), time.time(), "+inf")
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            return live, r.zcard(subscribers_key(SERVER))
+
+    assert (3, 0) == asyncio.run(main())
 
 
 def test_a_blocking_reader_subscribes_while_it_iterates_and_leaves_nothing_behind(simulator_stack: Stack) -> None:
