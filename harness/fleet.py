@@ -167,10 +167,10 @@ class Fleet:
         the fleet's; the simulator behind it is pinned to the fleet's clock as every child is."""
         return self.track(FeedProcess(name, self.worker_env(**settings), self.log_dir)).start(wait)
 
-    def example_service(self, **settings: Any) -> ExampleService:
-        """Start the example web service (``examples/fastapi_app.py`` under uvicorn) against this fleet, with
-        ``settings`` on top of the fleet's (``MT5_REQUEST_TIMEOUT`` ...)."""
-        return self.track(ExampleService(self.worker_env(**settings), self.log_dir)).start()
+    def example_service(self, *uvicorn_args: str, **settings: Any) -> ExampleService:
+        """Start the example web service (``examples/fastapi_app.py`` under uvicorn, with ``uvicorn_args``) against
+        this fleet, with ``settings`` on top of the fleet's (``MT5_REQUEST_TIMEOUT`` ...)."""
+        return self.track(ExampleService(self.worker_env(**settings), self.log_dir, args=uvicorn_args)).start()
 
     def flower(self, basic_auth: str | None = None) -> FlowerProcess:
         """Start Flower against this fleet's broker, behind ``basic_auth`` (``user:password``) if given."""

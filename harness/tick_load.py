@@ -76,6 +76,7 @@ class Load:
     catching_up: int = 1  # WebSocket clients reading from the start of the history
     history: float = 600.0  # seconds the feeds backfill first (each stalled client's backlog: over 4 MB)
     burst_at: float = 0.0  # seconds after T0 the stalled and catching-up clients (bursts of work) connect
+    deflate: bool = True  # WebSocket per-message compression, which uvicorn offers and browsers take by default
     window: float = 6.0  # seconds from T0 to T1
     rate: float = 5.0  # MT5_SIMULATOR_TICK_RATE: mean ticks per second per symbol
     connect_budget: float = 3.0  # seconds from planning to T0: every client connects before the window opens
@@ -198,7 +199,7 @@ def run(fleet: Fleet, load: Load, service: ExampleService | None = None) -> Outc
     history_ms = seed_history(fleet.redis_url, load.rate, load.history)
     if service is None:
         start_feeds(fleet, load.rate)
-        service = fleet.example_service()
+        service = fleet.example_service(*(() if load.deflate else ("--ws-per-message-deflate", "false")))
     watches = plan(load, history_ms)
     since_ms = int((simulated_now() + load.connect_budget) * 1000)
     until_ms = since_ms + int(load.window * 1000)
@@ -328,7 +329,7 @@ def _figures(outcome: Outcome, missing: int, duplicated: int, disordered: int, e
         "service RSS peak (MB)": round(peak / 2**20, 1),
         "RSS growth bound (MB)": round(load.memory_bound() / 2**20, 1),
         "reading clients connected after T0": late,
-        "latency p50 / p99 / max (ms)": _quantiles(delays),
+        "WebSocket latency p50 / p99 / max over the whole window (ms)": _quantiles(delays),
         "service CPU per 1,000 ticks delivered (ms)": round(outcome.cpu_ms_per_1000()),
     }  # fmt: skip
     too_few = max(50, int(load.rate * load.window * len(FEEDS) * len(SYMBOL_NAMES) / 4))

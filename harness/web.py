@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -27,7 +27,8 @@ class ExampleService(Process):
 
     ready_timeout = 60.0
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, name: str = "uvicorn") -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, name: str = "uvicorn", args: Sequence[str] = ()) -> None:
+        self.args = tuple(args)  # more uvicorn options (``--ws-per-message-deflate false``)
         self.port = free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         self.ws_url = f"ws://{LOOPBACK}:{self.port}"
@@ -35,7 +36,7 @@ class ExampleService(Process):
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "uvicorn", APP, "--host", LOOPBACK, "--port", str(self.port),
-                "--log-level", "warning", "--app-dir", str(REPO)]  # fmt: skip
+                "--log-level", "warning", "--app-dir", str(REPO), *self.args]  # fmt: skip
 
     def wait_ready(self, timeout: float | None = None) -> None:
         wait_for(lambda: self._answers() or not self.running, timeout or self.ready_timeout, "the service to answer")
