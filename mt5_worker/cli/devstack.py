@@ -21,7 +21,6 @@ from typing import Any
 
 import redis
 
-
 # A Wednesday noon (UTC), when every simulated market trades. The demo, the tests, the benchmarks and the fault
 # campaign put the simulated trade servers there (MT5_SIMULATOR_CLOCK_OFFSET), so nothing they do depends on the
 # real weekday or hour; time then runs on from it.

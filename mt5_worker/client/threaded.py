@@ -32,6 +32,7 @@ from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
 from mt5_worker.settings import Settings
+from mt5_worker.worker.queue_wait import published_stamp
 
 SHARED_QUEUE = "mt5"
 RETRY_INTERVAL = 0.2  # seconds between publish attempts while the broker is unreachable
@@ -347,6 +348,7 @@ class MT5Client:
                 expires=expires,
                 kwargsrepr=repr(redact(kwargs)),
                 argsrepr="()",
+                headers=published_stamp(),  # the worker measures the message's queue wait from it
                 retry=True,
                 retry_policy=self._retry_policy,
             )

@@ -1,0 +1,152 @@
+"""The whole fleet as Redis knows it, in one reading: what ``mt5-worker status`` shows. Sends no task.
+
+- workers: the registry (live or departed, capacity, backlog report) and each one's status record
+  (:mod:`~mt5_worker.fleet.worker_status`: host, backend, terminal state, pool, the task it runs);
+- the accounts each holds: its sessions (:mod:`~mt5_worker.fleet.sessions`);
+- market data feeds: ``mt5:feed:leader:<server>`` (the leading feed's id, expiring with its lease) and
+  ``mt5:feed:status:<server>`` (hash: ``leader``, ``updated`` (Unix seconds), ``symbols`` (comma-separated),
+  ``lag:<symbol>`` (seconds)), when feeds run; none is not an error;
+- trading: the idempotency keys not done (:mod:`~mt5_worker.fleet.order_journal`).
+
+Never a password: none of these keys holds one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+from mt5_worker.fleet import worker_status
+from mt5_worker.fleet.order_journal import OpenKeys, OpenRecord, OrderJournal
+from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.sessions import SessionStore
+from mt5_worker.fleet.worker_status import WorkerStatus
+
+FEED_LEADER = "{prefix}:feed:leader:{server}"
+FEED_STATUS = "{prefix}:feed:status:{server}"
+
+
+@dataclass(frozen=True)
+class WorkerView:
+    terminal_id: str
+    state: str  # live or departed
+    capacity: int
+    status: WorkerStatus | None  # None: a worker of a version that writes none, or not yet written
+    sessions: list[dict[str, Any]]  # login, server, created, last_used, uses
+
+    @property
+    def terminal(self) -> str:
+        """The terminal's state in a word: connected, initialized, down, starting or unknown."""
+        s = self.status
+        if s is None:
+            return "unknown"
+        if not s.terminal_at:
+            return "starting"
+        return "connected" if s.connected else "initialized" if s.initialized else "down"
+
+
+@dataclass(frozen=True)
+class FeedView:
+    server: str
+    leader: str | None  # the feed holding the lease now (None: no leader)
+    lease_left: float | None  # seconds until its lease runs out
+    updated: float | None  # when the leader last wrote its status
+    lags: dict[str, float | None]  # symbol -> seconds behind the terminal (None: not reported)
+
+
+@dataclass(frozen=True)
+class FleetView:
+    at: float
+    workers: list[WorkerView]
+    feeds: list[FeedView]
+    open_keys: OpenKeys
+    open_records: list[OpenRecord] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready; ages in seconds from ``at``."""
+        return {
+            "at": self.at,
+            "workers": [_worker_dict(w, self.at) for w in self.workers],
+            "feeds": [asdict(f) for f in self.feeds],
+            "trading": {"open": asdict(self.open_keys), "keys": [asdict(r) for r in self.open_records]},
+        }
+
+
+def read_fleet(client: redis.Redis, *, limit: int = 50, prefix: str = "mt5", now: float | None = None) -> FleetView:
+    """One reading of the fleet (a few round trips; ``limit`` bounds the trading keys listed)."""
+    now = time.time() if now is None else now
+    membership = WorkerRegistry(client, prefix=prefix).read(now)
+    capacities = dict(membership.live)
+    statuses = worker_status.read_all(client, prefix)
+    ids = sorted(set(membership.live) | set(membership.departed) | set(statuses))
+    workers = []
+    for terminal_id in ids:
+        state = "live" if terminal_id in membership.live else "departed"
+        sessions = SessionStore(client, terminal_id, prefix).sessions() or []
+        status = statuses.get(terminal_id)
+        capacity = capacities.get(terminal_id) or (status.capacity if status else 0)
+        workers.append(WorkerView(terminal_id, state, capacity, status, sessions))
+    journal = OrderJournal(client, ttl=1, lease=1, prefix=prefix)  # reads only: ttl and lease are not used
+    return FleetView(now, workers, read_feeds(client, prefix), journal.open_keys(), journal.open_records(limit))
+
+
+def read_feeds(client: redis.Redis, prefix: str = "mt5") -> list[FeedView]:
+    """Every server with a feed leader or a feed status in Redis; empty when no feed runs."""
+    servers: set[str] = set()
+    for pattern in (FEED_LEADER, FEED_STATUS):
+        head = pattern.format(prefix=prefix, server="")
+        servers |= {_s(key)[len(head) :] for key in client.scan_iter(match=f"{_glob(head)}*", count=1000)}
+    feeds = []
+    for server in sorted(servers):
+        pipe = client.pipeline(transaction=False)
+        pipe.get(FEED_LEADER.format(prefix=prefix, server=server))
+        pipe.pttl(FEED_LEADER.format(prefix=prefix, server=server))
+        pipe.hgetall(FEED_STATUS.format(prefix=prefix, server=server))
+        leader, pttl, raw = pipe.execute()
+        fields = {_s(k): _s(v) for k, v in raw.items()}
+        symbols = [s for s in fields.get("symbols", "").split(",") if s]
+        symbols += sorted(k[4:] for k in fields if k.startswith("lag:") and k[4:] not in symbols)
+        feeds.append(
+            FeedView(
+                server=server,
+                leader=_s(leader) if leader is not None else None,
+                lease_left=pttl / 1000 if leader is not None and pttl > 0 else None,
+                updated=_float(fields.get("updated")),
+                lags={symbol: _float(fields.get(f"lag:{symbol}")) for symbol in symbols},
+            )
+        )
+    return feeds
+
+
+def _worker_dict(w: WorkerView, now: float) -> dict[str, Any]:
+    s = w.status
+    found: dict[str, Any] = {"terminal_id": w.terminal_id, "state": w.state, "terminal": w.terminal,
+                             "capacity": w.capacity, "sessions": len(w.sessions), "accounts": w.sessions}  # fmt: skip
+    if s is not None:
+        found |= {
+            "host": s.host, "backend": s.backend, "pid": s.pid, "child_pid": s.child_pid,
+            "initialized": s.initialized, "connected": s.connected, "pool_sessions": s.sessions, "backlog": s.backlog,
+            "running": s.running, "running_for": round(now - s.running_since, 3) if s.running else None,
+            "heartbeat_age": round(now - s.heartbeat_at, 3) if s.heartbeat_at else None,
+            "status_age": round(now - s.written_at, 3),
+        }  # fmt: skip
+    return found
+
+
+def _s(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _glob(text: str) -> str:
+    """``text`` as a literal in a Redis MATCH pattern."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
