@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -197,10 +197,10 @@ def _on_success(sender: Any = None, **_: Any) -> None:
 
 
 @task_failure.connect
-def _on_failure(sender: Any = None, exception: BaseException | None = None, **_: Any) -> None:
+def _on_failure(sender: Any = None, task_id: str = "", exception: BaseException | None = None, **_: Any) -> None:
     if isinstance(exception, MAIN_PROCESS_FAILURES):  # the main process's: the child is gone or being killed
         board = shared_board.current()
-        if board is not None:
+        if board is not None and _first_report(task_id):
             board.count(sender.name, "failed", type(exception).__name__)
     elif _metrics is not None:
         _metrics.outcome(sender.name, "failed", exception)
@@ -233,6 +233,20 @@ def _on_unknown(name: object = None, **_: Any) -> None:
     board = shared_board.current()
     if board is not None:
         board.count(name, "rejected")
+
+
+_reported: OrderedDict[str, None] = OrderedDict()  # the last task ids the main process counted as failed
+
+
+def _first_report(task_id: str) -> bool:
+    """Celery 5.7 sends ``task_failure`` twice for a hard time limit (when it fires, and when the killed child's
+    job fails): count a task id once."""
+    if task_id in _reported:
+        return False
+    _reported[task_id] = None
+    while len(_reported) > 1000:
+        _reported.popitem(last=False)
+    return True
 
 
 def count_rejected(message: Any) -> None:
