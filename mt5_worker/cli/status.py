@@ -79,7 +79,7 @@ def watch(read: Callable[[], FleetView], where: str, every: float, as_json: bool
 def render(view: FleetView, where: str) -> str:
     now = view.at
     live = [w for w in view.workers if w.state == "live"]
-    held = sum(len(w.sessions) for w in live)
+    held = sum(_pool_sessions(w) for w in live)
     capacity = sum(w.capacity for w in live)
     backlog = sum(w.status.backlog or 0 for w in live if w.status is not None)
     lines = [
@@ -93,7 +93,7 @@ def render(view: FleetView, where: str) -> str:
     rows += [_worker_row(w, now) for w in view.workers]
     lines += _table(rows) if view.workers else ["no worker has registered in this Redis"]
 
-    lines += ["", "accounts held"]
+    lines += ["", "accounts (the sessions each worker lists in Redis)"]
     holding = [w for w in view.workers if w.sessions]
     for w in holding:
         accounts = ", ".join(f"{s['login']} {s['server']} (used {_age(now - s['last_used'])} ago)" for s in w.sessions)
@@ -126,12 +126,18 @@ def _worker_row(w: WorkerView, now: float) -> tuple[str, ...]:
     s = w.status
     if s is None:
         return (w.terminal_id, w.state, "?", "?", w.terminal, f"{len(w.sessions)}/{w.capacity}", "?", "?", "?")
-    sessions = s.sessions if s.terminal_at else len(w.sessions)  # the pool's own count; Redis may lag it by 1 s
+    sessions = _pool_sessions(w)
     running = f"{s.running} {_age(now - s.running_since)}" if s.running else "-"
     heartbeat = f"{_age(now - s.heartbeat_at)} ago" if s.heartbeat_at else "-"
     backlog = "-" if s.backlog is None else str(s.backlog)
     return (w.terminal_id, w.state, s.host, s.backend, w.terminal, f"{sessions}/{w.capacity}", backlog, running,
             heartbeat)  # fmt: skip
+
+
+def _pool_sessions(w: WorkerView) -> int:
+    """The pool's own count, as the child last reported it; else the sessions Redis lists for the worker (which
+    keep an account evicted to make room until the next idle sweep)."""
+    return w.status.sessions if w.status is not None and w.status.terminal_at else len(w.sessions)
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:
