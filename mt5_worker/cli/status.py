@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 import redis
 from kombu.utils.url import maybe_sanitize_url
@@ -93,11 +93,10 @@ def render(view: FleetView, where: str) -> str:
     rows += [_worker_row(w, now) for w in view.workers]
     lines += _table(rows) if view.workers else ["no worker has registered in this Redis"]
 
-    lines += ["", "accounts (the sessions each worker lists in Redis)"]
-    holding = [w for w in view.workers if w.sessions]
+    lines += ["", "accounts held"]
+    holding = [w for w in view.workers if w.accounts]
     for w in holding:
-        accounts = ", ".join(f"{s['login']} {s['server']} (used {_age(now - s['last_used'])} ago)" for s in w.sessions)
-        lines.append(f"  {w.terminal_id}: {accounts}")
+        lines.append(f"  {w.terminal_id}: {', '.join(_account(a, now) for a in w.accounts)}")
     if not holding:
         lines.append("  none")
 
@@ -135,9 +134,13 @@ def _worker_row(w: WorkerView, now: float) -> tuple[str, ...]:
 
 
 def _pool_sessions(w: WorkerView) -> int:
-    """The pool's own count, as the child last reported it; else the sessions Redis lists for the worker (which
-    keep an account evicted to make room until the next idle sweep)."""
-    return w.status.sessions if w.status is not None and w.status.terminal_at else len(w.sessions)
+    return len(w.accounts)
+
+
+def _account(account: dict[str, Any], now: float) -> str:
+    used = account.get("last_used")
+    server = f" {account['server']}" if account.get("server") else ""
+    return f"{account['login']}{server} (used {_age(now - used)} ago)" if used else f"{account['login']}{server}"
 
 
 def _table(rows: list[tuple[str, ...]]) -> list[str]:

@@ -2,7 +2,8 @@
 
 - workers: the registry (live or departed, capacity, backlog report) and each one's status record
   (:mod:`~mt5_worker.fleet.worker_status`: host, backend, terminal state, pool, the task it runs);
-- the accounts each holds: its sessions (:mod:`~mt5_worker.fleet.sessions`);
+- the accounts each holds: its pool's logins, from its status, with its sessions' records
+  (:mod:`~mt5_worker.fleet.sessions`);
 - market data feeds: ``mt5:feed:leader:<server>`` (the leading feed's id, expiring with its lease) and
   ``mt5:feed:status:<server>`` (hash: ``leader``, ``updated`` (Unix seconds), ``symbols`` (comma-separated),
   ``lag:<symbol>`` (seconds)), when feeds run; none is not an error;
@@ -36,6 +37,16 @@ class WorkerView:
     capacity: int
     status: WorkerStatus | None  # None: a worker of a version that writes none, or not yet written
     sessions: list[dict[str, Any]]  # login, server, created, last_used, uses
+
+    @property
+    def accounts(self) -> list[dict[str, Any]]:
+        """The accounts its pool holds, as the worker last reported them, with what Redis knows of each (server,
+        last use); before any report, the sessions Redis lists (which keep an account evicted to make room until
+        the next idle sweep)."""
+        if self.status is None or not self.status.terminal_at:
+            return self.sessions
+        known = {row["login"]: row for row in self.sessions}
+        return [known.get(login, {"login": login, "server": None, "last_used": None}) for login in self.status.accounts]
 
     @property
     def terminal(self) -> str:
@@ -124,11 +135,11 @@ def read_feeds(client: redis.Redis, prefix: str = "mt5") -> list[FeedView]:
 def _worker_dict(w: WorkerView, now: float) -> dict[str, Any]:
     s = w.status
     found: dict[str, Any] = {"terminal_id": w.terminal_id, "state": w.state, "terminal": w.terminal,
-                             "capacity": w.capacity, "sessions": len(w.sessions), "accounts": w.sessions}  # fmt: skip
+                             "capacity": w.capacity, "sessions": len(w.accounts), "accounts": w.accounts}  # fmt: skip
     if s is not None:
         found |= {
             "host": s.host, "backend": s.backend, "pid": s.pid, "child_pid": s.child_pid,
-            "initialized": s.initialized, "connected": s.connected, "pool_sessions": s.sessions, "backlog": s.backlog,
+            "initialized": s.initialized, "connected": s.connected, "backlog": s.backlog,
             "running": s.running, "running_for": round(now - s.running_since, 3) if s.running else None,
             "heartbeat_age": round(now - s.heartbeat_at, 3) if s.heartbeat_at else None,
             "status_age": round(now - s.written_at, 3),

@@ -3,8 +3,8 @@
 Written by the worker's heartbeat (every ``MT5_HEARTBEAT_INTERVAL``) from what its main process and its pool
 child know: the host and backend, the terminal's last known state, the pool's size, the backlog bounded-load
 routing reads, the task running now. ``mt5-worker status`` reads it with the registry; nothing here is needed to
-serve requests, and a worker the registry forgets loses its field too. Never a password, nor an account: the
-accounts a worker holds are its sessions' keys (:mod:`~mt5_worker.fleet.sessions`).
+serve requests, and a worker the registry forgets loses its field too. Never a password: the accounts it names
+are the logins the worker's pool holds, as its session keys (:mod:`~mt5_worker.fleet.sessions`) name them too.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class WorkerStatus:
     terminal_at: float = 0.0  # when the child last reported its terminal (0: never)
     sessions: int = 0
     capacity: int = 0
+    accounts: tuple[int, ...] = ()  # the logins its pool holds (an operator's view; never a password)
     backlog: int | None = None  # requests waiting in its own queue or reserved (None: not measured yet)
     running: str | None = None  # the task it runs now
     running_since: float = 0.0
@@ -47,7 +48,8 @@ class WorkerStatus:
         """A status as :meth:`encode` wrote it; ``None`` for anything else (it is advisory)."""
         try:
             fields: dict[str, Any] = json.loads(raw)
-            return cls(**{name: fields[name] for name in cls.__dataclass_fields__ if name in fields})
+            found = {name: fields[name] for name in cls.__dataclass_fields__ if name in fields}
+            return cls(**found | {"accounts": tuple(int(login) for login in found.get("accounts", ()))})
         except (ValueError, TypeError):
             return None
 

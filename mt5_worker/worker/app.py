@@ -64,7 +64,7 @@ def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
 def _share_board(sender: Any = None, **_: Any) -> None:
     """In the main process, before the pool forks: the numbers it and the child share (task outcomes it sees,
     backlog, terminal state), labelled by this worker's task names."""
-    shared_board.install(sender.app.tasks.keys())
+    shared_board.install(sender.app.tasks.keys(), worker_settings().pool_size)
 
 
 @worker_process_init.connect

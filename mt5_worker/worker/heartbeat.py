@@ -129,5 +129,5 @@ class Heartbeat(bootsteps.StartStopStep):
             return base
         t = self.board.terminal()
         return replace(base, child_pid=t.child_pid, initialized=t.initialized, connected=t.connected,
-                       terminal_at=t.at, sessions=t.sessions, capacity=t.capacity, running=t.running,
-                       running_since=t.running_since)  # fmt: skip
+                       terminal_at=t.at, sessions=t.sessions, capacity=t.capacity, accounts=t.logins,
+                       running=t.running, running_since=t.running_since)  # fmt: skip

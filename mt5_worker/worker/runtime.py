@@ -82,10 +82,9 @@ class WorkerRuntime:
         """The terminal's last known state, for the heartbeat's status record (``mt5-worker status``)."""
         board = shared_board.current()
         if board is not None:
-            m = self.manager.metrics()
             board.set_terminal(child_pid=self.pid, initialized=self.manager.state is TerminalState.READY,
-                               connected=self.manager.last_known_connected, sessions=m.pool_size,
-                               capacity=m.pool_capacity)  # fmt: skip
+                               connected=self.manager.last_known_connected, capacity=self.settings.pool_size,
+                               logins=[session.login for session in self.manager.sessions()])  # fmt: skip
 
     def _start(self) -> None:
         try:

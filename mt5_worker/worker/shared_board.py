@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,7 @@ GAUGES = (
     "backlog", "backlog_at", "workers_live", "workers_departed", "fleet_at",
     # written by the child
     "child_pid", "initialized", "connected", "sessions", "capacity", "running", "running_since", "terminal_at",
+    "held",
 )  # fmt: skip
 NOT_RUNNING = -1.0
 
@@ -44,19 +45,23 @@ class TerminalSlots:
     running: str | None  # the task the child runs now
     running_since: float
     at: float
+    logins: tuple[int, ...] = ()  # the accounts its pool holds
 
 
 class SharedBoard:
     """Counters and gauges in one shared array of doubles. ``tasks``: the task names this worker has (labels);
-    any other name counts as ``other``."""
+    any other name counts as ``other``; ``pool_size``: how many logins the pool may hold (a double holds any
+    login exactly: they are integers far below 2**53)."""
 
-    def __init__(self, tasks: Iterable[str]) -> None:
+    def __init__(self, tasks: Iterable[str], pool_size: int = 0) -> None:
         self.tasks: tuple[str, ...] = (*sorted(set(tasks) - {OTHER}), OTHER)
         self._task_index = {name: i for i, name in enumerate(self.tasks)}
         keys = [(outcome, "") for outcome in MAIN_OUTCOMES] + [("failed", error) for error in MAIN_FAILURES]
         self._kinds = {key: i for i, key in enumerate(keys)}
         self._gauges = {name: len(self.tasks) * len(keys) + i for i, name in enumerate(GAUGES)}
-        self._values: Any = multiprocessing.RawArray("d", len(self.tasks) * len(keys) + len(GAUGES))
+        self._logins = len(self.tasks) * len(keys) + len(GAUGES)  # then pool_size slots: the pool's logins
+        self.pool_size = pool_size
+        self._values: Any = multiprocessing.RawArray("d", self._logins + pool_size)
         self._values[self._gauges["running"]] = NOT_RUNNING
 
     def label(self, name: object) -> str:
@@ -95,9 +100,16 @@ class SharedBoard:
     def set_fleet(self, live: int, departed: int, at: float) -> None:
         self.set(workers_live=live, workers_departed=departed, fleet_at=at)
 
-    def set_terminal(self, *, child_pid: int, initialized: bool, connected: bool, sessions: int, capacity: int) -> None:
-        self.set(child_pid=child_pid, initialized=initialized, connected=connected, sessions=sessions,
-                 capacity=capacity, terminal_at=time.time())  # fmt: skip
+    def set_terminal(
+        self, *, child_pid: int, initialized: bool, connected: bool, capacity: int, logins: Sequence[int]
+    ) -> None:
+        """The child's report; ``logins``: the accounts its pool holds (written before their count, so a reader
+        never counts a slot not yet written)."""
+        held = list(logins)[: self.pool_size]
+        for i, login in enumerate(held):
+            self._values[self._logins + i] = float(login)
+        self.set(child_pid=child_pid, initialized=initialized, connected=connected, sessions=len(logins),
+                 capacity=capacity, held=len(held), terminal_at=time.time())  # fmt: skip
 
     def set_running(self, task: object | None) -> None:
         """The task the child starts now (``None``: it finished)."""
@@ -117,16 +129,17 @@ class SharedBoard:
             running=self.tasks[running] if 0 <= running < len(self.tasks) else None,
             running_since=self.get("running_since"),
             at=self.get("terminal_at"),
+            logins=tuple(int(self._values[self._logins + i]) for i in range(int(self.get("held")))),
         )
 
 
 _board: SharedBoard | None = None
 
 
-def install(tasks: Iterable[str]) -> SharedBoard:
+def install(tasks: Iterable[str], pool_size: int) -> SharedBoard:
     """Make this worker's board (in the main process, before the pool forks)."""
     global _board
-    _board = SharedBoard(tasks)
+    _board = SharedBoard(tasks, pool_size)
     return _board
 
 

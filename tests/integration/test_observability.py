@@ -142,9 +142,10 @@ def test_status_json_shows_the_fleet_from_redis(observed: Observed) -> None:
     for w in workers.values():
         assert (w["state"], w["backend"], w["capacity"]) == ("live", "simulator", 2)
         assert w["terminal"] in ("connected", "initialized") and w["heartbeat_age"] < 5
-        assert w["backlog"] == 0 and w["pool_sessions"] <= 2
-    held = {a["login"] for w in workers.values() for a in w["accounts"]}
-    assert held and held <= {a.login for a in DEMO_ACCOUNTS[:5]}
+        assert w["backlog"] == 0 and 1 <= w["sessions"] == len(w["accounts"]) <= 2  # what the pool holds
+    held = [a["login"] for w in workers.values() for a in w["accounts"]]
+    assert set(held) <= {a.login for a in DEMO_ACCOUNTS[:5]}
+    assert all(a["server"] == "MetaQuotes-Demo" for w in workers.values() for a in w["accounts"])
     assert [] == found["feeds"]  # no feed runs: nothing, and no error
     assert {"pending": 0, "lease_expired": 0, "unknown": 0} == {
         k: found["trading"]["open"][k]

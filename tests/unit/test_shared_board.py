@@ -47,14 +47,21 @@ def test_the_board_labels_only_this_workers_tasks_and_keeps_other_names_out() ->
 
 
 def test_the_board_is_shared_with_a_forked_child() -> None:
-    """What a prefork child writes (its terminal) the main process reads, and the other way round."""
-    board = SharedBoard(TASKS)
+    """What a prefork child writes (its terminal, its pool's logins) the main process reads, and the other way
+    round."""
+    board = SharedBoard(TASKS, pool_size=3)
     board.set_backlog(7, 123.0)
     pid = os.fork()
     if pid == 0:  # the child: reads the main process's backlog, writes its terminal and running task
         try:
             assert 7 == board.get("backlog")
-            board.set_terminal(child_pid=os.getpid(), initialized=True, connected=True, sessions=3, capacity=20)
+            board.set_terminal(
+                child_pid=os.getpid(),
+                initialized=True,
+                connected=True,
+                capacity=20,
+                logins=[10000001, 10000002, 20000003],
+            )
             board.set_running("mt5.login")
             board.count("mt5.login", "revoked")
         finally:
@@ -67,6 +74,7 @@ def test_the_board_is_shared_with_a_forked_child() -> None:
         terminal.running,
     )  # fmt: skip
     assert terminal.at > 0 and terminal.running_since > 0
+    assert (10000001, 10000002, 20000003) == terminal.logins
     assert [("mt5.login", "revoked", "", 1.0)] == list(board.counts())
     board.set_running(None)
     assert board.terminal().running is None
