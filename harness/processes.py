@@ -109,19 +109,23 @@ class Process:
             if _unreaped(incarnation):
                 incarnation.stop(sig)
 
-    def log_text(self) -> str:
-        """Everything every incarnation wrote."""
-        return "".join(incarnation.log_text() for incarnation in self.incarnations)
+    def log_text(self, *, since: int | None = None) -> str:
+        """Everything every incarnation wrote, or with ``since`` what the current one wrote from that byte offset
+        on (:meth:`log_size`, taken before acting)."""
+        if since is None:
+            return "".join(incarnation.log_text() for incarnation in self.incarnations)
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode("utf-8", errors="replace")
+
+    def log_size(self) -> int:
+        """The current incarnation's log size: an offset for ``since`` (what a test on a shared process acts on)."""
+        return self.log_path.stat().st_size
 
     def events(self, event: str | None = None, *, since: int | None = None, **match: Any) -> list[dict[str, Any]]:
         """structlog JSON lines, filtered by event name and field values: of every incarnation, or with ``since``,
         of the current one from that byte offset on (what a test wrote down before acting)."""
-        if since is None:
-            text = self.log_text()
-        else:
-            with self.log_path.open("rb") as log:
-                log.seek(since)
-                text = log.read().decode("utf-8", errors="replace")
+        text = self.log_text(since=since)
         found = []
         for line in text.splitlines():
             if not line.startswith("{"):
@@ -164,9 +168,10 @@ class WorkerProcess(Process):
     def argv(self) -> list[str]:
         return worker_argv(self.nodename, *self.args)
 
-    def sdk_calls(self, function: str, **match: Any) -> list[dict[str, Any]]:
-        """The terminal calls the worker logged (``mt5.call``), e.g. ``sdk_calls("login", ok=True)``."""
-        return self.events("mt5.call", function=function, **match)
+    def sdk_calls(self, function: str, *, since: int | None = None, **match: Any) -> list[dict[str, Any]]:
+        """The terminal calls the worker logged (``mt5.call``), e.g. ``sdk_calls("login", ok=True)``; ``since``: from
+        that offset of the current incarnation's log on."""
+        return self.events("mt5.call", since=since, function=function, **match)
 
     def child_pid(self) -> int | None:
         """The prefork child that runs tasks (and owns the terminal); Linux only."""

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration  # runs promtool
 RULES_DIR = ROOT / "monitoring" / "prometheus" / "rules"
 RULES = RULES_DIR / "mt5-worker.rules.yml"
 RULE_TESTS = RULES_DIR / "mt5-worker.rules.test.yml"

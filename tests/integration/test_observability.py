@@ -29,7 +29,11 @@ from harness.prometheus import PrometheusAPI, PrometheusProcess, prometheus_bina
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = [
+    pytest.mark.integration,  # its fixture starts a fleet and Prometheus
+    pytest.mark.xdist_group(__name__),  # one fleet for the module: one process runs its tests
+    pytest.mark.timeout(180),
+]
 MT5_WORKER = str(Path(sys.executable).parent / "mt5-worker")
 FEED_NAMES = re.compile(r"\bmt5_(feed|stream)_\w+")
 

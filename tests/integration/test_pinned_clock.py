@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import time
 
-from harness.env import CLOCK_OFFSET, PINS, child_env, clock_offset, simulated_now
+import pytest
+
+from harness.env import PINS, simulated_now
 from mt5_worker import MT5Client
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A = DEMO_ACCOUNTS[0]
 SLACK = 5.0  # seconds: the time between reading the clock here and the worker reading its own
-
-
-def test_every_harness_child_gets_the_pinned_clock() -> None:
-    assert str(clock_offset()) == child_env()[CLOCK_OFFSET]
-    assert str(clock_offset()) == child_env({"MT5_LOG_FORMAT": "json"})[CLOCK_OFFSET]
-    pinned = PINS["trading"].timestamp()
-    assert pinned <= simulated_now() <= pinned + 3600  # the pin was taken when this run started (under an hour)
 
 
 def test_every_stack_serves_the_pinned_clock(stack: Stack) -> None:

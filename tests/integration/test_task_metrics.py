@@ -1,10 +1,11 @@
 """Task metrics on a real worker's endpoint: every outcome where Celery decides it (the child runs tasks; the main
 process drops revoked, expired and malformed messages and outlives a child killed at the time limit), queue wait
-from the publish stamp, and the backlog the heartbeat reports to the registry."""
+from the publish stamp, the backlog the heartbeat reports to the registry, and the board the two processes share."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,10 +21,12 @@ from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from mt5_worker.worker.queue_wait import published_stamp
+from mt5_worker.worker.shared_board import SharedBoard
 from tests.celery_fixtures import Stack
 from tests.integration.test_metrics import samples, scrape, value
 
 A, B = DEMO_ACCOUNTS[:2]
+TASKS = ("mt5.account_info", "mt5.login")
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -128,6 +131,41 @@ def test_the_backlog_on_the_endpoint_is_what_the_registry_has(simulator_stack: S
     assert backlog == report.backlog >= 2
     for result in pending:
         result.get(timeout=30)
+
+
+@pytest.mark.integration  # forks a process
+def test_the_board_is_shared_with_a_forked_child() -> None:
+    """What a prefork child writes (its terminal, its pool's logins) the main process reads, and the other way
+    round."""
+    board = SharedBoard(TASKS, pool_size=3)
+    board.set_backlog(7, 123.0)
+    pid = os.fork()
+    if pid == 0:  # the child: reads the main process's backlog, writes its terminal and running task
+        try:
+            assert 7 == board.get("backlog")
+            board.set_terminal(
+                child_pid=os.getpid(),
+                initialized=True,
+                connected=True,
+                capacity=20,
+                logins=[10000001, 10000002, 20000003],
+            )
+            board.set_running("mt5.login")
+            board.count("mt5.login", "revoked")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert 0 == status
+    terminal = board.terminal()
+    assert (pid, True, True, 3, 20, "mt5.login") == (
+        terminal.child_pid, terminal.initialized, terminal.connected, terminal.sessions, terminal.capacity,
+        terminal.running,
+    )  # fmt: skip
+    assert terminal.at > 0 and terminal.running_since > 0
+    assert (10000001, 10000002, 20000003) == terminal.logins
+    assert [("mt5.login", "revoked", "", 1.0)] == list(board.counts())
+    board.set_running(None)
+    assert board.terminal().running is None
 
 
 def _scrape(port: int) -> dict[Any, float] | None:

@@ -3,7 +3,6 @@ between ticks and bars (docs/sdk-market-data.md)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +18,8 @@ from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, Symb
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.specs import LATENCY_PROFILES
 from tests.conftest import ManualClock, creds
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 NO_IPC = (-10004, "No IPC connection")
 NOT_FOUND = (-4, "Terminal: Not found")
@@ -545,13 +546,12 @@ def test_default_maxbars_and_history_start() -> None:
     assert early is not None and early["time"][0] == HISTORY_START
 
 
-def test_100000_m1_bars_are_fast() -> None:
+def test_100000_m1_bars_come_whole_in_one_call() -> None:
+    """How long they take is bench D1's figure (docs/performance.md), not an assertion here."""
     sim = sim_at()
-    started = time.perf_counter()
     bars = sim.copy_rates_from_pos("EURUSD", c.TIMEFRAME_M1, 0, 100_000)
-    elapsed = time.perf_counter() - started
     assert bars is not None and 100_000 == len(bars)
-    assert elapsed < 1.5, f"100,000 M1 bars took {elapsed:.2f} s"
+    assert (bars["time"][1:] > bars["time"][:-1]).all()
 
 
 def test_ticks_from_a_date_and_by_flags(sim: SimulatedTerminal) -> None:

@@ -1,9 +1,9 @@
 """Task metrics in-process: the shared board's slots and labels, queue wait from the publish stamp or the ETA, and
-the child's counters merged with the main process's at scrape time."""
+the child's counters merged with the main process's at scrape time (sharing the board across a fork:
+tests/integration/test_task_metrics.py)."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -44,40 +44,6 @@ def test_the_board_labels_only_this_workers_tasks_and_keeps_other_names_out() ->
         ("mt5.login", "expired", "", 2.0),
         (OTHER, "rejected", "", 1.0),
     ]
-
-
-def test_the_board_is_shared_with_a_forked_child() -> None:
-    """What a prefork child writes (its terminal, its pool's logins) the main process reads, and the other way
-    round."""
-    board = SharedBoard(TASKS, pool_size=3)
-    board.set_backlog(7, 123.0)
-    pid = os.fork()
-    if pid == 0:  # the child: reads the main process's backlog, writes its terminal and running task
-        try:
-            assert 7 == board.get("backlog")
-            board.set_terminal(
-                child_pid=os.getpid(),
-                initialized=True,
-                connected=True,
-                capacity=20,
-                logins=[10000001, 10000002, 20000003],
-            )
-            board.set_running("mt5.login")
-            board.count("mt5.login", "revoked")
-        finally:
-            os._exit(0)
-    _, status = os.waitpid(pid, 0)
-    assert 0 == status
-    terminal = board.terminal()
-    assert (pid, True, True, 3, 20, "mt5.login") == (
-        terminal.child_pid, terminal.initialized, terminal.connected, terminal.sessions, terminal.capacity,
-        terminal.running,
-    )  # fmt: skip
-    assert terminal.at > 0 and terminal.running_since > 0
-    assert (10000001, 10000002, 20000003) == terminal.logins
-    assert [("mt5.login", "revoked", "", 1.0)] == list(board.counts())
-    board.set_running(None)
-    assert board.terminal().running is None
 
 
 def test_queue_wait_counts_from_the_publish_stamp_or_a_later_eta() -> None:

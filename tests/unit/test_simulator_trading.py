@@ -20,6 +20,8 @@ from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_store import FIRST_TICKET
 from tests.conftest import ManualClock
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 WEDNESDAY = 1_795_617_000.0  # 2026-11-25 14:30 UTC (server time)
 SATURDAY = 1_795_867_200.0  # 2026-11-28 12:00 UTC
 A = AccountSpec(login=7001, password=SecretStr("pw-7001-xxxx"), server="Trade-Test", balance=10_000.0, trades=False)

@@ -1,4 +1,4 @@
-"""Exactly-once trading on real workers, in the interleavings of test_trading_review.py reached through Celery
+"""Exactly-once trading on real workers, in the interleavings of test_order_interleavings.py reached through Celery
 itself. The worker holds an order inside ``order_send`` (the simulator's latency sleeps *before* the simulated
 server executes it) while the fleet does what it does in production: a warm shutdown (``docker stop`` signals the
 main process only), a broker connection lost under a running task. Neither may execute the key twice.
@@ -30,6 +30,11 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.trade_store import TradeStore
 from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import simulator
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.market_hours,
+]  # starts processes of its own; reads the market or trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
