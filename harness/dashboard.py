@@ -1,9 +1,10 @@
-"""The Grafana dashboard's queries as Prometheus evaluates them, and traffic that gives every panel data.
+"""The Grafana dashboard's queries as Prometheus evaluates them, and a fleet and traffic that give every panel data.
 
 ``panels()`` reads monitoring/grafana/dashboards/mt5-worker.json; ``promql()`` replaces Grafana's variables by
 what Grafana would send (the job, every instance, a rate interval). ``traffic()`` sends through ``MT5Client`` what
 an operator's dashboard shows under load: account reads, retried and refused requests, an order on BTCUSD
-(traded every hour of the simulated week), expired and rejected messages, evictions. Used by
+(traded every hour of the simulated week), expired and rejected messages, evictions; a market data feed
+(``FEED_SETTINGS``) gives the streams row its series. Used by
 tests/integration/test_observability.py and scripts/dashboard_picture.py.
 """
 
@@ -27,7 +28,17 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "mt5-worker.json"
 STREAMS_ROW = "Streams"  # the market data feeds' panels: series only while a feed runs
+# The one panel fed by the example web service (examples/fastapi_app.py), which these runs do not start.
+WEB_SERVICE_PANELS = frozenset({"Clients cut off"})
 JOB = "mt5-worker"
+FEED_JOB = "mt5-feed"
+# A feed of the demo server's EURUSD and BTCUSD, read with the first demo account (its own terminal).
+FEED_SETTINGS: dict[str, Any] = {
+    "MT5_FEED_SERVER": "MetaQuotes-Demo",
+    "MT5_FEED_LOGIN": DEMO_ACCOUNTS[0].login,
+    "MT5_FEED_PASSWORD": DEMO_ACCOUNTS[0].password.get_secret_value(),
+    "MT5_FEED_SYMBOLS": "EURUSD,BTCUSD",
+}
 # Fleet settings that make the dashboard move within seconds: frequent heartbeats and load reports, a pool of
 # two sessions (a third account evicts one), trading on, and a first IPC timeout on account_info (a retry).
 WORKER_SETTINGS: dict[str, Any] = {

@@ -262,6 +262,21 @@ class BridgeProcess(Process):
         return BridgeTerminal(self.host, self.port, token or self.token, timeout=timeout, **kwargs)
 
 
+class FeedProcess(Process):
+    """``mt5-worker feed`` for one trade server, on the simulator unless its settings say otherwise: ``env`` holds
+    its ``MT5_FEED_*`` settings. Ready once it logged its start; whether it leads is :meth:`leading`."""
+
+    ready_text = "mt5.feed.started"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "mt5_worker.feed.main"]
+
+    def leading(self) -> bool:
+        """Whether its last leadership event says it leads."""
+        changes = [e for e in self.events() if e.get("event") in ("mt5.feed.leading", "mt5.feed.standing_by")]
+        return bool(changes) and changes[-1]["event"] == "mt5.feed.leading"
+
+
 def _unreaped(process: ManagedProcess) -> bool:
     """Started and not waited for yet. Signals go to a process group by id, and once its leader is reaped (and
     the group empty) that id may be given to another process: only an unreaped one is safe to signal."""

@@ -4,10 +4,10 @@
 
 Grafana is not available here, so this draws each panel itself (matplotlib) from the very queries of
 monitoring/grafana/dashboards/mt5-worker.json, evaluated by Prometheus (Debian's ``prometheus``) over the run:
-a private Redis, two workers on the simulator, Prometheus scraping them every second with the project's rules,
-and traffic through MT5Client (account reads, a refused login, retried requests, BTCUSD orders, and a burst that
-builds a backlog halfway). The streams row is left out: it needs a running market data feed. Everything started
-is stopped at the end.
+a private Redis, two workers on the simulator, a market data feed (EURUSD, BTCUSD), Prometheus scraping them
+every second with the project's rules, and traffic through MT5Client (account reads, a refused login, retried
+requests, BTCUSD orders, and a burst that builds a backlog halfway). The one panel the example web service feeds
+("Clients cut off") is left out. Everything started is stopped at the end.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def burst(fleet: Fleet, requests: int) -> None:
 
 
 def draw(api: object, start: float, end: float, out: Path) -> int:
-    queries = [q for q in dashboard.queries() if q.row != dashboard.STREAMS_ROW]
+    queries = [q for q in dashboard.queries() if q.panel not in dashboard.WEB_SERVICE_PANELS]
     panels: dict[tuple[str, str], list[dashboard.Query]] = {}
     for q in queries:
         panels.setdefault((q.row, q.panel), []).append(q)
@@ -73,7 +73,7 @@ def draw(api: object, start: float, end: float, out: Path) -> int:
         drawn += lines > 0
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    figure.suptitle("mt5-worker dashboard: two simulated workers under traffic, from Prometheus (x: seconds)",
+    figure.suptitle("mt5-worker dashboard: two workers and a feed on the simulator, from Prometheus (x: seconds)",
                     fontsize=12, x=0.01, ha="left")  # fmt: skip
     figure.tight_layout(rect=(0, 0, 1, 0.98))
     figure.savefig(out, dpi=72)
@@ -97,14 +97,15 @@ def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="mt5-dashboard-"))
     fleet = Fleet(log_dir, host="demo")
     try:
-        ports = [free_port(), free_port()]
+        ports, feed_port = [free_port(), free_port()], free_port()
         workers = [fleet.worker(f"w{i + 1}", wait=False, MT5_METRICS_PORT=port, **dashboard.WORKER_SETTINGS)
                    for i, port in enumerate(ports)]  # fmt: skip
-        prometheus = fleet.track(PrometheusProcess(log_dir, {dashboard.JOB: [f"127.0.0.1:{p}" for p in ports]}))
-        prometheus.start()
+        fleet.feed("feed", wait=False, MT5_METRICS_PORT=feed_port, **dashboard.FEED_SETTINGS)
+        jobs = {dashboard.JOB: [f"127.0.0.1:{p}" for p in ports], dashboard.FEED_JOB: [f"127.0.0.1:{feed_port}"]}
+        prometheus = fleet.track(PrometheusProcess(log_dir, jobs)).start()
         fleet.wait_serving(workers)
         api = prometheus.api()
-        wait_for(lambda: len(api.query(f'up{{job="{dashboard.JOB}"}} == 1')) == 2, 30, "both workers scraped")
+        wait_for(lambda: len(api.query("up == 1")) == 3, 30, "both workers and the feed scraped")
         start = time.time()
         sent = dashboard.traffic(fleet, args.seconds / 2)
         burst(fleet, 200)

@@ -105,7 +105,8 @@ def render(view: FleetView, where: str) -> str:
         for f in view.feeds:
             leader = f"leader {f.leader} (lease {_age(f.lease_left)})" if f.leader else "NO LEADER"
             updated = f"updated {_age(now - f.updated)} ago" if f.updated else "no status"
-            lags = ", ".join(f"{symbol} {_age(lag)}" for symbol, lag in f.lags.items()) or "no symbols"
+            lags = ", ".join(f"{symbol} {_age(lag)}{'' if f.open.get(symbol, True) else ' (closed)'}"
+                             for symbol, lag in f.lags.items()) or "no symbols"  # fmt: skip
             lines.append(f"  {f.server}: {leader} · {updated} · lag {lags}")
 
     k = view.open_keys

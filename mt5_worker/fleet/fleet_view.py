@@ -6,7 +6,8 @@
   (:mod:`~mt5_worker.fleet.sessions`);
 - market data feeds: ``mt5:feed:leader:<server>`` (the leading feed's id, expiring with its lease) and
   ``mt5:feed:status:<server>`` (hash: ``leader``, ``updated`` (Unix seconds), ``symbols`` (comma-separated),
-  ``lag:<symbol>`` (seconds)), when feeds run; none is not an error;
+  ``lag:<symbol>`` (seconds), ``open:<symbol>`` (1/0)), when feeds run (:mod:`~mt5_worker.streams.keys`); none
+  is not an error;
 - trading: the idempotency keys not done (:mod:`~mt5_worker.fleet.order_journal`).
 
 Never a password: none of these keys holds one.
@@ -25,9 +26,7 @@ from mt5_worker.fleet.order_journal import OpenKeys, OpenRecord, OrderJournal
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import SessionStore
 from mt5_worker.fleet.worker_status import WorkerStatus
-
-FEED_LEADER = "{prefix}:feed:leader:{server}"
-FEED_STATUS = "{prefix}:feed:status:{server}"
+from mt5_worker.streams import keys
 
 
 @dataclass(frozen=True)
@@ -66,6 +65,7 @@ class FeedView:
     lease_left: float | None  # seconds until its lease runs out
     updated: float | None  # when the leader last wrote its status
     lags: dict[str, float | None]  # symbol -> seconds behind the terminal (None: not reported)
+    open: dict[str, bool] = field(default_factory=dict)  # symbol -> its market open, as the feed judges it
 
 
 @dataclass(frozen=True)
@@ -101,21 +101,21 @@ def read_fleet(client: redis.Redis, *, limit: int = 50, prefix: str = "mt5", now
         capacity = capacities.get(terminal_id) or (status.capacity if status else 0)
         workers.append(WorkerView(terminal_id, state, capacity, status, sessions))
     journal = OrderJournal(client, ttl=1, lease=1, prefix=prefix)  # reads only: ttl and lease are not used
-    return FleetView(now, workers, read_feeds(client, prefix), journal.open_keys(), journal.open_records(limit))
+    return FleetView(now, workers, read_feeds(client), journal.open_keys(), journal.open_records(limit))
 
 
-def read_feeds(client: redis.Redis, prefix: str = "mt5") -> list[FeedView]:
+def read_feeds(client: redis.Redis) -> list[FeedView]:
     """Every server with a feed leader or a feed status in Redis; empty when no feed runs."""
     servers: set[str] = set()
-    for pattern in (FEED_LEADER, FEED_STATUS):
-        head = pattern.format(prefix=prefix, server="")
+    for key_of in (keys.leader_key, keys.status_key):
+        head = key_of("")
         servers |= {_s(key)[len(head) :] for key in client.scan_iter(match=f"{_glob(head)}*", count=1000)}
     feeds = []
     for server in sorted(servers):
         pipe = client.pipeline(transaction=False)
-        pipe.get(FEED_LEADER.format(prefix=prefix, server=server))
-        pipe.pttl(FEED_LEADER.format(prefix=prefix, server=server))
-        pipe.hgetall(FEED_STATUS.format(prefix=prefix, server=server))
+        pipe.get(keys.leader_key(server))
+        pipe.pttl(keys.leader_key(server))
+        pipe.hgetall(keys.status_key(server))
         leader, pttl, raw = pipe.execute()
         fields = {_s(k): _s(v) for k, v in raw.items()}
         symbols = [s for s in fields.get("symbols", "").split(",") if s]
@@ -127,6 +127,7 @@ def read_feeds(client: redis.Redis, prefix: str = "mt5") -> list[FeedView]:
                 lease_left=pttl / 1000 if leader is not None and pttl > 0 else None,
                 updated=_float(fields.get("updated")),
                 lags={symbol: _float(fields.get(f"lag:{symbol}")) for symbol in symbols},
+                open={symbol: fields[f"open:{symbol}"] == "1" for symbol in symbols if f"open:{symbol}" in fields},
             )
         )
     return feeds

@@ -43,6 +43,7 @@ def simulated_terminal(
         seed=settings.simulator_seed,
         crash_every=settings.simulator_crash_every,
         clock_offset=settings.simulator_clock_offset,
+        tick_rate=settings.simulator_tick_rate,
         trade_store=simulator_trade_store(settings),
         disable_algo_on_switch=settings.simulator_disable_algo_on_switch,
         **kwargs,
