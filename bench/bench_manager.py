@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.specs import LATENCY_PROFILES, AccountSpec
+from mt5_worker.simulator.specs import LATENCY_PROFILES, AccountSpec
+from mt5_worker.simulator.terminal import SimulatedTerminal
 
 Request = tuple[int, str, str]  # login, password, server
 

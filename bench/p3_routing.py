@@ -41,7 +41,7 @@ from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 from mt5_worker.worker.reaper import queue_length
 
 LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0

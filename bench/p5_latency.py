@@ -33,7 +33,7 @@ from harness.accounts import write_accounts
 from mt5_worker.client.async_client import AsyncMT5Client
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 
 P99_TARGET, P50_TARGET = 1.0, 0.5  # (d) / (a) at 90% load
 LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults

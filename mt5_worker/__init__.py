@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from mt5_worker.logging import configure_logging
     from mt5_worker.manager.connection_manager import MT5ConnectionManager
     from mt5_worker.settings import Settings
-    from mt5_worker.terminal.simulator import SimulatedTerminal
+    from mt5_worker.simulator.terminal import SimulatedTerminal
 
 _EXPORTS = {
     "AsyncMT5Client": "mt5_worker.client.async_client",
@@ -46,7 +46,7 @@ _EXPORTS = {
     "MT5ConnectionManager": "mt5_worker.manager.connection_manager",
     "Settings": "mt5_worker.settings",
     "SettingsError": "mt5_worker.errors",
-    "SimulatedTerminal": "mt5_worker.terminal.simulator",
+    "SimulatedTerminal": "mt5_worker.simulator.terminal",
     "configure_logging": "mt5_worker.logging",
     "MT5Error": "mt5_worker.errors",
     "TransientMT5Error": "mt5_worker.errors",

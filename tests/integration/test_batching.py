@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from mt5_worker.worker.batching import AccountBatcher, batch_order
 from tests.celery_fixtures import Stack
 

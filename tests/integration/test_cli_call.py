@@ -13,7 +13,7 @@ import pytest
 
 from harness.env import clean_environ
 from mt5_worker.cli.progress import Progress
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]

@@ -18,7 +18,7 @@ from mt5_worker.cli.devstack import free_port, wait_for
 from mt5_worker.errors import AuthorizationError, SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker.metrics import ManagerMetrics
 from tests.celery_fixtures import Stack
 from tests.conftest import creds

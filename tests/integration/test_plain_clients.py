@@ -23,7 +23,7 @@ import redis
 from mt5_worker import errors
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, MT5Error
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B, C = DEMO_ACCOUNTS[:3]

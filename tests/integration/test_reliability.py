@@ -17,7 +17,7 @@ from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.client import MT5Client
 from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import SimulatedTerminal
+from mt5_worker.simulator.terminal import SimulatedTerminal
 from reliability import (
     bridge_faults,
     credential_scan,

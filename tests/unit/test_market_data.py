@@ -16,9 +16,9 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager import market_requests as req
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.settings import Settings
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.constants import COPY_TICKS_INFO, TIMEFRAME_H4, TIMEFRAME_M1
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 A = DEMO_ACCOUNTS[0]
 ACCOUNT = {"password": A.password.get_secret_value(), "server": A.server}

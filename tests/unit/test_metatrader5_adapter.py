@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import creds
 
 

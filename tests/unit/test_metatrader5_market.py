@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 from tests.conftest import creds
 
 NOW = datetime(2025, 11, 19, 14, 30, 12, tzinfo=UTC).timestamp()

@@ -1,18 +1,19 @@
 """What a simulated terminal is made of: its accounts, injected faults and latency profiles.
 
-Value types shared by the simulator, the bridge that hosts one, and the settings that describe them
-(``MT5_SIMULATOR_*``). Pure data and validation: reading an accounts file is the only I/O, on request.
+Value types of the simulator's constructor, and their parsing from what the settings hold (``MT5_SIMULATOR_*``):
+the backend chooser (:mod:`mt5_worker.backends`) turns a bad value into a ``SettingsError`` naming the variable.
+Pure data and validation: reading an accounts file is the only I/O, on request.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, TypeAdapter, ValidationError, field_validator
 
-from mt5_worker.terminal.port import FUNCTIONS
+from mt5_worker.terminal.functions import FUNCTIONS
 
 # Functions that copy many rows: a call costs its latency once, plus once more per BULK_ROWS_PER_LATENCY rows
 # (with the realistic 2 ms, 100,000 bars take 0.1 s more), as a larger answer takes longer to cross the pipe.
@@ -65,7 +66,7 @@ class AccountSpec(BaseModel):
     currency: str = "USD"
     leverage: PositiveInt = 100
     company: str = "MetaQuotes Ltd."
-    trades: bool = True  # False: no positions, orders or history (else generated: terminal/ledger.py)
+    trades: bool = True  # False: no positions, orders or history (else generated: simulator/ledger.py)
     trade_allowed: bool = True  # False: the server refuses every trade request (10017, Trade disabled)
     trade_expert: bool = True  # False: it refuses automated (API) trading (10026, AutoTrading disabled by server)
 
@@ -76,15 +77,69 @@ def load_accounts(path: Path) -> tuple[AccountSpec, ...]:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ValueError(f"cannot read accounts file {path}: {exc}") from None
-    if not isinstance(raw, list) or not raw:
-        raise ValueError(f"accounts file {path} must hold a non-empty JSON list of accounts")
+    return load_account_data(raw, f"accounts file {path}")
+
+
+def load_account_data(items: Any, source: str) -> tuple[AccountSpec, ...]:
+    """Accounts from plain data (a list of objects, as an accounts file holds); ``ValueError`` naming ``source``
+    and the fields at fault, never their values (they may be passwords)."""
+    if not isinstance(items, list | tuple) or not items:
+        raise ValueError(f"{source} must hold a non-empty JSON list of accounts")
     try:
-        accounts = tuple(AccountSpec.model_validate(item) for item in raw)
+        accounts = tuple(AccountSpec.model_validate(item) for item in items)
     except ValidationError as exc:
-        # Name the fields, never echo their values: they may be passwords.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"accounts file {path}: {problems}") from None
+        raise ValueError(f"{source}: {_problems(exc)}") from None
     keys = [(a.login, a.server) for a in accounts]
     if len(set(keys)) != len(keys):
-        raise ValueError(f"accounts file {path} lists the same login and server twice")
+        raise ValueError(f"{source} lists the same login and server twice")
     return accounts
+
+
+def parse_latency(text: str) -> dict[str, float]:
+    """``MT5_SIMULATOR_LATENCY``: a profile's name, or a JSON object of seconds per function."""
+    if text in LATENCY_PROFILES:
+        return dict(LATENCY_PROFILES[text])
+    raw = _json_object(text, f"one of {sorted(LATENCY_PROFILES)} or a JSON object")
+    try:
+        latency = _LATENCIES.validate_python(raw)
+    except ValidationError as exc:
+        raise ValueError(_problems(exc)) from None
+    _known_functions(latency)
+    if any(v < 0 for v in latency.values()):
+        raise ValueError("latencies must be >= 0 seconds")
+    return latency
+
+
+def parse_faults(text: str) -> dict[str, FaultSpec]:
+    """``MT5_SIMULATOR_FAULTS``: a JSON object, function -> :class:`FaultSpec` fields."""
+    raw = _json_object(text, "a JSON object")
+    try:
+        faults = _FAULTS.validate_python(raw)
+    except ValidationError as exc:
+        raise ValueError(_problems(exc)) from None
+    _known_functions(faults)
+    return faults
+
+
+_LATENCIES = TypeAdapter(dict[str, float])
+_FAULTS = TypeAdapter(dict[str, FaultSpec])
+
+
+def _known_functions(value: dict[str, Any]) -> None:
+    unknown = sorted(set(value) - set(FUNCTIONS))
+    if unknown:
+        raise ValueError(f"unknown function(s) {unknown}; expected some of {list(FUNCTIONS)}")
+
+
+def _json_object(text: str, expected: str) -> Any:
+    if not text.strip():
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"expected {expected}; not valid JSON ({exc.msg} at char {exc.pos})") from None
+
+
+def _problems(exc: ValidationError) -> str:
+    # The fields and what is wrong with them, never the values: they may be passwords.
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from mt5_worker.simulator.market.bars import BarIndex
+from mt5_worker.simulator.market.noise import _S_BOOK, _hash, stable_hash
+from mt5_worker.simulator.market.prices import SymbolMarket
+from mt5_worker.simulator.market.symbols import SYMBOLS, SymbolSpec
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market.bars import BarIndex
-from mt5_worker.terminal.market.noise import _S_BOOK, _hash, stable_hash
-from mt5_worker.terminal.market.prices import SymbolMarket
-from mt5_worker.terminal.market.symbols import SYMBOLS, SymbolSpec
 from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 
 BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)

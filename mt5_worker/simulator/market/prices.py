@@ -8,8 +8,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market.noise import (
+from mt5_worker.simulator.market.calendar import HISTORY_START, Calendar
+from mt5_worker.simulator.market.noise import (
     _S_ANCHOR,
     _S_CLOSE,
     _S_COUNT,
@@ -35,7 +35,7 @@ from mt5_worker.terminal.market.noise import (
     _uniform,
     stable_hash,
 )
-from mt5_worker.terminal.market.pieces import (
+from mt5_worker.simulator.market.pieces import (
     Hours,
     Minutes,
     Pieces,
@@ -45,9 +45,9 @@ from mt5_worker.terminal.market.pieces import (
     _reduce,
     _tick_pieces,
 )
-from mt5_worker.terminal.market.sessions import HISTORY_START, Calendar
-from mt5_worker.terminal.market.symbols import SymbolSpec
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, Records
+from mt5_worker.simulator.market.symbols import SymbolSpec
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE, Records
 
 MIN_TICKS_PER_MINUTE = 4
 MIN_TICKS_PER_HOUR = 60 * MIN_TICKS_PER_MINUTE

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mt5_worker.terminal.market.noise import F64, I64
-from mt5_worker.terminal.records import Records
+from mt5_worker.simulator.market.noise import F64, I64
+from mt5_worker.terminal.arrays import Records
 
 
 @dataclass
