@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,15 +139,6 @@ class RedisServer:
 
     def stop(self) -> None:
         self._process.stop(timeout=5)
-
-
-@contextlib.contextmanager
-def private_redis(log_dir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(log_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def celery_argv(*args: str) -> list[str]:

@@ -21,8 +21,8 @@ from mt5_worker.errors import AccountMismatchError, InvalidRequestError, error_f
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.lock import FairLock
 from mt5_worker.manager.pool import Session, SessionPool
-from mt5_worker.manager.reports import Counters, HealthReport, PoolMetrics, SessionInfo
 from mt5_worker.manager.retry import RetryPolicy
+from mt5_worker.manager.snapshots import Counters, HealthReport, PoolMetrics, SessionInfo
 from mt5_worker.manager.validation import AccountRequest
 from mt5_worker.settings import Settings
 from mt5_worker.terminal import Terminal

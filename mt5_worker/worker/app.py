@@ -21,7 +21,7 @@ from mt5_worker.backends import check_settings
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
 from mt5_worker.worker import runtime
-from mt5_worker.worker.celery_settings import task_queue
+from mt5_worker.worker.celery_config import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard

@@ -19,7 +19,7 @@ from mt5_worker.errors import (
     TransientMT5Error,
 )
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.manager.reports import PoolMetrics
+from mt5_worker.manager.snapshots import PoolMetrics
 from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import ManualClock, creds, make_accounts
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mt5_worker.client.market import to_frame
+from mt5_worker.client.frames import to_frame
 from mt5_worker.errors import InvalidRequestError, PermanentMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager import market_requests as req
