@@ -78,6 +78,7 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "faults": faults,
         "seed": settings.simulator_seed,
         "crash_every": settings.simulator_crash_every,
+        "clock_offset": settings.simulator_clock_offset,
         "trade_store": simulator_trade_store(settings),
         "disable_algo_on_switch": settings.simulator_disable_algo_on_switch,
     }

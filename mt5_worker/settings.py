@@ -29,6 +29,8 @@ from mt5_worker.errors import SettingsError
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps")
+# The service's shared queue: where MT5Client sends what no terminal owns (every worker consumes it).
+SHARED_QUEUE = "mt5"
 URL_FIELDS = ("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend")
 
 
@@ -163,7 +165,7 @@ class Settings(BaseSettings):
     shared_queues: Annotated[tuple[str, ...], NoDecode] = _alias(
         "MT5_SHARED_QUEUES",
         "comma-separated queues every worker consumes besides its own; 'celery' serves plain Celery clients",
-        ("mt5", "celery"),
+        (SHARED_QUEUE, "celery"),
     )
 
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
@@ -193,6 +195,15 @@ class Settings(BaseSettings):
         "the simulated terminal crashes on every N-th account_info call until initialize() (0 = never)",
         0,
         ge=0,
+    )
+    simulator_clock_offset: float = _alias(
+        "MT5_SIMULATOR_CLOCK_OFFSET",
+        "seconds added to this machine's clock to give the simulated trade servers' time; give every process of a"
+        " deployment (workers, bridges, feeds) the same value so they see one market (tests and the demo pin market"
+        " hours with it; +-3155760000, a century)",
+        0.0,
+        ge=-3_155_760_000,
+        le=3_155_760_000,
     )
     simulator_trade_store: Path | None = _alias(
         "MT5_SIMULATOR_TRADE_STORE",
@@ -263,7 +274,7 @@ class Settings(BaseSettings):
     @classmethod
     def _queue_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         names = tuple(dict.fromkeys(q for q in value if q))
-        if "mt5" not in names:
+        if SHARED_QUEUE not in names:
             raise ValueError("must include mt5, the queue clients fall back to when no worker is registered")
         bad = [q for q in names if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", q) or q.startswith("mt5.terminal.")]
         if bad:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from harness.env import CLOCK_OFFSET, PINS, clock_offset, pinned_offset, trade_store
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
@@ -86,17 +87,45 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     made from settings trade on this session's own store, as the harness's processes do."""
     import os
 
-    from harness.env import trade_store
-
     for name in list(os.environ):
         if name.startswith(("MT5_", "CELERY_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(trade_store()))
+    monkeypatch.setenv(CLOCK_OFFSET, str(clock_offset()))
     reset_logging()
     worker_settings.cache_clear()  # a test's settings never leak into the next one's worker code
     yield
     reset_logging()
     worker_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _simulators_on_the_pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every simulated terminal a test makes runs on one of the harness's pinned clocks (a weekday's trading hour,
+    or a weekend for tests about closed markets), unless the test drives a clock of its own: nothing may depend on
+    the real weekday or hour. Processes get theirs from ``harness.env.child_env``
+    (tests/integration/test_pinned_clock.py)."""
+    made: list[SimulatedTerminal] = []
+    original = SimulatedTerminal.__init__
+
+    def recording_init(self: SimulatedTerminal, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if "clock" not in kwargs:
+            made.append(self)
+
+    monkeypatch.setattr(SimulatedTerminal, "__init__", recording_init)
+    yield
+    pinned = {pinned_offset(pin) for pin in PINS}
+    unpinned = [sim for sim in made if sim.clock_offset not in pinned]
+    assert not unpinned, (
+        f"{len(unpinned)} simulated terminal(s) on an unpinned clock (offset {unpinned[0].clock_offset}): pass "
+        "clock_offset=harness.env.clock_offset() (or a clock of the test's own)"
+    )
+
+
+def simulator(accounts: list[AccountSpec] | None = None, **kwargs: Any) -> SimulatedTerminal:
+    """A simulated terminal on the pinned clock (``harness.env.clock_offset``), as the suite's processes run."""
+    return SimulatedTerminal(accounts, **({"clock_offset": clock_offset()} | kwargs))
 
 
 @pytest.fixture
@@ -126,7 +155,7 @@ def sim_factory(request: pytest.FixtureRequest) -> SimFactory:
         if request.param == "bridge":
             remote: RemoteSimulator = request.getfixturevalue("bridge_sim")
             return remote.reset(accounts, latency=latency)
-        return SimulatedTerminal(accounts, latency=latency)
+        return simulator(accounts, latency=latency)
 
     return make
 

@@ -15,10 +15,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
+
+# A Wednesday noon (UTC), when every simulated market trades. The demo, the tests, the benchmarks and the fault
+# campaign put the simulated trade servers there (MT5_SIMULATOR_CLOCK_OFFSET), so nothing they do depends on the
+# real weekday or hour; time then runs on from it.
+TRADING_HOUR = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+
+def clock_offset_to(instant: datetime) -> float:
+    """The ``MT5_SIMULATOR_CLOCK_OFFSET`` that puts the simulated trade servers at ``instant`` now."""
+    return round(instant.timestamp() - time.time(), 3)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", poll: float = 0.1) -> Any:

@@ -31,9 +31,8 @@ from mt5_worker.credentials import seal_credentials
 from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
-from mt5_worker.settings import Settings
+from mt5_worker.settings import SHARED_QUEUE, Settings
 
-SHARED_QUEUE = "mt5"
 RETRY_INTERVAL = 0.2  # seconds between publish attempts while the broker is unreachable
 
 

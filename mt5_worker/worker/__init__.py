@@ -13,6 +13,7 @@
 - :mod:`.load_report`: this worker's backlog and rate, as it reports them for bounded-load routing;
 - :mod:`.reaper`: moves what a departed worker's queue still holds to the accounts' new owners;
 - :mod:`.metrics`: the Prometheus endpoint of one worker process;
+- :mod:`.task_class`: every task's class: arguments redacted, a plain client's retries routed as MT5Client's;
 - :mod:`.redaction`: task arguments shown redacted (logs, events, ``inspect``), whatever the client sent;
 - :mod:`.result_backend`: the Redis result backend: errors any client can read, no traceback.
 """

@@ -14,6 +14,8 @@ from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from mt5_worker.terminal.records import TradeDeal, TradePosition
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A, B = DEMO_ACCOUNTS[:2]
 EVER = {"date_from": 0, "date_to": 2**32}
 

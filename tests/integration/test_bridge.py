@@ -30,9 +30,9 @@ from mt5_worker.codes import IPC_CODES, is_transient
 from mt5_worker.errors import SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 if TYPE_CHECKING:
     from tests.bridge_fixtures import BridgeProcess, RemoteSimulator
@@ -108,7 +108,7 @@ def test_port_calls_return_the_sdk_shapes_as_plain_data(bridge_sim: RemoteSimula
 
 
 def test_bridge_answers_exactly_what_a_local_simulator_answers(bridge_sim: RemoteSimulator) -> None:
-    local = SimulatedTerminal()
+    local = simulator()
     script: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
         ("version", (), {}),
         ("initialize", (), {"login": A.login, "password": A.password.get_secret_value(), "server": A.server}),

@@ -85,7 +85,11 @@ def test_an_expired_token_is_refused_with_a_ttl() -> None:
         open_credential({SEALED: old}, settings(KEY, credentials_ttl=60))
 
 
-@pytest.mark.parametrize("bad", ["not-a-key", KEY[:-4], f"{KEY},{KEY[:20]}", "é" * 44, "Zm9v" * 11])
+@pytest.mark.parametrize(
+    "bad",
+    ["not-a-key", KEY[:-4], f"{KEY},{KEY[:20]}", "é" * 44, "Zm9v" * 11],
+    ids=["not-a-key", "truncated", "second-truncated", "not-ascii", "wrong-length"],  # the same in every process
+)
 def test_a_bad_key_stops_start_up_naming_the_variable_never_the_value(
     bad: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -27,6 +27,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings, env_name
 from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker import runtime, tasks
+from tests.conftest import simulator
 
 MARK = "\u00a7pw\u00a7"  # every generated password contains it: finding it anywhere is a leak
 KEY, FOREIGN_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -101,7 +102,7 @@ def worker_runtime(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[
     """Install a runtime like a worker's (optionally with a credentials key) and return its simulator."""
 
     def install(key: str | None) -> SimulatedTerminal:
-        sim = SimulatedTerminal()
+        sim = simulator()
         worker_settings = Settings.load(_env_file=None, redis_url=redis_url, credentials_key=key)
         manager = MT5ConnectionManager(sim, worker_settings, sleep=lambda _: None)
         manager.initialize()

@@ -14,6 +14,8 @@ from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A, B = DEMO_ACCOUNTS[:2]
 
 

@@ -18,10 +18,10 @@ from mt5_worker.cli.devstack import free_port, wait_for
 from mt5_worker.errors import AuthorizationError, SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from mt5_worker.worker.metrics import ManagerMetrics
 from tests.celery_fixtures import Stack
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 A, B = DEMO_ACCOUNTS[:2]
 
@@ -46,7 +46,7 @@ def scrape(port: int, host: str = "127.0.0.1") -> dict[tuple[str, tuple[tuple[st
 
 @pytest.fixture
 def manager(settings_factory: Callable[..., Settings]) -> MT5ConnectionManager:
-    return MT5ConnectionManager(SimulatedTerminal(), settings_factory(), sleep=lambda _: None)
+    return MT5ConnectionManager(simulator(), settings_factory(), sleep=lambda _: None)
 
 
 def test_exporter_reads_the_managers_counters_at_scrape_time(manager: MT5ConnectionManager) -> None:
@@ -89,7 +89,7 @@ def test_exporter_reads_the_managers_counters_at_scrape_time(manager: MT5Connect
 
 
 def test_two_exporters_do_not_share_series(settings_factory: Callable[..., Settings]) -> None:
-    one, two = (MT5ConnectionManager(SimulatedTerminal(), settings_factory()) for _ in range(2))
+    one, two = (MT5ConnectionManager(simulator(), settings_factory()) for _ in range(2))
     exporters = ManagerMetrics(one, "one"), ManagerMetrics(two, "two")
     one.initialize()
     one.login(*creds(A))
@@ -131,7 +131,7 @@ def test_a_scrape_makes_no_sdk_call_and_reports_what_the_managers_calls_learnt(
     settings_factory: Callable[..., Settings],
 ) -> None:
     """Connection state comes from the calls tasks make anyway (login, health); a scrape only reads it."""
-    sim = SimulatedTerminal()
+    sim = simulator()
     manager = MT5ConnectionManager(sim, settings_factory(), sleep=lambda _: None)
     exporter = ManagerMetrics(manager, "w-quiet")
 

@@ -25,87 +25,11 @@ from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, MT5Error
 from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
+from tests.plain_client import plain_client
 
 A, B, C = DEMO_ACCOUNTS[:3]
 WRONG_PASSWORD = "Plain-Wrong-Pa55"
 INTEROP = (Path(__file__).resolve().parents[2] / "docs" / "interop.md").read_text()
-
-# Run with ``python -I`` from an empty directory: neither the repository nor anything of ours is importable.
-PLAIN_CLIENT = r'''
-import importlib.abc
-import json
-import sys
-import uuid
-
-
-class Refuse(importlib.abc.MetaPathFinder):
-    """The project is installed in this virtualenv (editable): refuse it, as on a machine without it."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("mt5_worker", "celeryconfig", "tests"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return None
-
-
-sys.meta_path.insert(0, Refuse())
-for name in ("mt5_worker", "celeryconfig"):
-    try:
-        __import__(name)
-    except ImportError:
-        pass
-    else:
-        raise SystemExit(f"{name} is importable: not a plain client")
-
-from celery import Celery
-from kombu import Connection
-
-url, scenario, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-app = Celery("plain", broker=url, backend=url, set_as_current=False)
-app.conf.task_protocol = params.get("protocol", 2)
-
-
-def outcome(result):
-    try:
-        return {"id": result.id, "result": result.get(timeout=30)}
-    except Exception as exc:
-        kind = type(exc)
-        return {"id": result.id, "error": {"type": kind.__name__, "module": kind.__module__, "args": list(exc.args)}}
-
-
-if scenario == "send_task":
-    pending = [app.send_task(name, kwargs=kwargs) for name, kwargs in params["calls"]]
-    print(json.dumps([outcome(r) for r in pending]))
-elif scenario == "hand_built_protocol_1":
-    sent = []
-    with Connection(url) as connection:
-        producer = connection.Producer()
-        for name, kwargs in params["calls"]:
-            task_id = str(uuid.uuid4())
-            body = {
-                "task": name, "id": task_id, "args": [], "kwargs": kwargs, "retries": 0, "eta": None,
-                "expires": None, "utc": True, "callbacks": None, "errbacks": None, "timelimit": [None, None],
-                "taskset": None, "chord": None,
-            }
-            producer.publish(
-                json.dumps(body).encode(), exchange="celery", routing_key="celery",
-                content_type="application/json", content_encoding="utf-8",
-            )
-            sent.append(app.AsyncResult(task_id))
-    print(json.dumps([outcome(r) for r in sent]))
-'''
-
-
-def plain_client(tmp_path: Path, url: str, scenario: str, **params: Any) -> list[dict[str, Any]]:
-    """Run the plain client as its own isolated process; what it got, one entry per call."""
-    home = tmp_path / "plain-client"
-    home.mkdir(exist_ok=True)
-    script = home / "client.py"
-    script.write_text(PLAIN_CLIENT)
-    argv = [sys.executable, "-I", str(script), url, scenario, json.dumps(params)]
-    done = subprocess.run(argv, cwd=home, capture_output=True, text=True, timeout=120)
-    assert 0 == done.returncode, done.stderr[-3000:]
-    outcomes: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return outcomes
 
 
 def stored(url: str, task_id: str) -> dict[str, Any]:

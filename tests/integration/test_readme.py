@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.celery_fixtures import Stack
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()

@@ -17,7 +17,6 @@ from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.client import MT5Client
 from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import SimulatedTerminal
 from reliability import (
     bridge_faults,
     credential_scan,
@@ -30,11 +29,11 @@ from reliability import (
 from reliability.report import BROKER_NAMES, Outcome, render, update_brokers, update_section
 from reliability.secrets_scan import needles
 from tests.celery_fixtures import BROKERS
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 
 def test_simulator_crashes_on_every_nth_account_info_call_until_initialized() -> None:
-    sim = SimulatedTerminal(crash_every=3)
+    sim = simulator(crash_every=3)
     assert sim.initialize()
     assert sim.login(*creds(sim.accounts[0]))
     assert [True, True, False] == [sim.account_info() is not None for _ in range(3)]

@@ -21,6 +21,8 @@ from mt5_worker.terminal.port import FUNCTIONS, MARKET_FUNCTIONS
 from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 from tests.conftest import ManualClock, creds
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 NO_IPC = (-10004, "No IPC connection")
 NOT_FOUND = (-4, "Terminal: Not found")
 CALL_FAILED = (-1, "Terminal: Call failed")

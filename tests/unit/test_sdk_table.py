@@ -14,7 +14,7 @@ from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.functions import BY_NAME, FUNCTIONS, KEYWORD, POSITIONAL, SPECS, FunctionSpec, Side
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
 from mt5_worker.terminal.port import Terminal
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 
 def _shape(signature: inspect.Signature) -> list[tuple[str, Any, Any]]:
@@ -46,9 +46,9 @@ def test_the_derived_adapters_have_every_function_with_the_tables_signature(adap
 
 
 def test_the_adapters_are_terminals() -> None:
-    assert isinstance(MetaTrader5Terminal(module=SimulatedTerminal()), Terminal)  # type: ignore[arg-type]
+    assert isinstance(MetaTrader5Terminal(module=simulator()), Terminal)  # type: ignore[arg-type]
     assert isinstance(BridgeTerminal("127.0.0.1", 1, "token"), Terminal)
-    assert isinstance(SimulatedTerminal(), Terminal)
+    assert isinstance(simulator(), Terminal)
 
 
 def test_sides_partition_the_functions() -> None:
@@ -71,7 +71,7 @@ def test_the_simulator_agrees_with_the_table(spec: FunctionSpec) -> None:
         assert _shape(spec.signature) == _shape(inspect.signature(method))
         return
     # Parsed like the SDK, by the table: count, unknown names, unnamed parameters passed by name.
-    sim = SimulatedTerminal()
+    sim = simulator()
     assert sim.initialize() and sim.login(*creds(DEMO_ACCOUNTS[0]))
     failure = spec.returns.failure
     positional = [p for p in spec.params if p.kind is not KEYWORD]
