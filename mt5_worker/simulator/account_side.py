@@ -10,13 +10,13 @@ server's own rules (:mod:`~mt5_worker.simulator.trade_rules`). Argument rules an
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.simulator.ledger import Ledger, make_ledger, margin, profit
-from mt5_worker.simulator.market_side import _seconds
 from mt5_worker.simulator.masks import matches
-from mt5_worker.simulator.parts import INVALID_ARGUMENT_COUNT, SimulatorParts
+from mt5_worker.simulator.parts import INVALID_ARGUMENT_COUNT, SimulatorParts, seconds
 from mt5_worker.simulator.trade_rules import COMMENTS, Verdict, figures, judge
 from mt5_worker.simulator.trading_side import mark_all
 from mt5_worker.terminal import constants as c
@@ -153,8 +153,6 @@ class AccountSide(SimulatorParts):
             return None
         checks: dict[str, tuple[object, object]] = {k: (v, str if k == "group" else int) for k, v in kwargs.items()}
         if dated:
-            from datetime import datetime
-
             checks |= {"date_from": (args[0], datetime | int), "date_to": (args[1], datetime | int)}
         if self._rejects_arguments(**checks):
             return None
@@ -162,7 +160,7 @@ class AccountSide(SimulatorParts):
         if ledger is None:
             return (), ()
         if dated:
-            lo, hi, group = _seconds(args[0]), _seconds(args[1]), kwargs.get("group", "")
+            lo, hi, group = seconds(args[0]), seconds(args[1]), kwargs.get("group", "")
             orders = tuple(o for o in ledger.history_orders if lo <= o.time_setup <= hi and matches(group, o.symbol))
             deals = tuple(d for d in ledger.deals if lo <= d.time <= hi and matches(group, d.symbol))
         elif "ticket" in kwargs:

@@ -17,7 +17,7 @@ import numpy as np
 from mt5_worker.codes import RES_E_FAIL, RES_E_NOT_FOUND, error_tuple
 from mt5_worker.simulator.market import Market, SymbolMarket
 from mt5_worker.simulator.masks import select
-from mt5_worker.simulator.parts import NO_VALUE, SimulatorParts
+from mt5_worker.simulator.parts import NO_VALUE, SimulatorParts, seconds
 from mt5_worker.terminal import constants as mt5c
 from mt5_worker.terminal.arrays import TICKS_DTYPE, Records
 from mt5_worker.terminal.functions import BY_NAME
@@ -239,7 +239,7 @@ class MarketSide(SimulatorParts):
         market, found = self._data_symbol(symbol)
         if market is None or found is None:
             return None
-        return market, found, timeframe, (_seconds(first), _seconds(second))
+        return market, found, timeframe, (seconds(first), seconds(second))
 
     def _ticks_arguments(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -266,7 +266,7 @@ class MarketSide(SimulatorParts):
         _, found = self._data_symbol(symbol)
         if found is None:
             return None
-        return found, (_seconds(date_from), _seconds(second), flags)
+        return found, (seconds(date_from), seconds(second), flags)
 
     def _data_symbol(self, symbol: str) -> tuple[Market | None, SymbolMarket | None]:
         """A data function's symbol: an unknown one fails the call with ``(-1, 'Terminal: Call failed')``."""
@@ -300,12 +300,6 @@ _COPY_TICKS_FLAGS = frozenset(
 def _rest(name: str, first: int) -> tuple[str, ...]:
     """The names of a copy function's positional parameters after the first ``first`` (its form)."""
     return tuple(p.name for p in BY_NAME[name].positional[first:])
-
-
-def _seconds(value: datetime | int) -> int:
-    """A date argument as epoch seconds: ints as they are; a datetime by its ``timestamp()`` (so a naive one is
-    read in the local time zone, as the SDK's pages warn)."""
-    return int(value.timestamp()) if isinstance(value, datetime) else int(value)
 
 
 def _filter_ticks(ticks: Records, flags: int) -> Records:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sized
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from mt5_worker.codes import RES_E_INVALID_PARAMS, error_tuple
@@ -121,3 +122,9 @@ class SimulatorParts:
         if delay:
             self._sleep(delay)
         return rows
+
+
+def seconds(value: datetime | int) -> int:
+    """A date argument as epoch seconds: ints as they are; a datetime by its ``timestamp()`` (so a naive one is
+    read in the local time zone, as the SDK's pages warn)."""
+    return int(value.timestamp()) if isinstance(value, datetime) else int(value)
