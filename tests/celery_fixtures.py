@@ -28,12 +28,21 @@ from mt5_worker.cli.devstack import RedisServer
 _databases = itertools.count()
 
 
+def _database() -> int:
+    """A database 1-15 of the shared Redis for the next test: under pytest-xdist each process has its own ones,
+    since tests of different processes run at the same time (at most 15 processes)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    per_process = max(1, 15 // processes)
+    return 1 + int(worker.removeprefix("gw")) % 15 + min(processes, 15) * (next(_databases) % per_process)
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     shared = os.environ.get("REDIS_URL")
     if shared:
         base = shared.rsplit("/", 1)[0] if shared.count("/") > 2 else shared.rstrip("/")
-        url = f"{base}/{next(_databases) % 15 + 1}"
+        url = f"{base}/{_database()}"
         redis.Redis.from_url(url).flushdb()
         yield url
         return

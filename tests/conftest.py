@@ -62,8 +62,10 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
     ]
 
 
-# Fixtures that start processes: a test using any of them (directly or through another fixture) is an
-# integration test; every other test is a unit test (`make test-unit` runs those).
+# Fixtures that start processes. A test that uses one (directly or through another fixture), or is marked
+# ``integration`` because it starts processes of its own, is an integration test and lives in tests/integration;
+# every other test is a unit test (`make test-unit` runs those) and lives in tests/unit. Collection fails on a test
+# in the wrong folder.
 PROCESS_FIXTURES = frozenset(
     {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
      "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
@@ -72,13 +74,18 @@ INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    misplaced = []
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        in_folder = INTEGRATION_FOLDER in Path(str(item.fspath)).resolve().parents
-        if item.get_closest_marker("integration") is None and (fixtures & PROCESS_FIXTURES or in_folder):
-            item.add_marker(pytest.mark.integration)
-        if item.get_closest_marker("integration") is None:
-            item.add_marker(pytest.mark.unit)
+        integration = item.get_closest_marker("integration") is not None or bool(fixtures & PROCESS_FIXTURES)
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+        if integration != (INTEGRATION_FOLDER in Path(str(item.fspath)).resolve().parents):
+            misplaced.append(f"{item.nodeid}: {'starts processes' if integration else 'in-process'}")
+    if misplaced:
+        raise pytest.UsageError(
+            "tests in the wrong folder (integration tests start processes and live in tests/integration, unit tests"
+            " do not and live in tests/unit):\n  " + "\n  ".join(misplaced)
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -144,17 +151,13 @@ def clock() -> ManualClock:
 SimFactory = Callable[..., "SimulatedTerminal | RemoteSimulator"]
 
 
-@pytest.fixture(params=["simulator", pytest.param("bridge", marks=pytest.mark.integration)])
-def sim_factory(request: pytest.FixtureRequest) -> SimFactory:
-    """Build the terminal under test: an in-process simulator, or one behind a real bridge process.
-
-    Every test that uses ``sim`` or ``make_manager`` runs on both backends.
-    """
+@pytest.fixture
+def sim_factory() -> SimFactory:
+    """Build the terminal under test: an in-process simulator on the pinned clock. The tests of ``sim`` and
+    ``make_manager`` run again on a simulator behind a real bridge process in tests/integration, which re-export
+    them with a ``sim_factory`` of their own (:func:`tests.bridge_fixtures.terminal_tests`)."""
 
     def make(accounts: list[AccountSpec] | None = None, latency: dict[str, float] | None = None) -> Any:
-        if request.param == "bridge":
-            remote: RemoteSimulator = request.getfixturevalue("bridge_sim")
-            return remote.reset(accounts, latency=latency)
         return simulator(accounts, latency=latency)
 
     return make

@@ -31,7 +31,11 @@ from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
 from tests.plain_client import plain_client
 
-pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+pytestmark = [
+    pytest.mark.integration,  # a test starts a stack of its own (broker_stack), not through a fixture
+    pytest.mark.market_hours,  # reads the market or trades: see docs/testing.md#time
+    pytest.mark.xdist_group("brokers"),  # the module's stacks (brokers_stack) are shared: one process runs them
+]
 
 A, B, C = DEMO_ACCOUNTS[:3]
 PW = {a.login: a.password.get_secret_value() for a in DEMO_ACCOUNTS}

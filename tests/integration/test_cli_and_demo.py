@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness.env import child_env, clean_environ
-from mt5_worker.cli import worker_command
 from mt5_worker.cli.devstack import ManagedProcess
+
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,12 +64,6 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
     assert 0 == result.returncode
     assert '"pool_size": 7' in result.stdout
     assert "tok-SECRET-1" not in result.stdout
-
-
-@pytest.mark.parametrize(("platform", "pool"), [("linux", "--pool=prefork"), ("win32", "--pool=solo")])
-def test_worker_defaults_to_prefork_on_linux_and_solo_on_windows(platform: str, pool: str) -> None:
-    argv = worker_command(["-n", "x@%h"], platform=platform)
-    assert pool in argv and "--concurrency=1" in argv and argv[-2:] == ["-n", "x@%h"]
 
 
 def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:

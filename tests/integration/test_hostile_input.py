@@ -209,31 +209,3 @@ def load_with(values: dict[str, str]) -> SettingsError | None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def test_secret_variables_are_known() -> None:
-    assert {"MT5_BRIDGE_TOKEN", "MT5_CREDENTIALS_KEY"} <= SECRETS
-
-
-@PROPERTY
-@given(variable=st.sampled_from(VARIABLES), value=env_values)
-def test_every_setting_bad_value_is_refused_naming_its_variable(variable: str, value: str) -> None:
-    if variable in SECRETS:
-        value = "Sx" + MARK + value
-    error = load_with({variable: value})
-    if error is not None:
-        message = str(error)
-        assert variable in message, message
-        assert MARK not in message, "a secret setting's value in its error"
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(VARIABLES), env_values, min_size=2, max_size=6))
-def test_several_bad_settings_are_each_named(values: dict[str, str]) -> None:
-    """Every variable whose value is bad on its own is named at once (checks across variables, like the
-    visibility timeout against the task time limit, run only once each variable is valid)."""
-    error = load_with(values)
-    alone_bad = [name for name, value in values.items() if f"  {name}: " in str(load_with({name: value}))]
-    if alone_bad:
-        assert error is not None
-        assert all(name in str(error) for name in alone_bad), str(error)

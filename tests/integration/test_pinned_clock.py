@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness.env import CLOCK_OFFSET, PINS, child_env, clock_offset, simulated_now
+from harness.env import PINS, simulated_now
 from mt5_worker import MT5Client
 from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
@@ -20,13 +20,6 @@ pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/te
 
 A = DEMO_ACCOUNTS[0]
 SLACK = 5.0  # seconds: the time between reading the clock here and the worker reading its own
-
-
-def test_every_harness_child_gets_the_pinned_clock() -> None:
-    assert str(clock_offset()) == child_env()[CLOCK_OFFSET]
-    assert str(clock_offset()) == child_env({"MT5_LOG_FORMAT": "json"})[CLOCK_OFFSET]
-    pinned = PINS["trading"].timestamp()
-    assert pinned <= simulated_now() <= pinned + 3600  # the pin was taken when this run started (under an hour)
 
 
 def test_every_stack_serves_the_pinned_clock(stack: Stack) -> None:

@@ -20,13 +20,6 @@ from tests.conftest import creds
 A, B, C = DEMO_ACCOUNTS[:3]
 
 
-def test_task_names_are_the_published_contract() -> None:
-    from mt5_worker.worker.app import app
-
-    app.loader.import_default_modules()  # what a worker does at start-up
-    assert {"mt5.login", "mt5.account_info", "mt5.health", "mt5.pool_stats", "mt5.evict_idle"} <= set(app.tasks)
-
-
 def test_account_info_round_trips_and_returns_the_requested_account(stack: Stack) -> None:
     stack.worker()
     for account in DEMO_ACCOUNTS:

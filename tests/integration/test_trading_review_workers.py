@@ -31,7 +31,10 @@ from mt5_worker.simulator.trade_store import TradeStore
 from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import simulator
 
-pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.market_hours,
+]  # starts processes of its own; reads the market or trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
