@@ -21,7 +21,7 @@ from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.snapshots import SessionInfo
-from mt5_worker.simulator.terminal import SimulatedTerminal
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.worker.runtime import WorkerRuntime
 
 TARGET = 1.5

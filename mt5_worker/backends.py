@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from mt5_worker.errors import SettingsError
-from mt5_worker.settings import Settings, env_name, invalid
+from mt5_worker.settings import Settings, env_name
 from mt5_worker.terminal.port import Terminal
 
 if TYPE_CHECKING:
@@ -113,6 +113,13 @@ def bridge_terminal(settings: Settings) -> Terminal:
     except OSError as exc:
         raise SettingsError(f"{env_name('bridge_certfile')}: cannot load {settings.bridge_certfile}: {exc}") from None
     return cast(Terminal, terminal)  # its port methods are made from the SDK table
+
+
+def invalid(field_name: str, problem: str, got: object = None) -> SettingsError:
+    """The error a bad value of ``field_name`` stops start-up with, worded as :meth:`Settings.load`'s own."""
+    shown = "" if got is None else f" (got {got!r})"
+    description = Settings.model_fields[field_name].description
+    return SettingsError(f"invalid settings:\n  {env_name(field_name)}: {problem}{shown}; accepts: {description}")
 
 
 def _accounts(path: Path | None) -> tuple[AccountSpec, ...] | None:

@@ -378,14 +378,6 @@ def env_name(field_name: str) -> str:
     return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
 
 
-def invalid(field_name: str, problem: str, got: object = None) -> SettingsError:
-    """The error a bad value of ``field_name`` stops start-up with, worded as :meth:`Settings.load`'s own (for
-    values checked beyond this module: the simulator's, the bridge's)."""
-    shown = "" if got is None else f" (got {got!r})"
-    description = Settings.model_fields[field_name].description
-    return SettingsError(f"invalid settings:\n  {env_name(field_name)}: {problem}{shown}; accepts: {description}")
-
-
 def _describe(exc: ValidationError) -> str:
     by_env = {env_name(name): name for name in Settings.model_fields}
     lines = ["invalid settings:"]

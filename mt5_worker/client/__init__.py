@@ -2,8 +2,9 @@
 
 - :mod:`.threaded`: :class:`MT5Client` (threads): submit and call, routing, sealing, expiry, bounded publish retries;
 - :mod:`.async_client`: :class:`AsyncMT5Client` (asyncio): the same methods as coroutines, never blocking the loop;
-- :mod:`.task_methods`, :mod:`.async_task_methods`: their methods, one per task, generated from the task table
-  (:mod:`mt5_worker.task_specs`) by ``scripts/generate_clients.py`` (``make clients``);
+- :mod:`.task_methods`, :mod:`.submit_methods`, :mod:`.async_task_methods`: their methods, one per task (and the
+  threaded client's ``submit_*``), generated from the task table (:mod:`mt5_worker.task_specs`) by
+  ``scripts/generate_clients.py`` (``make clients``);
 - :mod:`.results`: awaits results from the Redis backend on the event loop (one pub/sub connection for all);
 - :mod:`.functions`: module-level ``submit_*`` through one client built from the environment;
 - :mod:`.frames`: :func:`to_frame`, answers as pandas data frames.

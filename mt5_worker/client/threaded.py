@@ -26,6 +26,7 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
+from mt5_worker.client.submit_methods import SubmitMethods
 from mt5_worker.client.task_methods import TaskMethods
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter, terminal_queue_name
@@ -49,11 +50,12 @@ def publish_retry_policy(publish_timeout: float) -> dict[str, float]:
     }
 
 
-class MT5Client(TaskMethods):
+class MT5Client(TaskMethods, SubmitMethods):
     """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity.
 
     Its task methods (``account_info``, ``rates``, ``order_send``, ... and their ``submit_*`` forms) are generated
-    from the task table (:mod:`~mt5_worker.client.task_methods`); this class is the transport: ``submit`` and
+    from the task table (:mod:`~mt5_worker.client.task_methods`, :mod:`~mt5_worker.client.submit_methods`); this
+    class is the transport: ``submit`` and
     ``call``, routing, sealing, expiry.
 
     >>> client = MT5Client()  # settings from the environment / .env

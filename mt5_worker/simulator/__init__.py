@@ -19,6 +19,7 @@ The package, one concept a module:
   ``MT5_SIMULATOR_*`` values.
 """
 
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.specs import DEMO_ACCOUNTS
+from mt5_worker.simulator.terminal import SimulatedTerminal
 
 __all__ = ["DEMO_ACCOUNTS", "SimulatedTerminal"]

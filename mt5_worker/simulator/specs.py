@@ -71,6 +71,25 @@ class AccountSpec(BaseModel):
     trade_expert: bool = True  # False: it refuses automated (API) trading (10026, AutoTrading disabled by server)
 
 
+def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:
+    return AccountSpec(
+        login=login, password=f"demo-{login}", server=server, name=name, balance=balance, currency=currency
+    )
+
+
+# The built-in accounts when MT5_SIMULATOR_ACCOUNTS is unset; password is "demo-<login>".
+DEMO_ACCOUNTS: tuple[AccountSpec, ...] = (
+    _demo_account(10000001, "MetaQuotes-Demo", "Alice Demo", 10_000.0),
+    _demo_account(10000002, "MetaQuotes-Demo", "Bob Demo", 25_000.0),
+    _demo_account(10000003, "MetaQuotes-Demo", "Carol Demo", 5_000.0, "EUR"),
+    _demo_account(10000004, "MetaQuotes-Demo", "Dan Demo", 100_000.0),
+    _demo_account(10000005, "MetaQuotes-Demo", "Erin Demo", 750.0, "GBP"),
+    _demo_account(20000001, "Simulated-Live", "Frank Live", 50_000.0),
+    _demo_account(20000002, "Simulated-Live", "Grace Live", 12_500.0, "EUR"),
+    _demo_account(20000003, "Simulated-Live", "Heidi Live", 3_300.0),
+)
+
+
 def load_accounts(path: Path) -> tuple[AccountSpec, ...]:
     """Read a JSON list of accounts; raises ``ValueError`` naming the file and the problem."""
     try:

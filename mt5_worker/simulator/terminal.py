@@ -39,7 +39,7 @@ from mt5_worker.simulator.account_side import AccountSide
 from mt5_worker.simulator.ledger import Ledger
 from mt5_worker.simulator.market import Market
 from mt5_worker.simulator.market_side import MarketSide
-from mt5_worker.simulator.specs import AccountSpec, FaultSpec
+from mt5_worker.simulator.specs import DEMO_ACCOUNTS, AccountSpec, FaultSpec
 from mt5_worker.simulator.trade_rules import Figures
 from mt5_worker.simulator.trade_store import TradeStore
 from mt5_worker.simulator.trading_side import TradingSide
@@ -49,25 +49,6 @@ from mt5_worker.terminal.records import AccountInfo, TerminalInfo
 BUILD = 4755
 BUILD_DATE = "20 Nov 2026"
 MAXBARS = 100_000  # the terminal's "Max. bars in chart" (terminal_info().maxbars)
-
-
-def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:
-    return AccountSpec(
-        login=login, password=f"demo-{login}", server=server, name=name, balance=balance, currency=currency
-    )
-
-
-# The built-in accounts when MT5_SIMULATOR_ACCOUNTS is unset; password is "demo-<login>".
-DEMO_ACCOUNTS: tuple[AccountSpec, ...] = (
-    _demo_account(10000001, "MetaQuotes-Demo", "Alice Demo", 10_000.0),
-    _demo_account(10000002, "MetaQuotes-Demo", "Bob Demo", 25_000.0),
-    _demo_account(10000003, "MetaQuotes-Demo", "Carol Demo", 5_000.0, "EUR"),
-    _demo_account(10000004, "MetaQuotes-Demo", "Dan Demo", 100_000.0),
-    _demo_account(10000005, "MetaQuotes-Demo", "Erin Demo", 750.0, "GBP"),
-    _demo_account(20000001, "Simulated-Live", "Frank Live", 50_000.0),
-    _demo_account(20000002, "Simulated-Live", "Grace Live", 12_500.0, "EUR"),
-    _demo_account(20000003, "Simulated-Live", "Heidi Live", 3_300.0),
-)
 
 
 # Functions that change something: an ``after`` fault lets them take effect before failing.

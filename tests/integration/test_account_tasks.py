@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.records import TradeDeal, TradePosition
 from tests.celery_fixtures import Stack
 

@@ -28,7 +28,7 @@ from mt5_worker.bridge.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, 
 from mt5_worker.codes import IPC_CODES, is_transient
 from mt5_worker.errors import TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from tests.conftest import creds, simulator
 

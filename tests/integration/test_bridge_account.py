@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradePosition, TradeRequest
 from tests.bridge_fixtures import RemoteSimulator

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from harness.env import simulated_now
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick

@@ -26,7 +26,7 @@ from harness.accounts import write_accounts
 from mt5_worker import AsyncMT5Client, AuthorizationError, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.fleet.routing import terminal_queue_name
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
 from tests.plain_client import plain_client

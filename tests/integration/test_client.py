@@ -18,8 +18,8 @@ from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.routing import choose
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.simulator.specs import AccountSpec
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B, C = DEMO_ACCOUNTS[:3]

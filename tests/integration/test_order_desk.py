@@ -24,7 +24,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from tests.conftest import simulator
 

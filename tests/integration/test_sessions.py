@@ -12,7 +12,7 @@ from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.snapshots import SessionInfo
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.worker.runtime import WorkerRuntime
 from tests.conftest import ManualClock, creds
 

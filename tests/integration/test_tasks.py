@@ -12,7 +12,7 @@ from billiard.exceptions import TimeLimitExceeded
 from harness.processes import WorkerProcess
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.port import AccountInfo
 from tests.celery_fixtures import Stack
 from tests.conftest import creds

@@ -12,7 +12,7 @@ import pytest
 from celery import Celery
 
 from mt5_worker import AsyncMT5Client, IdempotencyConflictError, InvalidRequestError, TradingDisabledError
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal import constants as c
 from tests.celery_fixtures import Stack
 

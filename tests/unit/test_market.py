@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.simulator.market import HISTORY_START, Market
 from mt5_worker.simulator.specs import LATENCY_PROFILES
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.port import FUNCTIONS, MARKET_FUNCTIONS

@@ -16,7 +16,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager import market_requests as req
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.constants import COPY_TICKS_INFO, TIMEFRAME_H4, TIMEFRAME_M1
 

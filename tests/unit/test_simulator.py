@@ -10,7 +10,7 @@ import pytest
 from mt5_worker.backends import check_settings, simulated_terminal
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings
-from mt5_worker.simulator.terminal import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from tests.conftest import ManualClock, creds, simulator
 

@@ -13,8 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.simulator.specs import AccountSpec
-from mt5_worker.simulator.terminal import SimulatedTerminal
 from mt5_worker.simulator.trade_store import FIRST_TICKET
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult

@@ -51,7 +51,7 @@ def test_routing_comes_from_the_table() -> None:
 # --- the clients: generated, one interface in two flavours ----------------------------------------------------
 
 
-@pytest.mark.parametrize("flavour", ["sync", "async"])
+@pytest.mark.parametrize("flavour", ["sync", "submit", "async"])
 def test_the_generated_client_methods_are_up_to_date(flavour: str) -> None:
     path = generate_clients.TARGETS[flavour]
     assert generate_clients.render(flavour) == path.read_text(encoding="utf-8"), (

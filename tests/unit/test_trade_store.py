@@ -15,9 +15,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.simulator.ledger import make_ledger
 from mt5_worker.simulator.market import Market
-from mt5_worker.simulator.terminal import SimulatedTerminal
 from mt5_worker.simulator.trade_store import FIRST_TICKET, TradeStore
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import TradeRequest
