@@ -18,7 +18,8 @@ The package, by layer from the top (docs/architecture.md; ``make lint`` checks t
 
 - ``cli``: the ``mt5-worker`` command;
 - ``client``: what callers use; ``bridge``: both ends of the bridge to a terminal on another host;
-- ``worker``: the Celery worker and its tasks; ``fleet``: what the workers share in Redis;
+- ``worker``: the Celery worker and its tasks; ``feed``: a trade server's market data into Redis Streams;
+- ``fleet``: what the workers share in Redis; ``streams``: the live streams in Redis;
 - ``task_specs``: the task table, one declaration per ``mt5.*`` task;
 - ``manager``: one terminal, served safely; ``backends``: the one place a terminal backend is chosen and built;
 - ``settings``: ``Settings``, validated once, read at the edges;

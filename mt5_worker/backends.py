@@ -79,6 +79,7 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "seed": settings.simulator_seed,
         "crash_every": settings.simulator_crash_every,
         "clock_offset": settings.simulator_clock_offset,
+        "tick_rate": settings.simulator_tick_rate,
         "trade_store": simulator_trade_store(settings),
         "disable_algo_on_switch": settings.simulator_disable_algo_on_switch,
     }

@@ -10,6 +10,7 @@ whose figures are published in ``docs/reliability.md``:
 - ``double_beat``: two beats sending every idle sweep twice;
 - ``credential_scan``: a mixed run, then every Redis key, log line, task result, persistence file and Flower
   API answer searched for every password;
+- ``feed_kill``: feeds killed and Redis restarted while a subscriber streams a symbol: every tick exactly once;
 - ``trade_kill``: orders sent while workers are SIGKILLed, bridges restarted and replies lost: every key
   executed at most once, and every key's outcome known.
 

@@ -85,6 +85,24 @@ def stack(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Ite
     s.close()
 
 
+@pytest.fixture(scope="module", params=["simulator", "bridge"])
+def shared_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack per backend for a whole module, with one worker (``w1``, default settings) started once: for tests
+    that send requests and read their answers, not a fresh worker's state or settings. Such a test must not stop
+    or reconfigure the worker, reads its log from an offset taken before acting (``worker.log_size()``), and uses
+    deltas of counters. A module using it is one xdist group (``pytest.mark.xdist_group``), so one process runs
+    its tests on one shared worker per backend."""
+    log_dir = tmp_path_factory.mktemp(f"shared-{request.param}")
+    server = RedisServer(log_dir).start()
+    s = Stack(server.url, log_dir, request.param)
+    try:
+        s.worker("w1")
+        yield s
+    finally:
+        s.close()
+        server.stop()
+
+
 @pytest.fixture
 def simulator_stack(redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     """A stack on the simulator only, for what the terminal's backend does not change (messages, clients)."""

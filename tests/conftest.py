@@ -28,6 +28,7 @@ from tests.celery_fixtures import (  # noqa: F401  (fixtures)
     private_redis_server,
     rabbitmq_vhosts,
     redis_url,
+    shared_stack,
     simulator_stack,
     stack,
 )
@@ -67,8 +68,8 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
 # every other test is a unit test (`make test-unit` runs those) and lives in tests/unit. Collection fails on a test
 # in the wrong folder.
 PROCESS_FIXTURES = frozenset(
-    {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
-     "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
+    {"redis_url", "private_redis_server", "stack", "shared_stack", "simulator_stack", "bridge_factory",
+     "bridge_process", "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
 )  # fmt: skip
 INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 

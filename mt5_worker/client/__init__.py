@@ -5,6 +5,7 @@
 - :mod:`.task_methods`, :mod:`.submit_methods`, :mod:`.async_task_methods`: their methods, one per task (and the
   threaded client's ``submit_*``), generated from the task table (:mod:`mt5_worker.task_specs`) by
   ``scripts/generate_clients.py`` (``make clients``);
+- :mod:`.streaming`: ``stream_ticks`` and ``stream_trades``, live streams read from Redis, for both clients;
 - :mod:`.results`: awaits results from the Redis backend on the event loop (one pub/sub connection for all);
 - :mod:`.functions`: module-level ``submit_*`` through one client built from the environment;
 - :mod:`.frames`: :func:`to_frame`, answers as pandas data frames.

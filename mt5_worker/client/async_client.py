@@ -34,6 +34,7 @@ from celery import Celery
 import mt5_worker.errors  # noqa: F401  (Celery rebuilds typed errors only from modules already imported)
 from mt5_worker.client.async_task_methods import AsyncTaskMethods
 from mt5_worker.client.results import ResultListener
+from mt5_worker.client.streaming import AsyncStreams
 from mt5_worker.client.threaded import MT5Client
 from mt5_worker.settings import Settings
 from mt5_worker.worker.celery_config import celery_config
@@ -57,7 +58,7 @@ def publisher_app(settings: Settings) -> Celery:
     return app
 
 
-class AsyncMT5Client(AsyncTaskMethods):
+class AsyncMT5Client(AsyncTaskMethods, AsyncStreams):
     """The ``MT5Client`` API as coroutines. Use one per event loop, as an async context manager or closed
     with :meth:`aclose`. Methods: one per task (``account_info``, ``rates``, ``order_send``, ..., generated from the
     task table: :mod:`~mt5_worker.client.async_task_methods`), ``workers``, and :meth:`call` for any ``mt5.*`` task
@@ -142,6 +143,7 @@ class AsyncMT5Client(AsyncTaskMethods):
         if self._closed:
             return
         self._closed = True
+        await self._close_streams()
         await self._results.aclose()
         await self._redis.aclose(close_connection_pool=True)
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown_publisher)

@@ -26,6 +26,7 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
+from mt5_worker.client.streaming import Streams
 from mt5_worker.client.submit_methods import SubmitMethods
 from mt5_worker.client.task_methods import TaskMethods
 from mt5_worker.credentials import seal_credentials
@@ -50,7 +51,7 @@ def publish_retry_policy(publish_timeout: float) -> dict[str, float]:
     }
 
 
-class MT5Client(TaskMethods, SubmitMethods):
+class MT5Client(TaskMethods, SubmitMethods, Streams):
     """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity.
 
     Its task methods (``account_info``, ``rates``, ``order_send``, ... and their ``submit_*`` forms) are generated

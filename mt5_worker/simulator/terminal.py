@@ -68,7 +68,9 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
     terminal that names it (``None``: a store in memory, private to this object). ``disable_algo_on_switch``: the
     terminal option that turns Algo Trading off when ``login`` changes the account. ``clock_offset``: seconds added
     to ``clock`` to give the trade servers' time (``MT5_SIMULATOR_CLOCK_OFFSET``): every process of a deployment
-    passes the same value, so they all see one market, pinned to the hours a test or a demo needs.
+    passes the same value, so they all see one market, pinned to the hours a test or a demo needs. ``tick_rate``:
+    mean ticks per second per symbol while it trades, in bursts (``MT5_SIMULATOR_TICK_RATE``; ``None``: each
+    symbol's own quieter rate); ticks stay a pure function of (seed, server, symbol, time) for a given rate.
     """
 
     backend: ClassVar[str] = "simulator"
@@ -85,6 +87,7 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         clock: Callable[[], float] = time.time,
         clock_offset: float = 0.0,
         market_seed: int = 0,
+        tick_rate: float | None = None,
         maxbars: int = MAXBARS,
         trade_store: str | os.PathLike[str] | None = None,
         disable_algo_on_switch: bool = False,
@@ -95,6 +98,7 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         self.clock_offset = clock_offset
         self._clock = clock if not clock_offset else _shifted(clock, clock_offset)
         self._market_seed = market_seed
+        self._tick_rate = tick_rate
         self._maxbars = maxbars
         self._markets: dict[str, Market] = {}
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server

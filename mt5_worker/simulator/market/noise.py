@@ -30,7 +30,10 @@ import numpy.typing as npt
     S_TICK_PATH,
     S_TICK_SPREAD,
     S_BOOK,
-) = range(100, 120)
+    S_TICK_BURST,
+    S_BURST_AT,
+    S_BURST_WHICH,
+) = range(100, 123)
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

@@ -1,11 +1,11 @@
-"""Adversarial review of exactly-once trading (issue 14): interleavings in which one idempotency key is executed
-twice, or its outcome is lost or misreported. Each test is one interleaving on a real Redis and simulated terminals
+"""Exactly-once trading under the interleavings in which one idempotency key could be executed twice, or its
+outcome lost or misreported. Each test is one interleaving on a real Redis and simulated terminals
 sharing one trade-server file (two workers' terminals on the same account), driven step by step: the first worker
 is held *inside* ``order_send`` (before the simulated server executes it) by the simulator's latency hook, while a
 second worker acts on the same key.
 
-Each test was written against a defect found in review (its docstring says which interleaving) and holds since
-the fix; ``test_lease_expiry_mid_send_races_as_docs_warn`` shows the one documented limit.
+Each test's docstring says which interleaving it drives; ``test_lease_expiry_mid_send_races_as_docs_warn`` shows
+the one documented limit.
 """
 
 from __future__ import annotations

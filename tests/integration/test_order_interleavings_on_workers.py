@@ -1,4 +1,4 @@
-"""Exactly-once trading on real workers, in the interleavings of test_trading_review.py reached through Celery
+"""Exactly-once trading on real workers, in the interleavings of test_order_interleavings.py reached through Celery
 itself. The worker holds an order inside ``order_send`` (the simulator's latency sleeps *before* the simulated
 server executes it) while the fleet does what it does in production: a warm shutdown (``docker stop`` signals the
 main process only), a broker connection lost under a running task. Neither may execute the key twice.
