@@ -23,7 +23,7 @@ from typing import Any
 
 from harness.fleet import Fleet
 from mt5_worker.errors import MT5Error
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "monitoring" / "grafana" / "dashboards" / "mt5-worker.json"

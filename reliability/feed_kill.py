@@ -27,12 +27,12 @@ from harness.fleet import Fleet
 from harness.processes import FeedProcess
 from harness.runs import command, docs_target, log_dir, parser
 from mt5_worker.cli.devstack import wait_for
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.streams.codec import tick_from
 from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import ticks_key
 from mt5_worker.streams.positions import Source
 from mt5_worker.streams.reader import follow
-from mt5_worker.terminal.simulator import SimulatedTerminal
 from reliability.report import DOCS
 
 SECTIONS = markdown.Sections("reliability")

@@ -31,7 +31,7 @@ from harness import dashboard  # noqa: E402
 from harness.fleet import Fleet  # noqa: E402
 from harness.prometheus import PrometheusProcess  # noqa: E402
 from mt5_worker.cli.devstack import free_port, wait_for  # noqa: E402
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS  # noqa: E402
+from mt5_worker.simulator import DEMO_ACCOUNTS  # noqa: E402
 
 STEP = 2.0
 

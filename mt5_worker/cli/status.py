@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -21,6 +22,7 @@ from kombu.utils.url import maybe_sanitize_url
 from mt5_worker.fleet.fleet_view import FleetView, WorkerView, read_fleet
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.settings import Settings
+from mt5_worker.streams.feed_view import FeedView, read_feeds
 
 DESCRIPTION = """\
 The fleet on one screen, read from Redis alone (no task is sent): each worker (live or departed, host,
@@ -48,22 +50,37 @@ def main(args: argparse.Namespace) -> int:
     client = connect(settings.session_store_url, timeout=2.0)
     where = maybe_sanitize_url(settings.session_store_url)
     if args.watch is not None:
-        return watch(lambda: read_fleet(client, limit=args.limit), where, max(0.2, args.watch), args.json)
+        return watch(lambda: read(client, args.limit), where, max(0.2, args.watch), args.json)
     try:
-        view = read_fleet(client, limit=args.limit)
+        screen = read(client, args.limit)
     except redis.RedisError as exc:
         print(f"mt5-worker status: redis unreachable at {where}: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(view.as_dict(), indent=2) if args.json else render(view, where))
+    print(json.dumps(screen.as_dict(), indent=2) if args.json else render(screen, where))
     return 0
 
 
-def watch(read: Callable[[], FleetView], where: str, every: float, as_json: bool, out: TextIO = sys.stdout) -> int:
+@dataclass(frozen=True)
+class Screen:
+    """One reading: the workers and trading keys (fleet state) and the feeds (streams)."""
+
+    fleet: FleetView
+    feeds: list[FeedView]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.fleet.as_dict() | {"feeds": [asdict(f) for f in self.feeds]}
+
+
+def read(client: redis.Redis, limit: int) -> Screen:
+    return Screen(read_fleet(client, limit=limit), read_feeds(client))
+
+
+def watch(read: Callable[[], Screen], where: str, every: float, as_json: bool, out: TextIO = sys.stdout) -> int:
     try:
         while True:
             try:
-                view = read()
-                text = json.dumps(view.as_dict()) if as_json else render(view, where)
+                screen = read()
+                text = json.dumps(screen.as_dict()) if as_json else render(screen, where)
             except redis.RedisError as exc:
                 text = json.dumps({"error": f"redis unreachable: {exc}"}) if as_json else (
                     f"mt5-worker status · {where} · {_clock(time.time())}\n\nredis unreachable: {exc}\n"
@@ -76,7 +93,8 @@ def watch(read: Callable[[], FleetView], where: str, every: float, as_json: bool
         return 0
 
 
-def render(view: FleetView, where: str) -> str:
+def render(screen: Screen, where: str) -> str:
+    view = screen.fleet
     now = view.at
     live = [w for w in view.workers if w.state == "live"]
     held = sum(_pool_sessions(w) for w in live)
@@ -100,9 +118,9 @@ def render(view: FleetView, where: str) -> str:
     if not holding:
         lines.append("  none")
 
-    if view.feeds:
+    if screen.feeds:
         lines += ["", "feeds"]
-        for f in view.feeds:
+        for f in screen.feeds:
             leader = f"leader {f.leader} (lease {_age(f.lease_left)})" if f.leader else "NO LEADER"
             updated = f"updated {_age(now - f.updated)} ago" if f.updated else "no status"
             lags = ", ".join(f"{symbol} {_age(lag)}{'' if f.open.get(symbol, True) else ' (closed)'}"

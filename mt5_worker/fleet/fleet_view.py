@@ -1,13 +1,10 @@
-"""The whole fleet as Redis knows it, in one reading: what ``mt5-worker status`` shows. Sends no task.
+"""The workers and the trading keys as Redis knows them, in one reading: what ``mt5-worker status`` shows (with the
+feeds, :mod:`mt5_worker.streams.feed_view`). Sends no task.
 
 - workers: the registry (live or departed, capacity, backlog report) and each one's status record
   (:mod:`~mt5_worker.fleet.worker_status`: host, backend, terminal state, pool, the task it runs);
 - the accounts each holds: its pool's logins, from its status, with its sessions' records
   (:mod:`~mt5_worker.fleet.sessions`);
-- market data feeds: ``mt5:feed:leader:<server>`` (the leading feed's id, expiring with its lease) and
-  ``mt5:feed:status:<server>`` (hash: ``leader``, ``updated`` (Unix seconds), ``symbols`` (comma-separated),
-  ``lag:<symbol>`` (seconds), ``open:<symbol>`` (1/0)), when feeds run (:mod:`~mt5_worker.streams.keys`); none
-  is not an error;
 - trading: the idempotency keys not done (:mod:`~mt5_worker.fleet.order_journal`).
 
 Never a password: none of these keys holds one.
@@ -26,7 +23,6 @@ from mt5_worker.fleet.order_journal import OpenKeys, OpenRecord, OrderJournal
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import SessionStore
 from mt5_worker.fleet.worker_status import WorkerStatus
-from mt5_worker.streams import keys
 
 
 @dataclass(frozen=True)
@@ -59,20 +55,9 @@ class WorkerView:
 
 
 @dataclass(frozen=True)
-class FeedView:
-    server: str
-    leader: str | None  # the feed holding the lease now (None: no leader)
-    lease_left: float | None  # seconds until its lease runs out
-    updated: float | None  # when the leader last wrote its status
-    lags: dict[str, float | None]  # symbol -> seconds behind the terminal (None: not reported)
-    open: dict[str, bool] = field(default_factory=dict)  # symbol -> its market open, as the feed judges it
-
-
-@dataclass(frozen=True)
 class FleetView:
     at: float
     workers: list[WorkerView]
-    feeds: list[FeedView]
     open_keys: OpenKeys
     open_records: list[OpenRecord] = field(default_factory=list)
 
@@ -81,7 +66,6 @@ class FleetView:
         return {
             "at": self.at,
             "workers": [_worker_dict(w, self.at) for w in self.workers],
-            "feeds": [asdict(f) for f in self.feeds],
             "trading": {"open": asdict(self.open_keys), "keys": [asdict(r) for r in self.open_records]},
         }
 
@@ -101,36 +85,7 @@ def read_fleet(client: redis.Redis, *, limit: int = 50, prefix: str = "mt5", now
         capacity = capacities.get(terminal_id) or (status.capacity if status else 0)
         workers.append(WorkerView(terminal_id, state, capacity, status, sessions))
     journal = OrderJournal(client, ttl=1, lease=1, prefix=prefix)  # reads only: ttl and lease are not used
-    return FleetView(now, workers, read_feeds(client), journal.open_keys(), journal.open_records(limit))
-
-
-def read_feeds(client: redis.Redis) -> list[FeedView]:
-    """Every server with a feed leader or a feed status in Redis; empty when no feed runs."""
-    servers: set[str] = set()
-    for key_of in (keys.leader_key, keys.status_key):
-        head = key_of("")
-        servers |= {_s(key)[len(head) :] for key in client.scan_iter(match=f"{_glob(head)}*", count=1000)}
-    feeds = []
-    for server in sorted(servers):
-        pipe = client.pipeline(transaction=False)
-        pipe.get(keys.leader_key(server))
-        pipe.pttl(keys.leader_key(server))
-        pipe.hgetall(keys.status_key(server))
-        leader, pttl, raw = pipe.execute()
-        fields = {_s(k): _s(v) for k, v in raw.items()}
-        symbols = [s for s in fields.get("symbols", "").split(",") if s]
-        symbols += sorted(k[4:] for k in fields if k.startswith("lag:") and k[4:] not in symbols)
-        feeds.append(
-            FeedView(
-                server=server,
-                leader=_s(leader) if leader is not None else None,
-                lease_left=pttl / 1000 if leader is not None and pttl > 0 else None,
-                updated=_float(fields.get("updated")),
-                lags={symbol: _float(fields.get(f"lag:{symbol}")) for symbol in symbols},
-                open={symbol: fields[f"open:{symbol}"] == "1" for symbol in symbols if f"open:{symbol}" in fields},
-            )
-        )
-    return feeds
+    return FleetView(now, workers, journal.open_keys(), journal.open_records(limit))
 
 
 def _worker_dict(w: WorkerView, now: float) -> dict[str, Any]:
@@ -146,19 +101,3 @@ def _worker_dict(w: WorkerView, now: float) -> dict[str, Any]:
             "status_age": round(now - s.written_at, 3),
         }  # fmt: skip
     return found
-
-
-def _s(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _glob(text: str) -> str:
-    """``text`` as a literal in a Redis MATCH pattern."""
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-def _float(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None

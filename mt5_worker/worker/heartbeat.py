@@ -25,7 +25,7 @@ from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.fleet.worker_status import WorkerStatus
 from mt5_worker.logging import get_logger
 from mt5_worker.worker import shared_board
-from mt5_worker.worker.celery_settings import redelivery_bound
+from mt5_worker.worker.celery_config import redelivery_bound
 from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.settings import worker_settings

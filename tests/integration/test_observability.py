@@ -28,7 +28,7 @@ from harness import dashboard
 from harness.fleet import Fleet
 from harness.prometheus import PrometheusAPI, PrometheusProcess, prometheus_binary
 from mt5_worker.cli.devstack import wait_for
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 
 pytestmark = [
     pytest.mark.integration,  # its fixture starts a fleet and Prometheus

@@ -16,9 +16,9 @@ import redis
 from harness.env import clock_offset, simulated_now
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.streams.keys import subscribers_key, ticks_key
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.simulator import SimulatedTerminal
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.market_hours  # reads the market: see docs/testing.md#time

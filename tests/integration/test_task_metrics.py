@@ -19,7 +19,7 @@ from kombu import Connection
 from mt5_worker.cli.devstack import free_port, wait_for
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.load import LoadReport
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.worker.queue_wait import published_stamp
 from mt5_worker.worker.shared_board import SharedBoard
 from tests.celery_fixtures import Stack
