@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from harness.env import clock_offset
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 
 class Tick(NamedTuple):

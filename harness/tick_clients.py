@@ -8,7 +8,7 @@ Some misbehave on purpose:
 - a *stalled* client connects and never reads (a tab in the background, a link that carries nothing): its
   WebSocket (without compression) stops reading its socket once its queue of ``max_queue`` messages is full, an
   SSE response is not read at all, so the service's socket backs up once the kernel's buffers are full. Once told
-  (``wake``), it reads what was left for it and how the service ended the connection (close code 1013; the SSE
+  (``wake_up``), it reads what was left for it and how the service ended the connection (close code 1013; the SSE
   response ending);
 - a *resuming* SSE client disconnects half-way and reconnects with ``Last-Event-ID``, as a browser does.
 """
@@ -28,6 +28,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 STALLED_QUEUE = 1  # messages a stalled WebSocket client buffers before it stops reading its socket
+READ_LEFT = 60.0  # seconds a stalled client, woken, reads what was left for it before it gives up
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,13 @@ class Target:
     since_ms: int
     until_ms: int
     offset: float  # the simulated servers' clock minus this machine's (harness.env.clock_offset)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)  # stalled clients read again once it is set
+    wakes: dict[str, asyncio.Event] = field(default_factory=dict)  # by transport: stalled clients read again
+
+    def wake(self, transport: str) -> asyncio.Event:
+        return self.wakes.setdefault(transport, asyncio.Event())
+
+    def wake_up(self, transport: str) -> None:
+        self.wake(transport).set()
 
 
 class _Done(Exception):
@@ -128,10 +135,10 @@ async def _stalled_websocket(received: Received, target: Target) -> None:
     ws: ClientConnection = await connect(uri, open_timeout=60, max_queue=STALLED_QUEUE, proxy=None, compression=None)
     received.connected_at = time.time()
     try:
-        await target.wake.wait()
+        await target.wake("websocket").wait()
         passed: set[str] = set()
         try:
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(READ_LEFT):
                 async for message in ws:
                     _take(received, str(message), target, passed)
         except ConnectionClosed:
@@ -180,8 +187,11 @@ async def _stalled_sse(received: Received, target: Target) -> None:
             http.stream("GET", url) as response:  # fmt: skip
         response.raise_for_status()
         received.connected_at = time.time()
-        await target.wake.wait()
-        async with asyncio.timeout(30):
-            async for event in _events(response):
-                _take(received, event["data"], target, set())
+        await target.wake("sse").wait()
+        try:
+            async with asyncio.timeout(READ_LEFT):
+                async for event in _events(response):
+                    _take(received, event["data"], target, set())
+        except TimeoutError:
+            raise TimeoutError(f"the response went on for {READ_LEFT:g} s ({len(received.ticks)} ticks read)") from None
         received.ended = True

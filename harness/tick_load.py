@@ -45,11 +45,11 @@ from harness.processes import FeedProcess
 from harness.tick_clients import Received, Target, Watch
 from harness.web import ExampleService, cpu_seconds, rss_bytes
 from mt5_worker.cli.devstack import wait_for
+from mt5_worker.simulator.market import SYMBOLS
 from mt5_worker.streams import publisher
 from mt5_worker.streams.codec import TICK_FIELDS, number
 from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import ticks_key
-from mt5_worker.terminal.market import SYMBOLS
 
 # One feed per trade server, each with an account of its own there.
 FEEDS = {"MetaQuotes-Demo": (10000001, "demo-10000001"), "Simulated-Live": (20000001, "demo-20000001")}
@@ -58,10 +58,11 @@ STALLED_SYMBOLS = 9  # a stalled client watches a whole server
 RETENTION_MS = 3_600_000  # MT5_STREAM_RETENTION's default
 # The memory bound: a queued tick (a dict of 11 fields) measured about 0.55 kB in CPython (a queue without bound
 # grew 44 MB holding 3 stalled clients' 81,000 ticks), a stalled connection's transport buffers are 64 kB; each
-# twice over, and slack for the allocator and for the reading clients' queues while the service is short of CPU
-# (a run without stalled clients grows 1-2 MB on a quiet machine, 15 on one running other test suites).
+# twice over. A reading connection holds the ticks on their way to it: while the service runs seconds behind (a
+# burst of the market, a machine short of CPU) up to LAG_TICKS of them. Slack for the allocator.
 TICK_BYTES = 1024
 CONNECTION_BYTES = 256 * 1024
+LAG_TICKS = 100  # ten seconds of a busy pair of symbols
 MEMORY_SLACK = 32 * 1024 * 1024
 STALL_WAIT = 120.0  # seconds past the window the stalled clients may wait to be cut off (a machine under load)
 
@@ -87,9 +88,12 @@ class Load:
         return self.stalled_ws + self.stalled_sse
 
     def memory_bound(self) -> int:
-        """How much the service's RSS may grow from T0 (every client connected) to its peak: each stalled
-        connection holds at most a full queue and its buffers until it is cut off; past that only slack."""
-        return self.stalled * (live_ticks.QUEUE * TICK_BYTES + CONNECTION_BYTES) + MEMORY_SLACK
+        """How much the service's RSS may grow from T0 (every reading client connected) to its peak: each stalled
+        connection holds at most a full queue and its buffers until it is cut off, each reading one the ticks on
+        their way to it, and slack. An unbounded queue, or memory kept per tick sent, goes past it."""
+        stalled = self.stalled * (live_ticks.QUEUE * TICK_BYTES + CONNECTION_BYTES)
+        reading = (self.ws + self.sse + self.resuming_sse + self.catching_up) * LAG_TICKS * TICK_BYTES
+        return stalled + reading + MEMORY_SLACK
 
 
 @dataclass
@@ -223,11 +227,18 @@ async def _drive(service: ExampleService, watches: Sequence[Watch], load: Load, 
             await asyncio.sleep(0.25)
 
     async def wake_stalled() -> None:
-        """Once the service cut every stalled client off (or past the window and a grace), they read again."""
+        """Once the service cut every stalled client of a transport off (or past the window and a grace), they
+        read again, before the service's keep-alive pings give up on them (uvicorn's: 20 s, then 20 s)."""
         deadline = time.time() + load.window + STALL_WAIT
-        while time.time() < deadline and await _cut_off_total(service) < load.stalled:
+        waiting = {"websocket": load.stalled_ws, "sse": load.stalled_sse}
+        while waiting and time.time() < deadline:
+            for transport, count in list(waiting.items()):
+                if await asyncio.to_thread(service.metric, "mt5_stream_clients_cut_off", transport=transport) >= count:
+                    target.wake_up(transport)
+                    del waiting[transport]
             await asyncio.sleep(0.5)
-        target.wake.set()
+        for transport in waiting:
+            target.wake_up(transport)
 
     sampler = asyncio.ensure_future(sample())
     bursts = [w for w in watches if w.since_ms is not None]  # the stalled and catching-up clients
@@ -244,10 +255,6 @@ async def _drive(service: ExampleService, watches: Sequence[Watch], load: Load, 
            for transport in ("websocket", "sse")}  # fmt: skip
     truth = await asyncio.to_thread(_truth, load.rate, history_ms, until_ms)
     return Outcome(load, history_ms, since_ms, until_ms, list(received), truth, cut, rss, rss_at_t0, cpu)
-
-
-async def _cut_off_total(service: ExampleService) -> float:
-    return await asyncio.to_thread(service.metric, "mt5_stream_clients_cut_off")
 
 
 def _truth(rate: float, since_ms: int, until_ms: int) -> dict[tuple[str, str], list[ground_truth.Tick]]:
@@ -323,7 +330,8 @@ def _figures(outcome: Outcome, missing: int, duplicated: int, disordered: int, e
         "clients exactly the ground truth": f"{exact} of {len(reading)}",
         "missing": missing, "duplicated": duplicated, "clients out of order": disordered,
         "resuming SSE clients exact after reconnecting": sum(c.reconnects > 0 and c.error is None for c in resumed),
-        "stalled clients cut off (mt5_stream_clients_cut_off_total)": f"{cut_total:g}",
+        "clients cut off (mt5_stream_clients_cut_off_total: WebSocket, SSE)": ", ".join(
+            f"{outcome.cut_off.get(t, 0):g}" for t in ("websocket", "sse")),
         "stalled clients: exact prefix, then 1013 / response end": f"{stalled_ok} of {load.stalled}",
         "service RSS at T0 (MB)": round(outcome.rss_at_t0 / 2**20, 1),
         "service RSS peak (MB)": round(peak / 2**20, 1),

@@ -21,10 +21,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from mt5_worker.streams.codec import text_fields
 from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import HORIZON_KEY
 from mt5_worker.streams.positions import NOTHING, Source, gap, past
-from mt5_worker.streams.reader import PAGE, _text
+from mt5_worker.streams.reader import PAGE
 
 Decode = Callable[[Mapping[str, str], Source, str], dict[str, Any]]
 QUEUE = 10_000  # entries an iterator may hold before the hub skips it
@@ -119,7 +120,7 @@ class StreamHub:
                 for raw_id, fields in page:
                     entry_id = EntryId.parse(raw_id)
                     listener.last[source] = entry_id
-                    yield decode(_text(fields), source, str(entry_id))
+                    yield decode(text_fields(fields), source, str(entry_id))
                 if len(page) < PAGE:
                     break
 
@@ -168,7 +169,7 @@ class StreamHub:
     def _fan_out(self, key: str, entry_id: EntryId, fields: Any) -> None:
         """Offer one entry to its stream's listeners, decoded once (per decoder): each gets a copy of its own."""
         decoded: dict[Decode, dict[str, Any]] = {}
-        text, name = _text(fields), str(entry_id)
+        text, name = text_fields(fields), str(entry_id)
         for listener in tuple(self._listeners.get(key, ())):
             if listener.behind:
                 continue

@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import (
     celeryd_after_setup,
     celeryd_init,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
 )
 
+from mt5_worker.backends import check_settings
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
-from mt5_worker.worker import runtime
-from mt5_worker.worker.celery_settings import task_queue
+from mt5_worker.worker import runtime, shared_board
+from mt5_worker.worker import task_metrics as task_metrics  # connects the task metrics to Celery's signals
+from mt5_worker.worker.celery_config import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard
@@ -34,6 +37,19 @@ app = Celery(
     task_cls="mt5_worker.worker.task_class:MT5Task",
 )
 app.config_from_object("celeryconfig")
+
+
+class BackendCheck(bootsteps.Step):  # type: ignore[misc]
+    """The worker's first step, in the main process before the pool forks: a bad value of the terminal backend's own
+    settings (``MT5_SIMULATOR_LATENCY`` ...) stops start-up with the variable's name, as a bad ``MT5_*`` value stops
+    the settings' loading. The terminal itself starts later, in the process that runs tasks."""
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        check_settings(worker_settings())
+
+
+app.steps["worker"].add(BackendCheck)
 app.steps["worker"].add(Heartbeat)
 app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal
 app.steps["consumer"].add(RedeliveryGuard)  # a redelivered message of a task that finished is not run again
@@ -57,6 +73,13 @@ def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
     clients declare it (on RabbitMQ a quorum queue; a different declaration would be refused)."""
     settings = worker_settings()
     instance.app.amqp.queues.select_add(task_queue(terminal_queue_name(settings.terminal_id(sender)), settings))
+
+
+@worker_init.connect
+def _share_board(sender: Any = None, **_: Any) -> None:
+    """In the main process, before the pool forks: the numbers it and the child share (task outcomes it sees,
+    backlog, terminal state), labelled by this worker's task names."""
+    shared_board.install(sender.app.tasks.keys(), worker_settings().pool_size)
 
 
 @worker_process_init.connect

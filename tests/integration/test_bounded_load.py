@@ -10,7 +10,7 @@ from mt5_worker.client import MT5Client
 from mt5_worker.fleet.registry import WorkerRegistry, load_key
 from mt5_worker.fleet.routing import AffinityRouter, ranking
 from mt5_worker.fleet.sessions import connect
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 WORKERS = {"w1@test": 20, "w2@test": 20}

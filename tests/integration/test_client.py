@@ -18,8 +18,8 @@ from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.routing import choose
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.specs import AccountSpec
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.xdist_group(__name__)  # one shared worker per backend (shared_stack)

@@ -23,7 +23,7 @@ def test_a_hundred_browsers_get_exact_ticks_and_stalled_ones_are_cut_off(simulat
     from 10 minutes back, one SSE client resuming with Last-Event-ID half-way). Three clients ask for a whole
     server's 10 minutes (megabytes) and never read: each is cut off (counted on /metrics; close code 1013 or the
     SSE response's end once it reads again) after an exact prefix, and the service's RSS grows less than three
-    full queues and their buffers plus slack (``Load.memory_bound``)."""
+    full queues and their buffers, the ticks on their way to the readers and slack (``Load.memory_bound``)."""
     load = tick_load.Load()
     outcome = tick_load.run(simulator_stack, load)
     figures = outcome.figures

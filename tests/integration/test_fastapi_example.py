@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.timeout(240)  # the example service is what is tested: the simulator is enough

@@ -1,0 +1,225 @@
+"""One trade server's market: its symbols, their last ticks, Depth of Market, ``SymbolInfo`` and the currency
+rates between them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mt5_worker.simulator.market.bars import BarIndex
+from mt5_worker.simulator.market.noise import S_BOOK, hash_bits, stable_hash
+from mt5_worker.simulator.market.prices import SymbolMarket
+from mt5_worker.simulator.market.symbols import SYMBOLS, SymbolSpec
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
+
+BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)
+
+
+class Market:
+    """The symbols of one trade server. Its prices depend on the server's name and ``seed`` only, and its ticks on
+    ``tick_rate`` too (mean ticks per second per symbol while it trades; ``None``: each symbol's own)."""
+
+    def __init__(
+        self, server: str, seed: int = 0, symbols: Sequence[SymbolSpec] = SYMBOLS, tick_rate: float | None = None
+    ) -> None:
+        self.server = server
+        key = stable_hash(server) ^ (seed * 0x2545F4914F6CDD1D & 0xFFFFFFFFFFFFFFFF)
+        self._symbols = {spec.name: SymbolMarket(spec, key, tick_rate) for spec in symbols}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._symbols)
+
+    @property
+    def specs(self) -> tuple[SymbolSpec, ...]:
+        return tuple(market.spec for market in self._symbols.values())
+
+    def get(self, name: str) -> SymbolMarket | None:
+        return self._symbols.get(name)
+
+    def tick(self, name: str, now_ms: int) -> Tick | None:
+        """The symbol's last tick at or before now (``None`` for an unknown symbol or before history)."""
+        market = self._symbols.get(name)
+        row = None if market is None else market.last_tick(now_ms)
+        return None if row is None else _tick(row[0])
+
+    def rates_window(self, name: str, timeframe: int, now_ms: int, maxbars: int) -> BarIndex:
+        return BarIndex(self._symbols[name], timeframe, now_ms // 1000, maxbars)
+
+    def book(self, name: str, now_ms: int) -> tuple[BookInfo, ...]:
+        """Depth of Market around the last tick: asks from the farthest down to the best, then bids from the best
+        down (the order of the SDK page's example), with hashed volumes that change every second."""
+        market = self._symbols[name]
+        tick = self.tick(name, now_ms)
+        if tick is None:
+            return ()
+        spec = market.spec
+        step = max(1, spec.spread // 3) * spec.point
+        levels = np.arange(BOOK_LEVELS)
+        lots = np.array([1, 2, 5, 10, 20, 36, 50, 100, 250])
+        draw = hash_bits(market.key, S_BOOK, now_ms // 1000, np.arange(2 * BOOK_LEVELS))
+        volumes = lots[(draw % np.uint64(len(lots))).astype(np.int64)] * (1 + levels.repeat(2) // 2)
+        asks = np.round(tick.ask + levels[::-1] * step, spec.digits)
+        bids = np.round(tick.bid - levels * step, spec.digits)
+        entries = [(c.BOOK_TYPE_SELL, float(p), int(v)) for p, v in zip(asks, volumes[:BOOK_LEVELS], strict=True)]
+        entries += [(c.BOOK_TYPE_BUY, float(p), int(v)) for p, v in zip(bids, volumes[BOOK_LEVELS:], strict=True)]
+        return tuple(BookInfo(kind, price, volume, float(volume)) for kind, price, volume in entries)
+
+    def symbol_info(self, name: str, now_ms: int, *, selected: bool, account_currency: str) -> SymbolInfo:
+        """The symbol's ``SymbolInfo`` now, for an account in ``account_currency``."""
+        market = self._symbols[name]
+        spec = market.spec
+        tick = self.tick(name, now_ms) or Tick(0, 0.0, 0.0, 0.0, 0, 0, 0, 0.0)
+        days = BarIndex(market, c.TIMEFRAME_D1, now_ms // 1000, 2)
+        d1 = market.rates(c.TIMEFRAME_D1, *days.by_position(0, 2), now_ms)
+        today = d1[-1] if len(d1) else None
+        previous_close = float(d1[-2]["close"]) if len(d1) > 1 else 0.0
+        spread = round((tick.ask - tick.bid) / spec.point) if tick.time else 0
+        bidhigh = float(today["high"]) if today is not None else 0.0
+        bidlow = float(today["low"]) if today is not None else 0.0
+        tick_value = spec.point * spec.contract_size * self._rate(spec.currency_profit, account_currency, now_ms)
+        change = round((tick.bid - previous_close) / previous_close * 100, 2) if previous_close else 0.0
+        return SymbolInfo(
+            custom=False,
+            chart_mode=c.SYMBOL_CHART_MODE_BID,
+            select=selected,
+            visible=selected,
+            session_deals=0,
+            session_buy_orders=0,
+            session_sell_orders=0,
+            volume=0,
+            volumehigh=0,
+            volumelow=0,
+            time=tick.time,
+            digits=spec.digits,
+            spread=spread,
+            spread_float=True,
+            ticks_bookdepth=2 * BOOK_LEVELS,
+            trade_calc_mode=spec.calc_mode,
+            trade_mode=spec.trade_mode,
+            start_time=0,
+            expiration_time=0,
+            trade_stops_level=spec.stops_level,
+            trade_freeze_level=0,
+            trade_exemode=spec.exemode,
+            swap_mode=1,
+            swap_rollover3days=3,
+            margin_hedged_use_leg=False,
+            expiration_mode=15,
+            filling_mode=spec.filling_mode,
+            order_mode=127,
+            order_gtc_mode=0,
+            option_mode=0,
+            option_right=0,
+            bid=tick.bid,
+            bidhigh=bidhigh,
+            bidlow=bidlow,
+            ask=tick.ask,
+            askhigh=round(bidhigh + spread * spec.point, spec.digits) if today is not None else 0.0,
+            asklow=round(bidlow + spread * spec.point, spec.digits) if today is not None else 0.0,
+            last=0.0,
+            lasthigh=0.0,
+            lastlow=0.0,
+            volume_real=0.0,
+            volumehigh_real=0.0,
+            volumelow_real=0.0,
+            option_strike=0.0,
+            point=spec.point,
+            trade_tick_value=tick_value,
+            trade_tick_value_profit=tick_value,
+            trade_tick_value_loss=tick_value,
+            trade_tick_size=spec.point,
+            trade_contract_size=spec.contract_size,
+            trade_accrued_interest=0.0,
+            trade_face_value=0.0,
+            trade_liquidity_rate=0.0,
+            volume_min=spec.volume_min,
+            volume_max=spec.volume_max,
+            volume_step=spec.volume_step,
+            volume_limit=0.0,
+            swap_long=spec.swap_long,
+            swap_short=spec.swap_short,
+            margin_initial=0.0,
+            margin_maintenance=0.0,
+            session_volume=0.0,
+            session_turnover=0.0,
+            session_interest=0.0,
+            session_buy_orders_volume=0.0,
+            session_sell_orders_volume=0.0,
+            session_open=float(today["open"]) if today is not None else 0.0,
+            session_close=previous_close,
+            session_aw=0.0,
+            session_price_settlement=0.0,
+            session_price_limit_min=0.0,
+            session_price_limit_max=0.0,
+            margin_hedged=spec.contract_size,
+            price_change=change,
+            price_volatility=0.0,
+            price_theoretical=0.0,
+            price_greeks_delta=0.0,
+            price_greeks_theta=0.0,
+            price_greeks_gamma=0.0,
+            price_greeks_vega=0.0,
+            price_greeks_rho=0.0,
+            price_greeks_omega=0.0,
+            price_sensitivity=0.0,
+            basis="",
+            category="",
+            currency_base=spec.currency_base,
+            currency_profit=spec.currency_profit,
+            currency_margin=spec.currency_margin,
+            bank="",
+            description=spec.description,
+            exchange="",
+            formula="",
+            isin="",
+            name=spec.name,
+            page="",
+            path=spec.path,
+        )
+
+    def rate(self, source: str, target: str, now_ms: int) -> float:
+        """Units of ``target`` per unit of ``source`` now (see :meth:`_rate`)."""
+        return self._rate(source, target, now_ms)
+
+    def _rate(self, source: str, target: str, now_ms: int) -> float:
+        """Units of ``target`` per unit of ``source`` from this market's FX pairs, directly or through USD (1.0 when
+        no pair links them)."""
+        if source == target:
+            return 1.0
+        direct = self._direct_rate(source, target, now_ms)
+        if direct is not None:
+            return direct
+        via = self._direct_rate(source, "USD", now_ms), self._direct_rate("USD", target, now_ms)
+        return via[0] * via[1] if via[0] is not None and via[1] is not None else 1.0
+
+    def _direct_rate(self, source: str, target: str, now_ms: int) -> float | None:
+        if source == target:
+            return 1.0
+        for name, market in self._symbols.items():
+            spec = market.spec
+            if not spec.path.startswith("Forex\\"):
+                continue
+            pair = (spec.currency_base, spec.currency_profit)
+            if pair in ((source, target), (target, source)):
+                tick = self.tick(name, now_ms)
+                if tick is None or not tick.bid:
+                    return None
+                return tick.bid if pair == (source, target) else 1.0 / tick.bid
+        return None
+
+
+def _tick(row: Any) -> Tick:
+    return Tick(
+        time=int(row["time"]),
+        bid=float(row["bid"]),
+        ask=float(row["ask"]),
+        last=float(row["last"]),
+        volume=int(row["volume"]),
+        time_msc=int(row["time_msc"]),
+        flags=int(row["flags"]),
+        volume_real=float(row["volume_real"]),
+    )
