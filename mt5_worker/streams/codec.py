@@ -23,7 +23,11 @@ def number(value: Any) -> str:
 
 
 def tick_fields(tick: Any) -> dict[str, str]:
-    """A tick (a record of the SDK's ticks array) as stream fields."""
+    """A tick (a record of the SDK's ticks array, or a mapping of its fields) as stream fields."""
+    names = getattr(getattr(tick, "dtype", None), "names", None)
+    if names:  # a numpy record: its values at once, as Python numbers (field by field is ten times the cost)
+        values = dict(zip(names, tick.item(), strict=True))
+        return {name: number(values[name]) for name in TICK_FIELDS}
     return {name: number(tick[name]) for name in TICK_FIELDS}
 
 

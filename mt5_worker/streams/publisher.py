@@ -2,8 +2,9 @@
 
 Each entry gets its time-derived ID (:mod:`~mt5_worker.streams.ids`); Redis refuses an ID at or below the stream's
 last, which is how a tick published by a feed that stopped is never published again by the one that takes over.
-Streams are trimmed to ``retention`` seconds of the trade server's time (``MINID``, approximate: whole macro nodes,
-so a little more may stay), and the trimmed horizon is kept in ``mt5:streams:horizon`` for readers to report a gap.
+Streams are trimmed to ``retention`` seconds of the trade server's time (``XTRIM MINID``, approximate: whole macro
+nodes, so a little more may stay; once per append), and the trimmed horizon is kept in ``mt5:streams:horizon`` for
+readers to report a gap.
 """
 
 from __future__ import annotations
@@ -40,14 +41,15 @@ def append(client: redis.Redis, key: str, entries: Sequence[Entry], retention_ms
     time minus ``retention_ms``."""
     if not entries:
         return Published()
-    horizon = entries[-1][0].ms - retention_ms
+    horizon = max(entries[-1][0].ms - retention_ms, 0)
     pipe = client.pipeline(transaction=False)
     for entry_id, fields in entries:
         values: dict[Any, Any] = dict(fields)
-        pipe.xadd(key, values, id=str(entry_id), minid=str(max(horizon, 0)), approximate=True)
-    pipe.hset(HORIZON_KEY, key, max(horizon, 0))
+        pipe.xadd(key, values, id=str(entry_id))
+    pipe.xtrim(key, minid=str(horizon), approximate=True)  # once per append, not per entry
+    pipe.hset(HORIZON_KEY, key, horizon)
     outcome = Published()
-    for result in pipe.execute(raise_on_error=False)[:-1]:
+    for result in pipe.execute(raise_on_error=False)[:-2]:
         if isinstance(result, redis.ResponseError) and TOO_SMALL in str(result):
             outcome.duplicates += 1
         elif isinstance(result, Exception):
