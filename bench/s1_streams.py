@@ -9,10 +9,11 @@
    the client's event loop. Every client's ticks are checked against the simulator's ground truth. Targets: p50 <=
    30 ms, p99 <= 100 ms.
 2. **The feed's capacity**: one feed serving 9 symbols at rising ``MT5_SIMULATOR_TICK_RATE`` (a fresh Redis per
-   step); a step is sustained when the feed's lag (the trade server's now minus the newest tick published, worst
-   symbol) stays under 1 s over the second half of its span. Capacity = the highest sustained ticks/s; CPU per
-   1,000 ticks from ``/proc/<pid>/stat`` of the feed process (the simulator generating the ticks included: the
-   stand-in's cost, which a real terminal pays in its own process). Target >= 5,000 ticks/s per feed.
+   step) until its lag (the trade server's now minus the newest tick published, worst symbol) grows. A feed that
+   falls behind publishes as fast as it can: capacity = the most ticks/s a step published (a lower bound if the
+   feed kept up with every step). CPU per 1,000 ticks from ``/proc/<pid>/stat`` of the feed process at that step
+   (the simulator generating the ticks included: the stand-in's cost, which a real terminal pays in its own
+   process). Target >= 5,000 ticks/s per feed.
 3. **Redis memory per symbol-hour**: ``MEMORY USAGE`` of each symbol's ticks and M1 bars streams after run 1,
    divided by the time they span (the backfilled history and the run), scaled to an hour.
 
@@ -40,9 +41,9 @@ from mt5_worker.streams.keys import bars_key, ticks_key
 
 P50_TARGET_MS, P99_TARGET_MS = 30.0, 100.0
 CAPACITY_TARGET = 5000.0  # ticks/s per feed
-LAG_LIMIT = 1.0  # seconds: a step whose lag exceeds it over the second half of its span is not sustained
+LAG_LIMIT = 1.0  # seconds: a step whose lag ends above it, and grew, is one the feed did not keep up with
 CAPACITY_SERVER = "MetaQuotes-Demo"
-FULL_RATES = (50.0, 100.0, 200.0, 400.0, 700.0, 1000.0, 1500.0, 2000.0, 3000.0)  # per symbol, 9 symbols
+FULL_RATES = (50.0, 100.0, 200.0, 400.0, 700.0, 1000.0)  # per symbol, 9 symbols (minutes vary tenfold: bursts)
 
 
 @dataclass
@@ -50,9 +51,9 @@ class Step:
     rate: float  # MT5_SIMULATOR_TICK_RATE (per symbol)
     offered: float  # ticks/s the trade server made over the span (ground truth)
     published: float  # ticks/s the feed appended
-    lag: float  # the worst symbol's lag over the second half of the span, seconds
+    lag: float  # the worst symbol's lag at the end of the span, seconds
     cpu_ms_per_1000: float
-    sustained: bool
+    sustained: bool  # its lag at the end under LAG_LIMIT, or less than at the start (catching up)
 
 
 @dataclass
@@ -93,9 +94,10 @@ def main(argv: list[str] | None = None) -> int:
 
     delays = sorted(d * 1000 for d in outcome.delays(before_bursts=load.burst_at > 0))
     p50, p99 = quantile(delays, 0.5), quantile(delays, 0.99)
-    sustained = [s for s in steps if s.sustained]
-    best = max((s.published for s in sustained), default=0.0)
-    cpu = next((s.cpu_ms_per_1000 for s in reversed(sustained)), float("nan"))
+    # A feed that falls behind publishes as fast as it can: its capacity. One that keeps up publishes what the server
+    # makes: a lower bound of it.
+    busiest = max(steps, key=lambda s: s.published)
+    best, cpu = busiest.published, busiest.cpu_ms_per_1000
     print(f"S1: {load.ws} WebSocket + {load.sse + load.resuming_sse} SSE clients over 18 symbols at {load.rate:g} "
           f"ticks/s each, {load.window:g} s window")  # fmt: skip
     for label, value in outcome.figures.items():
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     for s in steps:
         print(f"capacity step {s.rate:g}/s per symbol: offered {s.offered:,.0f} ticks/s, published {s.published:,.0f},"
               f" lag {s.lag:.2f} s, CPU {s.cpu_ms_per_1000:.0f} ms per 1,000 ticks, "
-              f"{'sustained' if s.sustained else 'NOT sustained'}")  # fmt: skip
+              f"{'keeping up' if s.sustained else 'falling behind'}")  # fmt: skip
     print(f"Redis: {memory.ticks_per_hour / 2**20:.1f} MB ticks + {memory.bars_per_hour / 2**20:.1f} MB bars per "
           f"symbol-hour at {memory.ticks_per_symbol_hour:,.0f} ticks per symbol-hour "
           f"({memory.bytes_per_tick:.0f} bytes per tick)")  # fmt: skip
@@ -195,9 +197,10 @@ def capacity_step(logs: Path, rate: float, span: float) -> Step:
     sim = ground_truth.terminal(CAPACITY_SERVER, rate)
     offered = sum(len(ground_truth.ticks(sim, s, int(start * 1000), int(end * 1000))) for s in symbols)
     published = lens1 - lens0
-    late = max((value for at, value in lags if at >= span / 2), default=float("inf"))
-    return Step(rate, offered / (end - start), published / (end - start), late,
-                (cpu1 - cpu0) * 1e6 / max(published, 1), late <= LAG_LIMIT)  # fmt: skip
+    first, last = (lags[0][1], lags[-1][1]) if lags else (float("inf"), float("inf"))
+    keeping_up = last <= LAG_LIMIT or last < first  # caught up, or catching up
+    return Step(rate, offered / (end - start), published / (end - start), last,
+                (cpu1 - cpu0) * 1e6 / max(published, 1), keeping_up)  # fmt: skip
 
 
 if __name__ == "__main__":
