@@ -51,7 +51,7 @@ class ExampleService(Process):
 
     def metric(self, name: str, **labels: str) -> float:
         """The sum of the samples of ``name`` (a counter's ``_total`` included) whose labels include ``labels``."""
-        text = httpx.get(f"{self.url}/metrics/", timeout=10).text
+        text = httpx.get(f"{self.url}/metrics/", timeout=30).text
         return sum(sample.value for family in text_string_to_metric_families(text) for sample in family.samples
                    if sample.name in (name, f"{name}_total") and labels.items() <= sample.labels.items())  # fmt: skip
 
