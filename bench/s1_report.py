@@ -26,6 +26,7 @@ class Figures:
     cpu_ms_per_1000: float  # at that step
     memory: Memory
     quick: bool
+    load_average: float  # the machine's 1-minute load average, the higher of before and after the run
 
 
 def write_docs(docs: Path, f: Figures) -> None:
@@ -56,7 +57,8 @@ clients (`websockets`, one asyncio process beside the service) and {load.sse + l
 for a whole server's {load.history / 60:g} minutes and never read; one WebSocket client catches up from the start of
 the history; one SSE client reconnects half-way with `Last-Event-ID`. A tick's latency = its arrival at a WebSocket
 client (this machine's clock + the simulated servers' pinned offset) - its `time_msc`: the feed's 20 ms poll, Redis,
-the service's fan-out, the socket and the clients' event loop, all on the same 2 cores.
+the service's fan-out, the socket and the clients' event loop, all on the same 2 cores, whose 1-minute load average
+(other engineers' work included) reached {f.load_average:.1f} during the run.
 
 {report.table(["figure", "value"], rows)}
 

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, replace
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     load = tick_load.Load(
-        ws=args.clients or (40 if quick else 1000), sse=2 if quick else 20, stalled_ws=1 if quick else 4,
-        stalled_sse=1 if quick else 2, window=args.window or (3.0 if quick else 30.0), rate=args.rate,
+        ws=args.clients or (40 if quick else 1000), sse=2 if quick else 20, stalled_ws=1 if quick else 2,
+        stalled_sse=1, window=args.window or (3.0 if quick else 30.0), rate=args.rate,
         connect_budget=3.0 if quick else 15.0, deflate=not args.no_deflate,
     )  # fmt: skip
     load = replace(load, burst_at=args.burst_at if args.burst_at is not None else 0.0 if quick else load.window * 2 / 3)
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
         (logs / "load").mkdir()
         fleet = Fleet(logs / "load")
         try:
+            loads = [os.getloadavg()[0]]
             outcome = tick_load.run(fleet, load)
+            loads.append(os.getloadavg()[0])
             memory = redis_memory(fleet.redis_url, outcome.since_ms)
         finally:
             fleet.close()
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     for label, value in outcome.figures.items():
         print(f"  {label}: {value}")
     print(f"  problems: {'; '.join(outcome.problems) or 'none'}")
+    print(f"load average (1 min) before and after the run: {loads[0]:.1f}, {loads[1]:.1f}")
     print(f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms over {len(delays):,} ticks "
           f"({'before the stalled clients connected' if load.burst_at else 'the whole window'})")  # fmt: skip
     for s in steps:
@@ -119,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     if docs is not None:
         from bench.s1_report import Figures, write_docs  # the section's text and chart
 
-        write_docs(docs, Figures(load, outcome, delays, p50, p99, steps, best, cpu, memory, quick))
+        write_docs(docs, Figures(load, outcome, delays, p50, p99, steps, best, cpu, memory, quick, max(loads)))
     return 0 if not outcome.problems else 1
 
 
