@@ -132,7 +132,9 @@ async def _websocket(received: Received, target: Target) -> None:
 
 async def _stalled_websocket(received: Received, target: Target) -> None:
     uri = f"ws{target.url.removeprefix('http')}/ws/ticks?{_query(received.watch, target.since_ms)}"
-    ws: ClientConnection = await connect(uri, open_timeout=60, max_queue=STALLED_QUEUE, proxy=None, compression=None)
+    ws: ClientConnection = await connect(
+        uri, open_timeout=60, max_queue=STALLED_QUEUE, proxy=None, compression=None, ping_interval=None
+    )  # a link that carries nothing answers no ping either
     received.connected_at = time.time()
     try:
         await target.wake("websocket").wait()
