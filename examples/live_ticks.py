@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, Request, WebSocket, WebSocketDisconnect
@@ -50,8 +50,9 @@ class _Connection:
     """One browser's queue of ticks: filled from the stream by :meth:`pump`, emptied by the socket's sender
     (:meth:`next`). ``None`` in the queue ends it: the stream ended, or the connection was cut off."""
 
-    def __init__(self, transport: str) -> None:
+    def __init__(self, transport: str, gone: Callable[[], Awaitable[bool]] | None = None) -> None:
         self.transport = transport
+        self.gone = gone  # whether the browser went away (then a stalled socket is no slow browser to count)
         self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(QUEUE + 1)  # + 1: room for the end
         self.progress = time.monotonic()  # when the socket last took a tick, or a tick was queued for an idle one
         self.taken = asyncio.Event()
@@ -62,7 +63,7 @@ class _Connection:
             async with contextlib.aclosing(client.stream_ticks(server, symbols, since=since)) as ticks:
                 async for tick in ticks:
                     if not await self.offer(tick):
-                        self.cut_off()
+                        self.cut_off(counted=not (self.gone is not None and await self.gone()))
                         return
         finally:
             if not self.cut:
@@ -85,10 +86,11 @@ class _Connection:
         self.queue.put_nowait(tick)
         return True
 
-    def cut_off(self) -> None:
+    def cut_off(self, counted: bool = True) -> None:
         """Drop what waits (the browser resumes from its last tick) and end the connection."""
         self.cut = True
-        CUT_OFF.labels(self.transport).inc()
+        if counted:
+            CUT_OFF.labels(self.transport).inc()
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(None)
@@ -145,7 +147,7 @@ async def ws_ticks(websocket: WebSocket, server: str, symbols: str, since: str |
 async def sse_ticks(request: Request, asked: TickRequest = Depends()) -> AsyncIterator[ServerSentEvent]:  # noqa: B008
     """Ticks as ``event: tick`` (or ``gap``) events whose ``id`` resumes them (``Last-Event-ID``)."""
     names = asked.symbols
-    connection = _Connection("sse")
+    connection = _Connection("sse", request.is_disconnected)  # a closed EventSource stalls the response too
     pump = asyncio.ensure_future(connection.pump(_client(request), asked.server, names, asked.since))
     positions: dict[str, str] = {}
     try:
