@@ -11,10 +11,17 @@ Keys:
 Routing reads all three in one round trip; a reading keeps the load reports of live workers only, so a stale
 report of a departed worker never draws traffic to it. Membership is advisory: a worker that misses heartbeats
 only stops receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
+
+A heartbeat learns in the same round trip which members have departed (a score range on ``mt5:workers``, so its
+cost does not grow with the fleet), and only then does the worker read the whole membership; each departed
+worker's queue is adopted by its :func:`reapers`, a few survivors every worker agrees on, rather than by all.
 """
 
 from __future__ import annotations
 
+import hashlib
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
@@ -23,6 +30,8 @@ from mt5_worker.fleet.load import LoadReport
 from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.fleet.registry")
+
+REAPERS = 2  # survivors that adopt each departed worker's queue: more than one, in case one of them is gone too
 
 
 def workers_key(prefix: str = "mt5") -> str:
@@ -56,11 +65,15 @@ class WorkerRegistry:
         self._capacity = capacity_key(prefix)
         self._load = load_key(prefix)
 
-    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> None:
+    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> dict[str, float]:
+        """Announce ``terminal_id`` as live until ``now`` + ttl; returns the departed members (terminal id -> when
+        they departed), read in the same round trip."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(self._workers, {terminal_id: now + self.ttl})
         pipe.hset(self._capacity, terminal_id, capacity)
-        pipe.execute()
+        pipe.zrangebyscore(self._workers, "-inf", now, withscores=True)
+        departed = pipe.execute()[2]
+        return {_s(w): float(expired) for w, expired in departed}
 
     def report_load(self, terminal_id: str, report: LoadReport) -> None:
         self._redis.hset(self._load, terminal_id, report.encode())
@@ -87,6 +100,17 @@ class WorkerRegistry:
         departed = {_s(w): float(expires) for w, expires in members if expires <= now}
         loads = {_s(w): r for w, raw in reports.items() if _s(w) in live and (r := LoadReport.decode(raw))}
         return Membership(live, departed, loads)
+
+
+def reapers(departed: str, live: Iterable[str], count: int = REAPERS) -> list[str]:
+    """The live workers that adopt ``departed``'s queue: the first ``count`` by a rendezvous hash of the pair.
+    Every worker computes the same answer from the same membership, and the departed queues of a fleet spread
+    over its workers, so a beat drains a few queues rather than every worker draining every departed queue."""
+
+    def score(terminal_id: str) -> tuple[bytes, str]:
+        return hashlib.blake2b(f"{departed}\x00{terminal_id}".encode(), digest_size=8).digest(), terminal_id
+
+    return heapq.nlargest(count, live, key=score)
 
 
 def _s(value: str | bytes) -> str:

@@ -1,5 +1,5 @@
 """The worker's membership step: announce this terminal, keep it announced, report its backlog, and adopt
-departed workers' queues.
+departed workers' queues (those it is one of the :func:`~mt5_worker.fleet.registry.reapers` of).
 
 Runs in the worker's main process (a Celery bootstep with its own thread), not in the pool child that talks to
 the terminal: a long or stuck SDK call in the child must not make the worker look departed while the prefork
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from celery import bootsteps
 from kombu.exceptions import OperationalError
 
-from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.registry import WorkerRegistry, reapers
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.worker.celery_settings import redelivery_bound
@@ -76,11 +76,15 @@ class Heartbeat(bootsteps.StartStopStep):
             log.debug("mt5.worker.load_report_failed", terminal_id=self.terminal_id, error=type(exc).__name__)
 
     def beat(self) -> None:
+        """Announce this worker; when members have departed, drain the queues this worker is a reaper of."""
         now = time.time()
         try:
-            self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
+            if not self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now):
+                return  # nobody departed: no need to read the whole membership
             membership = self.registry.read(now)
             for departed, departed_at in membership.departed.items():
+                if self.terminal_id not in reapers(departed, membership.live):
+                    continue  # other survivors adopt it (a departed reaper is replaced at the next beat)
                 moved = drain(self._app, departed, membership.live)
                 # Keep watching a departed queue until the broker has restored what its worker died holding:
                 # on Redis that takes the visibility timeout after *delivery*, plus the restore scan's own delays

@@ -198,3 +198,12 @@ def test_the_routers_cached_choices_are_the_definitions_through_joins_departures
         ReferenceRouter(registry, 0.5, lambda: clock[0]),
     )
     assert [plain.queue_for(n) for n in range(500)] == [reference_plain.queue_for(n) for n in range(500)]
+
+
+def test_a_heartbeat_returns_the_departed_members_in_its_round_trip(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    assert {} == registry.heartbeat("t1", 20, now=1000)
+    WorkerRegistry(connect(redis_url), ttl=5).heartbeat("t2", 20, now=1000)
+    assert {} == registry.heartbeat("t1", 20, now=1004)
+    assert {"t2": 1005.0} == registry.heartbeat("t1", 20, now=1006)
+    assert {"t2": 1005.0} == registry.read(1006).departed

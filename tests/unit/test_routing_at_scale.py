@@ -1,6 +1,6 @@
 """What keeps a send cheap in a large fleet gives the same answers as the definitions it stands in for: the cached
-top of each account's ranking (through joins, departures and capacity changes), and the fleet's backlog summed over
-arrays."""
+top of each account's ranking (through joins, departures and capacity changes), the fleet's backlog summed over
+arrays, and the reapers every worker elects for a departed queue."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 
 from mt5_worker.fleet.load import SEND_MEMORY, LoadReport, LoadView
 from mt5_worker.fleet.ranking import RankingCache
+from mt5_worker.fleet.registry import REAPERS, reapers
 from mt5_worker.fleet.routing import choose, ranking, rendezvous_score
 
 
@@ -86,3 +87,15 @@ def test_the_fleet_total_is_the_sum_of_the_estimates() -> None:
             assert sum(view.estimates(ids, now).values()) == view.total(ids, now), reading
         now += 1.0
     assert view.total(ids, now) >= 0
+
+
+def test_each_departed_queue_has_its_own_few_reapers_and_every_worker_agrees() -> None:
+    live = [f"w{i}" for i in range(50)]
+    elected = {departed: reapers(departed, live) for departed in (f"gone{i}" for i in range(2_000))}
+    assert all(len(set(chosen)) == REAPERS and set(chosen) <= set(live) for chosen in elected.values())
+    assert all(reapers(departed, reversed(live)) == chosen for departed, chosen in elected.items())
+    load = Counter(tid for chosen in elected.values() for tid in chosen)
+    expected = 2_000 * REAPERS / len(live)  # spread over the fleet, not on the same two
+    assert all(0.6 * expected < n < 1.4 * expected for n in load.values()), load
+    assert ["w1"] == reapers("gone", ["w1"])
+    assert [] == reapers("gone", [])
