@@ -2,11 +2,12 @@
 
 Ranking one account scores every live worker (one hash each): at 1,000 workers that is about a millisecond per
 send, at 10,000 twenty. A router sends to the same accounts over and over while the membership rarely changes, so
-:class:`RankingCache` keeps, per account, the first :attr:`~RankingCache.depth` workers of its ranking with their
-scores, and on a new reading applies only the difference: a departed worker is dropped from each prefix, and a
-joining worker (one hash per cached account) goes in where its score places it if it lands above the prefix's
-last entry. What is kept is then still exactly the top of the new ranking (every worker left out ranks below the
-prefix's last entry), possibly shorter; an emptied prefix is ranked afresh on its next use. Answers are those of
+:class:`RankingCache` keeps, per account, the first :attr:`~RankingCache.depth` workers of its ranking, and on a
+new reading applies only the difference: a departed worker is dropped from each prefix, and a joining worker (a
+hash or two per cached account) goes in where its score places it if it outscores the prefix's last entry. What
+is kept is then still exactly the top of the new ranking (every worker left out ranks below the prefix's last
+entry), possibly shorter; an emptied prefix is ranked afresh on its next use. Only the ids are kept (about 250
+bytes per account at depth 8); scores are computed again on the rare insertion. Answers are those of
 :func:`~mt5_worker.fleet.routing.ranking`, which the tests check against it.
 """
 
@@ -23,14 +24,14 @@ class RankingCache:
     """Per-account prefixes of the rendezvous ranking over one membership (terminal id -> capacity); at most
     ``max_accounts`` of them, least recently used dropped first. Not thread-safe: the router holds its lock."""
 
-    def __init__(self, score: Callable[[str, int, int], float], depth: int = 4, max_accounts: int = 65_536) -> None:
+    def __init__(self, score: Callable[[str, int, int], float], depth: int = 8, max_accounts: int = 65_536) -> None:
         if depth < 1 or max_accounts < 1:
             raise ValueError(f"depth and max_accounts must be >= 1, got {depth} and {max_accounts}")
         self._score = score  # rendezvous_score(terminal_id, login, weight)
         self.depth = depth
         self.max_accounts = max_accounts
         self._workers: dict[str, int] = {}
-        self._prefixes: OrderedDict[int, list[Key]] = OrderedDict()
+        self._prefixes: OrderedDict[int, tuple[str, ...]] = OrderedDict()
         self.misses = 0  # prefixes computed from scratch (every worker scored), for the benchmarks
 
     def __len__(self) -> int:
@@ -47,36 +48,38 @@ class RankingCache:
         if not new or len(added) * 2 > len(new):  # mostly new workers: ranking afresh on use is as cheap
             self._prefixes.clear()
             return
-        for login in list(self._prefixes):
-            keys = [key for key in self._prefixes[login] if key[1] not in removed]
-            for tid, capacity in added.items():
-                key = (self._score(tid, login, capacity), tid)
-                if keys and key > keys[-1]:  # above the prefix's last: it belongs inside the prefix
-                    keys.append(key)
-                    keys.sort(reverse=True)
-                    del keys[self.depth :]
-            if keys:
-                self._prefixes[login] = keys
+        for login, cached in list(self._prefixes.items()):
+            prefix = [tid for tid in cached if tid not in removed] if removed else list(cached)
+            if prefix and added:
+                last = self._key(prefix[-1], login)
+                newcomers = [key for key in (self._key(tid, login) for tid in added) if key > last]
+                if newcomers:  # above the prefix's last: they belong inside the prefix
+                    keys = sorted([*(self._key(tid, login) for tid in prefix), *newcomers], reverse=True)
+                    prefix = [tid for _, tid in keys[: self.depth]]
+            if prefix:
+                self._prefixes[login] = tuple(prefix)
             else:
                 del self._prefixes[login]
 
-    def prefix(self, login: int) -> list[str]:
+    def prefix(self, login: int) -> tuple[str, ...]:
         """The first workers of ``login``'s ranking, best first: at least one while any worker is live."""
-        keys = self._prefixes.get(login)
-        if keys is None:
+        prefix = self._prefixes.get(login)
+        if prefix is None:
             self.misses += 1
-            scored = ((self._score(tid, login, capacity), tid) for tid, capacity in self._workers.items())
-            keys = heapq.nlargest(self.depth, scored)
+            keys = heapq.nlargest(self.depth, (self._key(tid, login) for tid in self._workers))
             if not keys:
-                return []
-            self._prefixes[login] = keys
+                return ()
+            prefix = self._prefixes[login] = tuple(tid for _, tid in keys)
             if len(self._prefixes) > self.max_accounts:
                 self._prefixes.popitem(last=False)
         else:
             self._prefixes.move_to_end(login)
-        return [tid for _, tid in keys]
+        return prefix
 
     def first(self, login: int) -> str | None:
         """``login``'s first choice, as :func:`~mt5_worker.fleet.routing.choose` gives it; None without workers."""
         prefix = self.prefix(login)
         return prefix[0] if prefix else None
+
+    def _key(self, terminal_id: str, login: int) -> Key:
+        return self._score(terminal_id, login, self._workers[terminal_id]), terminal_id
