@@ -13,14 +13,15 @@ report of a departed worker never draws traffic to it. Membership is advisory: a
 only stops receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
 
 A heartbeat learns in the same round trip which members have departed (a score range on ``mt5:workers``, so its
-cost does not grow with the fleet), and only then does the worker read the whole membership; each departed
-worker's queue is adopted by its :func:`reapers`, a few survivors every worker agrees on, rather than by all.
+cost does not grow with the fleet); only then does the worker read the live ids, to elect each departed worker's
+:func:`reapers` (a few survivors every worker agrees on, rather than all), and only a reaper reads the whole
+membership, to move what the departed queue holds.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,11 @@ class WorkerRegistry:
     def report_load(self, terminal_id: str, report: LoadReport) -> None:
         self._redis.hset(self._load, terminal_id, report.encode())
 
+    def live_ids(self, now: float) -> list[str]:
+        """The live members' ids only (no capacities, no load reports): what electing reapers needs."""
+        members = self._redis.zrangebyscore(self._workers, f"({now!r}", "+inf")  # without scores: ids only
+        return [_s(w) for w in members if isinstance(w, str | bytes)]
+
     def deregister(self, terminal_id: str, now: float) -> None:
         """Leave at once (a clean shutdown): expire the heartbeat now rather than delete it, so a reaper still
         drains whatever the worker's queue holds (e.g. messages restored at shutdown)."""
@@ -102,15 +108,23 @@ class WorkerRegistry:
         return Membership(live, departed, loads)
 
 
-def reapers(departed: str, live: Iterable[str], count: int = REAPERS) -> list[str]:
-    """The live workers that adopt ``departed``'s queue: the first ``count`` by a rendezvous hash of the pair.
-    Every worker computes the same answer from the same membership, and the departed queues of a fleet spread
-    over its workers, so a beat drains a few queues rather than every worker draining every departed queue."""
+def reapers(departed: Iterable[str], live: Iterable[str], count: int = REAPERS) -> dict[str, list[str]]:
+    """The live workers that adopt each departed worker's queue: the ``count`` first clockwise from its point on a
+    hash ring of the live workers. Every worker computes the same answer from the same membership; the departed
+    queues spread over the fleet; and the cost is one hash per live worker plus a lookup per departed one, so a
+    beat after a rolling deploy (as many departed as live) stays cheap."""
+    ring = sorted((_point(terminal_id), terminal_id) for terminal_id in set(live))
+    points = [point for point, _ in ring]
+    size = min(count, len(ring))
+    elected = {}
+    for terminal_id in departed:
+        first = bisect.bisect(points, _point(terminal_id))
+        elected[terminal_id] = [ring[(first + k) % len(ring)][1] for k in range(size)]
+    return elected
 
-    def score(terminal_id: str) -> tuple[bytes, str]:
-        return hashlib.blake2b(f"{departed}\x00{terminal_id}".encode(), digest_size=8).digest(), terminal_id
 
-    return heapq.nlargest(count, live, key=score)
+def _point(terminal_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(terminal_id.encode(), digest_size=8).digest(), "big")
 
 
 def _s(value: str | bytes) -> str:

@@ -79,20 +79,23 @@ class Heartbeat(bootsteps.StartStopStep):
         """Announce this worker; when members have departed, drain the queues this worker is a reaper of."""
         now = time.time()
         try:
-            if not self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now):
-                return  # nobody departed: no need to read the whole membership
-            membership = self.registry.read(now)
-            for departed, departed_at in membership.departed.items():
-                if self.terminal_id not in reapers(departed, membership.live):
-                    continue  # other survivors adopt it (a departed reaper is replaced at the next beat)
-                moved = drain(self._app, departed, membership.live)
+            departed = self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
+            if not departed:
+                return  # nobody departed: no need to read the membership
+            elected = reapers(departed, self.registry.live_ids(now))
+            mine = [tid for tid, chosen in elected.items() if self.terminal_id in chosen]
+            if not mine:
+                return  # other survivors adopt them (a departed reaper is replaced at the next beat)
+            live = self.registry.read(now).live
+            for tid in mine:
+                moved = drain(self._app, tid, live)
                 # Keep watching a departed queue until the broker has restored what its worker died holding:
                 # on Redis that takes the visibility timeout after *delivery*, plus the restore scan's own delays
                 # (a worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
-                settled = now - departed_at > 3 * redelivery_bound(self.settings)
+                settled = now - departed[tid] > 3 * redelivery_bound(self.settings)
                 # drain() found the queue empty (it had live workers to move to: this one, at least).
-                if settled and not moved and membership.live:
-                    self.registry.forget(departed)
+                if settled and not moved and live:
+                    self.registry.forget(tid)
         except (*REDIS_DOWN, OperationalError) as exc:
             log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=str(exc))
         except Exception as exc:  # a broker's channel error, say: this thread must go on, or the worker looks gone

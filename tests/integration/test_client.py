@@ -171,7 +171,7 @@ def test_only_the_elected_reapers_of_a_departed_queue_drain_it(simulator_stack: 
     gone = terminal_queue_name("gone@test")
     for a in DEMO_ACCOUNTS:
         simulator_stack.app.send_task("mt5.account_info", kwargs={"login": a.login, "server": a.server}, queue=gone)
-    elected = reapers("gone@test", live)
+    elected = reapers(["gone@test"], live)["gone@test"]
     (outsider,) = set(live) - set(elected)
 
     def beat(terminal_id: str) -> None:

@@ -207,3 +207,4 @@ def test_a_heartbeat_returns_the_departed_members_in_its_round_trip(redis_url: s
     assert {} == registry.heartbeat("t1", 20, now=1004)
     assert {"t2": 1005.0} == registry.heartbeat("t1", 20, now=1006)
     assert {"t2": 1005.0} == registry.read(1006).departed
+    assert ["t1"] == registry.live_ids(1006)

@@ -91,11 +91,16 @@ def test_the_fleet_total_is_the_sum_of_the_estimates() -> None:
 
 def test_each_departed_queue_has_its_own_few_reapers_and_every_worker_agrees() -> None:
     live = [f"w{i}" for i in range(50)]
-    elected = {departed: reapers(departed, live) for departed in (f"gone{i}" for i in range(2_000))}
+    departed = [f"gone{i}" for i in range(2_000)]
+    elected = reapers(departed, live)
+    assert set(departed) == set(elected)
     assert all(len(set(chosen)) == REAPERS and set(chosen) <= set(live) for chosen in elected.values())
-    assert all(reapers(departed, reversed(live)) == chosen for departed, chosen in elected.items())
+    assert elected == reapers(reversed(departed), reversed(live))  # the same answer whatever the order
     load = Counter(tid for chosen in elected.values() for tid in chosen)
-    expected = 2_000 * REAPERS / len(live)  # spread over the fleet, not on the same two
-    assert all(0.6 * expected < n < 1.4 * expected for n in load.values()), load
-    assert ["w1"] == reapers("gone", ["w1"])
-    assert [] == reapers("gone", [])
+    mean = len(departed) * REAPERS / len(live)  # spread over the fleet (a hash ring's arcs are uneven), not on two
+    assert len(load) >= 0.9 * len(live) and max(load.values()) < 5 * mean, load
+    assert {"gone": ["w1"]} == reapers(["gone"], ["w1"])
+    assert {"gone": []} == reapers(["gone"], [])
+    # A worker leaving the ring changes only the elections it took part in.
+    fewer = reapers(departed, live[1:])
+    assert all(fewer[d] == chosen for d, chosen in elected.items() if "w0" not in chosen)
