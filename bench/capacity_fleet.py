@@ -45,7 +45,6 @@ class RoutingCost:
     refresh_redis_us: float  # Redis CPU per reading (INFO's CPU time)
     join_ms: float  # a worker joins: the cached prefixes of ``accounts`` updated
     leave_ms: float
-    cache_bytes: float  # the ranking cache, per account held
     accounts: int  # distinct accounts in the trace (each cached)
     full_rankings: float  # share of heavy sends that looked past the cached top 8 (every worker scored)
 
@@ -103,8 +102,7 @@ def routing_cost(url: str, n: int, accounts: int, sends: int) -> RoutingCost:
     reference = _per_call_us(lambda login: choose_bounded(login, live, view.estimates(live, T0), FACTOR, FLOOR),
                              trace[: max(10, min(len(trace), 50_000 // n))])  # fmt: skip
     reading = _reading(r, router, prefix)
-    return RoutingCost(n, light, heavy, plain, miss, reference, *reading, cache_bytes_per_account(), len(distinct),
-                       full)  # fmt: skip
+    return RoutingCost(n, light, heavy, plain, miss, reference, *reading, len(distinct), full)
 
 
 def _reading(r: redis.Redis, router: AffinityRouter, prefix: str) -> tuple[float, float, float, float]:

@@ -106,6 +106,7 @@ class Membership:
     redis_idle_cpu: float  # Redis's CPU with the fleet's connections open and nothing sent
     steady: RedisLoad  # heartbeats + load reports, nobody departed
     reports_only: RedisLoad
+    reports_reconnecting: RedisLoad  # the reports as they were: a new connection for each (an empty queue)
     after_departures: RedisLoad  # the same while ``departed`` members linger (e.g. after a rolling deploy)
     read_redis_us: float  # Redis CPU of one full membership read (what every beat did before)
     drain_ms: float  # client CPU of one drain of an empty departed queue (a new broker connection each)
@@ -114,8 +115,9 @@ class Membership:
 
     @property
     def before_steady_redis_cpu(self) -> float:
-        """Every beat read the whole membership: N reads per interval on top of the same reports."""
-        return self.steady.redis_cpu + self.workers * self.read_redis_us / 1e6 / HEARTBEAT
+        """Every beat read the whole membership (N reads per interval), every report reconnected."""
+        reconnecting = self.reports_reconnecting.redis_cpu - self.reports_only.redis_cpu
+        return self.steady.redis_cpu + reconnecting + self.workers * self.read_redis_us / 1e6 / HEARTBEAT
 
     @property
     def before_departed_redis_cpu(self) -> float:
@@ -148,6 +150,8 @@ def membership(app: Celery, redis_url: str, n: int, departed: int) -> Membership
                 _interval(members, reporters)
             with measured(r, HEARTBEAT, n, idle, out, "reports_only"):
                 _interval([], reporters)
+            with measured(r, HEARTBEAT, n, idle, out, "reports_reconnecting"):
+                _interval([], reporters, reconnect=True)
             gone = WorkerRegistry(r, ttl=1)
             for i in range(departed):
                 gone.heartbeat(f"celery@gone-{i:05d}", 20, time.time() - 60)
@@ -158,18 +162,21 @@ def membership(app: Celery, redis_url: str, n: int, departed: int) -> Membership
         finally:
             for reporter in reporters:
                 reporter.close()
-    return Membership(n, departed, idle, out["steady"], out["reports_only"], out["after_departures"], read_us,
-                      *drain)  # fmt: skip
+    return Membership(n, departed, idle, out["steady"], out["reports_only"], out["reports_reconnecting"],
+                      out["after_departures"], read_us, *drain)  # fmt: skip
 
 
-def _interval(members: list[Heartbeat], reporters: list[LoadReporter]) -> None:
+def _interval(members: list[Heartbeat], reporters: list[LoadReporter], reconnect: bool = False) -> None:
     """One heartbeat interval of the fleet's work: each member beats once and reports its load
-    ``HEARTBEAT / LOAD_REPORT`` times, interleaved as the members' threads would be."""
+    ``HEARTBEAT / LOAD_REPORT`` times, interleaved as the members' threads would be. ``reconnect``: each report on
+    a new connection, as every report of an empty queue was on Redis before the reporter kept its connection."""
     for m in members:
         m.beat()
     for _ in range(round(HEARTBEAT / LOAD_REPORT)):
         for reporter in reporters:
             reporter.report()
+            if reconnect:
+                reporter.close()
 
 
 def _read_cost(r: redis.Redis, registry: WorkerRegistry, reads: int = 20) -> float:
