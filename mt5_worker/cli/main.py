@@ -43,10 +43,12 @@ examples:
 
 
 def worker_command(args: Sequence[str], platform: str = sys.platform) -> list[str]:
-    """prefork with one child on Linux (a responsive parent); solo on Windows, where prefork does not run."""
+    """prefork with one child on Linux (a responsive parent); solo on Windows, where prefork does not run. Without
+    gossip (each worker would take every other worker's heartbeat events: a fleet of N gets N^2/2 a second) and
+    mingle (each starting worker would wait for every other worker's reply); nothing here uses either."""
     pool = "--pool=solo" if platform == "win32" else "--pool=prefork"
     return [sys.executable, "-m", "celery", "-A", "mt5_worker.worker.app", "worker", pool, "--concurrency=1",
-            "--loglevel=INFO", *args]  # fmt: skip
+            "--loglevel=INFO", "--without-gossip", "--without-mingle", *args]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -62,6 +62,8 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
 def test_worker_defaults_to_prefork_on_linux_and_solo_on_windows(platform: str, pool: str) -> None:
     argv = worker_command(["-n", "x@%h"], platform=platform)
     assert pool in argv and "--concurrency=1" in argv and argv[-2:] == ["-n", "x@%h"]
+    # as the test and demo workers run (devstack): gossip would send every worker every other worker's heartbeats
+    assert {"--without-gossip", "--without-mingle"} <= set(argv)
 
 
 def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:
