@@ -32,7 +32,7 @@ lint: $(VENV)/.installed
 docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)
 	$(PY) -m mt5_worker.cli.settings_doc
 
-bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewrites docs/performance.md (~40 min; see bench/README.md)
+bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewrites docs/performance.md; capacity, docs/capacity.md (~50 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
@@ -41,6 +41,7 @@ bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewri
 	$(PY) -m bench.c1_clients
 	$(PY) -m bench.d1_rates_transfer
 	$(PY) -m bench.d2_bridge_call
+	$(PY) -m bench.capacity
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -47,6 +47,7 @@ class Results:
     broadcast: capacity_members.Broadcast | None = None
     cache_bytes: float = 0.0  # the ranking cache, per account held
     sessions: capacity_members.Sessions | None = None
+    per_request: capacity_members.PerRequest | None = None
     events: capacity_members.Events | None = None
     calibrations: dict[str, Calibration] = field(default_factory=dict)
     validation: dict[str, list[Figure]] = field(default_factory=dict)
@@ -90,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         _print(f"broadcast, {n:,} subscribers", r.broadcast)
         r.sessions = capacity_members.sessions(f.redis_url, 50 * n, n)
         _print(f"sessions, {50 * n:,} accounts", r.sessions)
+        f.fresh_redis()
+        r.per_request = capacity_members.per_request(f, 200 if quick else 2_000)
+        _print("per request", r.per_request)
     r.events = capacity_members.flower_events(2_000 if quick else 20_000)
     _print("events", r.events)
     r.seconds["fleet"] = time.monotonic() - started

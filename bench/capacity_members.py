@@ -316,6 +316,43 @@ def sessions(redis_url: str, accounts: int, workers: int, idle_share: float = 0.
                     statistics.median(times) * 1e3, accounts - left)  # fmt: skip
 
 
+# --- what one request costs Redis -------------------------------------------------------------------------------
+
+
+@dataclass
+class PerRequest:
+    requests: int
+    commands: float  # Redis commands per request: publish, delivery, acknowledgement, result, events, bookkeeping
+    redis_us: float  # Redis CPU per request
+    result_bytes: float  # Redis memory of one stored result (an account_info), kept MT5_RESULT_EXPIRES
+    result_expires: int
+
+
+def per_request(f: Any, n: int) -> PerRequest:
+    """One real worker (the production command, zero latency) serving ``n`` account_info requests sent by a client
+    as the service's clients send them (routed, events on): Redis's commands and CPU per request."""
+    from bench.harness import accounts, kwargs_of, specs, zipf_trace
+    from harness.accounts import write_accounts
+    from mt5_worker.fleet.routing import terminal_queue_name
+
+    accts = accounts(20)
+    file = write_accounts(f.log_dir / "capacity-accounts.json", specs(accts))
+    f.start_worker("capacity", MT5_SIMULATOR_ACCOUNTS=file, MT5_SIMULATOR_LATENCY="zero", MT5_CONNECTION_POOL_SIZE=20)
+    f.call("mt5.pool_stats", queue=terminal_queue_name("capacity@bench"), timeout=120)  # up and consuming
+    f.router.refresh()
+    trace = zipf_trace(accts, n, 1.1, 3)
+    f.results(f.publish("mt5.account_info", [kwargs_of(a) for a in trace[:50]]), timeout=120)  # warm
+    r = connect(f.redis_url, timeout=30)
+    commands, cpu = redis_usage(r)
+    ids = f.publish("mt5.account_info", [kwargs_of(a) for a in trace])
+    f.results(ids, timeout=120 + n, poll=1.0)  # (its MGETs: one per second, a few commands in all)
+    commands2, cpu2 = redis_usage(r)
+    sizes = [int(r.memory_usage(f"celery-task-meta-{i}") or 0) for i in ids[:: max(1, n // 50)]]
+    f.stop_workers()
+    expires = int(Settings.load(_env_file=None).result_expires)
+    return PerRequest(n, (commands2 - commands) / n, (cpu2 - cpu) / n * 1e6, statistics.median(sizes), expires)
+
+
 # --- events: what Flower reads --------------------------------------------------------------------------------
 
 

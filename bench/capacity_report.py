@@ -16,12 +16,13 @@ from harness import markdown, runs
 from harness.markdown import table
 
 MARKS = markdown.Sections("capacity")
-SECTIONS = ("fleet", "validation", "sizing")
+SECTIONS = ("fleet", "validation", "sizing", "limits")
+HEALTHCHECK = 30.0  # seconds between a worker's container healthchecks (docker-compose.yml): a Celery ping each
 
 
 def write_docs(path: Path, r: Results) -> None:
     footer = f"\n\nCommand: `{runs.command('bench.capacity', _argv())}`; machine: {runs.machine()}.\n"
-    bodies = {"fleet": fleet(r), "validation": validation(r), "sizing": sizing(r)}
+    bodies = {"fleet": fleet(r), "validation": validation(r), "sizing": sizing(r), "limits": limits(r)}
 
     def edit(text: str) -> str:
         for name, body in bodies.items():
@@ -189,6 +190,51 @@ The routing settings compared at each size's terminal count for p99 < 5 s (the s
 What a real terminal's login cost changes, 50,000 accounts:
 
 {sensitivity if r.sensitivity else "(not run with --quick)"}"""
+
+
+def limits(r: Results) -> str:
+    """The sized fleets' load on the shared parts, from the measured unit costs."""
+    m, b, e, q = r.membership, r.broadcast, r.events, r.per_request
+    assert m is not None and b is not None and e is not None and q is not None
+    per_worker_cpu = m.steady.redis_cpu / m.workers  # membership: heartbeats + load reports, per worker
+    reading = {c.workers: c for c in r.routing}
+    rows = []
+    for s in r.sizing:
+        if not s.terminals:
+            continue
+        rate = s.accounts * _per_minute(s.shape) / 60
+        w = s.terminals
+        pings = w / HEALTHCHECK * w * b.redis_us_per_delivery / 1e6  # each ping is a broadcast every worker receives
+        events = rate * 4 + w / 2
+        nearest = min(reading, key=lambda n: abs(n - w)) if reading else None
+        client = reading[nearest].refresh_ms * w / nearest / 1e3 if nearest else math.nan
+        memory = rate * q.result_expires * q.result_bytes / 1e9
+        rows.append((s.shape.split(":")[0], f"{s.accounts:,}", f"p99 < {s.target:g} s", f"{w:,}", _n(rate, 0),
+                     f"{rate * q.redis_us / 1e6:.0%}", f"{w * per_worker_cpu:.0%}", f"{pings:.0%}",
+                     f"{memory:.1f} GB", f"{events / e.flower_events_per_s:.0%}", f"{client:.1%}"))  # fmt: skip
+    header = ["traffic", "accounts", "target", "terminals", "requests/s", "Redis CPU: requests",
+              "Redis CPU: heartbeats + load reports", f"Redis CPU: healthcheck pings (every {HEALTHCHECK:g} s)",
+              "Redis memory: results", "Flower: share of its core",
+              "a client's CPU reading the membership"]  # fmt: skip
+    return f"""\
+## What the sized fleets ask of the shared parts
+
+The sizing table's fleets, with the unit costs measured above: a request costs Redis {q.commands:.0f} commands and
+{q.redis_us:.0f} us of CPU (one real worker, {q.requests:,} `mt5.account_info` requests: the publish, the delivery
+and its acknowledgement, the STARTED and SUCCESS results, the events, the session's last use) and keeps a
+{q.result_bytes:,.0f}-byte result for `MT5_RESULT_EXPIRES` ({q.result_expires:,} s); a worker's heartbeats and load
+reports cost Redis {per_worker_cpu * 1e6 / 1e3:.2f} ms of CPU a second; a healthcheck's Celery ping is a broadcast
+every worker receives ({b.redis_us_per_delivery:.1f} us a copy); Flower takes {e.flower_events_per_s:,.0f} events
+a second (4 a request, a heartbeat per worker every 2 s); a client reads the membership once a second. Redis runs
+commands on one core: 100% is its limit.
+
+{table(header, rows)}"""
+
+
+def _per_minute(shape: str) -> float:
+    from bench.capacity_sizing import SHAPES
+
+    return next(s.per_minute for s in SHAPES if s.name == shape)
 
 
 def _terminals(s: object) -> str:
