@@ -139,6 +139,8 @@ def membership(app: Celery, redis_url: str, n: int, departed: int) -> Membership
     out: dict[str, RedisLoad] = {}
     with worker_environment(redis_url):
         members = [Heartbeat(SimpleNamespace(hostname=f"celery@host-{i:05d}", app=app)) for i in range(n)]
+        for m in members:  # the work of an interval takes longer than the interval here: no member may lapse
+            m.registry.ttl = 3600.0
         reporters = [LoadReporter(app, m.registry, m.terminal_id) for m in members]
         try:
             for m in members:
@@ -288,7 +290,6 @@ def sessions(redis_url: str, accounts: int, workers: int, idle_share: float = 0.
     now = time.time()
     rng = random.Random(3)
     stores = [SessionStore(r, f"celery@host-{w:05d}") for w in range(workers)]
-    memory = int(r.info("memory")["used_memory"])
     for w, store in enumerate(stores):
         rows = []
         for k in range(w, accounts, workers):
@@ -297,7 +298,10 @@ def sessions(redis_url: str, accounts: int, workers: int, idle_share: float = 0.
             rows.append(SessionInfo(login=40_000_000 + k, server="Cap-Demo", pooled=True, active=False,
                                     created=used, last_used=used, uses=1))  # fmt: skip
         store.record(rows)
-    per_session = (int(r.info("memory")["used_memory"]) - memory) / accounts
+    indexes = sum(int(r.memory_usage(store.index_key) or 0) for store in stores)
+    sampled = [stores[k % workers].session_key(40_000_000 + k) for k in range(0, accounts, max(1, accounts // 500))]
+    hashes = statistics.mean(int(r.memory_usage(key) or 0) for key in sampled)
+    per_session = indexes / accounts + hashes  # MEMORY USAGE: the keys themselves, whatever else Redis frees meanwhile
     sample, cpu = stores[0], redis_usage(r)[1]
     for i in range(2_000):
         sample.record([SessionInfo(40_000_000, "Cap-Demo", True, True, now, now + i * 1e-3, i)])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bench.capacity import TARGETS, Results
 from bench.capacity_members import HEARTBEAT, LOAD_REPORT
+from bench.capacity_sizing import STABLE
 from bench.capacity_validation import RUNS
 from harness import markdown, runs
 from harness.markdown import table
@@ -127,8 +128,9 @@ def validation(r: Results) -> str:
     for run in RUNS:
         cal, figures = r.calibrations[run.name], r.validation[run.name]
         within = sum(abs(f.error) <= 0.25 for f in figures)
-        rows = [(f.name + (" (calibrated)" if f.calibrated else ""), _n(f.measured, 2 if f.measured < 10 else 0),
-                 _n(f.model, 2 if f.measured < 10 else 0), f"{f.error:+.0%}",
+        digits = {"s": 1, "req/s": 1, "logins/req": 2}
+        rows = [(f.name + (" (calibrated)" if f.calibrated else ""), _n(f.measured, digits.get(f.unit, 0)),
+                 _n(f.model, digits.get(f.unit, 0)), f"{f.error:+.0%}",
                  "" if abs(f.error) <= 0.25 else "**no**") for f in figures]  # fmt: skip
         parts.append(f"""\
 ### The {run.name} run
@@ -179,7 +181,9 @@ ms, and the service's own time per request as calibrated on the recorded runs ({
 {costs.handoff * 1e3:.1f} ms more for a prefetch-1 worker). Default routing (bounded load 0.1, floor 10, batch
 window 50, reports every 0.5 s, readings every 1 s). Each fleet is simulated by {"8" if r.quick else "32"} of its
 terminals and their share of the accounts, for about {"1,000" if r.quick else "20,000"} requests after a 30 s
-warm-up; the fewest terminals meeting the p99 target are found by bisection (2% resolution).
+warm-up; the fewest terminals meeting the p99 target are found by bisection (2% resolution). A fleet whose
+terminals are busy more than {STABLE:.0%} of the time fails whatever its p99 (its queues would keep growing in a
+longer run); "not met" means even one terminal per account misses it (a login alone can take longer).
 
 {table(header, rows)}
 

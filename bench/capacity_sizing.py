@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 
 from bench.capacity_model import Costs, Fleet, Result, simulate
 
+STABLE = 0.95  # the most a sized fleet's terminals may be busy: above, a long enough run's queues keep growing
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -104,8 +106,9 @@ def size(
     lo, hi = max(1, math.floor(work * 0.2)), max(2, accounts)
 
     def p99(terminals: int) -> tuple[float, Result, int, float]:
+        """p99 of a run; infinite for a fleet busier than ``STABLE``: its queues would grow past any finite run."""
         result, n, util = run_fleet(shape, accounts, terminals, costs, fleet, sample, requests, warmup)
-        return result.pct(99), result, n, util
+        return result.pct(99) if util <= STABLE else math.inf, result, n, util
 
     if p99(hi)[0] >= target:
         return Sized(shape.name, accounts, target, costs.login, None, math.inf, math.inf, math.nan, math.nan)
