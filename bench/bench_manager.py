@@ -27,6 +27,7 @@ from pydantic import SecretStr
 # Run as a script from a checkout, the package need not be installed: put the repo root on the path.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.env import clock_offset
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
@@ -82,7 +83,7 @@ def workload(accounts: Sequence[AccountSpec], requests: int, seed: int, skew: fl
 
 def run_naive(accounts: Sequence[AccountSpec], requests: Sequence[Request], latency: dict[str, float]) -> Result:
     """What the manager replaces: a fresh connection for every request."""
-    sim = SimulatedTerminal(accounts, latency=latency)
+    sim = SimulatedTerminal(accounts, latency=latency, clock_offset=clock_offset())
     started = time.perf_counter()
     for login, password, server in requests:
         if not sim.initialize():
@@ -102,7 +103,7 @@ def run_naive(accounts: Sequence[AccountSpec], requests: Sequence[Request], late
 def new_manager(
     accounts: Sequence[AccountSpec], latency: dict[str, float], pool_size: int
 ) -> tuple[SimulatedTerminal, MT5ConnectionManager]:
-    sim = SimulatedTerminal(accounts, latency=latency)
+    sim = SimulatedTerminal(accounts, latency=latency, clock_offset=clock_offset())
     return sim, MT5ConnectionManager(sim, Settings.load(_env_file=None, pool_size=pool_size))
 
 
@@ -181,7 +182,7 @@ def run_fairness(
     lock_factory: Callable[[], Any] | None = None,
 ) -> Fairness:
     """``threads`` threads each send ``per_thread`` requests back to back, with no pause between them."""
-    sim = SimulatedTerminal(accounts, latency=latency)
+    sim = SimulatedTerminal(accounts, latency=latency, clock_offset=clock_offset())
     probe = FirstCallClock(sim)
     manager = MT5ConnectionManager(probe, Settings.load(_env_file=None, pool_size=len(accounts)))  # type: ignore[arg-type]
     if lock_factory is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.env import clock_offset
 from mt5_worker.manager.terminals import create_terminal
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
@@ -43,7 +44,7 @@ def noop_info(login: int, **_: Any) -> dict[str, Any]:
 
 
 def _sample_info() -> dict[str, Any]:
-    sim = SimulatedTerminal()
+    sim = SimulatedTerminal(clock_offset=clock_offset())
     demo = DEMO_ACCOUNTS[0]
     sim.initialize(login=demo.login, password=demo.password.get_secret_value(), server=demo.server)
     info = sim.account_info()

@@ -9,6 +9,7 @@ Run it beside a worker (``mt5-worker worker``) and Redis::
          -H 'content-type: application/json' -d '{"password": "demo-10000001", "server": "MetaQuotes-Demo"}'
     curl localhost:8000/accounts/10000001        # the pooled session: no password needed
     curl localhost:8000/health
+    curl -N 'localhost:8000/sse/ticks?server=MetaQuotes-Demo&symbols=EURUSD'   # live ticks (a feed must run)
 
 The client is opened and closed with the application (FastAPI's lifespan); handlers only ``await`` it, so one
 process serves many requests at once. MT5 errors become HTTP statuses (see ``STATUS``); every error body is
@@ -24,8 +25,10 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
+from prometheus_client import make_asgi_app
 from pydantic import BaseModel, Field, SecretStr
 
+from examples import live_ticks
 from mt5_worker import (
     AsyncMT5Client,
     AuthorizationError,
@@ -64,6 +67,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(title="mt5-worker example", lifespan=lifespan)
+app.include_router(live_ticks.router)  # GET /ws/ticks, GET /sse/ticks: live ticks for browsers
+app.mount("/metrics", make_asgi_app())  # mt5_stream_clients_cut_off_total, and the process's own
 
 
 def mt5(request: Request) -> AsyncMT5Client:

@@ -19,7 +19,7 @@ from celery import Celery
 
 from harness.env import child_env, env_values
 from harness.flower import FlowerProcess
-from harness.processes import BeatProcess, BridgeProcess, Process, WorkerProcess
+from harness.processes import BeatProcess, BridgeProcess, FeedProcess, Process, WorkerProcess
 from mt5_worker.cli.devstack import ManagedProcess, RedisServer, wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.fleet.routing import AffinityRouter
@@ -160,6 +160,11 @@ class Fleet:
     def bridge(self, **kwargs: Any) -> BridgeProcess:
         """Start a bridge hosting the simulator (:class:`~harness.processes.BridgeProcess`' arguments)."""
         return self.track(BridgeProcess(self.log_dir, **kwargs)).start()
+
+    def feed(self, name: str = "feed", *, wait: bool = True, **settings: Any) -> FeedProcess:
+        """Start ``mt5-worker feed`` against this fleet's Redis with ``settings`` (``MT5_FEED_*`` ...) on top of
+        the fleet's; the simulator behind it is pinned to the fleet's clock as every child is."""
+        return self.track(FeedProcess(name, self.worker_env(**settings), self.log_dir)).start(wait)
 
     def flower(self, basic_auth: str | None = None) -> FlowerProcess:
         """Start Flower against this fleet's broker, behind ``basic_auth`` (``user:password``) if given."""

@@ -109,19 +109,23 @@ class Process:
             if _unreaped(incarnation):
                 incarnation.stop(sig)
 
-    def log_text(self) -> str:
-        """Everything every incarnation wrote."""
-        return "".join(incarnation.log_text() for incarnation in self.incarnations)
+    def log_text(self, *, since: int | None = None) -> str:
+        """Everything every incarnation wrote, or with ``since`` what the current one wrote from that byte offset
+        on (:meth:`log_size`, taken before acting)."""
+        if since is None:
+            return "".join(incarnation.log_text() for incarnation in self.incarnations)
+        with self.log_path.open("rb") as log:
+            log.seek(since)
+            return log.read().decode("utf-8", errors="replace")
+
+    def log_size(self) -> int:
+        """The current incarnation's log size: an offset for ``since`` (what a test on a shared process acts on)."""
+        return self.log_path.stat().st_size
 
     def events(self, event: str | None = None, *, since: int | None = None, **match: Any) -> list[dict[str, Any]]:
         """structlog JSON lines, filtered by event name and field values: of every incarnation, or with ``since``,
         of the current one from that byte offset on (what a test wrote down before acting)."""
-        if since is None:
-            text = self.log_text()
-        else:
-            with self.log_path.open("rb") as log:
-                log.seek(since)
-                text = log.read().decode("utf-8", errors="replace")
+        text = self.log_text(since=since)
         found = []
         for line in text.splitlines():
             if not line.startswith("{"):
@@ -164,9 +168,10 @@ class WorkerProcess(Process):
     def argv(self) -> list[str]:
         return worker_argv(self.nodename, *self.args)
 
-    def sdk_calls(self, function: str, **match: Any) -> list[dict[str, Any]]:
-        """The terminal calls the worker logged (``mt5.call``), e.g. ``sdk_calls("login", ok=True)``."""
-        return self.events("mt5.call", function=function, **match)
+    def sdk_calls(self, function: str, *, since: int | None = None, **match: Any) -> list[dict[str, Any]]:
+        """The terminal calls the worker logged (``mt5.call``), e.g. ``sdk_calls("login", ok=True)``; ``since``: from
+        that offset of the current incarnation's log on."""
+        return self.events("mt5.call", since=since, function=function, **match)
 
     def child_pid(self) -> int | None:
         """The prefork child that runs tasks (and owns the terminal); Linux only."""
@@ -255,6 +260,21 @@ class BridgeProcess(Process):
     def terminal(self, *, timeout: float = 10.0, token: str | None = None, **kwargs: Any) -> BridgeTerminal:
         """A client of this bridge, as a worker's manager holds one (``token`` to try another)."""
         return BridgeTerminal(self.host, self.port, token or self.token, timeout=timeout, **kwargs)
+
+
+class FeedProcess(Process):
+    """``mt5-worker feed`` for one trade server, on the simulator unless its settings say otherwise: ``env`` holds
+    its ``MT5_FEED_*`` settings. Ready once it logged its start; whether it leads is :meth:`leading`."""
+
+    ready_text = "mt5.feed.started"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "mt5_worker.feed.main"]
+
+    def leading(self) -> bool:
+        """Whether its last leadership event says it leads."""
+        changes = [e for e in self.events() if e.get("event") in ("mt5.feed.leading", "mt5.feed.standing_by")]
+        return bool(changes) and changes[-1]["event"] == "mt5.feed.leading"
 
 
 def _unreaped(process: ManagedProcess) -> bool:

@@ -10,7 +10,9 @@ The public API (``mt5_worker.__all__``)::
     async with AsyncMT5Client() as client:     # in async code: never blocks the event loop
         await client.account_info(10000001)
 
-Names are imported on first use, so ``import mt5_worker`` stays cheap (no Celery, no I/O).
+Names are imported on first use, so ``import mt5_worker`` stays cheap (no Celery, no I/O). ``mt5_worker.app`` (also
+``mt5_worker.celery``) is the Celery app, found the way Celery finds a package's app: ``celery -A mt5_worker worker``
+(the same as ``celery -A mt5_worker.worker.app worker``); it is not in ``__all__``, so ``import *`` imports no Celery.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ _EXPORTS = {
     "IdempotencyConflictError": "mt5_worker.errors",
     "OrderOutcomeUnknownError": "mt5_worker.errors",
 }
+# Celery's app, under the two names `celery -A <package>` looks for (celery.app.utils.find_app).
+_CELERY_APP = {"app", "celery"}
 
 __all__ = [
     "AccountMismatchError",
@@ -88,6 +92,10 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 
 def __getattr__(name: str) -> Any:
+    if name in _CELERY_APP:
+        from mt5_worker.worker.app import app
+
+        return app
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'mt5_worker' has no attribute {name!r}")

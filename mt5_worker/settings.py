@@ -32,6 +32,10 @@ from mt5_worker.terminal.specs import LATENCY_PROFILES, FaultSpec, load_accounts
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis", "rediss")
 AMQP_SCHEMES = ("amqp", "amqps")
+# A symbol's name on any broker: short, ASCII, a few punctuation marks ("EURUSD.m", "#AAPL", "BTC/USD").
+SYMBOL_NAME = re.compile(r"[A-Za-z0-9._#+\-/@&!$]{1,64}")
+# The service's shared queue: where MT5Client sends what no terminal owns (every worker consumes it).
+SHARED_QUEUE = "mt5"
 URL_FIELDS = ("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend")
 
 
@@ -166,7 +170,7 @@ class Settings(BaseSettings):
     shared_queues: Annotated[tuple[str, ...], NoDecode] = _alias(
         "MT5_SHARED_QUEUES",
         "comma-separated queues every worker consumes besides its own; 'celery' serves plain Celery clients",
-        ("mt5", "celery"),
+        (SHARED_QUEUE, "celery"),
     )
 
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
@@ -195,6 +199,23 @@ class Settings(BaseSettings):
         0,
         ge=0,
     )
+    simulator_clock_offset: float = _alias(
+        "MT5_SIMULATOR_CLOCK_OFFSET",
+        "seconds added to this machine's clock to give the simulated trade servers' time; give every process of a"
+        " deployment (workers, bridges, feeds) the same value so they see one market (tests and the demo pin market"
+        " hours with it; +-3155760000, a century)",
+        0.0,
+        ge=-3_155_760_000,
+        le=3_155_760_000,
+    )
+    simulator_tick_rate: float | None = _alias(
+        "MT5_SIMULATOR_TICK_RATE",
+        "mean ticks per second per symbol while it trades, in bursts; every process of a deployment must use the same"
+        " (unset: each symbol's own quieter rate, evenly spread; 0.01-10000)",
+        None,
+        ge=0.01,
+        le=10_000,
+    )
     simulator_trade_store: Path | None = _alias(
         "MT5_SIMULATOR_TRADE_STORE",
         "SQLite file of the simulated trade servers, shared by every simulated terminal naming it (default:"
@@ -205,6 +226,35 @@ class Settings(BaseSettings):
         "MT5_SIMULATOR_DISABLE_ALGO_ON_SWITCH",
         "the simulated terminal turns Algo Trading off when login() changes the account (order_send: 10027)",
         False,
+    )
+
+    feed_login: int | None = _alias(
+        "MT5_FEED_LOGIN", "the account whose terminal a feed reads its trade server's market data with", None
+    )
+    feed_password: SecretStr | None = _alias(
+        "MT5_FEED_PASSWORD", "that account's password (its investor, read-only password is enough)", None
+    )
+    feed_server: str | None = _alias("MT5_FEED_SERVER", "the trade server a feed serves", None)
+    feed_symbols: Annotated[tuple[str, ...], NoDecode] = _alias(
+        "MT5_FEED_SYMBOLS", "comma-separated symbols a feed always serves (others while someone subscribes)", ()
+    )
+    feed_poll_interval: float = _alias(
+        "MT5_FEED_POLL_INTERVAL", "seconds between a feed's polls of the terminal for new ticks (0.001-10)", 0.02,
+        ge=0.001, le=10,
+    )  # fmt: skip
+    feed_lease: float = _alias(
+        "MT5_FEED_LEASE",
+        "seconds a feed's leadership lasts unless renewed; a standby feed takes over after it (0.5-300)",
+        3.0,
+        ge=0.5,
+        le=300,
+    )
+    stream_retention: int = _alias(
+        "MT5_STREAM_RETENTION",
+        "seconds of ticks and bars the streams keep, in the trade server's time; older ones are trimmed (60-2592000)",
+        3600,
+        ge=60,
+        le=30 * 86400,
     )
 
     bridge_host: str = _alias("MT5_BRIDGE_HOST", "bridge address", "127.0.0.1")
@@ -284,6 +334,21 @@ class Settings(BaseSettings):
             load_accounts(value)
         return value
 
+    @field_validator("feed_symbols", mode="before")
+    @classmethod
+    def _symbol_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("feed_symbols")
+    @classmethod
+    def _symbol_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [name for name in value if not SYMBOL_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"invalid symbol name(s) {bad}: 1-64 letters, digits or ._#+-/@&!$")
+        return tuple(dict.fromkeys(value))
+
     @field_validator("shared_queues", mode="before")
     @classmethod
     def _queue_list(cls, value: Any) -> Any:
@@ -295,7 +360,7 @@ class Settings(BaseSettings):
     @classmethod
     def _queue_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         names = tuple(dict.fromkeys(q for q in value if q))
-        if "mt5" not in names:
+        if SHARED_QUEUE not in names:
             raise ValueError("must include mt5, the queue clients fall back to when no worker is registered")
         bad = [q for q in names if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,200}", q) or q.startswith("mt5.terminal.")]
         if bad:
@@ -315,7 +380,8 @@ class Settings(BaseSettings):
         parse_keys(value.get_secret_value())  # its errors name the key's position, never its value
         return value
 
-    @field_validator("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend", "worker_id")
+    @field_validator("redis_url", "sessions_redis_url", "celery_broker_url", "celery_result_backend", "worker_id",
+                     "feed_server")  # fmt: skip
     @classmethod
     def _empty_is_unset(cls, value: str | None) -> str | None:
         return value or None

@@ -101,7 +101,7 @@ the figures below were produced after the fixes):
     that sent nothing frees its key; any failure after a takeover leaves it `unknown` for the next
     reconciliation. Also: an order not found is resent only `MT5_TRADING_SETTLE` seconds after it last left,
     since a bridge (or a terminal) finishes a request whose sender died. Three full runs since: 0 duplicates.
-14. **trading review** (tests in `tests/integration/test_trading_review*.py`): a pending order could be taken over
+14. **trading review** (tests in `tests/integration/test_order_interleavings*.py`): a pending order could be taken over
     while its owner was still inside `order_send` (a RabbitMQ redelivery of the running task, a warm shutdown
     that deregistered the worker, a skewed clock), and an interruption after execution (a soft time limit) freed
     the key. *Fixed*: takeovers only when the owner provably cannot send (its attempt ended, its lease, longer

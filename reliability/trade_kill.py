@@ -35,6 +35,9 @@ from reliability.processes import Fleet, make_accounts, sleep_until
 from reliability.secrets_scan import scan
 
 VISIBILITY = 10  # the minimum
+# Share of the orders the trade server must have executed for the run to mean something (BTCUSD trades at every
+# hour on the pinned clock; a refusal is an outcome too, but mostly refusals would make "0 duplicates" vacuous).
+ENOUGH_EXECUTED = 0.8
 SETTINGS: dict[str, object] = {
     "MT5_TRADING_ENABLED": "true",
     "MT5_TRADING_LEASE": 20,  # > the task time limit; restarts are resolved at once by the worker's new incarnation
@@ -190,6 +193,9 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
                 if n]  # fmt: skip
     if sum(s == "done" for s in recorded.values()) != n_orders - lost:
         problems.append("a key's outcome is not readable afterwards")
+    executed_keys = sum(min(1, executed.get(tag_of(o.login, o.key), 0)) for o in orders)
+    if executed_keys < ENOUGH_EXECUTED * n_orders:  # "0 duplicates" of a few executed orders means nothing
+        problems.append(f"only {executed_keys} of {n_orders} orders executed (fewer than {ENOUGH_EXECUTED:.0%})")
     return report.Outcome(
         broker=broker,
         duplicates=duplicates,

@@ -10,14 +10,18 @@
 - Fixtures: ``bridge_process`` (one per session), ``bridge_sim`` (a fresh remote simulator per test),
   ``bridge_terminal_factory`` (more clients of the session bridge), ``bridge_factory`` (dedicated bridges a
   test may kill or configure). Every process started here is killed at teardown.
+- :func:`terminal_tests` and :func:`bridged_sim_factory`: an integration module runs a unit module's tests of
+  ``sim`` and ``make_manager`` again, on a simulator behind the session's bridge.
 """
 
 from __future__ import annotations
 
+import inspect
 import signal
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -150,3 +154,26 @@ def bridge_factory(tmp_path: Path) -> Iterator[Callable[..., BridgeProcess]]:
     finally:
         for bridge in started:
             bridge.stop(signal.SIGKILL)
+
+
+TERMINAL_FIXTURES = frozenset({"sim", "sim_factory", "make_manager"})
+
+
+def terminal_tests(module: ModuleType) -> dict[str, Any]:
+    """The tests of a unit module that take the terminal under test (``sim``, ``sim_factory``, ``make_manager``),
+    for an integration module to run again with a ``sim_factory`` of its own: ``globals().update(...)``."""
+    return {
+        name: test
+        for name, test in vars(module).items()
+        if name.startswith("test_") and callable(test) and TERMINAL_FIXTURES & set(inspect.signature(test).parameters)
+    }
+
+
+@pytest.fixture(name="sim_factory")
+def bridged_sim_factory(bridge_sim: RemoteSimulator) -> Callable[..., RemoteSimulator]:
+    """``sim_factory`` for an integration module: the session bridge's simulator, fresh for each test."""
+
+    def make(accounts: list[AccountSpec] | None = None, latency: dict[str, float] | None = None) -> RemoteSimulator:
+        return bridge_sim.reset(accounts, latency=latency)
+
+    return make

@@ -28,12 +28,21 @@ from mt5_worker.cli.devstack import RedisServer
 _databases = itertools.count()
 
 
+def _database() -> int:
+    """A database 1-15 of the shared Redis for the next test: under pytest-xdist each process has its own ones,
+    since tests of different processes run at the same time (at most 15 processes)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    processes = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    per_process = max(1, 15 // processes)
+    return 1 + int(worker.removeprefix("gw")) % 15 + min(processes, 15) * (next(_databases) % per_process)
+
+
 @pytest.fixture
 def redis_url(tmp_path: Path) -> Iterator[str]:
     shared = os.environ.get("REDIS_URL")
     if shared:
         base = shared.rsplit("/", 1)[0] if shared.count("/") > 2 else shared.rstrip("/")
-        url = f"{base}/{next(_databases) % 15 + 1}"
+        url = f"{base}/{_database()}"
         redis.Redis.from_url(url).flushdb()
         yield url
         return
@@ -74,6 +83,24 @@ def stack(request: pytest.FixtureRequest, redis_url: str, tmp_path: Path) -> Ite
     s = Stack(redis_url, tmp_path, request.param)
     yield s
     s.close()
+
+
+@pytest.fixture(scope="module", params=["simulator", "bridge"])
+def shared_stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One stack per backend for a whole module, with one worker (``w1``, default settings) started once: for tests
+    that send requests and read their answers, not a fresh worker's state or settings. Such a test must not stop
+    or reconfigure the worker, reads its log from an offset taken before acting (``worker.log_size()``), and uses
+    deltas of counters. A module using it is one xdist group (``pytest.mark.xdist_group``), so one process runs
+    its tests on one shared worker per backend."""
+    log_dir = tmp_path_factory.mktemp(f"shared-{request.param}")
+    server = RedisServer(log_dir).start()
+    s = Stack(server.url, log_dir, request.param)
+    try:
+        s.worker("w1")
+        yield s
+    finally:
+        s.close()
+        server.stop()
 
 
 @pytest.fixture

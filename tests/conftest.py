@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from harness.env import CLOCK_OFFSET, PINS, clock_offset, pinned_offset, trade_store
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
@@ -27,6 +28,7 @@ from tests.celery_fixtures import (  # noqa: F401  (fixtures)
     private_redis_server,
     rabbitmq_vhosts,
     redis_url,
+    shared_stack,
     simulator_stack,
     stack,
 )
@@ -61,23 +63,30 @@ def make_accounts(n: int, server: str = "Test-Server") -> list[AccountSpec]:
     ]
 
 
-# Fixtures that start processes: a test using any of them (directly or through another fixture) is an
-# integration test; every other test is a unit test (`make test-unit` runs those).
+# Fixtures that start processes. A test that uses one (directly or through another fixture), or is marked
+# ``integration`` because it starts processes of its own, is an integration test and lives in tests/integration;
+# every other test is a unit test (`make test-unit` runs those) and lives in tests/unit. Collection fails on a test
+# in the wrong folder.
 PROCESS_FIXTURES = frozenset(
-    {"redis_url", "private_redis_server", "stack", "simulator_stack", "bridge_factory", "bridge_process",
-     "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
+    {"redis_url", "private_redis_server", "stack", "shared_stack", "simulator_stack", "bridge_factory",
+     "bridge_process", "bridge_sim", "bridge_terminal_factory", "brokers_stack", "rabbitmq_vhosts"}
 )  # fmt: skip
 INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    misplaced = []
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
-        in_folder = INTEGRATION_FOLDER in Path(str(item.fspath)).resolve().parents
-        if item.get_closest_marker("integration") is None and (fixtures & PROCESS_FIXTURES or in_folder):
-            item.add_marker(pytest.mark.integration)
-        if item.get_closest_marker("integration") is None:
-            item.add_marker(pytest.mark.unit)
+        integration = item.get_closest_marker("integration") is not None or bool(fixtures & PROCESS_FIXTURES)
+        item.add_marker(pytest.mark.integration if integration else pytest.mark.unit)
+        if integration != (INTEGRATION_FOLDER in Path(str(item.fspath)).resolve().parents):
+            misplaced.append(f"{item.nodeid}: {'starts processes' if integration else 'in-process'}")
+    if misplaced:
+        raise pytest.UsageError(
+            "tests in the wrong folder (integration tests start processes and live in tests/integration, unit tests"
+            " do not and live in tests/unit):\n  " + "\n  ".join(misplaced)
+        )
 
 
 @pytest.fixture(autouse=True)
@@ -86,17 +95,45 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     made from settings trade on this session's own store, as the harness's processes do."""
     import os
 
-    from harness.env import trade_store
-
     for name in list(os.environ):
         if name.startswith(("MT5_", "CELERY_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(trade_store()))
+    monkeypatch.setenv(CLOCK_OFFSET, str(clock_offset()))
     reset_logging()
     worker_settings.cache_clear()  # a test's settings never leak into the next one's worker code
     yield
     reset_logging()
     worker_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _simulators_on_the_pinned_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every simulated terminal a test makes runs on one of the harness's pinned clocks (a weekday's trading hour,
+    or a weekend for tests about closed markets), unless the test drives a clock of its own: nothing may depend on
+    the real weekday or hour. Processes get theirs from ``harness.env.child_env``
+    (tests/integration/test_pinned_clock.py)."""
+    made: list[SimulatedTerminal] = []
+    original = SimulatedTerminal.__init__
+
+    def recording_init(self: SimulatedTerminal, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if "clock" not in kwargs:
+            made.append(self)
+
+    monkeypatch.setattr(SimulatedTerminal, "__init__", recording_init)
+    yield
+    pinned = {pinned_offset(pin) for pin in PINS}
+    unpinned = [sim for sim in made if sim.clock_offset not in pinned]
+    assert not unpinned, (
+        f"{len(unpinned)} simulated terminal(s) on an unpinned clock (offset {unpinned[0].clock_offset}): pass "
+        "clock_offset=harness.env.clock_offset() (or a clock of the test's own)"
+    )
+
+
+def simulator(accounts: list[AccountSpec] | None = None, **kwargs: Any) -> SimulatedTerminal:
+    """A simulated terminal on the pinned clock (``harness.env.clock_offset``), as the suite's processes run."""
+    return SimulatedTerminal(accounts, **({"clock_offset": clock_offset()} | kwargs))
 
 
 @pytest.fixture
@@ -115,18 +152,14 @@ def clock() -> ManualClock:
 SimFactory = Callable[..., "SimulatedTerminal | RemoteSimulator"]
 
 
-@pytest.fixture(params=["simulator", pytest.param("bridge", marks=pytest.mark.integration)])
-def sim_factory(request: pytest.FixtureRequest) -> SimFactory:
-    """Build the terminal under test: an in-process simulator, or one behind a real bridge process.
-
-    Every test that uses ``sim`` or ``make_manager`` runs on both backends.
-    """
+@pytest.fixture
+def sim_factory() -> SimFactory:
+    """Build the terminal under test: an in-process simulator on the pinned clock. The tests of ``sim`` and
+    ``make_manager`` run again on a simulator behind a real bridge process in tests/integration, which re-export
+    them with a ``sim_factory`` of their own (:func:`tests.bridge_fixtures.terminal_tests`)."""
 
     def make(accounts: list[AccountSpec] | None = None, latency: dict[str, float] | None = None) -> Any:
-        if request.param == "bridge":
-            remote: RemoteSimulator = request.getfixturevalue("bridge_sim")
-            return remote.reset(accounts, latency=latency)
-        return SimulatedTerminal(accounts, latency=latency)
+        return simulator(accounts, latency=latency)
 
     return make
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mt5_worker.manager.terminals import simulator_trade_store
-from mt5_worker.settings import Settings
+from mt5_worker.manager.terminals import simulated_terminal
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.wire import is_plain
 
@@ -44,20 +43,12 @@ class SimulatorControl:
     ) -> None:
         """A fresh simulator (as after a restart) with these accounts (:func:`account_row` tuples) and latencies
         (``(function, seconds)`` pairs); ``None`` keeps what the bridge's settings say."""
-        from mt5_worker.terminal.simulator import SimulatedTerminal
-
         _require_plain(accounts=accounts, latency=latency)
         specs = None if accounts is None else [_account_from_row(row) for row in accounts]
         settings = self._core.settings
         with self._core.lock:
-            self._core.terminal = SimulatedTerminal(
-                specs if specs is not None else (_accounts_from_settings(settings)),
-                latency=settings.simulator_latency if latency is None else dict(latency),
-                faults=settings.simulator_faults,
-                seed=settings.simulator_seed,
-                trade_store=simulator_trade_store(settings),  # the trade server outlives a terminal's restart
-                disable_algo_on_switch=settings.simulator_disable_algo_on_switch,
-            )
+            # The trade server (MT5_SIMULATOR_TRADE_STORE) outlives a terminal's restart, as a real one does.
+            self._core.terminal = simulated_terminal(settings, specs, None if latency is None else dict(latency))
         self._core.log.info("mt5.bridge.simulator_reset", peer=self._peer)
 
     def exposed_sim_inject_fault(
@@ -127,12 +118,6 @@ def account_row(account: AccountSpec) -> tuple[Any, ...]:
 
 def _account_from_row(row: tuple[Any, ...]) -> AccountSpec:
     return AccountSpec.model_validate(dict(zip(ACCOUNT_ROW_FIELDS, row, strict=True)))
-
-
-def _accounts_from_settings(settings: Settings) -> tuple[AccountSpec, ...] | None:
-    from mt5_worker.terminal.specs import load_accounts
-
-    return load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
 
 
 def _require_plain(**arguments: Any) -> None:

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from mt5_worker.cli.devstack import (
+    TRADING_HOUR,
     ManagedProcess,
     RedisServer,
     beat_argv,
     celery_argv,
+    clock_offset_to,
     free_port,
     wait_for,
     worker_argv,
@@ -70,6 +72,7 @@ def _stack(settings: Settings, tmp: Path, out: Callable[[str], None]) -> Iterato
         env = os.environ | {
             "REDIS_URL": redis_url, "MT5_BACKEND": "simulator", "MT5_CONNECTION_IDLE_TIMEOUT": str(IDLE_TIMEOUT),
             "MT5_IDLE_SWEEP_INTERVAL": str(SWEEP_INTERVAL), "MT5_SIMULATOR_LATENCY": json.dumps(LATENCY),
+            "MT5_SIMULATOR_CLOCK_OFFSET": str(_clock_offset(settings, out)),
         }  # fmt: skip
         env.pop("MT5_WORKER_ID", None)
         os.environ.update(env)  # this process's Celery client reads the same settings
@@ -92,6 +95,15 @@ def _stack(settings: Settings, tmp: Path, out: Callable[[str], None]) -> Iterato
             process.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _clock_offset(settings: Settings, out: Callable[[str], None]) -> float:
+    """The simulated markets' clock: the one the settings name, else pinned to a weekday's trading hour, so the demo
+    shows the same market on any day of the week."""
+    if "simulator_clock_offset" in settings.model_fields_set:
+        return settings.simulator_clock_offset
+    out(f"simulated trade servers pinned to {TRADING_HOUR:%A %Y-%m-%d %H:%M} UTC (MT5_SIMULATOR_CLOCK_OFFSET)")
+    return clock_offset_to(TRADING_HOUR)
 
 
 def _burst(client: Any, requests: int, seed: int, out: Callable[[str], None]) -> None:

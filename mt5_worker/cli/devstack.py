@@ -14,11 +14,22 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
+
+# A Wednesday noon (UTC), when every simulated market trades. The demo, the tests, the benchmarks and the fault
+# campaign put the simulated trade servers there (MT5_SIMULATOR_CLOCK_OFFSET), so nothing they do depends on the
+# real weekday or hour; time then runs on from it.
+TRADING_HOUR = datetime(2026, 12, 2, 12, tzinfo=UTC)
+
+
+def clock_offset_to(instant: datetime) -> float:
+    """The ``MT5_SIMULATOR_CLOCK_OFFSET`` that puts the simulated trade servers at ``instant`` now."""
+    return round(instant.timestamp() - time.time(), 3)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition", poll: float = 0.1) -> Any:
@@ -114,40 +125,53 @@ class RedisServer:
     def __init__(
         self, log_dir: Path, port: int | None = None, args: Sequence[str] = (), url: str | None = None
     ) -> None:
-        self.port = port or free_port()
-        self.url = url or f"redis://127.0.0.1:{self.port}/0"
+        self._chosen_port = port is not None
+        self._log_dir, self._args, self._url = log_dir, tuple(args), url
+        self._configure(port or free_port())
+
+    def _configure(self, port: int) -> None:
+        self.port = port
+        self.url = self._url or f"redis://127.0.0.1:{self.port}/0"
         argv = [
             redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "no", "--dir", str(log_dir), *args,
+            "--appendonly", "no", "--dir", str(self._log_dir), *self._args,
         ]  # fmt: skip
-        self._process = ManagedProcess(f"redis-{self.port}", argv, os.environ, log_dir)
+        self._process = ManagedProcess(f"redis-{self.port}", argv, os.environ, self._log_dir)
 
     def start(self, timeout: float = 10.0) -> RedisServer:
-        self._process.start()
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.ping()
+        """Start it and wait until it answers. A free port can be taken by another process between the moment it
+        was found and the moment Redis binds it: then Redis starts again on another one (unless the port was
+        chosen by the caller)."""
+        for _ in range(5):
+            if self._start(timeout):
                 return self
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or not self._process.running:
-                    raise RuntimeError(f"redis-server did not start:\n{self._process.log_text()}") from None
-                time.sleep(0.05)
-            finally:
-                client.close()
+            if self._chosen_port or "Address already in use" not in self._process.log_text():
+                break
+            self._configure(free_port())
+        raise RuntimeError(f"redis-server did not start:\n{self._process.log_text()}")
+
+    def _start(self, timeout: float) -> bool:
+        """Whether this process serves: it says it is ready (an answer on the port might be another server's)."""
+        self._process.start()
+        ready = f"{self._process.process.pid if self._process.process else ''}:M"  # its own lines: "<pid>:M ..."
+        deadline = time.monotonic() + timeout
+        while not any(
+            line.startswith(ready) and "Ready to accept connections" in line
+            for line in self._process.log_text().splitlines()
+        ):
+            if time.monotonic() > deadline or not self._process.running:
+                return False
+            time.sleep(0.02)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
 
     def stop(self) -> None:
         self._process.stop(timeout=5)
-
-
-@contextlib.contextmanager
-def private_redis(log_dir: Path) -> Iterator[RedisServer]:
-    server = RedisServer(log_dir).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def celery_argv(*args: str) -> list[str]:

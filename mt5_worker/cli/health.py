@@ -22,6 +22,7 @@ from celery import Celery
 from celery.utils.nodenames import default_nodename
 from kombu.utils.url import maybe_sanitize_url
 
+from mt5_worker.cli.feed_health import DEFAULT_MAX_LAG, check_feed
 from mt5_worker.errors import SettingsError
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.settings import Settings
@@ -36,6 +37,7 @@ EPILOG = """\
 examples:
   mt5-worker health                              # the worker celery@<this hostname>
   mt5-worker health --worker mt5-1@host --timeout 3
+  mt5-worker health --feed MetaQuotes-Demo       # a trade server's feed: leading, fresh while its market is open
   docker-compose: healthcheck: {test: ["CMD", "mt5-worker", "health"], interval: 30s, timeout: 10s}"""
 
 
@@ -186,10 +188,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--require-connected", action="store_true", help="also fail while the terminal has no trade server connection"
     )
+    parser.add_argument("--feed", metavar="SERVER", help="check the feed of trade server SERVER instead of a worker")
+    parser.add_argument(
+        "--max-lag", type=float, default=DEFAULT_MAX_LAG,
+        help=f"--feed: seconds a symbol whose market is open may lag ({DEFAULT_MAX_LAG:g})",
+    )  # fmt: skip
 
 
 def main(args: argparse.Namespace) -> int:
     """Print the JSON report; exit status 0 or 1, never 2 (Docker reserves it): bad settings are unhealthy too."""
+    if args.feed:
+        try:
+            found = check_feed(Settings.load(), args.feed, args.max_lag, args.timeout)
+        except SettingsError as exc:
+            found = {"healthy": False, "feed": args.feed, "reason": str(exc)}
+        print(json.dumps(found))
+        return 0 if found["healthy"] else 1
     code, report = run(None, args.worker, args.terminal_id, args.timeout, args.require_connected)
     print(report)
     return code

@@ -4,6 +4,7 @@ mt5-worker demo [--serve]     the whole stack on the simulator (a private Redis 
 mt5-worker worker [ARGS...]   a Celery worker with this service's defaults (extra ARGS go to celery)
 mt5-worker beat [ARGS...]     the one Celery beat that schedules the idle sweep
 mt5-worker bridge [...]       serve a terminal to Linux workers (see `mt5-worker bridge --help`)
+mt5-worker feed               serve one trade server's ticks and bars to Redis Streams (docs/streams.md)
 mt5-worker settings           print the effective settings (secrets hidden), or what is wrong with them
 mt5-worker call TASK [...]    enqueue one task (account_info, login, health, pool_stats), print its JSON result
 mt5-worker health [...]       is a worker healthy? JSON on stdout, exit 0 if so, else 1 (container healthchecks)
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("worker", help="start a worker", add_help=False)
     commands.add_parser("beat", help="start beat", add_help=False)
     commands.add_parser("bridge", help="serve a terminal over the network", add_help=False)
+    commands.add_parser("feed", help="serve a trade server's ticks and bars to Redis Streams", add_help=False)
     settings = commands.add_parser(
         "settings", help="print the effective settings", epilog=SETTINGS_EPILOG, formatter_class=raw
     )
@@ -88,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     healthcheck.add_arguments(health)
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in ("worker", "beat", "bridge"):  # pass the rest through untouched
+    if argv and argv[0] in ("worker", "beat", "bridge", "feed"):  # pass the rest through untouched
         command, rest = argv[0], argv[1:]
     else:
         parsed = parser.parse_args(argv)
@@ -114,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mt5_worker.bridge import server as bridge_server
 
             return int(bridge_server.main(rest) or 0)
+        if command == "feed":
+            from mt5_worker.feed import main as feed_main
+
+            return feed_main.main(rest)
         Settings.load()  # fail here, naming the variable, rather than inside celery
         argv_ = worker_command(rest) if command == "worker" else [sys.executable, "-m", "celery", "-A",
                                                                   "mt5_worker.worker.app", "beat", *rest]  # fmt: skip

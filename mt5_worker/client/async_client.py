@@ -34,6 +34,7 @@ from celery import Celery
 import mt5_worker.errors  # noqa: F401  (Celery rebuilds typed errors only from modules already imported)
 from mt5_worker.client import market
 from mt5_worker.client.results import ResultListener
+from mt5_worker.client.streaming import AsyncStreams
 from mt5_worker.client.threaded import MT5Client
 from mt5_worker.settings import Settings
 from mt5_worker.worker.celery_settings import celery_config
@@ -57,7 +58,7 @@ def publisher_app(settings: Settings) -> Celery:
     return app
 
 
-class AsyncMT5Client:
+class AsyncMT5Client(AsyncStreams):
     """The ``MT5Client`` API as coroutines. Use one per event loop, as an async context manager or closed
     with :meth:`aclose`. Methods: ``account_info``, ``login``, ``health``, ``pool_stats``, ``workers``, and
     :meth:`call` for any ``mt5.*`` task by name."""
@@ -305,6 +306,7 @@ class AsyncMT5Client:
         if self._closed:
             return
         self._closed = True
+        await self._close_streams()
         await self._results.aclose()
         await self._redis.aclose(close_connection_pool=True)
         await asyncio.get_running_loop().run_in_executor(None, self._shutdown_publisher)

@@ -27,13 +27,13 @@ from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
 from mt5_worker.client import market
+from mt5_worker.client.streaming import Streams
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
-from mt5_worker.settings import Settings
+from mt5_worker.settings import SHARED_QUEUE, Settings
 
-SHARED_QUEUE = "mt5"
 RETRY_INTERVAL = 0.2  # seconds between publish attempts while the broker is unreachable
 
 
@@ -50,7 +50,7 @@ def publish_retry_policy(publish_timeout: float) -> dict[str, float]:
     }
 
 
-class MT5Client:
+class MT5Client(Streams):
     """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity.
 
     >>> client = MT5Client()  # settings from the environment / .env

@@ -51,8 +51,12 @@ class MT5ConnectionManager:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        routine: frozenset[str] = frozenset(),
     ) -> None:
         self._terminal = terminal
+        # Functions called many times a second (a feed's polls): their successful calls log at debug level, so the
+        # log keeps every failure and every other call without drowning in polls.
+        self._routine = routine
         self._settings = settings
         self._clock = clock
         self._sleep = sleep
@@ -355,7 +359,7 @@ class MT5ConnectionManager:
                 hook(function, elapsed, ok, code)
             except Exception:  # an observer must never fail the request it watches
                 self._log.exception("mt5.call_hook_failed", function=function, hook=repr(hook))
-        log = self._log.info if ok else self._log.warning
+        log = (self._log.debug if function in self._routine else self._log.info) if ok else self._log.warning
         log(
             "mt5.call",
             function=function,

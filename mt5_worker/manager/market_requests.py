@@ -14,10 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mt5_worker.errors import InvalidRequestError
+from mt5_worker.settings import SYMBOL_NAME
 from mt5_worker.terminal.constants import COPY_TICKS_ALL, COPY_TICKS_INFO, COPY_TICKS_TRADE, TIMEFRAMES
 
-# Broker symbols are short ASCII names with a few punctuation marks ("EURUSD.m", "#AAPL", "US500", "BTC/USD").
-SYMBOL = re.compile(r"[A-Za-z0-9._#+\-/@&!$]{1,64}")
+SYMBOL = SYMBOL_NAME
 # A symbols_get mask: names with * wildcards, comma-separated, each optionally negated with !.
 MASK = re.compile(r"!?[A-Za-z0-9._#+\-/@&$*]{1,64}(,!?[A-Za-z0-9._#+\-/@&$*]{1,64})*")
 TIMEFRAME_BY_NAME = {name: value for value, name in TIMEFRAMES.items()}

@@ -3,6 +3,7 @@ terminal layer, so adapters take plain constructor arguments and never read sett
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings, env_name
 from mt5_worker.terminal.port import Terminal
 from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.specs import load_accounts
+from mt5_worker.terminal.specs import AccountSpec, load_accounts
 from mt5_worker.terminal.trade_store import default_path
 
 
@@ -25,15 +26,24 @@ def create_terminal(settings: Settings) -> Terminal:
     return simulated_terminal(settings)
 
 
-def simulated_terminal(settings: Settings, **kwargs: Any) -> SimulatedTerminal:
-    """A simulator as ``MT5_SIMULATOR_*`` describe it; ``kwargs`` (``sleep=``, ``clock=``) go to its constructor."""
-    accounts = load_accounts(settings.simulator_accounts) if settings.simulator_accounts else None
+def simulated_terminal(
+    settings: Settings,
+    accounts: Iterable[AccountSpec] | None = None,
+    latency: Mapping[str, float] | None = None,
+    **kwargs: Any,
+) -> SimulatedTerminal:
+    """A simulator as ``MT5_SIMULATOR_*`` describe it, or with other ``accounts`` or ``latency``; ``kwargs``
+    (``sleep=``, ``clock=``) go to its constructor."""
+    if accounts is None and settings.simulator_accounts:
+        accounts = load_accounts(settings.simulator_accounts)
     return SimulatedTerminal(
         accounts,
-        latency=settings.simulator_latency,
+        latency=settings.simulator_latency if latency is None else latency,
         faults=settings.simulator_faults,
         seed=settings.simulator_seed,
         crash_every=settings.simulator_crash_every,
+        clock_offset=settings.simulator_clock_offset,
+        tick_rate=settings.simulator_tick_rate,
         trade_store=simulator_trade_store(settings),
         disable_algo_on_switch=settings.simulator_disable_algo_on_switch,
         **kwargs,

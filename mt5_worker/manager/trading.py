@@ -13,6 +13,7 @@ questions for an :class:`~mt5_worker.manager.order_intents.OrderIntent`, holding
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -101,7 +102,7 @@ class Trader:
         with self.manager.acquire(intent.login, password, server, attempt=attempt) as call:
             if not intent.recorded:
                 return self._state_reached(intent, call)
-            lo, hi = int(since) - HISTORY_MARGIN, int(self._clock()) + HISTORY_MARGIN
+            lo, hi = self._window(call, intent, since)
             deals = [record(d) for d in call("history_deals_get", lo, hi)]
             orders = [record(o) for o in call("orders_get")]
             history = [record(o) for o in call("history_orders_get", lo, hi)]
@@ -129,6 +130,19 @@ class Trader:
                 attempts=attempt,
             )
         return None
+
+    def _window(self, call: Callable[..., Any], intent: OrderIntent, since: float) -> tuple[int, int]:
+        """The history dates (the trade server's clock) that hold whatever ``intent`` did since ``since`` (this
+        machine's clock). The server's clock is not this machine's (a time zone, a simulator's offset): the
+        symbol's last tick tells how far apart they are, or less when its market is closed, which only widens
+        the window (an execution happened at a tick, at or before the last one)."""
+        now = self._clock()
+        tick = None
+        with contextlib.suppress(MT5Error):  # no tick to read: this machine's clock, and the margin for time zones
+            symbol = _symbol_of(call, intent.request)
+            tick = call("symbol_info_tick", symbol) if symbol else None
+        last = float(tick.time) if tick is not None and tick.time > 0 else now
+        return int(since + min(0.0, last - now)) - HISTORY_MARGIN, int(max(now, last)) + HISTORY_MARGIN
 
     def _state_reached(self, intent: OrderIntent, call: Callable[..., Any]) -> dict[str, Any] | None:
         """For SL/TP, modify and remove (idempotent by nature): whether the account already shows the result."""
@@ -158,6 +172,14 @@ class Trader:
 
 def _same_stops(found: dict[str, Any], request: dict[str, Any]) -> bool:
     return all(abs(float(found[k]) - float(request.get(k, 0.0))) < _TOLERANCE for k in ("sl", "tp"))
+
+
+def _symbol_of(call: Callable[..., Any], request: dict[str, Any]) -> str | None:
+    """The request's symbol, or its position's (a close-by names positions only)."""
+    if request.get("symbol"):
+        return str(request["symbol"])
+    deals = call("history_deals_get", position=request["position"]) if request.get("position") else None
+    return str(deals[0].symbol) if deals else None
 
 
 def _untagged(item: dict[str, Any]) -> bool:

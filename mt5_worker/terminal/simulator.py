@@ -84,7 +84,11 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
 
     ``trade_store``: the file of the simulated trade servers this terminal trades on, shared with every simulated
     terminal that names it (``None``: a store in memory, private to this object). ``disable_algo_on_switch``: the
-    terminal option that turns Algo Trading off when ``login`` changes the account.
+    terminal option that turns Algo Trading off when ``login`` changes the account. ``clock_offset``: seconds added
+    to ``clock`` to give the trade servers' time (``MT5_SIMULATOR_CLOCK_OFFSET``): every process of a deployment
+    passes the same value, so they all see one market, pinned to the hours a test or a demo needs. ``tick_rate``:
+    mean ticks per second per symbol while it trades, in bursts (``MT5_SIMULATOR_TICK_RATE``; ``None``: each
+    symbol's own quieter rate); ticks stay a pure function of (seed, server, symbol, time) for a given rate.
     """
 
     backend: ClassVar[str] = "simulator"
@@ -99,7 +103,9 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         crash_every: int = 0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        clock_offset: float = 0.0,
         market_seed: int = 0,
+        tick_rate: float | None = None,
         maxbars: int = MAXBARS,
         trade_store: str | os.PathLike[str] | None = None,
         disable_algo_on_switch: bool = False,
@@ -107,8 +113,10 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         self._accounts = tuple(accounts) if accounts is not None else DEMO_ACCOUNTS
         self._latency = dict(latency or {})
         self._sleep = sleep
-        self._clock = clock
+        self.clock_offset = clock_offset
+        self._clock = clock if not clock_offset else _shifted(clock, clock_offset)
         self._market_seed = market_seed
+        self._tick_rate = tick_rate
         self._maxbars = maxbars
         self._markets: dict[str, Market] = {}
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server
@@ -329,6 +337,10 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
     def __repr__(self) -> str:
         state = "crashed" if self._crash_code is not None else "connected" if self._connected else "closed"
         return f"<SimulatedTerminal {state} active={self.active_login} accounts={len(self._accounts)}>"
+
+
+def _shifted(clock: Callable[[], float], offset: float) -> Callable[[], float]:
+    return lambda: clock() + offset
 
 
 def _account_info(account: AccountSpec, money: Figures | None) -> AccountInfo:

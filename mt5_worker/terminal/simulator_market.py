@@ -33,7 +33,7 @@ class MarketSide(SimulatorParts):
         server = self._active.server
         market = self._markets.get(server)
         if market is None:
-            market = self._markets[server] = Market(server, self._market_seed)
+            market = self._markets[server] = Market(server, self._market_seed, tick_rate=self._tick_rate)
             self._selected[server] = {spec.name for spec in market.specs if spec.selected}
         return market
 

@@ -42,6 +42,7 @@ class SimulatorParts:
     _sleep: Callable[[float], None]
     _latency: dict[str, float]
     _market_seed: int
+    _tick_rate: float | None
     _maxbars: int
     _markets: dict[str, Market]
     _selected: dict[str, set[str]]

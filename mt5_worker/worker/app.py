@@ -26,11 +26,12 @@ from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard
 from mt5_worker.worker.settings import worker_settings
 
-# Every task, Celery's built-in ones included, shows its arguments redacted (mt5_worker.worker.redaction).
+# Every task, Celery's built-in ones included, shows its arguments redacted and routes its retries
+# (mt5_worker.worker.task_class).
 app = Celery(
     "mt5_worker",
     include=["mt5_worker.worker.tasks", "mt5_worker.worker.trading_tasks"],
-    task_cls="mt5_worker.worker.redaction:RedactingTask",
+    task_cls="mt5_worker.worker.task_class:MT5Task",
 )
 app.config_from_object("celeryconfig")
 app.steps["worker"].add(Heartbeat)

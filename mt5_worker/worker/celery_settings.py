@@ -16,7 +16,7 @@ from kombu.common import Broadcast
 from kombu.entity import Exchange, Queue
 
 from mt5_worker.fleet.routing import AffinityRouter
-from mt5_worker.settings import Settings
+from mt5_worker.settings import SHARED_QUEUE, Settings
 from mt5_worker.worker.result_backend import BACKEND
 
 # kombu's Redis transport knows an exchange is fan-out only after the sending process declared it: without
@@ -30,10 +30,12 @@ EVICT_ROUTE = {
     }
 }
 
-# On RabbitMQ every task queue is a durable quorum queue: replicated, and a message is removed only when a
-# consumer acknowledges it. Each is bound to a topic exchange of its own name, because RabbitMQ's delayed
-# delivery (how Celery retries a task after a countdown on quorum queues) can route back through topic and
-# fan-out exchanges only. Clients must declare queues exactly so, or RabbitMQ refuses with PRECONDITION_FAILED.
+# On RabbitMQ the service's queues ("mt5", each terminal's own) are durable quorum queues: replicated, and a message
+# is removed only when a consumer acknowledges it. Each is bound to a topic exchange of its own name, because
+# RabbitMQ's delayed delivery (how Celery retries a task after a countdown on quorum queues) can route back through
+# topic and fan-out exchanges only. Clients of these queues (MT5Client, AsyncMT5Client) declare them exactly so, or
+# RabbitMQ refuses with PRECONDITION_FAILED. The other shared queues ("celery") are where plain Celery clients
+# publish, declared exactly as Celery's defaults declare them (is_plain_queue), so such a client needs no setting.
 QUORUM = {"x-queue-type": "quorum"}
 AMQP_EXCHANGE_TYPE = "topic"
 # Seconds between AMQP heartbeats: a worker whose host or network died, rather than its process, is noticed by
@@ -59,11 +61,17 @@ class AccountRouter:
         return self._router(name, args, kwargs, options)
 
 
+def is_plain_queue(name: str, settings: Settings) -> bool:
+    """Whether ``name`` is a queue plain Celery clients publish to (a shared queue other than ``mt5``)."""
+    return name != SHARED_QUEUE and name in settings.shared_queues
+
+
 def task_queue(name: str, settings: Settings) -> Queue:
     """Queue ``name`` declared as every worker and client of this broker declares it: an exchange of its own name
-    and a routing key of its name (Celery's declaration of a queue it was not told about), durable; on RabbitMQ a
-    quorum queue on a topic exchange."""
-    if settings.broker_is_rabbitmq:
+    and a routing key of its name (Celery's declaration of a queue it was not told about), durable; on RabbitMQ the
+    service's queues are quorum queues on a topic exchange, and plain clients' queues classic ones on a direct
+    exchange, as Celery's defaults declare them."""
+    if settings.broker_is_rabbitmq and not is_plain_queue(name, settings):
         return Queue(name, Exchange(name, type=AMQP_EXCHANGE_TYPE), routing_key=name, queue_arguments=dict(QUORUM))
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
@@ -118,7 +126,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_track_started": True,
         "task_send_sent_event": True,
         "worker_send_task_events": True,  # for Flower
-        "task_default_queue": "mt5",
+        "task_default_queue": SHARED_QUEUE,
         # Every worker consumes the shared queues (MT5_SHARED_QUEUES): "mt5", where MT5Client sends what no
         # terminal owns, and "celery", where any plain Celery client (any language) publishes by default. A
         # worker also consumes its terminal's own queue, added at start-up (worker.app) as task_queue() makes

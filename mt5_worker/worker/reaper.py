@@ -23,6 +23,7 @@ from kombu.messaging import Producer
 
 from mt5_worker.fleet.routing import choose, login_of, terminal_queue_name
 from mt5_worker.logging import get_logger
+from mt5_worker.settings import SHARED_QUEUE
 
 log = get_logger("mt5_worker.worker.reaper")
 
@@ -90,4 +91,4 @@ def _target(message: Any, live: Mapping[str, int]) -> str:
     except (ValueError, TypeError):
         login = None
     terminal_id = choose(login, live) if login is not None else None
-    return terminal_queue_name(terminal_id) if terminal_id else "mt5"
+    return terminal_queue_name(terminal_id) if terminal_id else SHARED_QUEUE

@@ -14,6 +14,11 @@ from mt5_worker.terminal.records import TradeDeal, TradePosition
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = [
+    pytest.mark.market_hours,  # reads the market or trades: see docs/testing.md#time
+    pytest.mark.xdist_group(__name__),  # one shared worker per backend (shared_stack)
+]
+
 A, B = DEMO_ACCOUNTS[:2]
 EVER = {"date_from": 0, "date_to": 2**32}
 
@@ -27,9 +32,8 @@ def owned(login: int, records: list[dict[str, Any]], field: str = "ticket") -> b
     return all(r[field] // 10**6 == login for r in records if r[field])
 
 
-def test_every_account_task_through_the_threaded_client(stack: Stack) -> None:
-    stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_every_account_task_through_the_threaded_client(shared_stack: Stack) -> None:
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     account: dict[str, Any] = {"password": secret(A.login), "server": A.server}
     positions = client.positions(A.login, **account)
     assert owned(A.login, positions) and all(list(p) == list(TradePosition._fields) for p in positions)
@@ -48,13 +52,12 @@ def test_every_account_task_through_the_threaded_client(stack: Stack) -> None:
     assert refused["retcode"] == 10014
     with pytest.raises(InvalidRequestError, match="ticket"):
         client.positions(A.login, ticket=-1)
-    assert secret(A.login) not in stack.logs()
+    assert secret(A.login) not in shared_stack.logs()
     client.close()
 
 
-def test_accounts_never_see_each_others_trading_under_mixed_load(stack: Stack) -> None:
-    stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_accounts_never_see_each_others_trading_under_mixed_load(shared_stack: Stack) -> None:
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     accounts = DEMO_ACCOUNTS[:4]
     for a in accounts:
         client.login(a.login, secret(a.login), a.server)
@@ -81,11 +84,10 @@ def test_accounts_never_see_each_others_trading_under_mixed_load(stack: Stack) -
     client.close()
 
 
-def test_async_client_account_reads(stack: Stack) -> None:
-    stack.worker()
+def test_async_client_account_reads(shared_stack: Stack) -> None:
 
     async def main() -> list[list[dict[str, Any]]]:
-        async with AsyncMT5Client(stack.settings()) as client:
+        async with AsyncMT5Client(shared_stack.settings()) as client:
             for a in (A, B):
                 await client.login(a.login, secret(a.login), a.server)
             return list(await asyncio.gather(*(client.history_deals(a.login, **EVER) for a in (A, B))))

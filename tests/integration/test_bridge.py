@@ -22,17 +22,15 @@ from rpyc.core.service import VoidService
 from rpyc.core.stream import SocketStream
 from rpyc.utils.factory import connect_stream
 
-from mt5_worker.bridge.server import build_server, main
 from mt5_worker.codes import IPC_CODES, is_transient
-from mt5_worker.errors import SettingsError, TransientMT5Error
+from mt5_worker.errors import TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.manager.terminals import bridge_terminal, create_terminal
-from mt5_worker.settings import Settings
+from mt5_worker.manager.terminals import bridge_terminal
 from mt5_worker.terminal.bridge import BridgeTerminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, hello, recv_exact
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 if TYPE_CHECKING:
     from tests.bridge_fixtures import BridgeProcess, RemoteSimulator
@@ -108,7 +106,7 @@ def test_port_calls_return_the_sdk_shapes_as_plain_data(bridge_sim: RemoteSimula
 
 
 def test_bridge_answers_exactly_what_a_local_simulator_answers(bridge_sim: RemoteSimulator) -> None:
-    local = SimulatedTerminal()
+    local = simulator()
     script: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
         ("version", (), {}),
         ("initialize", (), {"login": A.login, "password": A.password.get_secret_value(), "server": A.server}),
@@ -228,24 +226,6 @@ def test_simulator_control_is_served_only_when_enabled(bridge_factory: BridgeFac
                 getattr(conn.root, name)()
     with pytest.raises(AttributeError):
         bridge.simulator().crash()
-
-
-def test_bridge_refuses_unsafe_or_incomplete_setups(
-    settings_factory: Callable[..., Settings], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    with pytest.raises(SettingsError, match="MT5_BRIDGE_TOKEN must be set"):
-        build_server(settings_factory(), "simulator", port=0)
-    with pytest.raises(SettingsError, match="only for the simulator backend"):
-        build_server(settings_factory(bridge_token="t"), "metatrader5", allow_simulator_control=True, port=0)
-    with pytest.raises(SettingsError, match="MT5_BRIDGE_KEYFILE"):
-        build_server(settings_factory(bridge_token="t", bridge_certfile=tmp_path / "c.pem"), "simulator", port=0)
-    with pytest.raises(SettingsError, match="MT5_BACKEND=bridge needs MT5_BRIDGE_TOKEN"):
-        create_terminal(settings_factory(backend="bridge"))
-    monkeypatch.chdir(tmp_path)  # no .env here
-    assert main(["--backend", "simulator", "--port", "0"]) == 2  # no token
-    monkeypatch.setenv("MT5_BRIDGE_TOKEN", "t")
-    assert main(["--backend", "metatrader5", "--port", "0", "--allow-simulator-control"]) == 2
-    assert main(["--backend", "metatrader5", "--port", "0"]) == 2  # no MetaTrader5 package on this platform
 
 
 # --- one call at a time, logged -------------------------------------------------------------------------
@@ -436,12 +416,3 @@ def test_tls_client_against_a_plain_bridge_fails_its_handshake(
 
 
 # --- wiring ----------------------------------------------------------------------------------------------
-
-
-def test_create_terminal_builds_a_bridge_client_from_settings() -> None:
-    token = "tok-3f9a-secret"
-    settings = Settings.load(_env_file=None, backend="bridge", bridge_token=token, bridge_port=1)
-    terminal = create_terminal(settings)
-    assert isinstance(terminal, BridgeTerminal) and terminal.backend == "bridge"
-    assert token not in repr(terminal)
-    assert (terminal.initialize(), terminal.last_error()) == (False, NO_IPC)  # nothing listens on port 1

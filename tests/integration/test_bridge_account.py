@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradePosition, TradeRequest
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.bridge_fixtures import RemoteSimulator
-from tests.conftest import creds
+from tests.conftest import creds, simulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 NO_IPC = (-10004, "No IPC connection")
 EVER = (0, 2**32)
 
 
 def local() -> SimulatedTerminal:
-    sim = SimulatedTerminal()
+    sim = simulator()
     sim.initialize()
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     return sim

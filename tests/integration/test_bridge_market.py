@@ -4,22 +4,25 @@ compared with an in-process simulator over ranges already in the past (history d
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
+from harness.env import simulated_now
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.bridge_fixtures import RemoteSimulator
-from tests.conftest import creds
+from tests.conftest import creds, simulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 NO_IPC = (-10004, "No IPC connection")
 
 
 def local() -> SimulatedTerminal:
-    sim = SimulatedTerminal()
+    sim = simulator()
     sim.initialize()
     sim.login(*creds(DEMO_ACCOUNTS[0]))
     return sim
@@ -32,7 +35,7 @@ def logged_in(remote: RemoteSimulator) -> RemoteSimulator:
 
 
 def yesterday(hour: int) -> int:
-    return (int(time.time()) // 86400 - 1) * 86400 + hour * 3600
+    return (int(simulated_now()) // 86400 - 1) * 86400 + hour * 3600
 
 
 def test_market_calls_need_a_connection_across_the_bridge(bridge_sim: RemoteSimulator) -> None:
@@ -60,7 +63,7 @@ def test_symbols_and_ticks_come_back_as_records(bridge_sim: RemoteSimulator) -> 
         info.path,
     )
     tick = remote.symbol_info_tick("EURUSD")
-    assert type(tick) is Tick and tick.ask > tick.bid and tick.time_msc <= time.time() * 1000
+    assert type(tick) is Tick and tick.ask > tick.bid and tick.time_msc <= simulated_now() * 1000
     assert remote.symbol_select("USDCHF", True) is True
     assert remote.symbol_info("USDCHF").select is True  # type: ignore[union-attr]
 
@@ -93,7 +96,7 @@ def test_bars_and_ticks_cross_as_the_same_arrays(bridge_sim: RemoteSimulator) ->
     from_date = remote.copy_ticks_from("BTCUSD", datetime.fromtimestamp(start, UTC), len(ticks), c.COPY_TICKS_INFO)
     assert from_date is not None and from_date.tobytes() == ticks.tobytes()
     latest = remote.copy_rates_from_pos("EURUSD", c.TIMEFRAME_H1, 0, 24)
-    assert latest is not None and 24 == len(latest) and latest["time"][-1] <= time.time()
+    assert latest is not None and 24 == len(latest) and latest["time"][-1] <= simulated_now()
 
 
 def test_empty_arrays_and_errors_cross(bridge_sim: RemoteSimulator) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 
+import pytest
 from pydantic import SecretStr
 
 from harness.env import trade_store
@@ -17,6 +18,8 @@ from mt5_worker.terminal.records import OrderSendResult, TradeRequest
 from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_store import TradeStore
 from tests.bridge_fixtures import BridgeProcess, RemoteSimulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 SERVER = "Bridge-Trading"
 BUY = {"action": c.TRADE_ACTION_DEAL, "symbol": "BTCUSD", "volume": 0.01, "type": c.ORDER_TYPE_BUY}  # trades 24/7

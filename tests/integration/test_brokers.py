@@ -27,8 +27,15 @@ from mt5_worker import AsyncMT5Client, AuthorizationError, InvalidRequestError, 
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from tests.celery_fixtures import Stack
+from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
+from tests.plain_client import plain_client
+
+pytestmark = [
+    pytest.mark.integration,  # a test starts a stack of its own (broker_stack), not through a fixture
+    pytest.mark.market_hours,  # reads the market or trades: see docs/testing.md#time
+    pytest.mark.xdist_group("brokers"),  # the module's stacks (brokers_stack) are shared: one process runs them
+]
 
 A, B, C = DEMO_ACCOUNTS[:3]
 PW = {a.login: a.password.get_secret_value() for a in DEMO_ACCOUNTS}
@@ -36,12 +43,6 @@ FAST = {"MT5_HEARTBEAT_INTERVAL": 0.5, "MT5_TRADING_ENABLED": True}  # departed 
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
 ORDER_KEY = f"brokers-{uuid.uuid4()}"
 ON_RABBITMQ = pytest.mark.parametrize("brokers_stack", ["rabbitmq"], indirect=True)  # that stack only
-# What a plain Celery client sets to declare the service's queues as the workers declare them on RabbitMQ
-# (docs/interop.md): durable quorum queues, each on a topic exchange of its own name.
-PLAIN_CLIENT_ON_RABBITMQ = {
-    "task_default_queue_type": "quorum", "task_default_exchange_type": "topic",
-    "task_create_missing_queue_type": "quorum", "task_create_missing_queue_exchange_type": "topic",
-}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -205,23 +206,52 @@ def test_a_redelivered_message_of_a_finished_task_is_acknowledged_not_run_again(
 
 
 @ON_RABBITMQ
-def test_rabbitmq_queues_are_quorum_queues_a_classic_declaration_is_refused(fleet: Stack) -> None:
-    for name in ("mt5", "celery", fleet.workers[0].queue):
+def test_rabbitmq_service_queues_are_quorum_queues_and_plain_queues_celerys_defaults(fleet: Stack) -> None:
+    for name in ("mt5", fleet.workers[0].queue):
         with Connection(fleet.broker_url) as conn:
             classic = Queue(name, Exchange(name, type="topic"), routing_key=name)
             with pytest.raises(PreconditionFailed, match="x-queue-type"):
                 classic.declare(channel=conn.channel())
+    with Connection(fleet.broker_url) as conn:  # Celery's default queue, declared as Celery declares it
+        Queue("celery", Exchange("celery", type="direct"), routing_key="celery").declare(channel=conn.channel())
 
 
 @ON_RABBITMQ
-def test_a_plain_celery_client_reaches_the_workers_once_it_declares_quorum_queues(fleet: Stack) -> None:
-    bare = Celery("plain", broker=fleet.broker_url, backend=fleet.redis_url, set_as_current=False)
-    with pytest.raises(PreconditionFailed, match="inequivalent arg"):  # refused at send: nothing was published
-        bare.send_task("mt5.health", queue="mt5")
-    bare.close()
-    plain = Celery("plain", broker=fleet.broker_url, backend=fleet.redis_url, set_as_current=False)
-    plain.conf.update(PLAIN_CLIENT_ON_RABBITMQ)
-    for queue in ("mt5", None):  # the shared queue, and Celery's default one ("celery")
-        options = {"queue": queue} if queue else {}
-        assert plain.send_task("mt5.health", **options).get(timeout=30)["initialized"] is True
+def test_a_plain_celery_client_that_cannot_import_mt5_worker_is_served_with_celerys_defaults(
+    fleet: Stack, tmp_path: Path
+) -> None:
+    """Nothing but a broker URL and a backend URL: the default queue ("celery") as Celery declares it."""
+    calls = [("mt5.health", {}), ("mt5.login", _kwargs(A)), ("mt5.account_info", _kwargs(B)),
+             ("mt5.login", _kwargs(C) | {"password": "Plain-Wrong-Pa55"})]  # fmt: skip
+    health, login, info, refused = plain_client(tmp_path, fleet.broker_url, "send_task", calls=calls,
+                                                backend=fleet.redis_url)  # fmt: skip
+    assert health["result"]["initialized"] is True
+    assert (A.login, True) == (login["result"]["login"], login["result"]["active"])
+    assert B.login == info["result"]["login"]
+    assert ("AuthorizationError", -6) == (refused["error"]["type"], refused["error"]["args"][1])
+
+
+def test_a_plain_clients_retry_waits_in_the_broker_not_in_the_worker(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A plain client's queue is on a direct exchange, which RabbitMQ's delayed delivery cannot route through: the
+    retry goes to the account's own queue instead. Prefetch 1 per queue (MT5_BATCH_WINDOW=1): were the countdown
+    waited out in the worker, the retry would hold the "celery" queue's only slot, and the health request the plain
+    client sends there meanwhile would run after the retry."""
+    stack = broker_stack(request, "rabbitmq", tmp_path)
+    worker = stack.worker("wr", MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10005}}, MT5_BATCH_WINDOW=1,
+                          MT5_CONNECTION_RETRY_BACKOFF=2, MT5_CONNECTION_RETRY_BACKOFF_MAX=2, **FAST)  # fmt: skip
+    stack.wait_serving([worker])
+    plain = Celery("plain", broker=stack.broker_url, backend=stack.redis_url, set_as_current=False)
+    pending = plain.send_task("mt5.login", kwargs=_kwargs(A))  # Celery's defaults: the "celery" queue
+    wait_for(lambda: "Retry in 2s" in worker.log_text(), 30, "the retry")
+    health = plain.send_task("mt5.health")
+    assert worker.nodename == health.get(timeout=30)["worker_id"]
+    assert A.login == pending.get(timeout=30)["login"]
+    log = worker.log_text()
+    assert log.index(f"Task mt5.health[{health.id}] succeeded") < log.index('"attempt": 2')
     plain.close()
+
+
+def _kwargs(account: Any) -> dict[str, Any]:
+    return {"login": account.login, "password": PW[account.login], "server": account.server}

@@ -16,6 +16,8 @@ import pytest
 
 from harness.env import clean_environ
 
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -38,7 +40,8 @@ def number(cell: str) -> float:
 @pytest.mark.timeout(240)
 def test_quick_run_measures_models_and_sizes_and_writes_its_sections(tmp_path: Path) -> None:
     docs = tmp_path / "capacity.md"
-    docs.write_text("# Capacity\n\nHand-written prose.\n\n<!-- capacity:fleet -->\nNot run yet.\n<!-- /capacity:fleet -->\n")
+    page = "# Capacity\n\nHand-written prose.\n\n<!-- capacity:fleet -->\nNot run yet.\n<!-- /capacity:fleet -->\n"
+    docs.write_text(page)
 
     run = subprocess.run(
         [sys.executable, "-m", "bench.capacity", "--quick", "--docs", str(docs)],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -9,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.env import clean_environ
-from mt5_worker.cli import worker_command
+from harness.env import child_env, clean_environ
+from mt5_worker.cli.devstack import ManagedProcess
+
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +31,7 @@ def test_demo_runs_the_whole_stack_and_leaves_nothing_running() -> None:
     assert 0 == result.returncode, result.stdout + result.stderr
     out = result.stdout
     assert "started a private Redis" in out
+    assert "simulated trade servers pinned to Wednesday 2026-12-02 12:00 UTC" in out  # any real weekday: one market
     assert "24 results" in out and "every one for the account requested" in out
     assert "  results: 24/24\n" in out and "\r" not in out  # progress: plain lines when stdout is not a TTY
     assert re.search(r"SDK logins \d+ .* reuses of the active session \d+", out)
@@ -58,14 +62,6 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
     assert "tok-SECRET-1" not in result.stdout
 
 
-@pytest.mark.parametrize(("platform", "pool"), [("linux", "--pool=prefork"), ("win32", "--pool=solo")])
-def test_worker_defaults_to_prefork_on_linux_and_solo_on_windows(platform: str, pool: str) -> None:
-    argv = worker_command(["-n", "x@%h"], platform=platform)
-    assert pool in argv and "--concurrency=1" in argv and argv[-2:] == ["-n", "x@%h"]
-    # as the test and demo workers run (devstack): gossip would send every worker every other worker's heartbeats
-    assert {"--without-gossip", "--without-mingle"} <= set(argv)
-
-
 def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:
     code = (
         "import sys, mt5_worker; assert 'celery' not in sys.modules, 'import mt5_worker pulled in Celery';"
@@ -75,3 +71,21 @@ def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert 0 == done.returncode, done.stderr
     assert int(done.stdout) >= 15
+
+
+def test_celery_finds_the_app_by_the_package_name(redis_url: str, tmp_path: Path) -> None:
+    """``celery -A mt5_worker worker`` (Celery's convention for a package: its ``app`` attribute) serves, and
+    ``celery -A mt5_worker.app`` (the first releases' path) reaches it; ``import mt5_worker`` still loads no Celery."""
+    env = child_env({"REDIS_URL": redis_url})
+    argv = [sys.executable, "-m", "celery", "-A", "mt5_worker", "worker", "--pool=solo", "-n", "pkg@test", "-l", "INFO"]
+    worker = ManagedProcess("pkg-worker", argv, env, tmp_path, cwd=tmp_path).start()
+    try:
+        worker.wait_for_log("ready.", timeout=60)
+        ping = subprocess.run(
+            [sys.executable, "-m", "celery", "-A", "mt5_worker.app", "inspect", "ping", "-d", "pkg@test",
+             "--json"], env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert 0 == ping.returncode, ping.stdout + ping.stderr
+        assert {"ok": "pong"} == json.loads(ping.stdout)["pkg@test"]
+    finally:
+        worker.stop()

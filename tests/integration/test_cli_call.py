@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from harness.env import clean_environ
-from mt5_worker.cli.progress import Progress
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
+
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
 
 A = DEMO_ACCOUNTS[0]
 WRONG = "wrong-SECRET-pw-0815"
@@ -31,12 +32,11 @@ def mt5_worker(
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-def test_call_prints_results_and_typed_errors_and_never_the_password(stack: Stack, tmp_path: Path) -> None:
-    worker = stack.worker()
+def test_call_prints_results_and_typed_errors_and_never_the_password(simulator_stack: Stack, tmp_path: Path) -> None:
+    worker = simulator_stack.worker()
 
     def call(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
-        return mt5_worker("call", *args, redis_url=stack.redis_url, cwd=tmp_path, **kw)  # type: ignore[arg-type]
+        return mt5_worker("call", *args, redis_url=simulator_stack.redis_url, cwd=tmp_path, **kw)  # type: ignore[arg-type]
 
     password = A.password.get_secret_value()
     ok = call("account_info", "--login", str(A.login), "--server", A.server, "--password-env", "PW",
@@ -70,7 +70,7 @@ def test_call_prints_results_and_typed_errors_and_never_the_password(stack: Stac
     stats = call("pool_stats", "--worker", worker.nodename)
     assert 0 == stats.returncode, stats.stderr
     assert {A.login} <= {s["login"] for s in json.loads(stats.stdout)["pool"]}
-    assert password not in stack.logs() and WRONG not in stack.logs()
+    assert password not in simulator_stack.logs() and WRONG not in simulator_stack.logs()
 
 
 def test_call_without_a_worker_exits_3_after_the_timeout(redis_url: str, tmp_path: Path) -> None:
@@ -115,23 +115,3 @@ def test_help_explains_each_command_with_examples(command: list[str], tmp_path: 
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
-
-
-def test_progress_updates_one_line_in_place_on_a_tty() -> None:
-    stream = _Terminal()
-    with Progress(3, "results", stream) as progress:
-        for done in (1, 2, 2, 3):
-            progress.update(done)
-    assert "\r  results: 0/3\r  results: 1/3\r  results: 2/3\r  results: 3/3\n" == stream.getvalue()
-
-
-def test_progress_prints_periodic_lines_when_not_a_tty() -> None:
-    now = [0.0]
-    stream = io.StringIO()
-    with Progress(100, "results", stream, interval=2.0, clock=lambda: now[0]) as progress:
-        for done in range(1, 101):
-            now[0] += 0.1  # 10 s in all: a line every 2 s, and the final count
-            progress.update(done)
-    lines = stream.getvalue().splitlines()
-    assert "  results: 0/100" == lines[0] and "  results: 100/100" == lines[-1]
-    assert 5 <= len(lines) <= 8 and "\r" not in stream.getvalue()

@@ -27,6 +27,8 @@ from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.reaper import queue_length
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.xdist_group(__name__)  # one shared worker per backend (shared_stack)
+
 A, B, C = DEMO_ACCOUNTS[:3]
 
 
@@ -96,18 +98,16 @@ def test_a_killed_workers_unacknowledged_request_is_redelivered_to_a_survivor(si
     client.close()
 
 
-def test_errors_reach_the_caller_typed(stack: Stack) -> None:
-    stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_errors_reach_the_caller_typed(shared_stack: Stack) -> None:
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     with pytest.raises(AuthorizationError) as caught:
         client.login(A.login, "Wrong-Pass-123", A.server)
     assert (-6, "Terminal: Authorization failed") == (caught.value.code, caught.value.message)
     client.close()
 
 
-def test_task_events_seen_by_flower_show_the_password_redacted(stack: Stack) -> None:
-    stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_task_events_seen_by_flower_show_the_password_redacted(shared_stack: Stack) -> None:
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     received: list[dict[str, object]] = []
 
     def capture() -> None:
@@ -115,8 +115,8 @@ def test_task_events_seen_by_flower_show_the_password_redacted(stack: Stack) -> 
             received.append(event)
             receiver.should_stop = True
 
-        with stack.app.connection() as conn:
-            receiver = stack.app.events.Receiver(conn, handlers={"task-received": on_received})
+        with shared_stack.app.connection() as conn:
+            receiver = shared_stack.app.events.Receiver(conn, handlers={"task-received": on_received})
             with contextlib.suppress(socket.timeout, TimeoutError):
                 receiver.capture(limit=None, timeout=15, wakeup=False)
 
@@ -146,11 +146,10 @@ def test_a_request_its_caller_gave_up_on_expires_instead_of_running_later(stack:
     client.close()
 
 
-def test_steady_state_sends_make_no_redis_ping(stack: Stack) -> None:
-    stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_steady_state_sends_make_no_redis_ping(shared_stack: Stack) -> None:
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     assert A.login == client.account_info(A.login, A.server, secret(A))["login"]  # connections warm
-    server = redis.Redis.from_url(stack.redis_url)
+    server = redis.Redis.from_url(shared_stack.redis_url)
     server.config_resetstat()
     pending = [client.submit_account_info(A.login) for _ in range(50)]
     assert all(A.login == r.get(timeout=30)["login"] for r in pending)

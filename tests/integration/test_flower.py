@@ -20,17 +20,16 @@ WRONG_PASSWORD = "wrong-SECRET-pw-4711"
 BASIC_AUTH = "ops:flower-test-pass"  # as docker-compose.yml runs it: FLOWER_BASIC_AUTH from the environment
 
 
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(stack: Stack) -> None:
-    worker = stack.worker()
-    process = stack.flower(BASIC_AUTH)
+def test_flower_lists_mt5_tasks_with_arguments_and_never_a_password(simulator_stack: Stack) -> None:
+    worker = simulator_stack.worker()
+    process = simulator_stack.flower(BASIC_AUTH)
     flower = process.api()
 
     with pytest.raises(urllib.error.HTTPError) as refused:  # basic auth guards the API
         flower.text("/api/tasks", auth=False)
     assert 401 == refused.value.code
 
-    client = MT5Client(app=stack.app, settings=stack.settings())
+    client = MT5Client(app=simulator_stack.app, settings=simulator_stack.settings())
 
     def records_a_probe() -> bool:
         """Flower serves HTTP before its event receiver is subscribed: probe until it records a task."""

@@ -8,9 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from mt5_worker.cli import health as healthcheck
 from mt5_worker.cli.devstack import RedisServer
 from tests.celery_fixtures import Stack
+
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
 
 
 def run_cli(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:

@@ -27,6 +27,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings, env_name
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker import runtime, tasks
+from tests.conftest import simulator
 
 MARK = "\u00a7pw\u00a7"  # every generated password contains it: finding it anywhere is a leak
 KEY, FOREIGN_KEY = Fernet.generate_key().decode(), Fernet.generate_key().decode()
@@ -101,7 +102,7 @@ def worker_runtime(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Callable[
     """Install a runtime like a worker's (optionally with a credentials key) and return its simulator."""
 
     def install(key: str | None) -> SimulatedTerminal:
-        sim = SimulatedTerminal()
+        sim = simulator()
         worker_settings = Settings.load(_env_file=None, redis_url=redis_url, credentials_key=key)
         manager = MT5ConnectionManager(sim, worker_settings, sleep=lambda _: None)
         manager.initialize()
@@ -208,31 +209,3 @@ def load_with(values: dict[str, str]) -> SettingsError | None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-
-
-def test_secret_variables_are_known() -> None:
-    assert {"MT5_BRIDGE_TOKEN", "MT5_CREDENTIALS_KEY"} <= SECRETS
-
-
-@PROPERTY
-@given(variable=st.sampled_from(VARIABLES), value=env_values)
-def test_every_setting_bad_value_is_refused_naming_its_variable(variable: str, value: str) -> None:
-    if variable in SECRETS:
-        value = "Sx" + MARK + value
-    error = load_with({variable: value})
-    if error is not None:
-        message = str(error)
-        assert variable in message, message
-        assert MARK not in message, "a secret setting's value in its error"
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.dictionaries(st.sampled_from(VARIABLES), env_values, min_size=2, max_size=6))
-def test_several_bad_settings_are_each_named(values: dict[str, str]) -> None:
-    """Every variable whose value is bad on its own is named at once (checks across variables, like the
-    visibility timeout against the task time limit, run only once each variable is valid)."""
-    error = load_with(values)
-    alone_bad = [name for name, value in values.items() if f"  {name}: " in str(load_with({name: value}))]
-    if alone_bad:
-        assert error is not None
-        assert all(name in str(error) for name in alone_bad), str(error)

@@ -19,14 +19,12 @@ import redis
 from celery import Celery
 from celery.exceptions import NotRegistered
 from celery.result import AsyncResult
-from hypothesis import given, settings
 from hypothesis import strategies as st
 from kombu import Connection
 
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.worker.message_guard import problem
 from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]
@@ -232,26 +230,3 @@ def built(protocol: int, call: dict[str, Any]) -> tuple[Any, Any]:
     build = _builder.amqp.as_task_v2 if protocol == 2 else _builder.amqp.as_task_v1
     message = build(str(uuid.uuid4()), "mt5.account_info", **call)
     return json.loads(json.dumps(message.headers)), json.loads(json.dumps(message.body))
-
-
-@settings(max_examples=300, deadline=None)
-@given(protocol=st.sampled_from([1, 2]), call=calls)
-def test_every_message_celery_builds_passes_the_guard(protocol: int, call: dict[str, Any]) -> None:
-    headers, body = built(protocol, call)
-    assert problem(headers, body) is None
-
-
-@settings(max_examples=300, deadline=None)
-@given(protocol=st.sampled_from([1, 2]), call=calls, wrong=WRONG)
-def test_a_message_with_a_wrong_typed_field_is_refused_naming_it(
-    protocol: int, call: dict[str, Any], wrong: tuple[str, Any]
-) -> None:
-    headers, body = built(protocol, call)
-    field, value = wrong
-    if protocol == 2:
-        headers[field] = value
-    else:
-        body[field] = value
-    found = problem(headers, body)
-    assert found is not None
-    assert field in found or "task" in found, found

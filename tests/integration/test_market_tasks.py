@@ -14,6 +14,11 @@ from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = [
+    pytest.mark.market_hours,  # reads the market or trades: see docs/testing.md#time
+    pytest.mark.xdist_group(__name__),  # one shared worker per backend (shared_stack)
+]
+
 A, B = DEMO_ACCOUNTS[:2]
 
 
@@ -21,9 +26,10 @@ def secret(login: int) -> str:
     return next(a.password.get_secret_value() for a in DEMO_ACCOUNTS if a.login == login)
 
 
-def test_every_market_task_answers_json_through_the_threaded_client(stack: Stack) -> None:
-    worker = stack.worker()
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_every_market_task_answers_json_through_the_threaded_client(shared_stack: Stack) -> None:
+    worker = shared_stack.workers[0]
+    since = worker.log_size()
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
     account: dict[str, Any] = {"password": secret(A.login), "server": A.server}
     names = [s["name"] for s in client.symbols(A.login, "*USD*,!*JPY*", **account)]
     assert "EURUSD" in names and "USDJPY" not in names
@@ -41,24 +47,22 @@ def test_every_market_task_answers_json_through_the_threaded_client(stack: Stack
     assert 10 == len(to_frame(bars))
     with pytest.raises(InvalidRequestError, match="invalid timeframe"):
         client.rates(A.login, "EURUSD", "M7", start_pos=0, count=10)
-    assert [] == worker.sdk_calls("copy_rates_from_pos", ok=False)  # refused before the terminal
-    assert secret(A.login) not in stack.logs()
+    assert [] == worker.sdk_calls("copy_rates_from_pos", since=since, ok=False)  # refused before the terminal
+    assert secret(A.login) not in shared_stack.logs()
     client.close()
 
 
-def test_a_plain_celery_client_sends_the_sdk_parameter_names(stack: Stack) -> None:
-    stack.worker()
+def test_a_plain_celery_client_sends_the_sdk_parameter_names(shared_stack: Stack) -> None:
     kwargs = {"login": B.login, "password": secret(B.login), "server": B.server, "symbol": "XAUUSD",
               "timeframe": "H1", "date_from": "2026-11-02T08:00:00Z", "count": 3}  # fmt: skip
-    bars = stack.call("mt5.rates", queue="celery", **kwargs)
+    bars = shared_stack.call("mt5.rates", queue="celery", **kwargs)
     assert [1793599200, 1793602800, 1793606400] == bars["time"]  # the SDK counts back from date_from
 
 
-def test_async_client_market_reads_for_several_accounts_at_once(stack: Stack, tmp_path: Path) -> None:
-    stack.worker()
+def test_async_client_market_reads_for_several_accounts_at_once(shared_stack: Stack, tmp_path: Path) -> None:
 
     async def main() -> list[tuple[int, str]]:
-        async with AsyncMT5Client(stack.settings()) as client:
+        async with AsyncMT5Client(shared_stack.settings()) as client:
             for a in DEMO_ACCOUNTS[:4]:
                 await client.login(a.login, secret(a.login), a.server)
             jobs = [client.symbol_info(a.login, sym) for a in DEMO_ACCOUNTS[:4] for sym in ("EURUSD", "BTCUSD")]

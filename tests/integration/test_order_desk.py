@@ -4,12 +4,14 @@ a refusal before anything left frees the key."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 import redis
 
+from harness.env import simulated_now
 from mt5_worker.errors import (
     IdempotencyConflictError,
     OrderOutcomeUnknownError,
@@ -24,6 +26,9 @@ from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from tests.conftest import simulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -60,7 +65,7 @@ def make_desk(redis_url: str) -> Iterator[Callable[..., Desk]]:
     made: list[Desk] = []
 
     def make(**options: Any) -> Desk:
-        made.append(Desk(redis_url, SimulatedTerminal(**options)))
+        made.append(Desk(redis_url, simulator(**options)))
         return made[-1]
 
     yield make
@@ -180,7 +185,7 @@ def test_another_live_workers_order_is_not_touched(make_desk: Callable[..., Desk
 
 
 def test_without_redis_nothing_is_sent(private_redis_server: Any) -> None:
-    sim = SimulatedTerminal()
+    sim = simulator()
     d = Desk(private_redis_server.url, sim)
     private_redis_server.stop()
     with pytest.raises(TransientMT5Error, match="nothing sent"):
@@ -212,3 +217,25 @@ def test_a_reconciliation_that_fails_keeps_the_key_for_the_next_one(make_desk: C
     assert record is not None and record.state == "unknown"  # not released: the order may have executed
     found = d.send(BUY, "k12")
     assert found["source"] == "reconciled" and d.sim.calls["order_send"] == 1 and len(d.tagged_deals("k12")) == 1
+
+
+@pytest.mark.parametrize("zone_hours", [-14, 0, 13])
+def test_a_lost_reply_is_found_whatever_the_trade_servers_clock_says(
+    make_desk: Callable[..., Desk], zone_hours: int
+) -> None:
+    """The trade server's clock is not this machine's: a time zone, and here days apart (the simulated servers run
+    on the suite's pinned clock). Reconciliation searches the history in the server's time, read off its ticks,
+    for an order with a symbol and for a close-by, which names positions only."""
+    d = make_desk(clock=lambda: simulated_now() + zone_hours * 3600)
+    assert abs(time.time() - simulated_now()) > 86_400  # the search window could not be this machine's clock
+    d.sim.inject_fault("order_send", fail_first=1, code=-10002, after=True)
+    with pytest.raises(OrderOutcomeUnknownError):
+        d.send(BUY, "k-zone")
+    assert d.send(BUY, "k-zone")["source"] == "reconciled" and d.sim.calls["order_send"] == 1
+    buy, sell = d.send(BUY, "k-zone-buy")["order"], d.send(BUY | {"type": "sell"}, "k-zone-sell")["order"]
+    d.sim.inject_fault("order_send", fail_first=1, code=-10002, after=True)
+    close_by = {"action": "close_by", "position": buy, "position_by": sell}
+    with pytest.raises(OrderOutcomeUnknownError):
+        d.send(close_by, "k-zone-close-by")
+    sends = d.sim.calls["order_send"]
+    assert d.send(close_by, "k-zone-close-by")["source"] == "reconciled" and d.sim.calls["order_send"] == sends

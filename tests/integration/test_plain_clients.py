@@ -20,92 +20,15 @@ from typing import Any
 import pytest
 import redis
 
-from mt5_worker import errors
 from mt5_worker.cli.devstack import wait_for
-from mt5_worker.errors import AuthorizationError, MT5Error
+from mt5_worker.errors import AuthorizationError
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
+from tests.plain_client import plain_client
 
 A, B, C = DEMO_ACCOUNTS[:3]
 WRONG_PASSWORD = "Plain-Wrong-Pa55"
 INTEROP = (Path(__file__).resolve().parents[2] / "docs" / "interop.md").read_text()
-
-# Run with ``python -I`` from an empty directory: neither the repository nor anything of ours is importable.
-PLAIN_CLIENT = r'''
-import importlib.abc
-import json
-import sys
-import uuid
-
-
-class Refuse(importlib.abc.MetaPathFinder):
-    """The project is installed in this virtualenv (editable): refuse it, as on a machine without it."""
-
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] in ("mt5_worker", "celeryconfig", "tests"):
-            raise ModuleNotFoundError(f"No module named {name!r}")
-        return None
-
-
-sys.meta_path.insert(0, Refuse())
-for name in ("mt5_worker", "celeryconfig"):
-    try:
-        __import__(name)
-    except ImportError:
-        pass
-    else:
-        raise SystemExit(f"{name} is importable: not a plain client")
-
-from celery import Celery
-from kombu import Connection
-
-url, scenario, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-app = Celery("plain", broker=url, backend=url, set_as_current=False)
-app.conf.task_protocol = params.get("protocol", 2)
-
-
-def outcome(result):
-    try:
-        return {"id": result.id, "result": result.get(timeout=30)}
-    except Exception as exc:
-        kind = type(exc)
-        return {"id": result.id, "error": {"type": kind.__name__, "module": kind.__module__, "args": list(exc.args)}}
-
-
-if scenario == "send_task":
-    pending = [app.send_task(name, kwargs=kwargs) for name, kwargs in params["calls"]]
-    print(json.dumps([outcome(r) for r in pending]))
-elif scenario == "hand_built_protocol_1":
-    sent = []
-    with Connection(url) as connection:
-        producer = connection.Producer()
-        for name, kwargs in params["calls"]:
-            task_id = str(uuid.uuid4())
-            body = {
-                "task": name, "id": task_id, "args": [], "kwargs": kwargs, "retries": 0, "eta": None,
-                "expires": None, "utc": True, "callbacks": None, "errbacks": None, "timelimit": [None, None],
-                "taskset": None, "chord": None,
-            }
-            producer.publish(
-                json.dumps(body).encode(), exchange="celery", routing_key="celery",
-                content_type="application/json", content_encoding="utf-8",
-            )
-            sent.append(app.AsyncResult(task_id))
-    print(json.dumps([outcome(r) for r in sent]))
-'''
-
-
-def plain_client(tmp_path: Path, url: str, scenario: str, **params: Any) -> list[dict[str, Any]]:
-    """Run the plain client as its own isolated process; what it got, one entry per call."""
-    home = tmp_path / "plain-client"
-    home.mkdir(exist_ok=True)
-    script = home / "client.py"
-    script.write_text(PLAIN_CLIENT)
-    argv = [sys.executable, "-I", str(script), url, scenario, json.dumps(params)]
-    done = subprocess.run(argv, cwd=home, capture_output=True, text=True, timeout=120)
-    assert 0 == done.returncode, done.stderr[-3000:]
-    outcomes: list[dict[str, Any]] = json.loads(done.stdout.splitlines()[-1])
-    return outcomes
 
 
 def stored(url: str, task_id: str) -> dict[str, Any]:
@@ -124,19 +47,20 @@ def kwargs_of(account: Any, password: str | None = None) -> dict[str, Any]:
 AUTH_FAILED = ["Terminal: Authorization failed", -6, 1]
 
 
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
 @pytest.mark.parametrize("protocol", [2, 1])
 def test_a_plain_client_that_cannot_import_mt5_worker_calls_every_task(
-    stack: Stack, tmp_path: Path, protocol: int
+    simulator_stack: Stack, tmp_path: Path, protocol: int
 ) -> None:
-    worker = stack.worker()
+    worker = simulator_stack.worker()
     calls = [
         ("mt5.health", {}),
         ("mt5.login", kwargs_of(A)),
         ("mt5.account_info", kwargs_of(B)),
         ("mt5.login", kwargs_of(C, WRONG_PASSWORD)),
     ]
-    health, login, info, refused = plain_client(tmp_path, stack.redis_url, "send_task", calls=calls, protocol=protocol)
+    health, login, info, refused = plain_client(
+        tmp_path, simulator_stack.redis_url, "send_task", calls=calls, protocol=protocol
+    )
 
     assert (True, worker.nodename) == (health["result"]["initialized"], health["result"]["worker_id"])
     assert (A.login, A.server, True) == (login["result"]["login"], login["result"]["server"], login["result"]["active"])
@@ -145,33 +69,37 @@ def test_a_plain_client_that_cannot_import_mt5_worker_calls_every_task(
     assert {"type": "AuthorizationError", "module": "celery.exceptions", "args": AUTH_FAILED} == refused["error"]
 
 
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-def test_a_hand_built_protocol_1_message_is_served_and_its_result_readable(stack: Stack, tmp_path: Path) -> None:
-    stack.worker()
+def test_a_hand_built_protocol_1_message_is_served_and_its_result_readable(
+    simulator_stack: Stack, tmp_path: Path
+) -> None:
+    simulator_stack.worker()
     calls = [("mt5.health", {}), ("mt5.account_info", kwargs_of(A)), ("mt5.login", kwargs_of(B, WRONG_PASSWORD))]
-    health, info, refused = plain_client(tmp_path, stack.redis_url, "hand_built_protocol_1", calls=calls)
+    health, info, refused = plain_client(tmp_path, simulator_stack.redis_url, "hand_built_protocol_1", calls=calls)
     assert health["result"]["initialized"] is True
     assert (A.login, A.server) == (info["result"]["login"], info["result"]["server"])
     assert {"type": "AuthorizationError", "module": "celery.exceptions", "args": AUTH_FAILED} == refused["error"]
 
 
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
 def test_stored_errors_carry_the_code_and_no_traceback_and_python_clients_rebuild_them(
-    stack: Stack, tmp_path: Path
+    simulator_stack: Stack, tmp_path: Path
 ) -> None:
-    stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10002}}, MT5_CONNECTION_RETRY_BACKOFF=2)
+    simulator_stack.worker(
+        MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10002}}, MT5_CONNECTION_RETRY_BACKOFF=2
+    )
     # The first login hits the injected IPC failure and waits 2 s to be retried: stored as RETRY meanwhile.
-    retried = stack.app.send_task("mt5.login", kwargs=kwargs_of(B))
+    retried = simulator_stack.app.send_task("mt5.login", kwargs=kwargs_of(B))
     wait_for(lambda: retried.state != "PENDING", 10, "the RETRY state")
     assert "RETRY" == retried.state, retried.state
-    meta = stored(stack.redis_url, retried.id)
+    meta = stored(simulator_stack.redis_url, retried.id)
     assert ("TransientMT5Error", ["IPC recv failed", -10002, 1], -10002, None) == (
         meta["result"]["exc_type"], meta["result"]["exc_message"], meta["result"]["code"], meta["traceback"]
     )  # fmt: skip
     assert B.login == retried.get(timeout=30)["login"]
 
-    (refused,) = plain_client(tmp_path, stack.redis_url, "send_task", calls=[("mt5.login", kwargs_of(A, "x" * 9))])
-    meta = stored(stack.redis_url, refused["id"])
+    (refused,) = plain_client(
+        tmp_path, simulator_stack.redis_url, "send_task", calls=[("mt5.login", kwargs_of(A, "x" * 9))]
+    )
+    meta = stored(simulator_stack.redis_url, refused["id"])
     assert "FAILURE" == meta["status"]
     assert {
         "exc_type": "AuthorizationError",
@@ -181,41 +109,26 @@ def test_stored_errors_carry_the_code_and_no_traceback_and_python_clients_rebuil
     } == meta["result"]
     assert meta["traceback"] is None
 
-    unexpected = stack.app.send_task("mt5.health", args=(1, 2, 3))  # a TypeError: not an MT5 error
+    unexpected = simulator_stack.app.send_task("mt5.health", args=(1, 2, 3))  # a TypeError: not an MT5 error
     with pytest.raises(TypeError):
         unexpected.get(timeout=30)
-    meta = stored(stack.redis_url, unexpected.id)
+    meta = stored(simulator_stack.redis_url, unexpected.id)
     assert ("TypeError", None, None) == (meta["result"]["exc_type"], meta["result"]["code"], meta["traceback"])
 
     # A Python client with mt5_worker rebuilds the typed error, attributes and all.
     with pytest.raises(AuthorizationError) as caught:
-        stack.call("mt5.login", A.login, WRONG_PASSWORD, A.server)
+        simulator_stack.call("mt5.login", A.login, WRONG_PASSWORD, A.server)
     assert ("Terminal: Authorization failed", -6, 1) == (caught.value.message, caught.value.code, caught.value.attempts)
     assert "MT5 error -6: Terminal: Authorization failed" == str(caught.value)
 
 
-def test_every_mt5_error_has_its_message_first_and_rebuilds_from_its_args() -> None:
-    kinds = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, MT5Error)]
-    assert len(kinds) >= 7
-    for kind in kinds:
-        exc = kind("Terminal: Authorization failed", -6, 2)
-        assert ("Terminal: Authorization failed", -6, 2) == exc.args
-        rebuilt = kind(*exc.args)  # what Celery and pickle do
-        assert (type(exc), exc.args, exc.message, exc.code, exc.attempts) == (
-            type(rebuilt), rebuilt.args, rebuilt.message, rebuilt.code, rebuilt.attempts
-        )  # fmt: skip
-        assert "MT5 error -6: Terminal: Authorization failed after 2 attempts" == str(exc)
-    assert ("IPC timeout", -10005, 3) == errors.error_from_code(-10005, 3).args
-
-
-@pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-def test_workers_consume_the_shared_queues_of_mt5_shared_queues(stack: Stack) -> None:
-    stack.worker(MT5_SHARED_QUEUES="mt5,legacy")
-    assert stack.call("mt5.health", queue="legacy", timeout=15)["initialized"] is True
-    assert stack.call("mt5.health", queue="mt5", timeout=15)["initialized"] is True
-    stack.app.send_task("mt5.health", queue="celery")  # not a shared queue of this worker: stays queued
+def test_workers_consume_the_shared_queues_of_mt5_shared_queues(simulator_stack: Stack) -> None:
+    simulator_stack.worker(MT5_SHARED_QUEUES="mt5,legacy")
+    assert simulator_stack.call("mt5.health", queue="legacy", timeout=15)["initialized"] is True
+    assert simulator_stack.call("mt5.health", queue="mt5", timeout=15)["initialized"] is True
+    simulator_stack.app.send_task("mt5.health", queue="celery")  # not a shared queue of this worker: stays queued
     time.sleep(2)
-    assert 1 == redis.Redis.from_url(stack.redis_url).llen("celery")
+    assert 1 == redis.Redis.from_url(simulator_stack.redis_url).llen("celery")
 
 
 def _purge_command() -> str:

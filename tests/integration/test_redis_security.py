@@ -21,6 +21,8 @@ from mt5_worker.settings import Settings
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
+
 A = DEMO_ACCOUNTS[0]
 ACL_PASSWORD = "acl-Pa55-7c1e9"
 # One user with every right; the passwordless default user off, so an anonymous client is refused.

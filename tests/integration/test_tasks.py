@@ -17,28 +17,21 @@ from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds
 
+pytestmark = pytest.mark.xdist_group(__name__)  # one shared worker per backend (shared_stack)
+
 A, B, C = DEMO_ACCOUNTS[:3]
 
 
-def test_task_names_are_the_published_contract() -> None:
-    from mt5_worker.worker.app import app
-
-    app.loader.import_default_modules()  # what a worker does at start-up
-    assert {"mt5.login", "mt5.account_info", "mt5.health", "mt5.pool_stats", "mt5.evict_idle"} <= set(app.tasks)
-
-
-def test_account_info_round_trips_and_returns_the_requested_account(stack: Stack) -> None:
-    stack.worker()
+def test_account_info_round_trips_and_returns_the_requested_account(shared_stack: Stack) -> None:
     for account in DEMO_ACCOUNTS:
         login, password, server = creds(account)
-        info = stack.call("mt5.account_info", login, server, password)
+        info = shared_stack.call("mt5.account_info", login, server, password)
         assert (login, server, account.name) == (info["login"], info["server"], info["name"])
         assert list(AccountInfo._fields) == list(info)
 
 
-def test_login_returns_session_info_without_password(stack: Stack) -> None:
-    stack.worker()
-    session = stack.call("mt5.login", *creds(A))
+def test_login_returns_session_info_without_password(shared_stack: Stack) -> None:
+    session = shared_stack.call("mt5.login", *creds(A))
     assert {"login", "server", "pooled", "active", "last_used", "created", "uses"} == set(session)
     assert (A.login, A.server, True, True) == (
         session["login"],
@@ -48,15 +41,18 @@ def test_login_returns_session_info_without_password(stack: Stack) -> None:
     )
 
 
-def test_a_second_request_for_the_active_login_makes_no_sdk_login_call(stack: Stack) -> None:
-    worker = stack.worker()
-    stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
-    stack.call("mt5.account_info", A.login)
-    stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
-    assert 1 == len(worker.sdk_calls("login", login=A.login))
-    assert 3 == len(worker.sdk_calls("account_info"))
-    metrics = stack.call("mt5.pool_stats")["metrics"]
-    assert (1, 2) == (metrics["logins"], metrics["reuses"])
+def test_a_second_request_for_the_active_login_makes_no_sdk_login_call(shared_stack: Stack) -> None:
+    worker = shared_stack.workers[0]
+    shared_stack.call("mt5.login", *creds(B))  # A is not the active account
+    before = shared_stack.call("mt5.pool_stats")["metrics"]
+    since = worker.log_size()
+    shared_stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
+    shared_stack.call("mt5.account_info", A.login)
+    shared_stack.call("mt5.account_info", A.login, A.server, A.password.get_secret_value())
+    assert 1 == len(worker.sdk_calls("login", since=since, login=A.login))
+    assert 3 == len(worker.sdk_calls("account_info", since=since))
+    metrics = shared_stack.call("mt5.pool_stats")["metrics"]
+    assert (1, 2) == (metrics["logins"] - before["logins"], metrics["reuses"] - before["reuses"])
 
 
 @pytest.mark.parametrize(
@@ -66,27 +62,29 @@ def test_a_second_request_for_the_active_login_makes_no_sdk_login_call(stack: St
         ((0, "MetaQuotes-Demo", "demo-10000001"), "login"),
         ((10000001, "", "demo-10000001"), "server"),
         ((10000001, "MetaQuotes-Demo", 1234), "password"),
-        ((10000002,), "no session"),
+        ((10000009,), "no session"),  # an account no test logs in: no pooled session to answer without a password
     ],
 )
-def test_invalid_arguments_fail_at_once_without_any_sdk_call(stack: Stack, args: tuple, field: str) -> None:
-    worker = stack.worker()
+def test_invalid_arguments_fail_at_once_without_any_sdk_call(shared_stack: Stack, args: tuple, field: str) -> None:
+    worker = shared_stack.workers[0]
+    since = worker.log_size()
     started = time.monotonic()
     with pytest.raises(InvalidRequestError, match=field) as caught:
-        stack.call("mt5.account_info", *args)
+        shared_stack.call("mt5.account_info", *args)
     assert time.monotonic() - started < 5  # failed, not retried with backoff
     assert -2 == caught.value.code
-    assert [] == worker.sdk_calls("login") + worker.sdk_calls("account_info")
-    assert "Retry in" not in worker.log_text()
+    assert [] == worker.sdk_calls("login", since=since) + worker.sdk_calls("account_info", since=since)
+    assert "Retry in" not in worker.log_text(since=since)
 
 
-def test_auth_failure_is_not_retried(stack: Stack) -> None:
-    worker = stack.worker()
+def test_auth_failure_is_not_retried(shared_stack: Stack) -> None:
+    worker = shared_stack.workers[0]
+    since = worker.log_size()
     with pytest.raises(AuthorizationError) as caught:
-        stack.call("mt5.login", A.login, "wrong-password", A.server)
+        shared_stack.call("mt5.login", C.login, "wrong-password", C.server)
     assert (-6, "Terminal: Authorization failed") == (caught.value.code, caught.value.message)
-    assert 1 == len(worker.sdk_calls("login"))
-    assert "Retry in" not in worker.log_text()
+    assert 1 == len(worker.sdk_calls("login", since=since))
+    assert "Retry in" not in worker.log_text(since=since)
 
 
 def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(simulator_stack: Stack) -> None:
@@ -114,22 +112,24 @@ def test_transient_login_failures_are_retried_by_celery_after_1_2_4_seconds(simu
     assert metrics["last_failure_at"] is not None
 
 
-def test_health_reports_the_terminal(stack: Stack) -> None:
-    worker = stack.worker()
-    health = stack.call("mt5.health")
-    assert (True, stack.backend, worker.nodename) == (health["initialized"], health["backend"], health["worker_id"])
+def test_health_reports_the_terminal(shared_stack: Stack) -> None:
+    worker = shared_stack.workers[0]
+    health = shared_stack.call("mt5.health")
+    assert (True, shared_stack.backend, worker.nodename) == (
+        health["initialized"], health["backend"], health["worker_id"]
+    )  # fmt: skip
     assert 500 == health["version"][0]
-    stack.call("mt5.login", *creds(A))
-    assert stack.call("mt5.health")["connected"] is True
+    shared_stack.call("mt5.login", *creds(A))
+    assert shared_stack.call("mt5.health")["connected"] is True
 
 
-def test_pool_stats_has_metrics_and_the_sessions_redis_knows(stack: Stack) -> None:
-    stack.worker()
-    stack.call("mt5.login", *creds(A))
-    stack.call("mt5.login", *creds(B))
-    stats = stack.call("mt5.pool_stats")
-    assert [A.login, B.login] == [s["login"] for s in stats["redis_sessions"]]
-    assert (2, 20, B.login, True) == (
+def test_pool_stats_has_metrics_and_the_sessions_redis_knows(shared_stack: Stack) -> None:
+    shared_stack.call("mt5.login", *creds(A))
+    shared_stack.call("mt5.login", *creds(B))
+    stats = shared_stack.call("mt5.pool_stats")
+    known = [s["login"] for s in stats["redis_sessions"]]
+    assert {A.login, B.login} <= set(known) and sorted(known) == sorted(s["login"] for s in stats["pool"])
+    assert (len(known), 20, B.login, True) == (
         stats["metrics"]["pool_size"], stats["metrics"]["pool_capacity"], stats["metrics"]["active_login"],
         stats["redis_available"],
     )  # fmt: skip

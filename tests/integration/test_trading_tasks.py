@@ -16,6 +16,8 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A = DEMO_ACCOUNTS[0]
 PASSWORD = A.password.get_secret_value()
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}

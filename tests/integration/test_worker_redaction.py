@@ -32,13 +32,11 @@ UNKNOWN_TASK_PASSWORD = "Unknown-Task-Pa55word"
 PASSWORDS = [a.password.get_secret_value() for a in DEMO_ACCOUNTS] + [WRONG_PASSWORD, UNKNOWN_TASK_PASSWORD]
 REDACTED = "**********"
 
-pytestmark = pytest.mark.parametrize("stack", ["simulator"], indirect=True)
-
 
 @pytest.fixture
-def plain(stack: Stack) -> Iterator[Celery]:
+def plain(simulator_stack: Stack) -> Iterator[Celery]:
     """A plain Celery client: no configuration of ours, so no routing and Celery's own ``kwargsrepr``."""
-    app = Celery("plain", broker=stack.redis_url, backend=stack.redis_url, set_as_current=False)
+    app = Celery("plain", broker=simulator_stack.redis_url, backend=simulator_stack.redis_url, set_as_current=False)
     yield app
     app.close()
 
@@ -52,21 +50,23 @@ def assert_no_password(text: str, where: str) -> None:
     assert not leaked, f"{where} shows a password"
 
 
-def inspect(stack: Stack, command: str) -> subprocess.Popen[str]:
+def inspect(simulator_stack: Stack, command: str) -> subprocess.Popen[str]:
     """``celery -A mt5_worker.worker.app inspect <command> --json`` as an operator runs it, started now."""
     argv = celery_argv("inspect", command, "--json", "--timeout=3")  # it waits that long for replies
-    return subprocess.Popen(argv, env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(argv, env=simulator_stack.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def test_celery_inspect_shows_active_reserved_and_scheduled_arguments_redacted(stack: Stack, plain: Celery) -> None:
-    worker = stack.worker(MT5_SIMULATOR_LATENCY={"account_info": 20})
+def test_celery_inspect_shows_active_reserved_and_scheduled_arguments_redacted(
+    simulator_stack: Stack, plain: Celery
+) -> None:
+    worker = simulator_stack.worker(MT5_SIMULATOR_LATENCY={"account_info": 20})
     active = plain.send_task("mt5.account_info", kwargs={"login": A.login, "password": secret(A), "server": A.server})
     reserved = plain.send_task("mt5.login", args=[B.login, secret(B), B.server])  # positional password
     scheduled = plain.send_task(
         "mt5.account_info", kwargs={"login": C.login, "password": secret(C), "server": C.server}, countdown=300
     )
     wait_for(lambda: active.state == "STARTED", 15, "the first request to run")
-    running = {command: inspect(stack, command) for command in ("active", "reserved", "scheduled")}
+    running = {command: inspect(simulator_stack, command) for command in ("active", "reserved", "scheduled")}
     answers = {}
     for command, process in running.items():
         out, err = process.communicate(timeout=60)
@@ -87,9 +87,9 @@ def test_celery_inspect_shows_active_reserved_and_scheduled_arguments_redacted(s
     worker.stop(signal.SIGQUIT)  # not waiting for the slow request
 
 
-def test_task_events_show_arguments_redacted_and_carry_no_traceback(stack: Stack, plain: Celery) -> None:
+def test_task_events_show_arguments_redacted_and_carry_no_traceback(simulator_stack: Stack, plain: Celery) -> None:
     # The first SDK login fails once (IPC): that request is retried, re-sent by the worker itself.
-    worker = stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10002}})
+    worker = simulator_stack.worker(MT5_SIMULATOR_FAULTS={"login": {"fail_first": 1, "code": -10002}})
     events: list[dict[str, Any]] = []
     subscribed = threading.Event()
 
@@ -99,8 +99,8 @@ def test_task_events_show_arguments_redacted_and_carry_no_traceback(stack: Stack
             finished = [e for e in events if e["type"] in ("task-succeeded", "task-failed")]
             receiver.should_stop = len(finished) >= 3
 
-        with stack.app.connection() as conn:
-            receiver = stack.app.events.Receiver(conn, handlers={"*": on_event})
+        with simulator_stack.app.connection() as conn:
+            receiver = simulator_stack.app.events.Receiver(conn, handlers={"*": on_event})
             subscribed.set()
             with contextlib.suppress(socket.timeout, TimeoutError):
                 receiver.capture(limit=None, timeout=30, wakeup=False)
@@ -133,8 +133,8 @@ def test_task_events_show_arguments_redacted_and_carry_no_traceback(stack: Stack
     assert_no_password(worker.log_text(), "the worker log")
 
 
-def test_an_unknown_task_with_a_password_is_failed_and_logged_without_it(stack: Stack, plain: Celery) -> None:
-    worker = stack.worker()
+def test_an_unknown_task_with_a_password_is_failed_and_logged_without_it(simulator_stack: Stack, plain: Celery) -> None:
+    worker = simulator_stack.worker()
     unknown = plain.send_task("mt5.logon", kwargs={"login": A.login, "password": UNKNOWN_TASK_PASSWORD})
     with pytest.raises(NotRegistered):
         unknown.get(timeout=30)

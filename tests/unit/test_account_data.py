@@ -22,6 +22,8 @@ from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder,
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import creds
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 NOW = datetime(2026, 11, 4, 12, 0, 0, tzinfo=UTC).timestamp()  # a Wednesday: the market is open
 NO_IPC = (-10004, "No IPC connection")
 KEYWORDS_REFUSED = (-2, "Invalid parameters")

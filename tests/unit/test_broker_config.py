@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from celery import Celery
+from kombu.entity import Exchange, Queue
 
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings
@@ -37,21 +38,23 @@ def test_redis_is_the_default_broker_with_its_transport_options(settings_factory
 def test_rabbitmq_gets_quorum_queues_topic_exchanges_confirms_and_no_redis_options(
     settings_factory: Callable[..., Settings],
 ) -> None:
-    settings = settings_factory(redis_url=REDIS, celery_broker_url=AMQP)
+    """The service's queues are quorum queues on topic exchanges; plain clients' queues (the shared ones but mt5)
+    are declared exactly as Celery's defaults declare them (a classic queue on a direct exchange)."""
+    settings = settings_factory(redis_url=REDIS, celery_broker_url=AMQP, shared_queues="mt5,celery,reports")
     config = celery_config(settings)
     assert (AMQP, REDIS, True) == (config["broker_url"], config["result_backend"], settings.broker_is_rabbitmq)
     assert {"confirm_publish": True} == config["broker_transport_options"]
     assert AMQP_HEARTBEAT == config["broker_heartbeat"]
     shared = {q.name: q for q in config["task_queues"] if q.name in settings.shared_queues}
-    assert {"mt5", "celery"} == set(shared)
-    for name, queue in shared.items():
-        assert ({"x-queue-type": "quorum"}, name, "topic", name, True) == (
-            queue.queue_arguments,
-            queue.exchange.name,
-            queue.exchange.type,
-            queue.routing_key,
-            queue.durable,
-        )
+    assert {"mt5", "celery", "reports"} == set(shared)
+    declared = {name: (q.queue_arguments, q.exchange.name, q.exchange.type, q.routing_key, q.durable)
+                for name, q in shared.items()}  # fmt: skip
+    assert ({"x-queue-type": "quorum"}, "mt5", "topic", "mt5", True) == declared["mt5"]
+    for plain in ("celery", "reports"):
+        celerys_default = Queue(plain, Exchange(plain, type="direct"), routing_key=plain)
+        assert (None, plain, "direct", plain, True) == declared[plain]
+        assert celerys_default.exchange == shared[plain].exchange and celerys_default.durable
+    assert "quorum" == task_queue("mt5.terminal.w1@h", settings).queue_arguments["x-queue-type"]
     (broadcast,) = [q for q in config["task_queues"] if q.name not in settings.shared_queues]
     assert ("fanout", None) == (broadcast.exchange.type, broadcast.queue_arguments)  # a quorum queue cannot auto-delete
     assert ("quorum", "topic") == (

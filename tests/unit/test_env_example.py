@@ -50,7 +50,7 @@ def test_env_example_has_no_active_assignment() -> None:
 def test_env_example_values_are_unset_exactly_for_fields_without_default() -> None:
     values = parse_env_example()
     unset = {name for name, value in values.items() if value == ""}
-    no_default = {env_name(field) for field, info in Settings.model_fields.items() if info.default is None}
+    no_default = {env_name(field) for field, info in Settings.model_fields.items() if info.default in (None, ())}
     assert unset == no_default
 
 

@@ -20,6 +20,8 @@ from mt5_worker.terminal.constants import COPY_TICKS_INFO, TIMEFRAME_H4, TIMEFRA
 from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 A = DEMO_ACCOUNTS[0]
 ACCOUNT = {"password": A.password.get_secret_value(), "server": A.server}
 NOW = datetime(2026, 11, 4, 12, 0, 0, tzinfo=UTC).timestamp()  # a Wednesday: the market is open

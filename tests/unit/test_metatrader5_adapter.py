@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.env import clock_offset
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
-from tests.conftest import creds
+from tests.conftest import creds, simulator
 
 
 def test_adapter_passes_calls_through_and_rebuilds_plain_named_tuples() -> None:
-    sim = SimulatedTerminal()
+    sim = simulator()
     terminal = MetaTrader5Terminal(module=sim)  # type: ignore[arg-type]
     assert terminal.login(*creds(DEMO_ACCOUNTS[0])) is False
     assert (-10004, "No IPC connection") == terminal.last_error()
@@ -32,5 +33,5 @@ def test_adapter_omits_unset_keyword_arguments() -> None:
             seen.append((args, kwargs))
             return super().initialize(*args, **kwargs)
 
-    MetaTrader5Terminal(module=Recorder()).initialize()  # type: ignore[arg-type]
+    MetaTrader5Terminal(module=Recorder(clock_offset=clock_offset())).initialize()  # type: ignore[arg-type]
     assert [((), {"timeout": 60000, "portable": False})] == seen

@@ -3,10 +3,14 @@ positionally (the SDK refuses ``request=``), the result comes back as this packa
 
 from __future__ import annotations
 
+import pytest
+
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
 from mt5_worker.terminal.records import OrderSendResult, TradeRequest
 from tests.unit.test_simulator_trading import BUY, terminal
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 
 def test_order_send_passes_the_request_positionally_and_rebuilds_the_result() -> None:

@@ -12,7 +12,7 @@ from mt5_worker.manager.terminals import simulated_terminal
 from mt5_worker.settings import Settings
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
-from tests.conftest import ManualClock, creds
+from tests.conftest import ManualClock, creds, simulator
 
 NO_IPC = (-10004, "No IPC connection")
 AUTH_FAILED = (-6, "Terminal: Authorization failed")
@@ -189,7 +189,7 @@ def test_fail_first_then_succeed_with_the_injected_code(sim: SimulatedTerminal) 
 
 def test_fault_rate_is_deterministic_under_a_seed() -> None:
     def outcomes(seed: int) -> list[bool]:
-        sim = SimulatedTerminal(seed=seed)
+        sim = simulator(seed=seed)
         sim.initialize()
         sim.inject_fault("version", rate=0.5)
         return [sim.version() is not None for _ in range(64)]

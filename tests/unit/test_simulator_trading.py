@@ -20,6 +20,8 @@ from mt5_worker.terminal.specs import AccountSpec
 from mt5_worker.terminal.trade_store import FIRST_TICKET
 from tests.conftest import ManualClock
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 WEDNESDAY = 1_795_617_000.0  # 2026-11-25 14:30 UTC (server time)
 SATURDAY = 1_795_867_200.0  # 2026-11-28 12:00 UTC
 A = AccountSpec(login=7001, password=SecretStr("pw-7001-xxxx"), server="Trade-Test", balance=10_000.0, trades=False)
@@ -262,6 +264,7 @@ def test_after_faults_and_the_store_come_from_the_settings(monkeypatch: pytest.M
 
     monkeypatch.setenv("MT5_SIMULATOR_FAULTS", '{"order_send": {"rate": 1.0, "code": -10002, "after": true}}')
     monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(tmp_path / "servers.sqlite3"))
+    monkeypatch.setenv("MT5_SIMULATOR_CLOCK_OFFSET", "0")  # the test's own clock says when it is
     settings = Settings.load(_env_file=None)
     assert settings.simulator_faults["order_send"].after is True
     sim = simulated_terminal(settings, clock=ManualClock(WEDNESDAY))

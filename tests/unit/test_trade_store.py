@@ -24,6 +24,8 @@ from mt5_worker.terminal.trade_store import FIRST_TICKET, TradeStore
 from tests.conftest import ManualClock
 from tests.unit.test_simulator_trading import BUY, WEDNESDAY, A, B, send, terminal
 
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

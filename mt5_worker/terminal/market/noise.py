@@ -30,7 +30,10 @@ import numpy.typing as npt
     _S_TICK_PATH,
     _S_TICK_SPREAD,
     _S_BOOK,
-) = range(100, 120)
+    _S_TICK_BURST,
+    _S_BURST_AT,
+    _S_BURST_WHICH,
+) = range(100, 123)
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]

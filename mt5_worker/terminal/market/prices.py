@@ -4,6 +4,7 @@ built from them (see the package docstring for how the levels agree)."""
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -11,6 +12,8 @@ import numpy.typing as npt
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.market.noise import (
     _S_ANCHOR,
+    _S_BURST_AT,
+    _S_BURST_WHICH,
     _S_CLOSE,
     _S_COUNT,
     _S_HIGH,
@@ -24,6 +27,7 @@ from mt5_worker.terminal.market.noise import (
     _S_MIN_SPREAD,
     _S_MIN_WEIGHT,
     _S_SPREAD,
+    _S_TICK_BURST,
     _S_TICK_HIGH_AT,
     _S_TICK_LOW_AT,
     _S_TICK_PATH,
@@ -55,6 +59,10 @@ BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInf
 # Hours generated at a time, so that working memory stays bounded (tens of MB) whatever the range asked for.
 _HOURS_PER_CHUNK = 2000  # for bars from minutes
 _TICK_HOURS_PER_CHUNK = 100  # for ticks
+# Spans of at most this long are drawn a minute at a time from a small cache (the last hours and minutes asked for).
+_RECENT_SPAN_MS = 3 * 60_000
+_CACHED_HOURS = 4
+_CACHED_MINUTES = 8
 
 # Relative activity by hour of day (ticks), and the spread widening around the daily rollover.
 _ACTIVITY = np.array(
@@ -66,6 +74,14 @@ _ACTIVITY = np.array(
 _WIDEN = np.ones(24)
 _WIDEN[21], _WIDEN[22], _WIDEN[23] = 2.5, 1.8, 1.2
 
+# With a tick rate (MT5_SIMULATOR_TICK_RATE) the market ticks in bursts, as real ones do: minutes' shares of their
+# hour's ticks are lognormal (a few minutes hold several times the mean), and within a minute half the ticks fall
+# in a few bursts of a few hundred milliseconds, where several share a millisecond.
+_MINUTE_SHARE_SIGMA = 1.0
+_BURSTS_PER_MINUTE = 3
+_BURST_SHARE = 0.5
+_BURST_WIDTH_MS = 300.0
+
 # The anchor's scales in hours (value noise octaves) and the weight of each.
 _OCTAVES = tuple(3**k for k in range(9))  # 1 h .. 6561 h (~9 months)
 _OCTAVE_WEIGHT = 0.5
@@ -74,13 +90,16 @@ _OCTAVE_WEIGHT = 0.5
 class SymbolMarket:
     """One symbol's prices on one trade server."""
 
-    def __init__(self, spec: SymbolSpec, key: int) -> None:
+    def __init__(self, spec: SymbolSpec, key: int, tick_rate: float | None = None) -> None:
         self.spec = spec
         self.key = key ^ stable_hash(spec.name)
+        # Mean ticks per second while the symbol trades, in bursts; None: the symbol's own quieter rate, evenly spread.
+        self.tick_rate = tick_rate
         self.calendar = Calendar(spec.always_open)
-        # The ticks of the last minute asked for: "now" is asked for again and again (last ticks, marking
-        # positions to market), and a minute's ticks cost milliseconds to draw. One tuple, replaced whole.
-        self._minute: tuple[tuple[int, int], Records] | None = None
+        # The last few hours' minutes and minutes' ticks asked for: "now" is asked for again and again (a feed's
+        # polls, last ticks, marking positions to market), and drawing an hour or a minute costs milliseconds.
+        self._hours: OrderedDict[int, Minutes] = OrderedDict()
+        self._minutes: OrderedDict[tuple[int, int], Records] = OrderedDict()
 
     # --- hours ---
 
@@ -108,9 +127,14 @@ class SymbolMarket:
         low = np.minimum(np.round(bottom - 0.6 * sig * np.abs(_normal(key, _S_LOW, h)), d), bottom)
         low = np.maximum(low, spec.point)
         hour_of_day = h % 24
-        count = MIN_TICKS_PER_HOUR + np.floor(
-            _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
-        ).astype(np.int64)
+        if self.tick_rate is None:
+            extra = _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
+        else:  # a mean of tick_rate per second over the day's hours, busier in busy hours
+            extra = (
+                (0.5 + _uniform(key, _S_COUNT, h)) * self.tick_rate * 3600 * _ACTIVITY[hour_of_day] / _ACTIVITY.mean()
+            )
+        count = np.maximum(MIN_TICKS_PER_HOUR, np.floor(extra).astype(np.int64) + (
+            MIN_TICKS_PER_HOUR if self.tick_rate is None else 0))  # fmt: skip
         spread = np.maximum(
             1, np.round(spec.spread * (0.8 + 0.5 * _uniform(key, _S_SPREAD, h)) * _WIDEN[hour_of_day])
         ).astype(np.int64)
@@ -145,7 +169,10 @@ class SymbolMarket:
         m_high[rows, hs.high_at] = hs.high
         m_low[rows, hs.low_at] = hs.low
         # Tick counts: at least MIN_TICKS_PER_MINUTE each, the rest shared by hashed weights, summing to the hour's.
-        weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+        if self.tick_rate is None:
+            weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+        else:
+            weights = np.cumsum(np.exp(_MINUTE_SHARE_SIGMA * _normal(key, _S_MIN_WEIGHT, h, k[None, :60])), axis=1)
         extra = (hs.count - MIN_TICKS_PER_HOUR)[:, None]
         shares = np.floor(extra * weights / weights[:, -1:]).astype(np.int64)
         shares[:, -1] = extra[:, 0]
@@ -170,10 +197,7 @@ class SymbolMarket:
         minute = ms.hours.hour[rows] * 60 + mins  # minutes since the epoch
         t_minute = minute[owner]
         n = count[owner]
-        # Times: the first tick on the minute's first millisecond, then one per equal slot, jittered.
-        slot = 60_000.0 / n
-        offset = np.where(j == 0, 0, np.floor((j + _uniform(key, _S_TICK_TIME, t_minute, j)) * slot)).astype(np.int64)
-        time_msc = t_minute * 60_000 + offset
+        time_msc = t_minute * 60_000 + self._tick_offsets(t_minute, j, n, owner)
         # Pins: open at 0, close at n-1, high and low at two distinct drawn positions in between.
         high_at = 1 + np.floor(_uniform(key, _S_TICK_HIGH_AT, minute) * (count - 2)).astype(np.int64)
         low_at = 1 + np.floor(_uniform(key, _S_TICK_LOW_AT, minute) * (count - 3)).astype(np.int64)
@@ -215,12 +239,31 @@ class SymbolMarket:
         out["flags"] = flags
         return out
 
+    def _tick_offsets(self, t_minute: I64, j: I64, n: I64, owner: I64) -> I64:
+        """Each tick's millisecond in its minute: the first on the minute's first millisecond, the others one per
+        equal slot, jittered; with a tick rate, half of them in bursts instead (sorted, so in tick order)."""
+        key = self.key
+        u = _uniform(key, _S_TICK_TIME, t_minute, j)
+        if self.tick_rate is None:
+            return np.where(j == 0, 0, np.floor((j + u) * (60_000.0 / n))).astype(np.int64)
+        which = np.floor(_uniform(key, _S_BURST_WHICH, t_minute, j) * _BURSTS_PER_MINUTE).astype(np.int64)
+        centre = _uniform(key, _S_BURST_AT, t_minute, which) * 60_000.0
+        in_burst = _uniform(key, _S_TICK_BURST, t_minute, j) < _BURST_SHARE
+        offset = np.where(in_burst, centre + (u - 0.5) * _BURST_WIDTH_MS, u * 60_000.0)
+        offset = np.clip(np.floor(offset), 1, 59_999).astype(np.int64)
+        offset[j == 0] = 0
+        order = np.lexsort((offset, owner))  # within each minute, by time: tick j takes the j-th earliest
+        result: I64 = offset[order]
+        return result
+
     def ticks_between(self, start_ms: int, end_ms: int, now_ms: int) -> Records:
         """Ticks with ``start_ms <= time_msc <= min(end_ms, now_ms)``, from history start on."""
         end_ms = min(end_ms, now_ms)
         start_ms = max(start_ms, HISTORY_START * 1000)
         if end_ms < start_ms:
             return np.zeros(0, dtype=TICKS_DTYPE)
+        if end_ms - start_ms <= _RECENT_SPAN_MS:
+            return self._recent_ticks(start_ms, end_ms)
         hours = self.calendar.hours_between(start_ms // 3_600_000 * 3600, end_ms // 1000 + 1)
         minute_lo, minute_hi = start_ms // 60_000, end_ms // 60_000
         parts = [np.zeros(0, dtype=TICKS_DTYPE)]
@@ -237,7 +280,11 @@ class SymbolMarket:
     def ticks_from(self, start_ms: int, count: int, now_ms: int) -> Records:
         """The first ``count`` ticks with ``time_msc >= start_ms`` (and at or before now)."""
         start_ms = max(start_ms, HISTORY_START * 1000)
-        per_hour = MIN_TICKS_PER_HOUR + self.spec.ticks_per_hour // 2  # a first guess of how far to look
+        if now_ms - start_ms <= _RECENT_SPAN_MS:  # a poll from just before now: everything since, cut to count
+            return self.ticks_between(start_ms, now_ms, now_ms)[:count]
+        per_hour = MIN_TICKS_PER_HOUR + (
+            self.spec.ticks_per_hour // 2 if self.tick_rate is None else int(self.tick_rate * 3600)
+        )  # a first guess of how far to look
         parts: list[Records] = []
         got = 0
         cursor = start_ms
@@ -282,15 +329,41 @@ class SymbolMarket:
                     return None
             index += 1
 
+    def hour_minutes(self, hour: int) -> Minutes:
+        """The minutes of one trading hour (hours since the epoch), drawn once while it is among the last asked."""
+        found = self._hours.get(hour)
+        if found is None:
+            found = self._hours[hour] = self.minutes(self.hours(np.array([hour])))
+            if len(self._hours) > _CACHED_HOURS:
+                self._hours.popitem(last=False)
+        else:
+            self._hours.move_to_end(hour)
+        return found
+
     def minute_ticks(self, hour: int, minute: int) -> Records:
         """The ticks of one minute of a trading hour (hours since the epoch, minute of the hour)."""
-        cached = self._minute
-        if cached is not None and cached[0] == (hour, minute):
-            return cached[1]
-        ms = self.minutes(self.hours(np.array([hour])))
-        ticks = self.ticks(ms, np.array([0]), np.array([minute]))
-        self._minute = ((hour, minute), ticks)
-        return ticks
+        key = (hour, minute)
+        found = self._minutes.get(key)
+        if found is None:
+            found = self._minutes[key] = self.ticks(self.hour_minutes(hour), np.array([0]), np.array([minute]))
+            if len(self._minutes) > _CACHED_MINUTES:
+                self._minutes.popitem(last=False)
+        else:
+            self._minutes.move_to_end(key)
+        return found
+
+    def _recent_ticks(self, start_ms: int, end_ms: int) -> Records:
+        """``ticks_between`` for a span of a few minutes, a minute at a time from the cache."""
+        parts = [np.zeros(0, dtype=TICKS_DTYPE)]
+        for minute in range(start_ms // 60_000, end_ms // 60_000 + 1):
+            hour = minute // 60
+            if hour * 3600 < HISTORY_START or not bool(self.calendar.is_open(hour)):
+                continue
+            ticks = self.minute_ticks(hour, minute % 60)
+            times = ticks["time_msc"]
+            lo, hi = int(np.searchsorted(times, start_ms, side="left")), int(np.searchsorted(times, end_ms, "right"))
+            parts.append(ticks[lo:hi])
+        return np.concatenate(parts)
 
     # --- bars ---
 

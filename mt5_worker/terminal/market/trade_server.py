@@ -19,12 +19,15 @@ BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInf
 
 
 class Market:
-    """The symbols of one trade server. Its prices depend on the server's name and ``seed`` only."""
+    """The symbols of one trade server. Its prices depend on the server's name and ``seed`` only, and its ticks on
+    ``tick_rate`` too (mean ticks per second per symbol while it trades; ``None``: each symbol's own)."""
 
-    def __init__(self, server: str, seed: int = 0, symbols: Sequence[SymbolSpec] = SYMBOLS) -> None:
+    def __init__(
+        self, server: str, seed: int = 0, symbols: Sequence[SymbolSpec] = SYMBOLS, tick_rate: float | None = None
+    ) -> None:
         self.server = server
         key = stable_hash(server) ^ (seed * 0x2545F4914F6CDD1D & 0xFFFFFFFFFFFFFFFF)
-        self._symbols = {spec.name: SymbolMarket(spec, key) for spec in symbols}
+        self._symbols = {spec.name: SymbolMarket(spec, key, tick_rate) for spec in symbols}
 
     @property
     def names(self) -> tuple[str, ...]:

@@ -1,11 +1,11 @@
-"""Adversarial review of exactly-once trading (issue 14): interleavings in which one idempotency key is executed
-twice, or its outcome is lost or misreported. Each test is one interleaving on a real Redis and simulated terminals
+"""Exactly-once trading under the interleavings in which one idempotency key could be executed twice, or its
+outcome lost or misreported. Each test is one interleaving on a real Redis and simulated terminals
 sharing one trade-server file (two workers' terminals on the same account), driven step by step: the first worker
 is held *inside* ``order_send`` (before the simulated server executes it) by the simulator's latency hook, while a
 second worker acts on the same key.
 
-Each test was written against a defect found in review (its docstring says which interleaving) and holds since
-the fix; ``test_lease_expiry_mid_send_races_as_docs_warn`` shows the one documented limit.
+Each test's docstring says which interleaving it drives; ``test_lease_expiry_mid_send_races_as_docs_warn`` shows
+the one documented limit.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pytest
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
+from harness.env import clock_offset, simulated_now
 from mt5_worker.errors import OrderOutcomeUnknownError
 from mt5_worker.fleet.order_desk import OrderDesk
 from mt5_worker.fleet.order_journal import Attempt, OrderJournal
@@ -32,6 +33,9 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, TradeOrder
 from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.trade_store import Changes, Execution, TradeStore
+from tests.conftest import simulator
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -67,7 +71,7 @@ class Worker:
     def __init__(self, url: str, store: Path, worker_id: str, *, gate: Gate | None = None, lease: float = LEASE,
                  sim: SimulatedTerminal | None = None) -> None:  # fmt: skip
         latency = {"order_send": HELD} if gate is not None else {}
-        self.sim = sim or SimulatedTerminal(trade_store=store, latency=latency, sleep=gate or time.sleep)
+        self.sim = sim or simulator(trade_store=store, latency=latency, sleep=gate or time.sleep)
         self.manager = MT5ConnectionManager(self.sim, Settings.load(_env_file=None), sleep=lambda _: None)
         self.redis = redis.Redis.from_url(url, decode_responses=True)
         self.registry = WorkerRegistry(self.redis, ttl=30)
@@ -177,17 +181,6 @@ def test_lease_expiry_mid_send_races_as_docs_warn(workers: Callable[..., Worker]
     assert executions(store, "k-lease") == 2
 
 
-def test_the_default_lease_outlasts_an_attempt() -> None:
-    """docs/trading.md: the lease "must exceed the longest an order_send can take". An attempt is bounded only by
-    the task's hard time limit (login up to MT5_TERMINAL_TIMEOUT, then terminal_info, account_info and order_send,
-    each up to MT5_BRIDGE_TIMEOUT behind a bridge); nothing checks the relation, and the defaults break it."""
-    s = Settings.load(_env_file=None)
-    assert s.trading_lease > s.task_time_limit, (s.trading_lease, s.task_time_limit)
-    assert s.trading_lease > s.bridge_timeout, (s.trading_lease, s.bridge_timeout)
-    with pytest.raises(ValueError, match="MT5_TRADING_LEASE"):
-        Settings.load(_env_file=None, trading_lease=10, task_time_limit=180)
-
-
 # --- F2: the key is freed after the order may have executed ---------------------------------------------------
 
 
@@ -204,7 +197,7 @@ class InterruptedAfterSending(SimulatedTerminal):
 
 
 def test_an_interruption_after_execution_keeps_the_key(workers: Callable[..., Worker], store: Path) -> None:
-    w = workers("w1@review", sim=InterruptedAfterSending(trade_store=store))
+    w = workers("w1@review", sim=InterruptedAfterSending(trade_store=store, clock_offset=clock_offset()))
     with pytest.raises(OrderOutcomeUnknownError, match="SoftTimeLimitExceeded"):
         w.send(BUY, "k-interrupted", "task-1")
     assert executions(store, "k-interrupted") == 1
@@ -240,7 +233,7 @@ def _lost_on_the_way(w: Worker, request: dict[str, Any], key: str) -> None:
 def test_a_modify_of_the_expiry_only_is_not_reported_done_unsent(workers: Callable[..., Worker]) -> None:
     w = workers("w1@review")
     limit, order = _pending_order(w, "k-place-exp")
-    later = int(time.time()) + 7 * 86400
+    later = int(simulated_now()) + 7 * 86400
     modify = {"action": "modify", "order": order.ticket, "price": limit["price"], "type_time": "specified",
               "expiration": later}  # fmt: skip
     _lost_on_the_way(w, modify, "k-modify-exp")
@@ -256,7 +249,7 @@ def test_a_remove_of_an_order_filled_meanwhile_is_not_reported_done(workers: Cal
     _lost_on_the_way(w, remove, "k-remove")
     # Meanwhile the trade server fills the pending order (the simulator never triggers orders: do it as the
     # server would, in its store): the order leaves the pending orders for the history, FILLED.
-    now_ms = int(time.time() * 1000)
+    now_ms = int(simulated_now() * 1000)
     filled = order._replace(state=c.ORDER_STATE_FILLED, time_done=now_ms // 1000, time_done_msc=now_ms)
     changes = Changes(Execution(A.server, A.login, now_ms, c.TRADE_ACTION_DEAL, c.TRADE_RETCODE_DONE, order.ticket, 0,
                                 "server fill"), removed_orders=[order.ticket], history_orders=[filled],
@@ -278,7 +271,7 @@ def test_a_market_order_canceled_unfilled_is_not_reported_placed(workers: Callab
     dead = Attempt("gone@review", "inc", "t-dead", "token")
     assert w.journal.claim(A.login, "k-canceled", intent.fingerprint, dead) == "claimed"
     assert w.journal.unknown(A.login, "k-canceled", dead)
-    now_ms = int(time.time() * 1000)
+    now_ms = int(simulated_now() * 1000)
     with w.sim.trade_store.session(A.server, A.login) as session:  # what the server recorded for it
         ticket = session.ticket()
         canceled = TradeOrder(ticket, now_ms // 1000, now_ms, now_ms // 1000, now_ms, 0, c.ORDER_TYPE_BUY,

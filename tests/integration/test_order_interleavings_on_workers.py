@@ -1,4 +1,4 @@
-"""Exactly-once trading on real workers, in the interleavings of test_trading_review.py reached through Celery
+"""Exactly-once trading on real workers, in the interleavings of test_order_interleavings.py reached through Celery
 itself. The worker holds an order inside ``order_send`` (the simulator's latency sleeps *before* the simulated
 server executes it) while the fleet does what it does in production: a warm shutdown (``docker stop`` signals the
 main process only), a broker connection lost under a running task. Neither may execute the key twice.
@@ -26,9 +26,15 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.trade_store import TradeStore
 from tests.celery_fixtures import Stack, broker_stack
+from tests.conftest import simulator
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.market_hours,
+]  # starts processes of its own; reads the market or trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 BUY = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
@@ -71,7 +77,7 @@ def test_a_warm_shutdown_mid_send_holds_a_resend_off_until_the_order_is_recorded
     assert pending_owner(r, key) == w1.nodename and w1.running  # still inside order_send, and departed
 
     # The caller's resend of the same key (the client's timeout ran out) reaches another worker.
-    sim = SimulatedTerminal(trade_store=simulator_stack.log_dir / "trade-servers.sqlite3")
+    sim = simulator(trade_store=simulator_stack.log_dir / "trade-servers.sqlite3")
     manager = MT5ConnectionManager(sim, Settings.load(_env_file=None), sleep=lambda _: None)
     desk = OrderDesk(Trader(manager), OrderJournal(r, ttl=3600, lease=120), "w2@review")
     account = {"password": order(key)["password"], "server": A.server}

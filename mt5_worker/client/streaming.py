@@ -1,0 +1,176 @@
+"""Live streams from the clients: ``stream_ticks`` and ``stream_trades`` (docs/streams.md).
+
+:class:`AsyncStreams` gives :class:`~mt5_worker.client.async_client.AsyncMT5Client` async iterators, read through
+one shared :class:`~mt5_worker.streams.hub.StreamHub`; :class:`Streams` gives
+:class:`~mt5_worker.client.threaded.MT5Client` blocking generators. Both read the streams from ``REDIS_URL`` (where
+the feeds and workers write them), register the symbols they follow as subscriptions while they iterate (so a
+feed serves a symbol outside ``MT5_FEED_SYMBOLS``), and drop them when the iterator is closed; a process that dies
+leaves subscriptions that lapse by themselves.
+
+Close an iterator you stop early (``async with contextlib.aclosing(...)``, or ``iterator.close()``) to drop its
+subscriptions at once; otherwise they go when it is garbage-collected, or lapse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import AsyncGenerator, Generator, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import redis
+import redis.asyncio as aioredis
+
+from mt5_worker.errors import InvalidRequestError
+from mt5_worker.settings import SYMBOL_NAME, Settings
+from mt5_worker.streams import subscriptions
+from mt5_worker.streams.codec import tick_from, trade_from
+from mt5_worker.streams.hub import StreamHub
+from mt5_worker.streams.ids import EntryId, start_after
+from mt5_worker.streams.keys import subscribers_key, ticks_key, trades_key
+from mt5_worker.streams.positions import Source
+from mt5_worker.streams.reader import follow
+
+Since = int | str | datetime | Mapping[str, int | str | datetime] | None
+SERVER = re.compile(r"[^\x00-\x1f\x7f]{1,128}")
+MAX_SYMBOLS = 200
+BLOCK = 1.0  # seconds a blocking read waits for new entries before it looks at its subscriptions again
+
+
+def tick_sources(server: Any, symbols: Any, since: Since) -> dict[Source, EntryId | None]:
+    """The ticks streams of ``symbols`` on ``server``, each with where it starts; bad input is refused, naming it."""
+    if not isinstance(server, str) or not SERVER.fullmatch(server):
+        raise InvalidRequestError("invalid server: the trade server's name, 1-128 printable characters")
+    names = [symbols] if isinstance(symbols, str) else list(symbols) if isinstance(symbols, Iterable) else None
+    if not names or len(names) > MAX_SYMBOLS or not all(isinstance(s, str) and SYMBOL_NAME.fullmatch(s) for s in names):
+        raise InvalidRequestError(f"invalid symbols: 1-{MAX_SYMBOLS} symbol names (letters, digits, ._#+-/@&!$)")
+    per_symbol = since if isinstance(since, Mapping) else dict.fromkeys(names, since)
+    unknown = sorted(set(per_symbol) - set(names))
+    if unknown:
+        raise InvalidRequestError(f"invalid since: symbols not streamed: {', '.join(unknown)}")
+    return {Source(ticks_key(server, s), s): _start(per_symbol.get(s)) for s in dict.fromkeys(names)}
+
+
+def trade_sources(login: Any, since: Since) -> dict[Source, EntryId | None]:
+    if not isinstance(login, int) or isinstance(login, bool) or not 0 < login < 2**63:
+        raise InvalidRequestError("invalid login: a positive integer")
+    if isinstance(since, Mapping):
+        raise InvalidRequestError("invalid since: a time or an entry id (one stream)")
+    return {Source(trades_key(login)): _start(since)}
+
+
+def _start(since: int | str | datetime | None) -> EntryId | None:
+    return None if since is None else start_after(since)
+
+
+def _tick(fields: Mapping[str, str], source: Source, entry_id: str) -> dict[str, Any]:
+    return tick_from(fields, source.symbol or "", entry_id)
+
+
+def _trade(fields: Mapping[str, str], source: Source, entry_id: str) -> dict[str, Any]:
+    return trade_from(fields, entry_id)
+
+
+class AsyncStreams:
+    """``stream_ticks`` and ``stream_trades`` for ``async def`` code."""
+
+    settings: Settings
+    _streams: tuple[aioredis.Redis, StreamHub] | None = None
+
+    async def stream_ticks(
+        self, server: str, symbols: str | Iterable[str], since: Since = None
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """Every tick of ``symbols`` on trade server ``server``: from now on, or from ``since`` (epoch ms, ISO 8601,
+        a ``datetime``, an entry ID, or a dict of those by symbol). A tick is ``{"type": "tick", "symbol", "id",
+        "time", "time_msc", "bid", "ask", "last", "volume", "flags", "volume_real"}``; a span that retention trimmed
+        comes as ``{"type": "gap", "symbol", "from_msc", "to_msc"}``.
+
+        >>> async for tick in client.stream_ticks("MetaQuotes-Demo", ["EURUSD"]):
+        ...     print(tick["bid"], tick["ask"])
+        """
+        sources = tick_sources(server, symbols, since)
+        client, hub = self._stream_reader()
+        names = [s.symbol for s in sources if s.symbol]
+        subscriber = subscriptions.subscriber_id()
+        refresher = asyncio.ensure_future(_keep_subscribed(client, server, names, subscriber))
+        try:
+            async for item in hub.iterate(sources, _tick):
+                yield item
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(aioredis.RedisError, asyncio.CancelledError):
+                await client.zrem(subscribers_key(server), *subscriptions.members(names, subscriber))
+
+    async def stream_trades(self, login: int, since: Since = None) -> AsyncGenerator[dict[str, Any], None]:
+        """Every ``mt5.order_send`` outcome of account ``login`` from now on (or from ``since``): ``{"type":
+        "trade", "id", "login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price",
+        "time_msc", "source"}``."""
+        _, hub = self._stream_reader()
+        async for item in hub.iterate(trade_sources(login, since), _trade):
+            yield item
+
+    def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub]:
+        if self._streams is None:
+            client = aioredis.Redis.from_url(self.settings.effective_redis_url, socket_connect_timeout=5)
+            self._streams = (client, StreamHub(client))
+        return self._streams
+
+    async def _close_streams(self) -> None:
+        if self._streams is not None:
+            client, hub = self._streams
+            self._streams = None
+            await hub.close()
+            await client.aclose()
+
+
+async def _keep_subscribed(client: aioredis.Redis, server: str, symbols: list[str], subscriber: str) -> None:
+    members = subscriptions.members(symbols, subscriber)
+    while True:
+        with contextlib.suppress(aioredis.RedisError):  # Redis down: the feeds keep serving until it lapses
+            await client.zadd(subscribers_key(server), dict.fromkeys(members, time.time() + subscriptions.TTL))
+        await asyncio.sleep(subscriptions.REFRESH)
+
+
+class Streams:
+    """``stream_ticks`` and ``stream_trades`` as blocking generators, for threads."""
+
+    settings: Settings
+
+    def stream_ticks(
+        self, server: str, symbols: str | Iterable[str], since: Since = None
+    ) -> Generator[dict[str, Any], None, None]:
+        """:meth:`AsyncStreams.stream_ticks`, blocking: ``for tick in client.stream_ticks(...)``."""
+        sources = tick_sources(server, symbols, since)
+        names = [s.symbol for s in sources if s.symbol]
+        subscriber = subscriptions.subscriber_id()
+        client = self._stream_client()
+        refreshed = [0.0]
+
+        def refresh() -> None:
+            if time.monotonic() - refreshed[0] >= subscriptions.REFRESH:
+                subscriptions.subscribe(client, server, names, subscriber)
+                refreshed[0] = time.monotonic()
+
+        try:
+            yield from follow(client, sources, _tick, block=BLOCK, on_idle=refresh)
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                subscriptions.unsubscribe(client, server, names, subscriber)
+            client.close()
+
+    def stream_trades(self, login: int, since: Since = None) -> Generator[dict[str, Any], None, None]:
+        """:meth:`AsyncStreams.stream_trades`, blocking."""
+        sources = trade_sources(login, since)
+        client = self._stream_client()
+        try:
+            yield from follow(client, sources, _trade, block=BLOCK)
+        finally:
+            client.close()
+
+    def _stream_client(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.effective_redis_url, socket_timeout=BLOCK + 5, socket_connect_timeout=5
+        )

@@ -1,0 +1,51 @@
+"""Stream entries' fields: what is written, and read back as the SDK's types.
+
+Every field is a decimal string, readable by any Redis client: integers as such, floats in their shortest form that
+reads back to the same float (``repr``), so a reader in any language gets exactly the terminal's numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+TICK_FIELDS = ("time_msc", "bid", "ask", "last", "volume", "flags", "volume_real")
+TICK_INTS = frozenset({"time_msc", "volume", "flags"})
+BAR_FIELDS = ("time", "open", "high", "low", "close", "tick_volume", "spread", "real_volume", "closed")
+BAR_INTS = frozenset({"time", "tick_volume", "spread", "real_volume", "closed"})
+TRADE_INTS = frozenset({"login", "retcode", "order", "deal", "time_msc"})
+TRADE_FLOATS = frozenset({"volume", "price"})
+
+
+def number(value: Any) -> str:
+    """A float (numpy's float64 is one) in its shortest exact form; anything else as an integer."""
+    return repr(float(value)) if isinstance(value, float) else str(int(value))
+
+
+def tick_fields(tick: Any) -> dict[str, str]:
+    """A tick (a record of the SDK's ticks array) as stream fields."""
+    return {name: number(tick[name]) for name in TICK_FIELDS}
+
+
+def tick_from(fields: Mapping[str, str], symbol: str, entry_id: str) -> dict[str, Any]:
+    """A tick as the clients yield it: ``type``, ``symbol``, ``id`` and the SDK's tick fields (``time`` included)."""
+    tick: dict[str, Any] = {"type": "tick", "symbol": symbol, "id": entry_id}
+    for name in TICK_FIELDS:
+        tick[name] = int(fields[name]) if name in TICK_INTS else float(fields[name])
+    tick["time"] = tick["time_msc"] // 1000
+    return tick
+
+
+def bar_from(fields: Mapping[str, str], symbol: str, entry_id: str) -> dict[str, Any]:
+    bar: dict[str, Any] = {"type": "bar", "symbol": symbol, "id": entry_id}
+    for name in BAR_FIELDS:
+        bar[name] = int(fields[name]) if name in BAR_INTS else float(fields[name])
+    bar["closed"] = bool(bar["closed"])
+    return bar
+
+
+def trade_from(fields: Mapping[str, str], entry_id: str) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "trade", "id": entry_id}
+    for name, value in fields.items():
+        event[name] = int(value) if name in TRADE_INTS else float(value) if name in TRADE_FLOATS else value
+    return event

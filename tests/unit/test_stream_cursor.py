@@ -1,0 +1,161 @@
+"""The streams' pure parts: entry IDs from tick times, the cursor that drops what a poll repeats, the M1 bars built
+from ticks, the gap a reader is owed, and a feed's polls of a simulated terminal against its exact ground truth."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mt5_worker.errors import InvalidRequestError
+from mt5_worker.feed import symbol_feed
+from mt5_worker.feed.symbol_feed import SymbolFeed
+from mt5_worker.streams.bars import BarBuilder
+from mt5_worker.streams.cursor import TickCursor, TickOrderError
+from mt5_worker.streams.ids import EntryId, since_ms, start_after
+from mt5_worker.streams.positions import NOTHING, Source, gap, past
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.records import TICKS_DTYPE
+from mt5_worker.terminal.simulator import SimulatedTerminal
+from tests.conftest import ManualClock, creds
+
+pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
+
+WEDNESDAY_NOON = 1_796_212_800  # 2026-12-02 12:00 UTC
+
+
+def ticks(times: list[int], bid: float = 1.1) -> Any:
+    out = np.zeros(len(times), dtype=TICKS_DTYPE)
+    out["time_msc"], out["time"], out["bid"], out["ask"] = times, [t // 1000 for t in times], bid, bid + 0.0002
+    return out
+
+
+def test_entry_ids_order_by_millisecond_then_place_and_parse_back() -> None:
+    assert EntryId(5, 0) < EntryId(5, 1) < EntryId(6, 0)
+    assert EntryId(1796212800123, 2) == EntryId.parse("1796212800123-2") == EntryId.parse(b"1796212800123-2")
+    assert "1796212800123-2" == str(EntryId(1796212800123, 2))
+    assert EntryId(9, 2**64 - 1) == EntryId(10, 0).before() and EntryId(10, 0) == EntryId(10, 1).before()
+    with pytest.raises(InvalidRequestError, match="stream entry id"):
+        EntryId.parse("12-x")
+
+
+@pytest.mark.parametrize(
+    ("since", "after"),
+    [
+        (1796212800123, EntryId(1796212800122, 2**64 - 1)),  # a time: its own millisecond included
+        ("2026-12-02T12:00:00.123Z", EntryId(1796212800122, 2**64 - 1)),
+        ("2026-12-02T12:00:00.123", EntryId(1796212800122, 2**64 - 1)),  # naive: UTC
+        ("1796212800123-2", EntryId(1796212800123, 2)),  # an entry ID: after it exactly
+    ],
+)
+def test_since_is_a_time_or_an_entry_id(since: Any, after: EntryId) -> None:
+    assert after == start_after(since)
+
+
+@pytest.mark.parametrize("since", ["yesterday", -1, True, 2**60, "x" * 100])
+def test_a_bad_since_is_refused_naming_what_it_takes(since: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="since"):
+        since_ms(since) if not isinstance(since, str) else start_after(since)
+
+
+def test_the_cursor_drops_what_an_overlapping_poll_repeats_and_numbers_each_millisecond() -> None:
+    cursor = TickCursor()
+    first = [str(e) for e, _ in cursor.new(ticks([1000, 1000, 1500]))]
+    assert ["1000-0", "1000-1", "1500-0"] == first
+    # The next poll starts at the same second: the same ticks, one more at 1500 ms (it reached the terminal after
+    # the first poll read that millisecond), and a new one.
+    again = [str(e) for e, _ in cursor.new(ticks([1000, 1000, 1500, 1500, 2100]))]
+    assert ["1500-1", "2100-0"] == again
+    assert EntryId(2100, 0) == cursor.last
+    assert [] == list(cursor.new(ticks([2000, 2100])))
+
+
+def test_ticks_out_of_time_order_publish_nothing() -> None:
+    cursor = TickCursor()
+    with pytest.raises(TickOrderError):
+        list(cursor.new(ticks([1000, 900])))
+    assert cursor.last is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 5_000), min_size=1, max_size=60).map(sorted),
+    st.lists(st.integers(1, 4), min_size=1, max_size=12),
+)
+def test_any_sequence_of_overlapping_polls_publishes_every_tick_once(times: list[int], steps: list[int]) -> None:
+    """Polls that see the ticks up to a moving "now", each from the last published tick's second: the union of
+    what they publish is every tick, once, in order, numbered within its millisecond."""
+    cursor, published, now = TickCursor(), [], 0
+    for step in [*steps, 10_000]:
+        now = min(now + step * 400, 10_000)
+        start = cursor.poll_from(0) * 1000
+        seen = [t for t in times if start <= t <= now]
+        published += [e for e, _ in cursor.new(ticks(seen))]
+    expected, previous, seq = [], None, 0
+    for t in times:
+        seq = seq + 1 if t == previous else 0
+        previous = t
+        expected.append(EntryId(t, seq))
+    assert expected == published
+
+
+def test_bars_are_the_ticks_bid_ohlc_and_close_on_a_later_minute() -> None:
+    builder = BarBuilder(point=0.0001)
+    quotes = [(0, 1.1000, 1.1002), (10_000, 1.1010, 1.1011), (20_000, 1.0990, 1.0993), (60_500, 1.1005, 1.1006)]
+    closed = []
+    for ms, bid, ask in quotes:
+        tick = {"time_msc": ms, "bid": bid, "ask": ask, "volume": 0}
+        closed += builder.add(EntryId(ms, 0), tick)
+    ((closed_id, bar),) = closed
+    assert EntryId(60_500, 0) == closed_id  # the tick that closed it, its even sequence
+    assert (0, 1.1, 1.101, 1.099, 1.099, 3, 1, True) == (
+        bar.time, bar.open, bar.high, bar.low, bar.close, bar.tick_volume, bar.spread, bar.closed
+    )  # fmt: skip
+    forming = builder.forming(EntryId(60_500, 0))
+    assert (
+        forming is not None and EntryId(60_500, 1) == forming[0] and (60, False) == (forming[1].time, forming[1].closed)
+    )
+
+
+def test_a_reader_is_owed_a_gap_only_where_entries_may_have_been_trimmed() -> None:
+    source = Source("mt5:ticks:S:EURUSD", "EURUSD")
+    assert gap(source, EntryId(5_000, 0), horizon_ms=4_000, first=EntryId(5_100, 0)) is None  # after the horizon
+    owed = gap(source, EntryId(999, 2**64 - 1), horizon_ms=4_000, first=EntryId(4_200, 0))
+    assert (
+        {"type": "gap", "symbol": "EURUSD", "from_msc": 1_000, "to_msc": 4_000}
+        == {k: owed[k] for k in ("type", "symbol", "from_msc", "to_msc")}
+        if owed
+        else False
+    )
+    assert gap(source, NOTHING, horizon_ms=0, first=None) is None  # never trimmed
+    assert EntryId(3_999, 2**64 - 1) == past(owed or {}, EntryId(999, 0))
+
+
+def test_a_feeds_polls_of_a_simulated_terminal_are_its_ticks_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ground truth is free: the simulator's copy_ticks_range over the same window. Pages of 3 ticks make full
+    pages and seconds holding more ticks than a page, where a count-limited cursor would stall."""
+    clock = ManualClock(WEDNESDAY_NOON)
+    sim = SimulatedTerminal(clock=clock)
+    assert sim.initialize(*(), login=creds(sim.accounts[0])[0], password=creds(sim.accounts[0])[1],
+                          server=creds(sim.accounts[0])[2])  # fmt: skip
+
+    def call(function: str, *args: Any) -> Any:
+        found = getattr(sim, function)(*args)
+        assert found is not None, sim.last_error()
+        return found
+
+    for page in (10_000, 3):
+        monkeypatch.setattr(symbol_feed, "PAGE", page)
+        feed, published = SymbolFeed("BTCUSD", 0.01, None, WEDNESDAY_NOON - 600), []
+        clock.now = WEDNESDAY_NOON
+        for _ in range(40):
+            published += [(str(e), int(t["time_msc"]), float(t["bid"])) for e, t in feed.poll(call).ticks]
+            clock.advance(17.3)
+        truth = sim.copy_ticks_range("BTCUSD", WEDNESDAY_NOON - 600, int(clock.now) + 1, c.COPY_TICKS_ALL)
+        truth = truth[truth["time_msc"] <= int((clock.now - 17.3) * 1000)]
+        assert len(truth) >= 20, "too few ticks for the comparison to mean something"
+        assert [(int(t["time_msc"]), float(t["bid"])) for t in truth] == [p[1:] for p in published]
+        assert len({p[0] for p in published}) == len(published)
