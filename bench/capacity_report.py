@@ -72,7 +72,8 @@ def fleet(r: Results) -> str:
          f"{m.after_departures.redis_cpu:.1%}", f"{m.before_departed_redis_cpu:.1%}",
          _n(m.after_departures.client_cpu_ms_per_worker_s, 2)),
     ]  # fmt: skip
-    members = table(["what", "Redis commands/s", "Redis CPU (1 core = 100%)", "before this round's fixes",
+    members = table(["what", "Redis commands/s", "Redis CPU (1 core = 100%)",
+                     "before the fixes (reports measured; reads, drains from unit costs)",
                      "members' CPU, ms per worker-second"], member_rows)  # fmt: skip
     return f"""\
 ## Measured: the fleet's own costs
