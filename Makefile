@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test test-unit lint bench docs clean
+.PHONY: demo serve test test-unit lint bench docs clients clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,11 +26,14 @@ test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no worker
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy mt5_worker examples harness
+	$(PY) -m mypy mt5_worker examples harness scripts/generate_clients.py
 	$(VENV)/bin/lint-imports
 
 docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)
 	$(PY) -m mt5_worker.cli.settings_doc
+
+clients: $(VENV)/.installed  ## regenerate the clients' task methods from the task table (scripts/generate_clients.py)
+	$(PY) -m scripts.generate_clients
 
 bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewrites docs/performance.md; capacity, docs/capacity.md (~50 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive

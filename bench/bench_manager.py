@@ -31,8 +31,8 @@ from harness.env import clock_offset
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.specs import LATENCY_PROFILES, AccountSpec
+from mt5_worker.simulator import SimulatedTerminal
+from mt5_worker.simulator.specs import LATENCY_PROFILES, AccountSpec
 
 Request = tuple[int, str, str]  # login, password, server
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from bench.capacity_model import Costs, Fleet, Result, simulate
 from bench.harness import accounts, zipf_trace
 from bench.p5_latency import arrival_times
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 
 REALISTIC = LATENCY_PROFILES["realistic"]
 VARIANTS = {

@@ -26,7 +26,7 @@ from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 TARGET = 3.0
 A = DEMO_ACCOUNTS[0]

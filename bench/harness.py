@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from harness import fleet as harness_fleet
 from harness import rabbitmq, runs
 from harness.processes import WorkerProcess
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 
 READY = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 Account = tuple[int, str, str]  # login, server, password

@@ -13,7 +13,7 @@ from __future__ import annotations
 from bench import report
 from bench.harness import Fleet, accounts, fleet, kwargs_of, rate, scaled, specs
 from harness.accounts import write_accounts
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 
 TARGET = 50.0
 

@@ -1,4 +1,4 @@
-"""P3's section of docs/performance.md and its chart, from :class:`bench.p3_routing.Results`."""
+"""P3's section of docs/performance.md and its chart, from :class:`bench.p3_results.Results`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from bench import report
-from bench.p3_routing import (
+from bench.p3_results import (
     BALANCE_TARGET,
     BALANCED_LOGINS_TARGET,
     BOUND_TARGET,

@@ -26,119 +26,33 @@ from __future__ import annotations
 
 import contextlib
 import json
-import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
 from bench.harness import Account, Fleet, accounts, done_at, fleet, kwargs_of, scaled, specs, zipf_trace
+from bench.p3_report import write_docs
+from bench.p3_results import (
+    BALANCE_TARGET,
+    BALANCED_LOGINS_TARGET,
+    BOUND_TARGET,
+    LOAD_FLOOR,
+    LOGIN_TARGET,
+    VARIANTS,
+    Outcome,
+    Results,
+    Setup,
+    Variant,
+)
 from harness.accounts import write_accounts
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
-from mt5_worker.settings import Settings
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 from mt5_worker.worker.reaper import queue_length
-
-LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0
-BALANCE_TARGET, BALANCED_LOGINS_TARGET = 1.2, 1.2
-# (d)'s MT5_ROUTING_LOAD_FACTOR and MT5_ROUTING_LOAD_FLOOR: the defaults
-LOAD_FACTOR, LOAD_FLOOR = (
-    Settings.model_fields["routing_load_factor"].default,
-    Settings.model_fields["routing_load_floor"].default,
-)
-
-
-@dataclass(frozen=True)
-class Variant:
-    key: str
-    name: str
-    queue: str | None  # None: the router decides (affinity)
-    batched: bool
-    load_factor: float = 0.0  # the router's MT5_ROUTING_LOAD_FACTOR (0: plain affinity)
-
-
-VARIANTS = (
-    Variant("a", "round-robin FIFO", "mt5", batched=False),
-    Variant("b", "affinity FIFO", None, batched=False),
-    Variant("c", "affinity + batched", None, batched=True),
-    Variant("d", "bounded-load + batched", None, batched=True, load_factor=LOAD_FACTOR),
-)
-
-
-@dataclass
-class Outcome:
-    logins: int
-    wall: float  # workers started -> last result
-    served: dict[str, int]  # terminal id -> requests it served (logins + reuses)
-    batches: list[int]  # sizes of the batches the workers dispatched (wall runs only: they log at INFO)
-    placed: list[str] | None  # the terminal each request was routed to (None: the shared queue)
-    finished: dict[str, float]  # terminal id -> its last result, seconds after the workers started (routed runs)
-
-    @property
-    def balance(self) -> float | None:
-        """Wall time / the balanced ideal: the busiest worker's time over the mean worker's. Every worker has a
-        backlog from the start, so each is busy until it finishes, and the mean is the total service time
-        divided among the workers (start-up included in both)."""
-        if not self.finished:
-            return None
-        return max(self.finished.values()) / statistics.mean(self.finished.values())
-
-
-@dataclass(frozen=True)
-class Setup:
-    workers: int
-    window: int
-    pool_size: int
-    accounts: int
-    seed: int
-    quick: bool
-    count_scale: float  # the login-count runs' latency: realistic x this
-
-
-@dataclass
-class Results:
-    setup: Setup
-    trace: list[Account]  # the login counts' trace
-    wall_trace: list[Account]  # the wall times' trace (a prefix; the same one when --quick)
-    assignment: dict[int, str]  # login -> terminal id, as rendezvous hashing places it over the workers
-    counts: dict[str, Outcome]  # variant key -> outcome on ``trace``
-    walls: dict[str, Outcome]  # variant key -> outcome on ``wall_trace``
-
-    def bound(self, window: int | None = None, trace: Sequence[Account] | None = None) -> int:
-        return lower_bound(self.trace if trace is None else trace, self.assignment, window or self.setup.window)
-
-    def placed_bound(self, key: str) -> int:
-        """The lower bound under the placement variant ``key``'s router actually made (request by request)."""
-        placed = self.counts[key].placed
-        assert placed is not None
-        shares: dict[str, list[int]] = defaultdict(list)
-        for (login, _, _), tid in zip(self.trace, placed, strict=True):
-            shares[tid].append(login)
-        w = self.setup.window
-        return sum(len(set(share[i : i + w])) for share in shares.values() for i in range(0, len(share), w))
-
-    @property
-    def distinct(self) -> int:
-        """One login per account per worker: the floor for any window."""
-        return sum(len(set(share)) for share in _shares(self.trace, self.assignment).values())
-
-    def batch_note(self) -> str:
-        sizes = self.walls["c"].batches
-        if not sizes:
-            return "no batch of more than one request was dispatched"
-        full = sum(size >= self.setup.window for size in sizes)
-        return (f"{len(sizes):,} batches of 2+ requests dispatched, median size {statistics.median(sizes):g} "
-                f"(window {self.setup.window}; {full} full), {sum(sizes):,} of {len(self.wall_trace):,} requests "
-                "went through one")  # fmt: skip
-
-    def ratio(self, key: str, over: str) -> float:
-        base = self.bound() if over == "bound" else self.counts[over].logins
-        return self.counts[key].logins / base
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,8 +119,6 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = report.docs_arg(quick, args.docs)
     if docs is not None:
-        from bench.p3_report import write_docs  # it reads this module's results
-
         write_docs(docs, r)
     return 0
 
@@ -276,22 +188,6 @@ def _batch_sizes(log: str) -> list[int]:
             with contextlib.suppress(ValueError, KeyError):
                 sizes.append(int(json.loads(line)["requests"]))
     return sizes
-
-
-def _shares(trace: Sequence[Account], assignment: dict[int, str]) -> dict[str, list[int]]:
-    """Each worker's requests (logins), in trace order."""
-    shares: dict[str, list[int]] = defaultdict(list)
-    for login, _, _ in trace:
-        shares[assignment[login]].append(login)
-    return shares
-
-
-def lower_bound(trace: Sequence[Account], assignment: dict[int, str], window: int) -> int:
-    """One login per account per worker per window: each worker's share cut into consecutive windows."""
-    return sum(
-        len(set(share[i : i + window])) for share in _shares(trace, assignment).values()
-        for i in range(0, len(share), window)
-    )  # fmt: skip
 
 
 if __name__ == "__main__":

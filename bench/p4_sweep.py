@@ -20,8 +20,8 @@ from bench.harness import Fleet, accounts, fleet, specs
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import configure_logging
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.manager.reports import SessionInfo
-from mt5_worker.terminal.simulator import SimulatedTerminal
+from mt5_worker.manager.snapshots import SessionInfo
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.worker.runtime import WorkerRuntime
 
 TARGET = 1.5

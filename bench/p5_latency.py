@@ -24,50 +24,19 @@ import asyncio
 import random
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from bench import report
 from bench.harness import Account, Fleet, accounts, fleet, kwargs_of, rate, scaled, specs, zipf_trace
+from bench.p5_report import write_docs
+from bench.p5_results import LOAD_FACTOR, LOAD_FLOOR, P50_TARGET, P99_TARGET, VARIANTS, Run, Setup, Variant
 from harness.accounts import write_accounts
 from mt5_worker.client.async_client import AsyncMT5Client
 from mt5_worker.fleet.routing import terminal_queue_name
-from mt5_worker.settings import Settings
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 
-P99_TARGET, P50_TARGET = 1.0, 0.5  # (d) / (a) at 90% load
-LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults
-LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
 EMPTY_REGISTRY_DB = 15  # the round-robin client reads its registry here: nobody registers, so it routes nowhere
-
-
-@dataclass(frozen=True)
-class Variant:
-    key: str
-    name: str
-    routed: bool  # False: the shared queue (round-robin)
-    window: int
-    load_factor: float
-    load_floor: int = LOAD_FLOOR
-
-
-VARIANTS = (
-    Variant("a", "round-robin FIFO", routed=False, window=1, load_factor=0.0),
-    Variant("b", "affinity FIFO", routed=True, window=1, load_factor=0.0),
-    Variant("c", "affinity + batching", routed=True, window=50, load_factor=0.0),
-    Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=LOAD_FACTOR),
-)
-
-
-@dataclass
-class Run:
-    latencies: list[float]  # seconds, in send order
-    logins: int
-    achieved: float  # requests per second, first send to last result
-
-    def pct(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,8 +99,6 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = report.docs_arg(quick, args.docs)
     if docs is not None:
-        from bench.p5_report import Setup, write_docs  # the section's text and chart
-
         setup = Setup(n_accounts, n_workers, scale, seconds, capacity, loads, quick, args.factor, args.floor)
         write_docs(docs, setup, runs)
     return 0

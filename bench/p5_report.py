@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
-from bench.p5_latency import LOAD_FACTOR, LOAD_FLOOR, P50_TARGET, P99_TARGET, VARIANTS, Run
+from bench.p5_results import LOAD_FACTOR, LOAD_FLOOR, P50_TARGET, P99_TARGET, VARIANTS, Run, Setup
 
 OK = {True: "met", False: "NOT met"}
-
-
-@dataclass(frozen=True)
-class Setup:
-    accounts: int
-    workers: int
-    scale: float
-    seconds: float
-    capacity: float
-    loads: tuple[float, ...]
-    quick: bool
-    factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
-    floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
 
 
 def write_docs(docs: Path, s: Setup, runs: dict[tuple[str, float], Run]) -> None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.env import clock_offset
-from mt5_worker.manager.terminals import create_terminal
+from mt5_worker.backends import create_terminal
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker.app import app
 
 

@@ -6,7 +6,8 @@
 - :mod:`harness.fleet`: a Redis, the processes started against it and a Celery client configured as a deployment's;
 - :mod:`harness.accounts`: the simulated terminal's account file;
 - :mod:`harness.markdown`: the marked sections a script rewrites in a generated page;
-- :mod:`harness.runs`: a benchmark's or scenario's command line, log directory and provenance lines.
+- :mod:`harness.runs`: a benchmark's or scenario's command line, log directory and provenance lines;
+- :mod:`harness.rabbitmq`: RabbitMQ as the broker: which one, a virtual host per fleet, what its queues hold.
 
 Not part of the wheel (``pyproject.toml`` packages ``mt5_worker*`` only): nothing in production imports it.
 """

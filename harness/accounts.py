@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 
 
 def write_accounts(path: Path, accounts: Iterable[AccountSpec]) -> Path:

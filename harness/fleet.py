@@ -1,7 +1,7 @@
 """A fleet: one Redis, the processes started against it, and a Celery client configured as a deployment's.
 
 Workers run the production command, configured only through ``MT5_*`` variables, as any deployment is. The
-client side is built from the same :func:`~mt5_worker.worker.celery_settings.celery_config` the workers use,
+client side is built from the same :func:`~mt5_worker.worker.celery_config.celery_config` the workers use,
 for this fleet's Redis, and routes through a router of its own: this process's ``celeryconfig`` reads this
 process's environment, which names some other Redis (or none). Tests (``tests/celery_fixtures.py``), the
 benchmarks (``bench/harness.py``) and the fault campaign (``reliability/``) all run on it.
@@ -24,7 +24,7 @@ from mt5_worker.cli.devstack import ManagedProcess, RedisServer, wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.fleet.routing import AffinityRouter
 from mt5_worker.settings import Settings
-from mt5_worker.worker.celery_settings import EVICT_ROUTE, celery_config
+from mt5_worker.worker.celery_config import EVICT_ROUTE, celery_config
 
 P = TypeVar("P", bound=Process | ManagedProcess)
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.env import child_env
+from mt5_worker.bridge.terminal import BridgeTerminal
 from mt5_worker.cli.devstack import ManagedProcess, beat_argv, worker_argv
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.bridge import BridgeTerminal
 
 LOOPBACK = "127.0.0.1"
 

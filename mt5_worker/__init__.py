@@ -13,6 +13,18 @@ The public API (``mt5_worker.__all__``)::
 Names are imported on first use, so ``import mt5_worker`` stays cheap (no Celery, no I/O). ``mt5_worker.app`` (also
 ``mt5_worker.celery``) is the Celery app, found the way Celery finds a package's app: ``celery -A mt5_worker worker``
 (the same as ``celery -A mt5_worker.worker.app worker``); it is not in ``__all__``, so ``import *`` imports no Celery.
+
+The package, by layer from the top (docs/architecture.md; ``make lint`` checks the direction):
+
+- ``cli``: the ``mt5-worker`` command;
+- ``client``: what callers use; ``bridge``: both ends of the bridge to a terminal on another host;
+- ``worker``: the Celery worker and its tasks; ``feed``: a trade server's market data into Redis Streams;
+- ``fleet``: what the workers share in Redis; ``streams``: the live streams in Redis;
+- ``task_specs``: the task table, one declaration per ``mt5.*`` task;
+- ``manager``: one terminal, served safely; ``backends``: the one place a terminal backend is chosen and built;
+- ``settings``: ``Settings``, validated once, read at the edges;
+- ``simulator``: the in-process terminal; ``terminal``: the port (with the SDK table) and the real adapter;
+- ``logging``, ``credentials``, ``errors``, ``codes``: the foundations.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ if TYPE_CHECKING:
     from mt5_worker.logging import configure_logging
     from mt5_worker.manager.connection_manager import MT5ConnectionManager
     from mt5_worker.settings import Settings
-    from mt5_worker.terminal.simulator import SimulatedTerminal
+    from mt5_worker.simulator import SimulatedTerminal
 
 _EXPORTS = {
     "AsyncMT5Client": "mt5_worker.client.async_client",
@@ -48,7 +60,7 @@ _EXPORTS = {
     "MT5ConnectionManager": "mt5_worker.manager.connection_manager",
     "Settings": "mt5_worker.settings",
     "SettingsError": "mt5_worker.errors",
-    "SimulatedTerminal": "mt5_worker.terminal.simulator",
+    "SimulatedTerminal": "mt5_worker.simulator",
     "configure_logging": "mt5_worker.logging",
     "MT5Error": "mt5_worker.errors",
     "TransientMT5Error": "mt5_worker.errors",

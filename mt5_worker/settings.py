@@ -7,7 +7,6 @@ stops start-up with :class:`SettingsError`, whose message names the variable and
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
@@ -26,8 +25,6 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from mt5_worker.credentials import hide_url_password, parse_keys
 from mt5_worker.errors import SettingsError
-from mt5_worker.terminal.port import FUNCTIONS
-from mt5_worker.terminal.specs import LATENCY_PROFILES, FaultSpec, load_accounts
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 REDIS_SCHEMES = ("redis", "rediss")
@@ -186,11 +183,13 @@ class Settings(BaseSettings):
     simulator_accounts: Path | None = _alias(
         "MT5_SIMULATOR_ACCOUNTS", "JSON file listing the simulator's accounts (default: demo accounts)", None
     )
-    simulator_latency: Annotated[dict[str, float], NoDecode] = _alias(
+    # The simulator's own values stay text here (the settings know nothing of the simulator): the backend chooser
+    # parses them, and a bad one stops start-up all the same (mt5_worker.backends.check_settings).
+    simulator_latency: str = _alias(
         "MT5_SIMULATOR_LATENCY", "'zero', 'realistic' or a JSON object of seconds per function", "zero"
     )
-    simulator_faults: Annotated[dict[str, FaultSpec], NoDecode] = _alias(
-        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C, "after": false}', {}
+    simulator_faults: str = _alias(
+        "MT5_SIMULATOR_FAULTS", 'JSON object: function -> {"fail_first": N, "rate": p, "code": C, "after": false}', "{}"
     )
     simulator_seed: int | None = _alias("MT5_SIMULATOR_SEED", "seed for simulated faults", None)
     simulator_crash_every: int = _alias(
@@ -302,37 +301,6 @@ class Settings(BaseSettings):
         60.0,
         gt=0,
     )
-
-    @field_validator("simulator_latency", mode="before")
-    @classmethod
-    def _parse_latency(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            if value in LATENCY_PROFILES:
-                return LATENCY_PROFILES[value]
-            return _json_object(value, f"one of {sorted(LATENCY_PROFILES)} or a JSON object")
-        return value
-
-    @field_validator("simulator_faults", mode="before")
-    @classmethod
-    def _parse_faults(cls, value: Any) -> Any:
-        return _json_object(value, "a JSON object") if isinstance(value, str) else value
-
-    @field_validator("simulator_latency", "simulator_faults")
-    @classmethod
-    def _known_functions(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(FUNCTIONS))
-        if unknown:
-            raise ValueError(f"unknown function(s) {unknown}; expected some of {list(FUNCTIONS)}")
-        if any(isinstance(v, float) and v < 0 for v in value.values()):
-            raise ValueError("latencies must be >= 0 seconds")
-        return value
-
-    @field_validator("simulator_accounts")
-    @classmethod
-    def _accounts_file_loads(cls, value: Path | None) -> Path | None:
-        if value is not None:
-            load_accounts(value)
-        return value
 
     @field_validator("feed_symbols", mode="before")
     @classmethod
@@ -457,15 +425,6 @@ class Settings(BaseSettings):
             return cls(**overrides)
         except ValidationError as exc:
             raise SettingsError(_describe(exc)) from None
-
-
-def _json_object(text: str, expected: str) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"expected {expected}; not valid JSON ({exc.msg} at char {exc.pos})") from None
 
 
 def env_name(field_name: str) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harness import fleet, rabbitmq
 from harness.processes import LOOPBACK
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 
 
 class Fleet(fleet.Fleet):

@@ -59,7 +59,7 @@ the figures below were produced after the fixes):
 
 1. **bridge_faults**: a call to a bridge that stopped answering ended at *twice* `MT5_BRIDGE_TIMEOUT`: after
    the timeout, RPyC's `close()` sent a goodbye and waited a second full timeout for it. *Fixed*
-   (`terminal/bridge.py` closes the socket first): calls end at the timeout.
+   (`bridge/terminal.py` closes the socket first): calls end at the timeout.
 2. **credential_scan**: Flower, and anything reading Celery's events, showed the *password in plain text for
    every retried request*: Celery's autoretry re-sends the task without the caller's redacted `kwargsrepr`.
    *Fixed* (`tasks.py`): the account tasks redact their arguments in every message they send.

@@ -29,7 +29,7 @@ from harness.accounts import write_accounts
 from harness.env import env_values
 from mt5_worker.errors import MT5Error, OrderOutcomeUnknownError
 from mt5_worker.manager.order_intents import ACCEPTED, tag_of
-from mt5_worker.terminal.trade_store import TradeStore
+from mt5_worker.simulator.trade_store import TradeStore
 from reliability import report, traffic
 from reliability.processes import Fleet, make_accounts, sleep_until
 from reliability.secrets_scan import scan

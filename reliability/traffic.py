@@ -32,7 +32,7 @@ from harness import rabbitmq
 from harness.processes import WorkerProcess
 from mt5_worker import errors
 from mt5_worker.fleet.sessions import REDIS_DOWN
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 from reliability.processes import Fleet, sleep_until
 
 READY = frozenset({"SUCCESS", "FAILURE"})

@@ -27,7 +27,7 @@ from harness.env import clean_environ  # noqa: E402
 from mt5_worker.cli.devstack import ManagedProcess, RedisServer, celery_argv, free_port, wait_for, worker_argv  # noqa: E402
 from mt5_worker.errors import MT5Error  # noqa: E402
 from mt5_worker.settings import Settings  # noqa: E402
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS  # noqa: E402
+from mt5_worker.simulator import DEMO_ACCOUNTS  # noqa: E402
 
 WRONG_PASSWORD = "not-the-password-123"
 WINDOW = "1720,820"

@@ -6,7 +6,7 @@
   (``inject_fault``, ``crash``, ``calls``, ``max_concurrent_calls``, ``active_login``, ``accounts``,
   ``reset_counters``, ``clear_faults``, ``algo_trading``, ``enable_algo_trading``), so a test written against
   ``sim`` runs over the bridge unchanged. The bridge's simulated trade servers are the session's
-  (:func:`harness.env.trade_store`), which a test reads with a :class:`~mt5_worker.terminal.trade_store.TradeStore`.
+  (:func:`harness.env.trade_store`), which a test reads with a :class:`~mt5_worker.simulator.trade_store.TradeStore`.
 - Fixtures: ``bridge_process`` (one per session), ``bridge_sim`` (a fresh remote simulator per test),
   ``bridge_terminal_factory`` (more clients of the session bridge), ``bridge_factory`` (dedicated bridges a
   test may kill or configure). Every process started here is killed at teardown.
@@ -28,9 +28,9 @@ import pytest
 
 from harness import processes
 from mt5_worker.bridge.simulator_control import ACCOUNT_ROW_FIELDS, account_row
+from mt5_worker.bridge.terminal import BridgeTerminal
 from mt5_worker.codes import RES_E_INTERNAL_FAIL_SEND
-from mt5_worker.terminal.bridge import BridgeTerminal
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 
 
 class BridgeProcess(processes.BridgeProcess):

@@ -13,8 +13,8 @@ from harness.env import CLOCK_OFFSET, PINS, clock_offset, pinned_offset, trade_s
 from mt5_worker.logging import reset_logging
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.specs import AccountSpec
 from mt5_worker.worker.settings import worker_settings
 from tests.bridge_fixtures import (  # noqa: F401  (fixtures)
     RemoteSimulator,

@@ -29,15 +29,14 @@ from rpyc.utils.authenticators import AuthenticationError, SSLAuthenticator
 from rpyc.utils.helpers import classpartial
 from rpyc.utils.server import ThreadedServer
 
-from mt5_worker.bridge.service import BridgeCore, BridgeService, format_address
-from mt5_worker.errors import SettingsError
-from mt5_worker.logging import configure_logging, get_logger
-from mt5_worker.manager.terminals import simulated_terminal
-from mt5_worker.settings import Settings, env_name
-from mt5_worker.terminal.port import Terminal
-from mt5_worker.terminal.wire import (
+from mt5_worker.backends import create_terminal
+from mt5_worker.bridge.core import BridgeCore, format_address
+from mt5_worker.bridge.service import BridgeService
+from mt5_worker.bridge.simulator_control import SIMULATOR_CONTROL
+from mt5_worker.bridge.wire import (
     ACK_OK,
     ACK_REFUSED,
+    ACK_VERSION,
     HEADER,
     MAGIC,
     MAX_TOKEN_BYTES,
@@ -45,10 +44,14 @@ from mt5_worker.terminal.wire import (
     VERSION,
     recv_exact,
 )
+from mt5_worker.errors import SettingsError
+from mt5_worker.logging import configure_logging, get_logger
+from mt5_worker.settings import Settings, env_name
+from mt5_worker.terminal.port import Terminal
 
 HANDSHAKE_TIMEOUT = 10.0  # seconds a new connection has to finish TLS and present its token
 SHUTDOWN_WAIT = 5.0  # seconds to wait for an in-flight call before shutting the terminal down on exit
-BACKENDS = ("metatrader5", "simulator")
+SERVED = ("metatrader5", "simulator")  # the backends a bridge serves (a bridge does not serve another one)
 
 
 # --- authentication -------------------------------------------------------------------------------------
@@ -80,8 +83,10 @@ class TokenAuthenticator:
                 self._refuse(sock, peer, f"TLS handshake failed ({type(exc).__name__})", reply=False)
         try:
             magic, version, length = HEADER.unpack(recv_exact(sock, HEADER.size))
-            if magic != MAGIC or version != VERSION:
+            if magic != MAGIC:
                 self._refuse(sock, peer, "not a bridge client (bad handshake)")
+            if version != VERSION:
+                self._refuse(sock, peer, f"bridge protocol {version}, this bridge speaks {VERSION}", ack=ACK_VERSION)
             if length == 0:
                 self._refuse(sock, peer, "missing token")
             if length > MAX_TOKEN_BYTES:
@@ -100,11 +105,13 @@ class TokenAuthenticator:
         self._log.info("mt5.bridge.authenticated", peer=peer, tls=self._tls is not None)
         return sock, credentials
 
-    def _refuse(self, sock: socket.socket, peer: str, reason: str, *, reply: bool = True) -> NoReturn:
+    def _refuse(
+        self, sock: socket.socket, peer: str, reason: str, *, reply: bool = True, ack: bytes = ACK_REFUSED
+    ) -> NoReturn:
         self._log.warning("mt5.bridge.refused", peer=peer, reason=reason)
         if reply:
             with contextlib.suppress(OSError):
-                sock.sendall(ACK_REFUSED)
+                sock.sendall(ack)
         raise AuthenticationError(reason)
 
 
@@ -118,17 +125,6 @@ def _peername(sock: socket.socket) -> Any:
 # --- the server -----------------------------------------------------------------------------------------
 
 
-def make_terminal(settings: Settings, backend: str) -> Terminal:
-    """The local adapter the bridge serves."""
-    if backend == "metatrader5":
-        from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
-
-        return MetaTrader5Terminal()
-    if backend == "simulator":
-        return simulated_terminal(settings)
-    raise SettingsError(f"{env_name('bridge_backend')}: expected one of {list(BACKENDS)}, got {backend!r}")
-
-
 def build_server(
     settings: Settings,
     backend: str | None = None,
@@ -140,6 +136,8 @@ def build_server(
 ) -> tuple[ThreadedServer, BridgeCore]:
     """A bound (not yet started) bridge server; raises :class:`SettingsError` for an unsafe or bad set-up."""
     backend = backend or settings.bridge_backend
+    if backend not in SERVED:
+        raise SettingsError(f"{env_name('bridge_backend')}: expected one of {list(SERVED)}, got {backend!r}")
     if settings.bridge_token is None or not settings.bridge_token.get_secret_value():
         raise SettingsError(
             f"{env_name('bridge_token')} must be set: every bridge client authenticates with this shared secret"
@@ -161,9 +159,10 @@ def build_server(
                 raise SettingsError(f"{env_name(name)}: no such file {path}")
         tls = SSLAuthenticator(keyfile=str(keyfile), certfile=str(certfile))
     core = BridgeCore(
-        terminal if terminal is not None else make_terminal(settings, backend),
+        terminal if terminal is not None else create_terminal(settings, backend),
         settings,
         allow_simulator_control=allow_simulator_control,
+        control=SIMULATOR_CONTROL,
     )
     rpyc_logger = logging.getLogger("mt5_worker.bridge.rpyc")
     rpyc_logger.setLevel(logging.WARNING)  # RPyC's own chatter; our structlog lines say what matters
@@ -239,7 +238,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "The token is read from MT5_BRIDGE_TOKEN only, never from the command line.",
     )
     parser.add_argument(
-        "--backend", choices=BACKENDS, help="adapter to serve (default: MT5_BRIDGE_BACKEND, else per platform)"
+        "--backend", choices=SERVED, help="adapter to serve (default: MT5_BRIDGE_BACKEND, else per platform)"
     )
     parser.add_argument("--host", help="address to listen on (default: MT5_BRIDGE_HOST, 127.0.0.1)")
     parser.add_argument("--port", type=int, help="TCP port, 0 for any free one (default: MT5_BRIDGE_PORT, 18812)")

@@ -2,33 +2,18 @@
 behind a bridge, for tests and the fault campaign.
 
 A mixin of :class:`~mt5_worker.bridge.service.BridgeService`; its names are allowed only with
-``--allow-simulator-control`` and the simulator backend. Accounts cross as plain :func:`account_row` tuples.
+``--allow-simulator-control`` and the simulator backend. Accounts cross as plain :func:`account_row` tuples. A
+reset builds the new simulator through the backend chooser (:mod:`mt5_worker.backends`), as the bridge's first one
+was, so this module never imports the simulator: it drives whatever terminal says it is one.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from mt5_worker.manager.terminals import simulated_terminal
-from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.wire import is_plain
-
-if TYPE_CHECKING:  # service.py imports this module, so BridgeCore is named for the type checker only
-    from mt5_worker.bridge.service import BridgeCore
-
-SIMULATOR_CONTROL = (
-    "sim_reset",
-    "sim_inject_fault",
-    "sim_clear_faults",
-    "sim_crash",
-    "sim_reset_counters",
-    "sim_calls",
-    "sim_max_concurrent_calls",
-    "sim_active_login",
-    "sim_accounts",
-    "sim_enable_algo_trading",
-    "sim_algo_trading",
-)
+from mt5_worker.backends import simulated_terminal
+from mt5_worker.bridge.core import BridgeCore
+from mt5_worker.bridge.wire import is_plain
 
 
 class SimulatorControl:
@@ -44,11 +29,11 @@ class SimulatorControl:
         """A fresh simulator (as after a restart) with these accounts (:func:`account_row` tuples) and latencies
         (``(function, seconds)`` pairs); ``None`` keeps what the bridge's settings say."""
         _require_plain(accounts=accounts, latency=latency)
-        specs = None if accounts is None else [_account_from_row(row) for row in accounts]
-        settings = self._core.settings
+        rows = None if accounts is None else [dict(zip(ACCOUNT_ROW_FIELDS, row, strict=True)) for row in accounts]
+        overrides: dict[str, Any] = {} if latency is None else {"latency": dict(latency)}
         with self._core.lock:
-            # The trade server (MT5_SIMULATOR_TRADE_STORE) outlives a terminal's restart, as a real one does.
-            self._core.terminal = simulated_terminal(settings, specs, None if latency is None else dict(latency))
+            # The trade server (MT5_SIMULATOR_TRADE_STORE) outlives the terminal's restart, as a real one does.
+            self._core.terminal = simulated_terminal(self._core.settings, accounts=rows, **overrides)
         self._core.log.info("mt5.bridge.simulator_reset", peer=self._peer)
 
     def exposed_sim_inject_fault(
@@ -97,27 +82,27 @@ class SimulatorControl:
         return tuple(account_row(a) for a in self._sim().accounts)
 
     def _sim(self) -> Any:
-        from mt5_worker.terminal.simulator import SimulatedTerminal
-
         terminal = self._core.terminal
-        if not isinstance(terminal, SimulatedTerminal):
+        if getattr(terminal, "backend", None) != "simulator":
             raise TypeError("simulator control needs the simulator backend")
         return terminal
 
+
+# The names simulator control adds to what a connection may call.
+SIMULATOR_CONTROL = tuple(
+    name.removeprefix("exposed_") for name in vars(SimulatorControl) if name.startswith("exposed_")
+)
 
 ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company",
                       "trades", "trade_allowed", "trade_expert")  # fmt: skip
 
 
-def account_row(account: AccountSpec) -> tuple[Any, ...]:
-    """An account as plain data for simulator control (test accounts only: it carries the password)."""
+def account_row(account: Any) -> tuple[Any, ...]:
+    """A simulator's account (an ``AccountSpec``) as plain data for simulator control (test accounts only: it
+    carries the password)."""
     values = account.model_dump()
     values["password"] = account.password.get_secret_value()
     return tuple(values[name] for name in ACCOUNT_ROW_FIELDS)
-
-
-def _account_from_row(row: tuple[Any, ...]) -> AccountSpec:
-    return AccountSpec.model_validate(dict(zip(ACCOUNT_ROW_FIELDS, row, strict=True)))
 
 
 def _require_plain(**arguments: Any) -> None:

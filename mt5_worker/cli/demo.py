@@ -33,7 +33,7 @@ from mt5_worker.cli.devstack import (
 from mt5_worker.cli.progress import Progress
 from mt5_worker.credentials import hide_url_password
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 
 IDLE_TIMEOUT = 4  # seconds: short, so the demo shows an eviction
 SWEEP_INTERVAL = 1

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from mt5_worker.backends import check_settings
 from mt5_worker.cli import call as cli_call
 from mt5_worker.cli import health as healthcheck
 from mt5_worker.errors import SettingsError
@@ -110,7 +111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(settings_table(), end="")
             return 0
         if command == "settings":
-            print(Settings.load().model_dump_json(indent=2))
+            effective = Settings.load()
+            check_settings(effective)  # the backend's own values too: what the worker would refuse to start with
+            print(effective.model_dump_json(indent=2))
             return 0
         if command == "bridge":
             from mt5_worker.bridge import server as bridge_server
@@ -120,7 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mt5_worker.feed import main as feed_main
 
             return feed_main.main(rest)
-        Settings.load()  # fail here, naming the variable, rather than inside celery
+        effective = Settings.load()  # fail here, naming the variable, rather than inside celery
+        if command == "worker":
+            check_settings(effective)
         argv_ = worker_command(rest) if command == "worker" else [sys.executable, "-m", "celery", "-A",
                                                                   "mt5_worker.worker.app", "beat", *rest]  # fmt: skip
         os.execv(sys.executable, argv_)

@@ -1,7 +1,18 @@
-"""The callers' side: :class:`MT5Client` (threads), :class:`AsyncMT5Client` (asyncio), and module functions
-that submit through a client built from the environment."""
+"""The callers' side: one interface in two flavours, and what goes with it.
+
+- :mod:`.threaded`: :class:`MT5Client` (threads): submit and call, routing, sealing, expiry, bounded publish retries;
+- :mod:`.async_client`: :class:`AsyncMT5Client` (asyncio): the same methods as coroutines, never blocking the loop;
+- :mod:`.task_methods`, :mod:`.submit_methods`, :mod:`.async_task_methods`: their methods, one per task (and the
+  threaded client's ``submit_*``), generated from the task table (:mod:`mt5_worker.task_specs`) by
+  ``scripts/generate_clients.py`` (``make clients``);
+- :mod:`.streaming`: ``stream_ticks`` and ``stream_trades``, live streams read from Redis, for both clients;
+- :mod:`.results`: awaits results from the Redis backend on the event loop (one pub/sub connection for all);
+- :mod:`.functions`: module-level ``submit_*`` through one client built from the environment;
+- :mod:`.frames`: :func:`to_frame`, answers as pandas data frames.
+"""
 
 from mt5_worker.client.async_client import AsyncMT5Client
+from mt5_worker.client.frames import to_frame
 from mt5_worker.client.functions import (
     default_client,
     submit_account_info,
@@ -10,7 +21,6 @@ from mt5_worker.client.functions import (
     submit_pool_stats,
     workers,
 )
-from mt5_worker.client.market import to_frame
 from mt5_worker.client.threaded import MT5Client, publish_retry_policy
 
 __all__ = [

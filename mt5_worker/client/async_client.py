@@ -32,12 +32,12 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 import mt5_worker.errors  # noqa: F401  (Celery rebuilds typed errors only from modules already imported)
-from mt5_worker.client import market
+from mt5_worker.client.async_task_methods import AsyncTaskMethods
 from mt5_worker.client.results import ResultListener
 from mt5_worker.client.streaming import AsyncStreams
 from mt5_worker.client.threaded import MT5Client
 from mt5_worker.settings import Settings
-from mt5_worker.worker.celery_settings import celery_config
+from mt5_worker.worker.celery_config import celery_config
 
 T = TypeVar("T")
 REDIS_CONNECTIONS = 16  # to the result backend: one for pub/sub, the rest for reads of stored results
@@ -58,10 +58,11 @@ def publisher_app(settings: Settings) -> Celery:
     return app
 
 
-class AsyncMT5Client(AsyncStreams):
+class AsyncMT5Client(AsyncTaskMethods, AsyncStreams):
     """The ``MT5Client`` API as coroutines. Use one per event loop, as an async context manager or closed
-    with :meth:`aclose`. Methods: ``account_info``, ``login``, ``health``, ``pool_stats``, ``workers``, and
-    :meth:`call` for any ``mt5.*`` task by name."""
+    with :meth:`aclose`. Methods: one per task (``account_info``, ``rates``, ``order_send``, ..., generated from the
+    task table: :mod:`~mt5_worker.client.async_task_methods`), ``workers``, and :meth:`call` for any ``mt5.*`` task
+    by name."""
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings if settings is not None else Settings.load()
@@ -126,170 +127,6 @@ class AsyncMT5Client(AsyncStreams):
                 self._revoke(task_id)  # harmless if it already ran; dropped if no worker has started it yet
             raise
         return self._outcome(meta)
-
-    async def account_info(
-        self, login: int, server: str | None = None, password: str | None = None, *, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """The account's ``AccountInfo`` fields; ``password``/``server`` may be omitted for a pooled session."""
-        result: dict[str, Any] = await self.call(
-            "mt5.account_info", {"login": login, "server": server, "password": password}, timeout=timeout
-        )
-        return result
-
-    async def login(self, login: int, password: str, server: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """Log ``login`` in (or switch to its pooled session); the session info, never the password."""
-        result: dict[str, Any] = await self.call(
-            "mt5.login", {"login": login, "password": password, "server": server}, timeout=timeout
-        )
-        return result
-
-    async def health(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
-        """Whether a worker's terminal (``terminal_id``'s, or any) is initialized and connected."""
-        result: dict[str, Any] = await self.call("mt5.health", terminal_id=terminal_id, timeout=timeout)
-        return result
-
-    async def pool_stats(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
-        """A worker's pool metrics and the sessions Redis knows for it."""
-        result: dict[str, Any] = await self.call("mt5.pool_stats", terminal_id=terminal_id, timeout=timeout)
-        return result
-
-    # --- market data (each waits like account_info; see mt5_worker.client.market) -----------------
-
-    async def symbols(
-        self, login: int, group: str | None = None, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """``SymbolInfo`` records of the account's symbols, those matching ``group`` (``"*USD*,!*JPY*"``) if given."""
-        result: list[dict[str, Any]] = await self.call(*market.symbols(login, group, password, server), timeout=timeout)
-        return result
-
-    async def symbol_info(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The symbol's ``SymbolInfo`` record."""
-        result: dict[str, Any] = await self.call(*market.symbol_info(login, symbol, password, server), timeout=timeout)
-        return result
-
-    async def symbol_tick(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The symbol's last ``Tick``."""
-        result: dict[str, Any] = await self.call(*market.symbol_tick(login, symbol, password, server), timeout=timeout)
-        return result
-
-    async def rates(
-        self, login: int, symbol: str, timeframe: str | int, *, start_pos: int | None = None,
-        date_from: market.Date | None = None, date_to: market.Date | None = None, count: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> dict[str, list[Any]]:  # fmt: skip
-        """Bars, column-wise: ``start_pos`` + ``count``, ``date_from`` + ``count``, or ``date_from`` + ``date_to``."""
-        request = market.rates(login, symbol, timeframe, start_pos, date_from, date_to, count, password, server)
-        result: dict[str, list[Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def ticks(
-        self, login: int, symbol: str, date_from: market.Date, *, date_to: market.Date | None = None,
-        count: int | None = None, flags: str = "all", password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, list[Any]]:  # fmt: skip
-        """Ticks, column-wise: ``date_from`` + ``count`` or ``date_from`` + ``date_to``; flags all, info, trade."""
-        request = market.ticks(login, symbol, date_from, date_to, count, flags, password, server)
-        result: dict[str, list[Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def market_book(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """The symbol's depth of market: ``BookInfo`` records."""
-        result: list[dict[str, Any]] = await self.call(
-            *market.market_book(login, symbol, password, server), timeout=timeout
-        )
-        return result
-
-    # --- account reads (each waits like account_info; see mt5_worker.client.market) ---------------
-
-    async def positions(
-        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Open positions (``TradePosition`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
-        request = market.positions(login, symbol, group, ticket, password, server)
-        result: list[dict[str, Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def orders(
-        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Pending orders (``TradeOrder`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
-        request = market.orders(login, symbol, group, ticket, password, server)
-        result: list[dict[str, Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def history_deals(
-        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
-        group: str | None = None, ticket: int | None = None, position: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """``TradeDeal`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket`` or ``position``."""
-        request = market.history("history_deals", login, date_from, date_to, group, ticket, position, password, server)
-        result: list[dict[str, Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def history_orders(
-        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
-        group: str | None = None, ticket: int | None = None, position: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Historical ``TradeOrder`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket``, ``position``."""
-        request = market.history("history_orders", login, date_from, date_to, group, ticket, position, password,
-                                 server)  # fmt: skip
-        result: list[dict[str, Any]] = await self.call(*request, timeout=timeout)
-        return result
-
-    async def order_calc_margin(
-        self, login: int, action: str | int, symbol: str, volume: float, price: float, *,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> float:  # fmt: skip
-        """The margin of an order (``"buy"``/``"sell"``...), in the account's currency."""
-        request = market.order_calc_margin(login, action, symbol, volume, price, password, server)
-        result: float = await self.call(*request, timeout=timeout)
-        return result
-
-    async def order_calc_profit(
-        self, login: int, action: str | int, symbol: str, volume: float, price_open: float, price_close: float, *,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> float:  # fmt: skip
-        """The profit of a ``"buy"`` or ``"sell"`` between two prices, in the account's currency."""
-        request = market.order_calc_profit(login, action, symbol, volume, price_open, price_close, password, server)
-        result: float = await self.call(*request, timeout=timeout)
-        return result
-
-    async def order_check(
-        self, login: int, request: dict[str, Any], *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The ``OrderCheckResult`` of a trade request (``retcode`` 0 when it would be accepted)."""
-        result: dict[str, Any] = await self.call(*market.order_check(login, request, password, server), timeout=timeout)
-        return result
-
-    async def order_send(
-        self, login: int, request: dict[str, Any], idempotency_key: str, *, password: str | None = None,
-        server: str | None = None, timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """:meth:`MT5Client.order_send <mt5_worker.client.threaded.MT5Client.order_send>`, awaited: at most one
-        execution per ``(login, idempotency_key)``; on a timeout, send the same key again."""
-        sent = market.order_send(login, request, idempotency_key, password, server)
-        result: dict[str, Any] = await self.call(*sent, timeout=timeout)
-        return result
-
-    async def order_result(self, login: int, idempotency_key: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """The record of an order's key: ``state`` ``"none"``, ``"pending"`` or ``"done"``, and ``result``."""
-        result: dict[str, Any] = await self.call(*market.order_result(login, idempotency_key), timeout=timeout)
-        return result
 
     async def workers(self) -> list[str]:
         """Terminal ids of the live workers."""

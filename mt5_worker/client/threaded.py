@@ -1,9 +1,9 @@
 """What callers use to enqueue the ``mt5.*`` tasks from a thread: :class:`MT5Client`.
 
-Two shapes of the same API:
-- ``submit_*`` methods (and module functions of the same names) publish the task and return its Celery
+Two shapes of the same API, one method of each per task of the task table (:mod:`mt5_worker.task_specs`):
+- ``submit_*`` methods (and module functions of some of the same names) publish the task and return its Celery
   ``AsyncResult`` at once, like ``Task.delay``;
-- plain methods (``account_info``, ``login``, ``health``, ``pool_stats``) wait and return the JSON result,
+- plain methods (``account_info``, ``login``, ``rates``, ``order_send``, ...) wait and return the JSON result,
   raising the task's typed error (``AuthorizationError``, ... with its MT5 code and message) on failure.
 
 For ``async def`` code use :class:`mt5_worker.client.async_client.AsyncMT5Client`, which never blocks the event loop.
@@ -26,8 +26,9 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
-from mt5_worker.client import market
 from mt5_worker.client.streaming import Streams
+from mt5_worker.client.submit_methods import SubmitMethods
+from mt5_worker.client.task_methods import TaskMethods
 from mt5_worker.credentials import seal_credentials
 from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
@@ -50,8 +51,13 @@ def publish_retry_policy(publish_timeout: float) -> dict[str, float]:
     }
 
 
-class MT5Client(Streams):
+class MT5Client(TaskMethods, SubmitMethods, Streams):
     """Enqueue mt5 tasks from a web app (or anything else), routed by account affinity.
+
+    Its task methods (``account_info``, ``rates``, ``order_send``, ... and their ``submit_*`` forms) are generated
+    from the task table (:mod:`~mt5_worker.client.task_methods`, :mod:`~mt5_worker.client.submit_methods`); this
+    class is the transport: ``submit`` and
+    ``call``, routing, sealing, expiry.
 
     >>> client = MT5Client()  # settings from the environment / .env
     >>> client.account_info(10000001, "MetaQuotes-Demo", "demo-10000001")["login"]
@@ -98,25 +104,6 @@ class MT5Client(Streams):
             queue = self._queue_of(terminal_id)
         return self._send(name, kwargs, queue, self.settings.request_timeout if expires is None else expires, task_id)
 
-    def submit_account_info(
-        self, login: int, server: str | None = None, password: str | None = None, *, expires: float | None = None
-    ) -> AsyncResult:
-        """``mt5.account_info``; ``.get()`` gives the ``AccountInfo`` fields."""
-        kwargs = {"login": login, "server": server, "password": password}
-        return self.submit("mt5.account_info", kwargs, expires=expires)
-
-    def submit_login(self, login: int, password: str, server: str, *, expires: float | None = None) -> AsyncResult:
-        """``mt5.login``; ``.get()`` gives the session info (never the password)."""
-        return self.submit("mt5.login", {"login": login, "password": password, "server": server}, expires=expires)
-
-    def submit_health(self, terminal_id: str | None = None, *, expires: float | None = None) -> AsyncResult:
-        """``mt5.health`` of one terminal (its id), or of whichever worker takes it."""
-        return self.submit("mt5.health", terminal_id=terminal_id, expires=expires)
-
-    def submit_pool_stats(self, terminal_id: str | None = None, *, expires: float | None = None) -> AsyncResult:
-        """``mt5.pool_stats`` of one terminal (its id), or of whichever worker takes it."""
-        return self.submit("mt5.pool_stats", terminal_id=terminal_id, expires=expires)
-
     # --- wait for the result ----------------------------------------------------------------------
 
     def call(
@@ -137,181 +124,11 @@ class MT5Client(Streams):
             # Celery keeps a result it timed out on as pending until interpreter exit; let it go now.
             pending.backend.remove_pending_result(pending)
 
-    def account_info(
-        self, login: int, server: str | None = None, password: str | None = None, *, timeout: float | None = None
-    ) -> dict[str, Any]:
-        """The account's ``AccountInfo`` fields; ``password``/``server`` may be omitted for a pooled session."""
-        result: dict[str, Any] = self.call(
-            "mt5.account_info", {"login": login, "server": server, "password": password}, timeout=timeout
-        )
-        return result
-
-    def login(self, login: int, password: str, server: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """Log ``login`` in (or switch to its pooled session); the session info, never the password."""
-        result: dict[str, Any] = self.call(
-            "mt5.login", {"login": login, "password": password, "server": server}, timeout=timeout
-        )
-        return result
-
-    def health(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
-        """Whether a worker's terminal is initialized and connected."""
-        result: dict[str, Any] = self.call("mt5.health", terminal_id=terminal_id, timeout=timeout)
-        return result
-
-    def pool_stats(self, terminal_id: str | None = None, *, timeout: float | None = None) -> dict[str, Any]:
-        """A worker's pool metrics and the sessions Redis knows for it."""
-        result: dict[str, Any] = self.call("mt5.pool_stats", terminal_id=terminal_id, timeout=timeout)
-        return result
-
     def pool_stats_all(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """``mt5.pool_stats`` of every live worker."""
         timeout = self.settings.request_timeout if timeout is None else timeout
         pending = [self.submit_pool_stats(w, expires=timeout) for w in self.workers()]
         return [r.get(timeout=timeout) for r in pending]
-
-    # --- market data (each waits like account_info; see mt5_worker.client.market) -----------------
-
-    def symbols(
-        self, login: int, group: str | None = None, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """``SymbolInfo`` records of the account's symbols, those matching ``group`` (``"*USD*,!*JPY*"``) if given."""
-        result: list[dict[str, Any]] = self.call(*market.symbols(login, group, password, server), timeout=timeout)
-        return result
-
-    def symbol_info(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The symbol's ``SymbolInfo`` record."""
-        result: dict[str, Any] = self.call(*market.symbol_info(login, symbol, password, server), timeout=timeout)
-        return result
-
-    def symbol_tick(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The symbol's last ``Tick``."""
-        result: dict[str, Any] = self.call(*market.symbol_tick(login, symbol, password, server), timeout=timeout)
-        return result
-
-    def rates(
-        self, login: int, symbol: str, timeframe: str | int, *, start_pos: int | None = None,
-        date_from: market.Date | None = None, date_to: market.Date | None = None, count: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> dict[str, list[Any]]:  # fmt: skip
-        """Bars, column-wise: ``start_pos`` + ``count``, ``date_from`` + ``count``, or ``date_from`` + ``date_to``."""
-        request = market.rates(login, symbol, timeframe, start_pos, date_from, date_to, count, password, server)
-        result: dict[str, list[Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def ticks(
-        self, login: int, symbol: str, date_from: market.Date, *, date_to: market.Date | None = None,
-        count: int | None = None, flags: str = "all", password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, list[Any]]:  # fmt: skip
-        """Ticks, column-wise: ``date_from`` + ``count`` or ``date_from`` + ``date_to``; flags all, info, trade."""
-        request = market.ticks(login, symbol, date_from, date_to, count, flags, password, server)
-        result: dict[str, list[Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def market_book(
-        self, login: int, symbol: str, *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """The symbol's depth of market: ``BookInfo`` records."""
-        result: list[dict[str, Any]] = self.call(*market.market_book(login, symbol, password, server), timeout=timeout)
-        return result
-
-    # --- account reads (each waits like account_info; see mt5_worker.client.market) ---------------
-
-    def positions(
-        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Open positions (``TradePosition`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
-        request = market.positions(login, symbol, group, ticket, password, server)
-        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def orders(
-        self, login: int, *, symbol: str | None = None, group: str | None = None, ticket: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Pending orders (``TradeOrder`` records), all or by one of ``symbol``, ``group`` or ``ticket``."""
-        request = market.orders(login, symbol, group, ticket, password, server)
-        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def history_deals(
-        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
-        group: str | None = None, ticket: int | None = None, position: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """``TradeDeal`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket`` or ``position``."""
-        request = market.history("history_deals", login, date_from, date_to, group, ticket, position, password, server)
-        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def history_orders(
-        self, login: int, *, date_from: market.Date | None = None, date_to: market.Date | None = None,
-        group: str | None = None, ticket: int | None = None, position: int | None = None,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> list[dict[str, Any]]:  # fmt: skip
-        """Historical ``TradeOrder`` records: ``date_from`` + ``date_to`` (and ``group``), ``ticket``, ``position``."""
-        request = market.history("history_orders", login, date_from, date_to, group, ticket, position, password,
-                                 server)  # fmt: skip
-        result: list[dict[str, Any]] = self.call(*request, timeout=timeout)
-        return result
-
-    def order_calc_margin(
-        self, login: int, action: str | int, symbol: str, volume: float, price: float, *,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> float:  # fmt: skip
-        """The margin of an order (``"buy"``/``"sell"``...), in the account's currency."""
-        request = market.order_calc_margin(login, action, symbol, volume, price, password, server)
-        result: float = self.call(*request, timeout=timeout)
-        return result
-
-    def order_calc_profit(
-        self, login: int, action: str | int, symbol: str, volume: float, price_open: float, price_close: float, *,
-        password: str | None = None, server: str | None = None, timeout: float | None = None,
-    ) -> float:  # fmt: skip
-        """The profit of a ``"buy"`` or ``"sell"`` between two prices, in the account's currency."""
-        request = market.order_calc_profit(login, action, symbol, volume, price_open, price_close, password, server)
-        result: float = self.call(*request, timeout=timeout)
-        return result
-
-    def order_check(
-        self, login: int, request: dict[str, Any], *, password: str | None = None, server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """The ``OrderCheckResult`` of a trade request (``retcode`` 0 when it would be accepted)."""
-        result: dict[str, Any] = self.call(*market.order_check(login, request, password, server), timeout=timeout)
-        return result
-
-    def order_send(
-        self, login: int, request: dict[str, Any], idempotency_key: str, *, password: str | None = None,
-        server: str | None = None, timeout: float | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Send a trade request at most once per ``(login, idempotency_key)`` (needs ``MT5_TRADING_ENABLED=true`` on
-        the workers). The ``OrderSendResult`` fields plus ``idempotency_key`` and ``source`` (``"sent"``,
-        ``"recorded"``: an earlier call's outcome, ``"reconciled"``: found in the account after a failure). Any
-        server ``retcode`` is an answer (10009 done, 10008 placed). On a timeout or an ``OrderOutcomeUnknownError``,
-        call again with the same key: it never sends twice.
-
-        >>> client.order_send(10000001, {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy",
-        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
-        10009
-        """
-        sent = market.order_send(login, request, idempotency_key, password, server)
-        result: dict[str, Any] = self.call(*sent, timeout=timeout)
-        return result
-
-    def order_result(self, login: int, idempotency_key: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """The record of an order's key: ``state`` ``"none"``, ``"pending"`` or ``"done"``, and ``result``."""
-        result: dict[str, Any] = self.call(*market.order_result(login, idempotency_key), timeout=timeout)
-        return result
 
     # --- routing ----------------------------------------------------------------------------------
 

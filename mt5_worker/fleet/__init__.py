@@ -1,2 +1,9 @@
-"""What the workers of a fleet share in Redis, without Celery: connections, the session store, the worker
-registry, and account-affinity routing."""
+"""What the workers of a fleet share in Redis, without Celery:
+
+- :mod:`.sessions`: the Redis connection and the per-worker store of account sessions (last use, no passwords);
+- :mod:`.registry`: the live workers (terminals), their capacity and their last load reports;
+- :mod:`.load`: each terminal's backlog as a router estimates it: the workers' reports plus its own sends;
+- :mod:`.routing`: account affinity: weighted rendezvous hashing over the live workers, bounded by load;
+- :mod:`.order_journal`: orders' idempotency records: an atomic claim per (account, key), one outcome per key;
+- :mod:`.order_desk`: at most one execution per order key (claim, reconcile, send once, record), audited.
+"""

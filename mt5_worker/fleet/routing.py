@@ -12,9 +12,10 @@ loads are fair every account stays on its first choice; an overloaded terminal's
 next choice, each its own, so a spilled account still lands on one terminal rather than everywhere. Backlogs
 come from :mod:`mt5_worker.fleet.load` (the workers' reports plus this router's own sends).
 
-:class:`AffinityRouter` is also a Celery router (``task_routes`` in ``celeryconfig``): ``mt5.account_info`` and
-``mt5.login`` sent without an explicit queue go to ``mt5.terminal.<terminal_id>`` of the chosen worker, or to
-the shared ``mt5`` queue when no worker is registered (or Redis cannot be read).
+:class:`AffinityRouter` is also a Celery router (``task_routes`` in ``celeryconfig``): the account tasks (``mt5.login``,
+``mt5.account_info``, the reads, ``mt5.order_send``) sent without an explicit queue go to
+``mt5.terminal.<terminal_id>`` of the chosen worker, or to the shared ``mt5`` queue when no worker is registered (or
+Redis cannot be read).
 """
 
 from __future__ import annotations
@@ -34,17 +35,14 @@ from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.settings import Settings
+from mt5_worker.task_specs import TASKS, Routing
 
 TERMINAL_QUEUE_PREFIX = "mt5.terminal."
-# The account tasks: each names a login, so it goes to the terminal that account sticks to.
-ROUTED_TASKS = frozenset(
-    {"mt5.account_info", "mt5.login", "mt5.symbols", "mt5.symbol_info", "mt5.symbol_tick", "mt5.rates", "mt5.ticks",
-     "mt5.market_book", "mt5.positions", "mt5.orders", "mt5.history_deals", "mt5.history_orders",
-     "mt5.order_calc_margin", "mt5.order_calc_profit", "mt5.order_check", "mt5.order_send"}
-)  # fmt: skip
+# The account tasks (the task table's): each names a login, so it goes to the terminal that account sticks to.
+ROUTED_TASKS = frozenset(task.name for task in TASKS if task.routing is Routing.ACCOUNT)
 # Tasks whose order per account matters (a trading desk's orders): always the account's first choice, never
 # spilled by load, so that two sent without waiting run on one terminal, in the order sent.
-ORDERED_TASKS = frozenset({"mt5.order_send"})
+ORDERED_TASKS = frozenset(task.name for task in TASKS if task.ordered)
 
 log = get_logger("mt5_worker.fleet.routing")
 

@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from mt5_worker.logging import get_logger
-from mt5_worker.manager.reports import SessionInfo
+from mt5_worker.manager.snapshots import SessionInfo
 
 # What counts as "Redis is unavailable" rather than a bug.
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)

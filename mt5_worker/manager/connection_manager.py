@@ -15,14 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn
 
+from mt5_worker.backends import create_terminal
 from mt5_worker.codes import IPC_CODES, RES_E_FAIL, SUCCESS, is_transient
 from mt5_worker.errors import AccountMismatchError, InvalidRequestError, error_from_last_error
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.lock import FairLock
 from mt5_worker.manager.pool import Session, SessionPool
-from mt5_worker.manager.reports import Counters, HealthReport, PoolMetrics, SessionInfo
 from mt5_worker.manager.retry import RetryPolicy
-from mt5_worker.manager.terminals import create_terminal
+from mt5_worker.manager.snapshots import Counters, HealthReport, PoolMetrics, SessionInfo
 from mt5_worker.manager.validation import AccountRequest
 from mt5_worker.settings import Settings
 from mt5_worker.terminal import Terminal

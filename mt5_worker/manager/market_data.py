@@ -9,21 +9,27 @@ plain Python numbers, never numpy types.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.manager import market_requests as req
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 
+if TYPE_CHECKING:  # arrays come from the terminal; the manager itself never needs numpy
+    from mt5_worker.terminal.arrays import Records
+
 
 def record(value: NamedTuple) -> dict[str, Any]:
     """A named tuple as a JSON object, numpy scalars turned into Python numbers."""
-    return {k: v.item() if isinstance(v, np.generic) else v for k, v in value._asdict().items()}
+    return {k: _python(v) for k, v in value._asdict().items()}
 
 
-def columns(array: np.ndarray) -> dict[str, list[Any]]:
+def _python(value: Any) -> Any:
+    # A numpy scalar (an adapter may pass one on) has .item(); checking its module spares importing numpy here.
+    return value.item() if type(value).__module__ == "numpy" else value
+
+
+def columns(array: Records) -> dict[str, list[Any]]:
     """A structured array column-wise, as lists of Python numbers (``tolist`` converts each element)."""
     names = array.dtype.names or ()
     return {name: array[name].tolist() for name in names}

@@ -49,3 +49,9 @@ def trade_from(fields: Mapping[str, str], entry_id: str) -> dict[str, Any]:
     for name, value in fields.items():
         event[name] = int(value) if name in TRADE_INTS else float(value) if name in TRADE_FLOATS else value
     return event
+
+
+def text_fields(fields: Mapping[Any, Any]) -> dict[str, str]:
+    """An entry's fields as text, whichever way the Redis client decodes replies."""
+    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in fields.items()}  # fmt: skip

@@ -21,10 +21,11 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from mt5_worker.streams.codec import text_fields
 from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import HORIZON_KEY
 from mt5_worker.streams.positions import NOTHING, Source, gap, past
-from mt5_worker.streams.reader import PAGE, _text
+from mt5_worker.streams.reader import PAGE
 
 Decode = Callable[[Mapping[str, str], Source, str], dict[str, Any]]
 QUEUE = 10_000  # entries an iterator may hold before the hub skips it
@@ -80,7 +81,7 @@ class StreamHub:
                 source, entry_id, fields = await listener.queue.get()
                 if entry_id > listener.last[source]:
                     listener.last[source] = entry_id
-                    yield decode(_text(fields), source, str(entry_id))
+                    yield decode(text_fields(fields), source, str(entry_id))
                 if listener.behind and listener.queue.empty():
                     async for item in self._catch_up(listener, decode):
                         yield item
@@ -118,7 +119,7 @@ class StreamHub:
                 for raw_id, fields in page:
                     entry_id = EntryId.parse(raw_id)
                     listener.last[source] = entry_id
-                    yield decode(_text(fields), source, str(entry_id))
+                    yield decode(text_fields(fields), source, str(entry_id))
                 if len(page) < PAGE:
                     break
 

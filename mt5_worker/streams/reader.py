@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 
+from mt5_worker.streams.codec import text_fields
 from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import HORIZON_KEY
 from mt5_worker.streams.positions import NOTHING, Source, gap, past
@@ -70,9 +71,4 @@ def follow(
             for raw_id, fields in entries:
                 entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
                 positions[source] = EntryId.parse(entry_id)
-                yield decode(_text(fields), source, entry_id)
-
-
-def _text(fields: Mapping[Any, Any]) -> dict[str, str]:
-    return {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-            for k, v in fields.items()}  # fmt: skip
+                yield decode(text_fields(fields), source, entry_id)

@@ -1,8 +1,9 @@
-"""The terminal port: the slice of the ``MetaTrader5`` module this service uses, and its result records.
+"""The terminal port: the slice of the ``MetaTrader5`` module this service uses, as one typed protocol.
 
-The SDK's error codes are in :mod:`mt5_worker.codes`; its enumerations (timeframes, tick flags, order types) in
-:mod:`mt5_worker.terminal.constants`; the market side's records and numpy dtypes in
-:mod:`mt5_worker.terminal.records` (re-exported here).
+The functions are declared once, in the SDK table (:mod:`mt5_worker.terminal.functions`); :class:`Terminal` writes
+them out for IDEs and mypy, and a test keeps the two the same. The SDK's error codes are in :mod:`mt5_worker.codes`;
+its enumerations (timeframes, tick flags, order types) in :mod:`mt5_worker.terminal.constants`; its records in
+:mod:`mt5_worker.terminal.records` and its arrays' columns in :mod:`mt5_worker.terminal.arrays`.
 
 Everything above the terminal talks to a :class:`Terminal`. Adapters (the real module, the bridge, the
 simulator) keep the SDK's conventions exactly: functions return ``False``/``None`` on failure and leave the
@@ -12,16 +13,16 @@ reason in ``last_error()``; they never raise for an MT5 failure.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from mt5_worker.terminal.functions import ACCOUNT_FUNCTIONS, FUNCTIONS, MARKET_FUNCTIONS, TRADE_FUNCTIONS
 from mt5_worker.terminal.records import (
-    RATES_DTYPE,
-    TICKS_DTYPE,
+    AccountInfo,
     BookInfo,
     OrderCheckResult,
     OrderSendResult,
-    Records,
     SymbolInfo,
+    TerminalInfo,
     Tick,
     TradeDeal,
     TradeOrder,
@@ -29,19 +30,19 @@ from mt5_worker.terminal.records import (
     TradeRequest,
 )
 
+if TYPE_CHECKING:  # numpy is loaded by the code that handles arrays, not by every user of the port
+    from mt5_worker.terminal.arrays import Records
+
 __all__ = [
     "ACCOUNT_FUNCTIONS",
     "FUNCTIONS",
     "MARKET_FUNCTIONS",
-    "RATES_DTYPE",
-    "TICKS_DTYPE",
     "TRADE_FUNCTIONS",
     "AccountInfo",
     "BookInfo",
     "Date",
     "OrderCheckResult",
     "OrderSendResult",
-    "Records",
     "SymbolInfo",
     "Terminal",
     "TerminalInfo",
@@ -52,118 +53,9 @@ __all__ = [
     "TradeRequest",
 ]
 
-# The market side (read-only data): the functions that take symbols (docs/sdk-market-data.md).
-MARKET_FUNCTIONS = (
-    "symbols_total",
-    "symbols_get",
-    "symbol_info",
-    "symbol_info_tick",
-    "symbol_select",
-    "market_book_add",
-    "market_book_get",
-    "market_book_release",
-    "copy_rates_from",
-    "copy_rates_from_pos",
-    "copy_rates_range",
-    "copy_ticks_from",
-    "copy_ticks_range",
-)
-
-# The account side (read-only): orders, positions, history, margin/profit calculation, order_check.
-ACCOUNT_FUNCTIONS = (
-    "orders_total",
-    "orders_get",
-    "positions_total",
-    "positions_get",
-    "history_orders_total",
-    "history_orders_get",
-    "history_deals_total",
-    "history_deals_get",
-    "order_calc_margin",
-    "order_calc_profit",
-    "order_check",
-)
-
-# The trading side: the one function that changes an account (docs/sdk-trading.md).
-TRADE_FUNCTIONS = ("order_send",)
-
-# The port's functions, by name: what latency and fault settings may refer to.
-FUNCTIONS = (
-    "initialize",
-    "login",
-    "shutdown",
-    "last_error",
-    "version",
-    "account_info",
-    "terminal_info",
-    *MARKET_FUNCTIONS,
-    *ACCOUNT_FUNCTIONS,
-    *TRADE_FUNCTIONS,
-)
-
 # A date argument of the data functions: a datetime or epoch seconds (the trade server's clock; see
 # docs/sdk-market-data.md), always passed positionally.
 Date = datetime | int
-
-
-class AccountInfo(NamedTuple):
-    """``mt5.account_info()``: the SDK's 28 fields in the SDK's order."""
-
-    login: int
-    trade_mode: int
-    leverage: int
-    limit_orders: int
-    margin_so_mode: int
-    trade_allowed: bool
-    trade_expert: bool
-    margin_mode: int
-    currency_digits: int
-    fifo_close: bool
-    balance: float
-    credit: float
-    profit: float
-    equity: float
-    margin: float
-    margin_free: float
-    margin_level: float
-    margin_so_call: float
-    margin_so_so: float
-    margin_initial: float
-    margin_maintenance: float
-    assets: float
-    liabilities: float
-    commission_blocked: float
-    name: str
-    server: str
-    currency: str
-    company: str
-
-
-class TerminalInfo(NamedTuple):
-    """``mt5.terminal_info()``: the SDK's 22 fields in the SDK's order."""
-
-    community_account: bool
-    community_connection: bool
-    connected: bool
-    dlls_allowed: bool
-    trade_allowed: bool
-    tradeapi_disabled: bool
-    email_enabled: bool
-    ftp_enabled: bool
-    notifications_enabled: bool
-    mqid: bool
-    build: int
-    maxbars: int
-    codepage: int
-    ping_last: int
-    community_balance: float
-    retransmission: float
-    company: str
-    name: str
-    language: str
-    path: str
-    data_path: str
-    commondata_path: str
 
 
 @runtime_checkable
@@ -200,6 +92,7 @@ class Terminal(Protocol):
 
     # --- the market side: symbols, ticks, bars, Depth of Market ---
     # Positional-only where the SDK's pages say "required unnamed parameter": the SDK refuses those as keywords.
+    # (symbol_select's enable is "optional unnamed", yet shown named: accepted both ways, passed positionally.)
 
     def symbols_total(self) -> int | None: ...
 
@@ -209,7 +102,7 @@ class Terminal(Protocol):
 
     def symbol_info_tick(self, symbol: str, /) -> Tick | None: ...
 
-    def symbol_select(self, symbol: str, enable: bool = True, /) -> bool: ...
+    def symbol_select(self, symbol: str, /, enable: bool = True) -> bool: ...
 
     def market_book_add(self, symbol: str, /) -> bool: ...
 

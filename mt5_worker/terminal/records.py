@@ -1,51 +1,77 @@
-"""The port's result records: the market side's (``SymbolInfo``, ``Tick``, ``BookInfo``, the numpy dtypes of bars and
-ticks) and the account side's (orders, positions, deals, ``order_check`` and ``order_send`` results).
+"""The port's result records: the connection side's (``AccountInfo``, ``TerminalInfo``), the market side's
+(``SymbolInfo``, ``Tick``, ``BookInfo``) and the account side's (orders, positions, deals, ``order_check`` and
+``order_send`` results).
 
 Named tuples with the SDK's field names in the SDK's order (see docs/sdk-market-data.md for the sources), so
 ``._asdict()``, indexing and unpacking behave like the SDK's struct sequences, and they pickle and travel as
-plain data. The SDK returns bars and ticks as numpy structured arrays; ``RATES_DTYPE``/``TICKS_DTYPE`` are
-their column layouts.
+plain data. The SDK's bars and ticks are numpy structured arrays, whose columns are in
+:mod:`~mt5_worker.terminal.arrays`: this module stays free of numpy, so that code which only names records (the
+manager, the clients) does not load it.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-import numpy as np
-import numpy.typing as npt
 
-# copy_rates_*: one row per bar. The SDK's layout (mt5copyratesfrom_py names the columns; recorded outputs show
-# the types): bar open time in seconds, Bid (or Last) prices, tick count, spread in points, exchange volume.
-RATES_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("open", "<f8"),
-        ("high", "<f8"),
-        ("low", "<f8"),
-        ("close", "<f8"),
-        ("tick_volume", "<u8"),
-        ("spread", "<i4"),
-        ("real_volume", "<u8"),
-    ]
-)
+class AccountInfo(NamedTuple):
+    """``mt5.account_info()``: the SDK's 28 fields in the SDK's order."""
 
-# copy_ticks_*: one row per tick. The page lists five columns; its own example output (and recorded outputs)
-# show these eight.
-TICKS_DTYPE = np.dtype(
-    [
-        ("time", "<i8"),
-        ("bid", "<f8"),
-        ("ask", "<f8"),
-        ("last", "<f8"),
-        ("volume", "<u8"),
-        ("time_msc", "<i8"),
-        ("flags", "<u4"),
-        ("volume_real", "<f8"),
-    ]
-)
+    login: int
+    trade_mode: int
+    leverage: int
+    limit_orders: int
+    margin_so_mode: int
+    trade_allowed: bool
+    trade_expert: bool
+    margin_mode: int
+    currency_digits: int
+    fifo_close: bool
+    balance: float
+    credit: float
+    profit: float
+    equity: float
+    margin: float
+    margin_free: float
+    margin_level: float
+    margin_so_call: float
+    margin_so_so: float
+    margin_initial: float
+    margin_maintenance: float
+    assets: float
+    liabilities: float
+    commission_blocked: float
+    name: str
+    server: str
+    currency: str
+    company: str
 
-# A structured array of RATES_DTYPE or TICKS_DTYPE rows.
-Records = npt.NDArray[np.void]
+
+class TerminalInfo(NamedTuple):
+    """``mt5.terminal_info()``: the SDK's 22 fields in the SDK's order."""
+
+    community_account: bool
+    community_connection: bool
+    connected: bool
+    dlls_allowed: bool
+    trade_allowed: bool
+    tradeapi_disabled: bool
+    email_enabled: bool
+    ftp_enabled: bool
+    notifications_enabled: bool
+    mqid: bool
+    build: int
+    maxbars: int
+    codepage: int
+    ping_last: int
+    community_balance: float
+    retransmission: float
+    company: str
+    name: str
+    language: str
+    path: str
+    data_path: str
+    commondata_path: str
 
 
 class SymbolInfo(NamedTuple):

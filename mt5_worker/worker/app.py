@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import (
     celeryd_after_setup,
     celeryd_init,
@@ -17,10 +17,11 @@ from celery.signals import (
     worker_shutdown,
 )
 
+from mt5_worker.backends import check_settings
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
 from mt5_worker.worker import runtime
-from mt5_worker.worker.celery_settings import task_queue
+from mt5_worker.worker.celery_config import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard
@@ -34,6 +35,19 @@ app = Celery(
     task_cls="mt5_worker.worker.task_class:MT5Task",
 )
 app.config_from_object("celeryconfig")
+
+
+class BackendCheck(bootsteps.Step):  # type: ignore[misc]
+    """The worker's first step, in the main process before the pool forks: a bad value of the terminal backend's own
+    settings (``MT5_SIMULATOR_LATENCY`` ...) stops start-up with the variable's name, as a bad ``MT5_*`` value stops
+    the settings' loading. The terminal itself starts later, in the process that runs tasks."""
+
+    def __init__(self, worker: Any, **kwargs: Any) -> None:
+        super().__init__(worker, **kwargs)
+        check_settings(worker_settings())
+
+
+app.steps["worker"].add(BackendCheck)
 app.steps["worker"].add(Heartbeat)
 app.steps["consumer"].add(MessageGuard)  # a malformed message is rejected, not fatal
 app.steps["consumer"].add(RedeliveryGuard)  # a redelivered message of a task that finished is not run again

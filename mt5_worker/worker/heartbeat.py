@@ -18,7 +18,7 @@ from kombu.exceptions import OperationalError
 from mt5_worker.fleet.registry import WorkerRegistry, reapers
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
-from mt5_worker.worker.celery_settings import redelivery_bound
+from mt5_worker.worker.celery_config import redelivery_bound
 from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.settings import worker_settings

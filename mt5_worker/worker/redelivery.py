@@ -19,7 +19,7 @@ from typing import Any
 from celery import bootsteps
 
 from mt5_worker.logging import get_logger
-from mt5_worker.worker.celery_settings import EVICT_ROUTE
+from mt5_worker.worker.celery_config import EVICT_ROUTE
 from mt5_worker.worker.message_guard import Handler, task_id_of
 
 log = get_logger("mt5_worker.worker.redelivery")

@@ -22,7 +22,7 @@ from mt5_worker.logging import get_logger
 from mt5_worker.manager.account_data import AccountData
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.market_data import MarketData
-from mt5_worker.manager.reports import SessionInfo
+from mt5_worker.manager.snapshots import SessionInfo
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer

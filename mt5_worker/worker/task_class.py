@@ -15,7 +15,7 @@ from typing import Any
 from kombu.entity import Queue
 
 from mt5_worker.settings import SHARED_QUEUE
-from mt5_worker.worker.celery_settings import is_plain_queue
+from mt5_worker.worker.celery_config import is_plain_queue
 from mt5_worker.worker.redaction import RedactingTask
 from mt5_worker.worker.settings import worker_settings
 

@@ -18,9 +18,8 @@ from mt5_worker.errors import TradingDisabledError
 from mt5_worker.manager import market_requests as req
 from mt5_worker.manager import order_intents
 from mt5_worker.manager.order_intents import prepare
-from mt5_worker.worker.app import app
 from mt5_worker.worker.runtime import get_runtime
-from mt5_worker.worker.tasks import RETRYING, attempt_of, recorded
+from mt5_worker.worker.tasks import RETRYING, attempt_of, declared, recorded
 
 TRADING_OFF = (
     "trading is disabled on this worker: set MT5_TRADING_ENABLED=true in its environment to allow mt5.order_send "
@@ -33,14 +32,11 @@ def _require_trading() -> None:
         raise TradingDisabledError(TRADING_OFF)
 
 
-@app.task(name="mt5.order_send", **RETRYING)
+@declared("mt5.order_send", **RETRYING)
 def order_send(
     self: Task, login: int, request: dict[str, Any], idempotency_key: str, password: str | None = None,
     server: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Send a trade request at most once per ``(login, idempotency_key)``: the ``OrderSendResult`` fields, plus
-    ``idempotency_key`` and ``source`` (``sent``, ``recorded`` or ``reconciled``). Any server retcode is an answer
-    (``retcode`` 10009 done, 10008 placed; others say why not), recorded for the key."""
     _require_trading()
     intent = prepare(login, request, idempotency_key)  # before anything touches Redis or the terminal
     rt = get_runtime()
@@ -50,11 +46,10 @@ def order_send(
     return recorded(intent.login, answer)
 
 
-@app.task(name="mt5.order_result", bind=True)
+@declared("mt5.order_result", bind=True)
 def order_result(self: Task, login: int, idempotency_key: str) -> dict[str, Any]:
-    """The record of an order's key: ``state`` (``none``, ``pending`` or ``done``) and, once done, ``result``
-    (what ``mt5.order_send`` answered). A pending order is one whose outcome a worker is still establishing: send
-    the same request with the same key again to have it reconciled."""
+    # A pending order is one whose outcome a worker is still establishing: sending the same request with the same
+    # key again has it reconciled.
     _require_trading()
     account, key = req.ticket(login, "login"), order_intents.idempotency_key(idempotency_key)
     found = get_runtime().desk.result(account, key)

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.records import TradeDeal, TradePosition
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = [
@@ -28,7 +28,7 @@ def secret(login: int) -> str:
 
 
 def owned(login: int, records: list[dict[str, Any]], field: str = "ticket") -> bool:
-    """Simulated tickets are the login times 10**6 plus a sequence number (terminal/ledger.py)."""
+    """Simulated tickets are the login times 10**6 plus a sequence number (simulator/ledger.py)."""
     return all(r[field] // 10**6 == login for r in records if r[field])
 
 

@@ -16,7 +16,7 @@ from harness.accounts import write_accounts
 from mt5_worker import AsyncMT5Client, AuthorizationError
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.client.results import KEY_PREFIX
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator.specs import AccountSpec
 from tests.celery_fixtures import Stack
 from tests.conftest import make_accounts
 
@@ -67,7 +67,7 @@ def test_500_concurrent_awaits_over_10_accounts_each_get_their_own_account_and_n
 def test_login_health_pool_stats_and_typed_errors(stack: Stack) -> None:
     stack.worker("w1")
     a = make_accounts(1, server="MetaQuotes-Demo")[0]  # not a demo account: unknown to the simulator
-    from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+    from mt5_worker.simulator import DEMO_ACCOUNTS
 
     demo = DEMO_ACCOUNTS[0]
 
@@ -91,7 +91,7 @@ def test_login_health_pool_stats_and_typed_errors(stack: Stack) -> None:
 
 def test_a_timeout_raises_timeout_error_on_time_and_leaves_no_subscription(stack: Stack) -> None:
     stack.worker("w1", MT5_SIMULATOR_LATENCY={"account_info": 3.0})
-    from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+    from mt5_worker.simulator import DEMO_ACCOUNTS
 
     demo = DEMO_ACCOUNTS[0]
     r = redis.Redis.from_url(stack.redis_url)
@@ -113,7 +113,7 @@ def test_a_timeout_raises_timeout_error_on_time_and_leaves_no_subscription(stack
 
 def test_cancelling_an_await_unsubscribes_and_revokes_the_request(stack: Stack) -> None:
     worker = stack.worker("w1", MT5_SIMULATOR_LATENCY={"account_info": 2.0})
-    from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+    from mt5_worker.simulator import DEMO_ACCOUNTS
 
     busy, victim = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
     r = redis.Redis.from_url(stack.redis_url)

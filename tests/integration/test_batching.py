@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[:2]

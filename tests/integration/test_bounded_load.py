@@ -14,8 +14,8 @@ from mt5_worker.fleet.registry import WorkerRegistry, load_key
 from mt5_worker.fleet.routing import AffinityRouter, ranking, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.worker.celery_settings import celery_config
+from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.worker.celery_config import celery_config
 from mt5_worker.worker.load_report import LoadReporter
 from tests.celery_fixtures import Stack
 

@@ -22,14 +22,14 @@ from rpyc.core.service import VoidService
 from rpyc.core.stream import SocketStream
 from rpyc.utils.factory import connect_stream
 
+from mt5_worker.backends import bridge_terminal
+from mt5_worker.bridge.terminal import BridgeTerminal
+from mt5_worker.bridge.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, hello, recv_exact
 from mt5_worker.codes import IPC_CODES, is_transient
 from mt5_worker.errors import TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.manager.terminals import bridge_terminal
-from mt5_worker.terminal.bridge import BridgeTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.terminal.wire import ACK_OK, ACK_REFUSED, HEADER, MAGIC, VERSION, hello, recv_exact
 from tests.conftest import creds, simulator
 
 if TYPE_CHECKING:

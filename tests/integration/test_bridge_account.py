@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradePosition, TradeRequest
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.bridge_fixtures import RemoteSimulator
 from tests.conftest import creds, simulator
 

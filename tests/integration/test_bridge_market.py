@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from harness.env import simulated_now
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 from tests.bridge_fixtures import RemoteSimulator
 from tests.conftest import creds, simulator
 

@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from harness.env import trade_store
+from mt5_worker.simulator.specs import AccountSpec
+from mt5_worker.simulator.trade_store import TradeStore
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, TradeRequest
-from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.trade_store import TradeStore
 from tests.bridge_fixtures import BridgeProcess, RemoteSimulator
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

@@ -26,7 +26,7 @@ from harness.accounts import write_accounts
 from mt5_worker import AsyncMT5Client, AuthorizationError, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.fleet.routing import terminal_queue_name
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import creds, make_accounts
 from tests.plain_client import plain_client
@@ -61,7 +61,7 @@ def client(fleet: Stack) -> Iterator[MT5Client]:
 
 
 def _owned(login: int, records: list[dict[str, Any]]) -> bool:
-    """Simulated tickets are the login times 10**6 plus a sequence number (terminal/ledger.py)."""
+    """Simulated tickets are the login times 10**6 plus a sequence number (simulator/ledger.py)."""
     return all(r["ticket"] // 10**6 == login for r in records if r["ticket"])
 
 

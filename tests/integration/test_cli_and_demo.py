@@ -53,6 +53,10 @@ def test_invalid_settings_stop_start_up_naming_the_variable() -> None:
         assert 2 == result.returncode
         assert "MT5_CONNECTION_POOL_SIZE" in result.stderr and "(1-1000)" in result.stderr
         assert "Traceback" not in result.stderr
+    for command in ("settings", "worker"):  # the simulator's own values: checked by the backend chooser
+        result = _run(command, env={"MT5_SIMULATOR_FAULTS": '{"login": {"rate": 2}}'})
+        assert 2 == result.returncode
+        assert "MT5_SIMULATOR_FAULTS" in result.stderr and "less than or equal to 1" in result.stderr
 
 
 def test_settings_prints_effective_values_with_secrets_hidden() -> None:

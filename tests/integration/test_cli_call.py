@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.env import clean_environ
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures

@@ -21,8 +21,8 @@ from mt5_worker.errors import AuthorizationError
 from mt5_worker.fleet.registry import WorkerRegistry, reapers
 from mt5_worker.fleet.routing import choose, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.terminal.specs import AccountSpec
+from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.specs import AccountSpec
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.reaper import queue_length
 from tests.celery_fixtures import Stack

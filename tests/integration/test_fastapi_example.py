@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from mt5_worker.cli.devstack import ManagedProcess, free_port, wait_for
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.timeout(240)

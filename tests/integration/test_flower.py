@@ -12,7 +12,7 @@ from harness.flower import datatable_query
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]

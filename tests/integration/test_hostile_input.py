@@ -25,7 +25,7 @@ from mt5_worker.errors import InvalidRequestError, MT5Error, SettingsError
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings, env_name
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker import runtime, tasks
 from tests.conftest import simulator
 

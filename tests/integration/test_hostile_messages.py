@@ -24,7 +24,7 @@ from kombu import Connection
 
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import InvalidRequestError
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A = DEMO_ACCOUNTS[0]

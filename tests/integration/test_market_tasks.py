@@ -10,8 +10,8 @@ import pytest
 
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
 from mt5_worker.client import to_frame
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from tests.celery_fixtures import Stack
 
 pytestmark = [

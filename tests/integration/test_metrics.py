@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mt5_worker.cli.devstack import free_port, wait_for
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds, simulator
 

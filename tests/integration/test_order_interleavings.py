@@ -29,10 +29,10 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.trade_store import Changes, Execution, TradeStore
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, TradeOrder
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
-from mt5_worker.terminal.trade_store import Changes, Execution, TradeStore
 from tests.conftest import simulator
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

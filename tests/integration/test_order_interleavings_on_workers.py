@@ -26,8 +26,8 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
-from mt5_worker.terminal.trade_store import TradeStore
+from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator.trade_store import TradeStore
 from tests.celery_fixtures import Stack, broker_stack
 from tests.conftest import simulator
 

@@ -13,7 +13,7 @@ import pytest
 
 from harness.env import PINS, simulated_now
 from mt5_worker import MT5Client
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

@@ -22,7 +22,7 @@ import redis
 
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.plain_client import plain_client
 

@@ -18,7 +18,7 @@ from mt5_worker.cli.devstack import RedisServer, free_port, redis_server_binary
 from mt5_worker.client import MT5Client
 from mt5_worker.credentials import hide_url_password
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures

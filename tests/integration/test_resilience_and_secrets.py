@@ -7,7 +7,7 @@ import redis
 from mt5_worker.cli.devstack import RedisServer, wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import MT5Error
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds
 

@@ -17,7 +17,7 @@ from mt5_worker.client import MT5Client
 from mt5_worker.credentials import SEALED
 from mt5_worker.errors import CredentialsError
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[:2]

@@ -11,8 +11,8 @@ import redis
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.manager.reports import SessionInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.manager.snapshots import SessionInfo
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.worker.runtime import WorkerRuntime
 from tests.conftest import ManualClock, creds
 

@@ -12,8 +12,8 @@ from billiard.exceptions import TimeLimitExceeded
 from harness.processes import WorkerProcess
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.errors import AuthorizationError, InvalidRequestError, TransientMT5Error
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.port import AccountInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds
 

@@ -12,8 +12,8 @@ import pytest
 from celery import Celery
 
 from mt5_worker import AsyncMT5Client, IdempotencyConflictError, InvalidRequestError, TradingDisabledError
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

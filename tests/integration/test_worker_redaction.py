@@ -23,7 +23,7 @@ from celery import Celery
 from celery.exceptions import NotRegistered
 
 from mt5_worker.cli.devstack import celery_argv, wait_for
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B, C = DEMO_ACCOUNTS[:3]

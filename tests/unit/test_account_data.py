@@ -15,11 +15,11 @@ from mt5_worker.manager.account_data import AccountData
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.manager.market_requests import ORDER_TYPES, named
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.masks import matches
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.port import ACCOUNT_FUNCTIONS, FUNCTIONS
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition, TradeRequest
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import creds
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

@@ -24,7 +24,7 @@ def test_update_section_replaces_only_its_own_block_and_summary_rows(tmp_path: P
 
 
 def test_lower_bound_counts_one_login_per_account_per_window_per_worker() -> None:
-    from bench.p3_routing import lower_bound
+    from bench.p3_results import lower_bound
 
     trace = [(login, "S", "pw") for login in [1, 2, 1, 3, 1, 1, 2, 2]]
     assignment = {1: "w0", 2: "w1", 3: "w0"}

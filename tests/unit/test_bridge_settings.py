@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mt5_worker.backends import create_terminal
 from mt5_worker.bridge.server import build_server, main
+from mt5_worker.bridge.terminal import BridgeTerminal
 from mt5_worker.errors import SettingsError
-from mt5_worker.manager.terminals import create_terminal
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.bridge import BridgeTerminal
 
 NO_IPC = (-10004, "No IPC connection")
 

@@ -12,7 +12,7 @@ from kombu.entity import Exchange, Queue
 
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings
-from mt5_worker.worker.celery_settings import AMQP_HEARTBEAT, celery_config, redelivery_bound, task_queue
+from mt5_worker.worker.celery_config import AMQP_HEARTBEAT, celery_config, redelivery_bound, task_queue
 
 AMQP = "amqp://mt5:s3cret-pw@rabbit.internal:5672/mt5"
 REDIS = "redis://127.0.0.1:6379/0"

@@ -79,9 +79,9 @@ def test_native_delayed_delivery_cannot_route_through_a_direct_exchange() -> Non
 
 
 def test_every_setting_ours_names_is_one_celery_knows() -> None:
-    """worker/celery_settings.py: a setting Celery no longer knows would be ignored without a word."""
+    """worker/celery_config.py: a setting Celery no longer knows would be ignored without a word."""
     from mt5_worker.settings import Settings
-    from mt5_worker.worker.celery_settings import celery_config
+    from mt5_worker.worker.celery_config import celery_config
 
     defaults = Celery(set_as_current=False).conf
     for broker in ("redis://127.0.0.1:6379/0", "amqp://guest:guest@127.0.0.1:5672//"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mt5_worker.backends import check_settings
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import DEFAULT_REDIS_URL, Settings
 
@@ -55,11 +56,19 @@ def test_an_invalid_value_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
 ) -> None:
     monkeypatch.setenv(variable, value)
-    with pytest.raises(SettingsError) as caught:
-        Settings.load(_env_file=None)
+    with pytest.raises(SettingsError) as caught:  # what a worker checks before it starts (the backend's values too)
+        check_settings(Settings.load(_env_file=None))
     message = str(caught.value)
     assert variable in message
     assert expected in message
+
+
+def test_the_simulators_values_are_checked_only_for_the_simulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT5_SIMULATOR_LATENCY", "fast")
+    settings = Settings.load(_env_file=None, backend="bridge")  # the settings themselves know nothing of it
+    check_settings(settings)
+    with pytest.raises(SettingsError, match="MT5_SIMULATOR_LATENCY"):
+        check_settings(settings, "simulator")  # a bridge serving the simulator
 
 
 def test_a_bad_secret_is_reported_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from mt5_worker.credentials import SEALED, open_credential, seal, seal_credentials
 from mt5_worker.errors import CredentialsError, InvalidRequestError, SettingsError
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 
 A, B = DEMO_ACCOUNTS[:2]
 

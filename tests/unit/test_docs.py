@@ -59,3 +59,12 @@ def test_the_link_check_sees_links_images_and_anchors() -> None:
     assert {"from-the-shell-mt5-worker-call", "logs", "logs-1"} == anchors(
         "## From the shell: `mt5-worker call`\n### Logs\n## Logs\n"
     )
+
+
+@pytest.mark.parametrize("page", [*PAGES, ROOT / "bench" / "README.md"], ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_path_a_page_names_exists(page: Path) -> None:
+    """A path in backquotes (``simulator/ledger.py``, ``tests/unit/``), from the repository or the package: when a
+    module moves, the pages that name it must follow."""
+    named = re.findall(r"`([A-Za-z0-9_./-]+(?:\.py|\.sh|/))`", page.read_text(encoding="utf-8"))
+    missing = [p for p in named if "/" in p and not any((base / p).exists() for base in (ROOT, ROOT / "mt5_worker"))]
+    assert [] == missing

@@ -19,8 +19,8 @@ from mt5_worker.errors import (
     TransientMT5Error,
 )
 from mt5_worker.manager import MT5ConnectionManager, TerminalState
-from mt5_worker.manager.reports import PoolMetrics
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.manager.snapshots import PoolMetrics
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import ManualClock, creds, make_accounts
 
 MakeManager = Callable[..., MT5ConnectionManager]

@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.simulator.market import HISTORY_START, Market
+from mt5_worker.simulator.specs import LATENCY_PROFILES
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market import HISTORY_START, Market
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.port import FUNCTIONS, MARKET_FUNCTIONS
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
-from mt5_worker.terminal.specs import LATENCY_PROFILES
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 from tests.conftest import ManualClock, creds
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
@@ -662,7 +663,7 @@ def test_copy_ticks_from_over_arguments(symbol: str, date: int, count: int, flag
 @settings(max_examples=30, deadline=None)
 @given(group=st.text(alphabet="EURSDJPYBTC*!, ", max_size=12))
 def test_symbols_get_matches_the_mask_function(group: str) -> None:
-    from mt5_worker.terminal.masks import select
+    from mt5_worker.simulator.masks import select
 
     names = [s.name for s in SIM.symbols_get(group=group)]  # type: ignore[union-attr]
     assert select(group, Market("MetaQuotes-Demo").names) == names

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mt5_worker.client.market import to_frame
+from mt5_worker.client.frames import to_frame
 from mt5_worker.errors import InvalidRequestError, PermanentMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager import market_requests as req
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.constants import COPY_TICKS_INFO, TIMEFRAME_H4, TIMEFRAME_M1
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mt5_worker.terminal.masks import matches, select
+from mt5_worker.simulator.masks import matches, select
 
 NAMES = ["EURUSD", "GBPUSD", "USDJPY", "EURGBP", "XAUUSD", "US500", "BTCUSD", "AUDCAD", "NZDCHF", "EURUSD_T20"]
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from harness.env import clock_offset
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import creds, simulator
 
 

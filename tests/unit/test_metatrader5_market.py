@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
 from mt5_worker.terminal.metatrader5 import MetaTrader5Terminal
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, BookInfo, SymbolInfo, Tick
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 from tests.conftest import creds
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

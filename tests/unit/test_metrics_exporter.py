@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from mt5_worker.errors import AuthorizationError, SettingsError, TransientMT5Error
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.settings import Settings
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS
+from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.worker.metrics import ManagerMetrics
 from tests.conftest import creds, simulator
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from mt5_worker.backends import check_settings, simulated_terminal
 from mt5_worker.errors import SettingsError
-from mt5_worker.manager.terminals import simulated_terminal
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal.port import AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from tests.conftest import ManualClock, creds, simulator
 
 NO_IPC = (-10004, "No IPC connection")
@@ -248,7 +248,7 @@ def test_a_malformed_accounts_file_names_the_variable_and_hides_values(tmp_path:
     path = tmp_path / "accounts.json"
     path.write_text(json.dumps([{"login": -1, "password": "hunter2-secret", "server": "X"}]))
     with pytest.raises(SettingsError) as caught:
-        Settings.load(_env_file=None, simulator_accounts=path)
+        check_settings(Settings.load(_env_file=None, simulator_accounts=path))
     assert "MT5_SIMULATOR_ACCOUNTS" in str(caught.value)
     assert "login" in str(caught.value)
     assert "hunter2-secret" not in str(caught.value)

@@ -13,11 +13,11 @@ import pytest
 from pydantic import SecretStr
 
 from mt5_worker.settings import Settings
+from mt5_worker.simulator import SimulatedTerminal
+from mt5_worker.simulator.specs import AccountSpec
+from mt5_worker.simulator.trade_store import FIRST_TICKET
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult
-from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.trade_store import FIRST_TICKET
 from tests.conftest import ManualClock
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
@@ -260,13 +260,12 @@ def test_a_plain_fault_fails_before_anything_executes(sim: SimulatedTerminal) ->
 
 
 def test_after_faults_and_the_store_come_from_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from mt5_worker.manager.terminals import simulated_terminal
+    from mt5_worker.backends import simulated_terminal
 
     monkeypatch.setenv("MT5_SIMULATOR_FAULTS", '{"order_send": {"rate": 1.0, "code": -10002, "after": true}}')
     monkeypatch.setenv("MT5_SIMULATOR_TRADE_STORE", str(tmp_path / "servers.sqlite3"))
     monkeypatch.setenv("MT5_SIMULATOR_CLOCK_OFFSET", "0")  # the test's own clock says when it is
     settings = Settings.load(_env_file=None)
-    assert settings.simulator_faults["order_send"].after is True
     sim = simulated_terminal(settings, clock=ManualClock(WEDNESDAY))
     assert tmp_path / "servers.sqlite3" == sim.trade_store.path
     assert sim.initialize(login=10000005, password="demo-10000005", server="MetaQuotes-Demo")
@@ -308,7 +307,7 @@ def test_without_connection_or_account_order_send_fails_like_the_other_functions
 
 
 def test_order_send_costs_its_realistic_latency() -> None:
-    from mt5_worker.terminal.specs import LATENCY_PROFILES
+    from mt5_worker.simulator.specs import LATENCY_PROFILES
 
     clock = ManualClock(WEDNESDAY)
     sim = SimulatedTerminal((A,), clock=clock, sleep=clock.sleep, latency=LATENCY_PROFILES["realistic"])
@@ -331,9 +330,9 @@ def test_order_send_costs_its_realistic_latency() -> None:
 def test_a_symbols_trade_mode_limits_what_opens(mode: int, kind: int, retcode: int) -> None:
     from dataclasses import replace
 
-    from mt5_worker.terminal.market import SYMBOLS, Market
+    from mt5_worker.simulator.market import SYMBOLS, Market
+    from mt5_worker.simulator.trade_rules import Desk, judge
     from mt5_worker.terminal.records import TradeRequest
-    from mt5_worker.terminal.trade_rules import Desk, judge
 
     symbols = [replace(s, trade_mode=mode) if s.name == "GBPUSD" else s for s in SYMBOLS]
     desk = Desk(Market(A.server, symbols=symbols), A, int(WEDNESDAY * 1000), A.balance, (), ())

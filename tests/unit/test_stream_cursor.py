@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.feed import symbol_feed
 from mt5_worker.feed.symbol_feed import SymbolFeed
+from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.streams.bars import BarBuilder
 from mt5_worker.streams.cursor import TickCursor, TickOrderError
 from mt5_worker.streams.ids import EntryId, since_ms, start_after
 from mt5_worker.streams.positions import NOTHING, Source, gap, past
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.records import TICKS_DTYPE
-from mt5_worker.terminal.simulator import SimulatedTerminal
+from mt5_worker.terminal.arrays import TICKS_DTYPE
 from tests.conftest import ManualClock, creds
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time

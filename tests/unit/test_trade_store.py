@@ -15,12 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mt5_worker.simulator import SimulatedTerminal
+from mt5_worker.simulator.ledger import make_ledger
+from mt5_worker.simulator.market import Market
+from mt5_worker.simulator.trade_store import FIRST_TICKET, TradeStore
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import make_ledger
-from mt5_worker.terminal.market import Market
 from mt5_worker.terminal.records import TradeRequest
-from mt5_worker.terminal.simulator import SimulatedTerminal
-from mt5_worker.terminal.trade_store import FIRST_TICKET, TradeStore
 from tests.conftest import ManualClock
 from tests.unit.test_simulator_trading import BUY, WEDNESDAY, A, B, send, terminal
 
@@ -69,7 +69,7 @@ def test_a_process_killed_inside_its_transaction_leaves_nothing_and_no_lock(tmp_
     script = f"""
         import os, signal
         from tests.unit.test_simulator_trading import BUY, terminal
-        import mt5_worker.terminal.trade_store as ts
+        import mt5_worker.simulator.trade_store as ts
         original = ts.StoreSession.apply
         def apply_then_die(self, changes):
             original(self, changes)  # written, not committed

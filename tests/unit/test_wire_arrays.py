@@ -6,12 +6,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mt5_worker.bridge.service import _plain_result
-from mt5_worker.terminal.bridge_replies import BridgeProtocolError, _check_reply
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE
-from mt5_worker.terminal.wire import ARRAY_TAG, decode_array, encode_array, is_plain
+from mt5_worker.bridge.codec import BridgeProtocolError, decode_reply, encode_result
+from mt5_worker.bridge.wire import ARRAY_TAG, decode_array, encode_array, is_plain
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
+from mt5_worker.terminal.functions import BY_NAME
 
 OK = (1, "Success")
+
+
+def _check_reply(function: str, reply: object) -> object:
+    return decode_reply(BY_NAME[function], reply)
+
+
+def _plain_result(function: str, result: object) -> object:
+    return encode_result(BY_NAME[function], result)
 
 
 def rates(n: int = 3) -> np.ndarray:

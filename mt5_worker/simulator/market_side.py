@@ -1,9 +1,9 @@
 """The simulated terminal's market side: ``symbols_*``, ``symbol_*``, ``market_book_*`` and ``copy_*``.
 
-A mixin of :class:`~mt5_worker.terminal.simulator.SimulatedTerminal` (which supplies the connection, the call
-accounting and the active account), as :mod:`~mt5_worker.terminal.simulator_account` is for the account side; the
-argument parsing every data function shares is :mod:`~mt5_worker.terminal.simulator_parts`. It serves the active
-account's trade server's :class:`~mt5_worker.terminal.market.Market` (a deterministic function of the server's
+A mixin of :class:`~mt5_worker.simulator.terminal.SimulatedTerminal` (which supplies the connection, the call
+accounting and the active account), as :mod:`~mt5_worker.simulator.account_side` is for the account side; the
+argument parsing every data function shares is :mod:`~mt5_worker.simulator.parts`. It serves the active
+account's trade server's :class:`~mt5_worker.simulator.market.Market` (a deterministic function of the server's
 name, ``market_seed`` and time); "now" is the ``clock``. Argument rules and failures: docs/sdk-market-data.md.
 """
 
@@ -15,11 +15,13 @@ from typing import Any
 import numpy as np
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_NOT_FOUND, error_tuple
+from mt5_worker.simulator.market import Market, SymbolMarket
+from mt5_worker.simulator.masks import select
+from mt5_worker.simulator.parts import NO_VALUE, SimulatorParts, seconds
 from mt5_worker.terminal import constants as mt5c
-from mt5_worker.terminal.market import Market, SymbolMarket
-from mt5_worker.terminal.masks import select
-from mt5_worker.terminal.records import TICKS_DTYPE, BookInfo, Records, SymbolInfo, Tick
-from mt5_worker.terminal.simulator_parts import NO_VALUE, SimulatorParts
+from mt5_worker.terminal.arrays import TICKS_DTYPE, Records
+from mt5_worker.terminal.functions import BY_NAME
+from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 
 
 class MarketSide(SimulatorParts):
@@ -50,7 +52,7 @@ class MarketSide(SimulatorParts):
 
     def symbols_get(self, *args: Any, **kwargs: Any) -> tuple[SymbolInfo, ...] | None:
         with self._call("symbols_get"):
-            values = self._data_arguments("symbols_get", args, kwargs, (), ("group",), keywords=("group",))
+            values = self._data_arguments("symbols_get", args, kwargs)
             if values is None:
                 return None
             (group,) = values
@@ -84,7 +86,7 @@ class MarketSide(SimulatorParts):
 
     def symbol_select(self, *args: Any, **kwargs: Any) -> bool:
         with self._call("symbol_select"):
-            values = self._data_arguments("symbol_select", args, kwargs, ("symbol",), ("enable",), keywords=("enable",))
+            values = self._data_arguments("symbol_select", args, kwargs)
             if values is None:
                 return False
             symbol, enable = values
@@ -140,7 +142,7 @@ class MarketSide(SimulatorParts):
 
     def copy_rates_from(self, *args: Any, **kwargs: Any) -> Records | None:
         with self._call("copy_rates_from"):
-            parsed = self._rates_arguments("copy_rates_from", args, kwargs, ("date_from", "count"))
+            parsed = self._rates_arguments("copy_rates_from", args, kwargs)
             if parsed is None:
                 return None
             market, symbol, timeframe, (date_from, count) = parsed
@@ -153,7 +155,7 @@ class MarketSide(SimulatorParts):
 
     def copy_rates_from_pos(self, *args: Any, **kwargs: Any) -> Records | None:
         with self._call("copy_rates_from_pos"):
-            parsed = self._rates_arguments("copy_rates_from_pos", args, kwargs, ("start_pos", "count"))
+            parsed = self._rates_arguments("copy_rates_from_pos", args, kwargs)
             if parsed is None:
                 return None
             market, symbol, timeframe, (start_pos, count) = parsed
@@ -165,7 +167,7 @@ class MarketSide(SimulatorParts):
 
     def copy_rates_range(self, *args: Any, **kwargs: Any) -> Records | None:
         with self._call("copy_rates_range"):
-            parsed = self._rates_arguments("copy_rates_range", args, kwargs, ("date_from", "date_to"))
+            parsed = self._rates_arguments("copy_rates_range", args, kwargs)
             if parsed is None:
                 return None
             market, symbol, timeframe, (date_from, date_to) = parsed
@@ -178,7 +180,7 @@ class MarketSide(SimulatorParts):
 
     def copy_ticks_from(self, *args: Any, **kwargs: Any) -> Records | None:
         with self._call("copy_ticks_from"):
-            parsed = self._ticks_arguments("copy_ticks_from", args, kwargs, ("date_from", "count", "flags"))
+            parsed = self._ticks_arguments("copy_ticks_from", args, kwargs)
             if parsed is None:
                 return None
             symbol, (date_from, count, flags) = parsed
@@ -187,7 +189,7 @@ class MarketSide(SimulatorParts):
 
     def copy_ticks_range(self, *args: Any, **kwargs: Any) -> Records | None:
         with self._call("copy_ticks_range"):
-            parsed = self._ticks_arguments("copy_ticks_range", args, kwargs, ("date_from", "date_to", "flags"))
+            parsed = self._ticks_arguments("copy_ticks_range", args, kwargs)
             if parsed is None:
                 return None
             symbol, (date_from, date_to, flags) = parsed
@@ -202,7 +204,7 @@ class MarketSide(SimulatorParts):
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Market, SymbolMarket] | None:
         """The one positional ``symbol`` of a symbol function, looked up: unknown is ``(-4, 'Terminal: Not found')``."""
-        values = self._data_arguments(name, args, kwargs, ("symbol",))
+        values = self._data_arguments(name, args, kwargs)
         if values is None or self._rejects_arguments(symbol=(values[0], str)):
             return None
         market = self.market
@@ -213,9 +215,10 @@ class MarketSide(SimulatorParts):
         return market, symbol
 
     def _rates_arguments(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rest: tuple[str, str]
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[Market, SymbolMarket, int, tuple[int, int]] | None:
-        values = self._data_arguments(name, args, kwargs, ("symbol", "timeframe", *rest))
+        rest = _rest(name, 2)
+        values = self._data_arguments(name, args, kwargs)
         if values is None:
             return None
         symbol, timeframe, first, second = values
@@ -236,12 +239,13 @@ class MarketSide(SimulatorParts):
         market, found = self._data_symbol(symbol)
         if market is None or found is None:
             return None
-        return market, found, timeframe, (_seconds(first), _seconds(second))
+        return market, found, timeframe, (seconds(first), seconds(second))
 
     def _ticks_arguments(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], rest: tuple[str, str, str]
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[SymbolMarket, tuple[int, int, int]] | None:
-        values = self._data_arguments(name, args, kwargs, ("symbol", *rest))
+        rest = _rest(name, 1)
+        values = self._data_arguments(name, args, kwargs)
         if values is None:
             return None
         symbol, date_from, second, flags = values
@@ -262,7 +266,7 @@ class MarketSide(SimulatorParts):
         _, found = self._data_symbol(symbol)
         if found is None:
             return None
-        return found, (_seconds(date_from), _seconds(second), flags)
+        return found, (seconds(date_from), seconds(second), flags)
 
     def _data_symbol(self, symbol: str) -> tuple[Market | None, SymbolMarket | None]:
         """A data function's symbol: an unknown one fails the call with ``(-1, 'Terminal: Call failed')``."""
@@ -293,10 +297,9 @@ _COPY_TICKS_FLAGS = frozenset(
 )
 
 
-def _seconds(value: datetime | int) -> int:
-    """A date argument as epoch seconds: ints as they are; a datetime by its ``timestamp()`` (so a naive one is
-    read in the local time zone, as the SDK's pages warn)."""
-    return int(value.timestamp()) if isinstance(value, datetime) else int(value)
+def _rest(name: str, first: int) -> tuple[str, ...]:
+    """The names of a copy function's positional parameters after the first ``first`` (its form)."""
+    return tuple(p.name for p in BY_NAME[name].positional[first:])
 
 
 def _filter_ticks(ticks: Records, flags: int) -> Records:

@@ -6,10 +6,10 @@ counters and an overlap detector for tests and benchmarks. It remembers the pass
 authorised, as a terminal's saved accounts do, so ``login(n)`` without a password works only after one
 successful login with it.
 
-The market side (``symbols_*``, ``copy_*``, ``market_book_*``: :mod:`~mt5_worker.terminal.simulator_market`),
-the account side (orders, positions, history, ``order_check``: :mod:`~mt5_worker.terminal.simulator_account`)
+The market side (``symbols_*``, ``copy_*``, ``market_book_*``: :mod:`~mt5_worker.simulator.market_side`),
+the account side (orders, positions, history, ``order_check``: :mod:`~mt5_worker.simulator.account_side`)
 and trading (``order_send`` on a simulated trade server that outlives the terminal:
-:mod:`~mt5_worker.terminal.simulator_trading`) are mixins; this module holds the connection, the accounts, the
+:mod:`~mt5_worker.simulator.trading_side`) are mixins; this module holds the connection, the accounts, the
 call accounting and fault injection.
 """
 
@@ -35,38 +35,20 @@ from mt5_worker.codes import (
     SUCCESS,
     error_tuple,
 )
-from mt5_worker.terminal.ledger import Ledger
-from mt5_worker.terminal.market import Market
-from mt5_worker.terminal.port import FUNCTIONS, AccountInfo, TerminalInfo
-from mt5_worker.terminal.simulator_account import AccountSide
-from mt5_worker.terminal.simulator_market import MarketSide
-from mt5_worker.terminal.simulator_trading import TradingSide
-from mt5_worker.terminal.specs import AccountSpec, FaultSpec
-from mt5_worker.terminal.trade_rules import Figures
-from mt5_worker.terminal.trade_store import TradeStore
+from mt5_worker.simulator.account_side import AccountSide
+from mt5_worker.simulator.ledger import Ledger
+from mt5_worker.simulator.market import Market
+from mt5_worker.simulator.market_side import MarketSide
+from mt5_worker.simulator.specs import DEMO_ACCOUNTS, AccountSpec, FaultSpec
+from mt5_worker.simulator.trade_rules import Figures
+from mt5_worker.simulator.trade_store import TradeStore
+from mt5_worker.simulator.trading_side import TradingSide
+from mt5_worker.terminal.functions import FUNCTIONS
+from mt5_worker.terminal.records import AccountInfo, TerminalInfo
 
 BUILD = 4755
 BUILD_DATE = "20 Nov 2026"
 MAXBARS = 100_000  # the terminal's "Max. bars in chart" (terminal_info().maxbars)
-
-
-def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:
-    return AccountSpec(
-        login=login, password=f"demo-{login}", server=server, name=name, balance=balance, currency=currency
-    )
-
-
-# The built-in accounts when MT5_SIMULATOR_ACCOUNTS is unset; password is "demo-<login>".
-DEMO_ACCOUNTS: tuple[AccountSpec, ...] = (
-    _demo_account(10000001, "MetaQuotes-Demo", "Alice Demo", 10_000.0),
-    _demo_account(10000002, "MetaQuotes-Demo", "Bob Demo", 25_000.0),
-    _demo_account(10000003, "MetaQuotes-Demo", "Carol Demo", 5_000.0, "EUR"),
-    _demo_account(10000004, "MetaQuotes-Demo", "Dan Demo", 100_000.0),
-    _demo_account(10000005, "MetaQuotes-Demo", "Erin Demo", 750.0, "GBP"),
-    _demo_account(20000001, "Simulated-Live", "Frank Live", 50_000.0),
-    _demo_account(20000002, "Simulated-Live", "Grace Live", 12_500.0, "EUR"),
-    _demo_account(20000003, "Simulated-Live", "Heidi Live", 3_300.0),
-)
 
 
 # Functions that change something: an ``after`` fault lets them take effect before failing.

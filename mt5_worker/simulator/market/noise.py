@@ -10,29 +10,29 @@ import numpy.typing as npt
 
 # Hash streams: one per independent quantity, so that no two draw the same numbers.
 (
-    _S_ANCHOR,
-    _S_CLOSE,
-    _S_HIGH,
-    _S_LOW,
-    _S_COUNT,
-    _S_SPREAD,
-    _S_HOUR_HIGH_AT,
-    _S_HOUR_LOW_AT,
-    _S_MIN_PATH,
-    _S_MIN_CLOSE,
-    _S_MIN_HIGH,
-    _S_MIN_LOW,
-    _S_MIN_WEIGHT,
-    _S_MIN_SPREAD,
-    _S_TICK_TIME,
-    _S_TICK_HIGH_AT,
-    _S_TICK_LOW_AT,
-    _S_TICK_PATH,
-    _S_TICK_SPREAD,
-    _S_BOOK,
-    _S_TICK_BURST,
-    _S_BURST_AT,
-    _S_BURST_WHICH,
+    S_ANCHOR,
+    S_CLOSE,
+    S_HIGH,
+    S_LOW,
+    S_COUNT,
+    S_SPREAD,
+    S_HOUR_HIGH_AT,
+    S_HOUR_LOW_AT,
+    S_MIN_PATH,
+    S_MIN_CLOSE,
+    S_MIN_HIGH,
+    S_MIN_LOW,
+    S_MIN_WEIGHT,
+    S_MIN_SPREAD,
+    S_TICK_TIME,
+    S_TICK_HIGH_AT,
+    S_TICK_LOW_AT,
+    S_TICK_PATH,
+    S_TICK_SPREAD,
+    S_BOOK,
+    S_TICK_BURST,
+    S_BURST_AT,
+    S_BURST_WHICH,
 ) = range(100, 123)
 
 I64 = npt.NDArray[np.int64]
@@ -52,7 +52,7 @@ def _mix(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     return x ^ (x >> np.uint64(31))
 
 
-def _hash(key: int, stream: int, *parts: npt.ArrayLike) -> npt.NDArray[np.uint64]:
+def hash_bits(key: int, stream: int, *parts: npt.ArrayLike) -> npt.NDArray[np.uint64]:
     arrays = np.broadcast_arrays(*(np.asarray(p, dtype=np.int64) for p in parts))
     start = (key ^ (stream * 0x9E3779B97F4A7C15)) & 0xFFFFFFFFFFFFFFFF
     with np.errstate(over="ignore"):
@@ -62,14 +62,14 @@ def _hash(key: int, stream: int, *parts: npt.ArrayLike) -> npt.NDArray[np.uint64
     return h
 
 
-def _uniform(key: int, stream: int, *parts: npt.ArrayLike) -> F64:
+def uniform(key: int, stream: int, *parts: npt.ArrayLike) -> F64:
     """Uniform in [0, 1)."""
-    return (_hash(key, stream, *parts) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    return (hash_bits(key, stream, *parts) >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
 
 
-def _normal(key: int, stream: int, *parts: npt.ArrayLike) -> F64:
+def normal(key: int, stream: int, *parts: npt.ArrayLike) -> F64:
     """Standard normal (Box-Muller on two hashed uniforms)."""
-    u1 = _uniform(key, stream, *parts)
-    u2 = _uniform(key, stream + 1000, *parts)
+    u1 = uniform(key, stream, *parts)
+    u2 = uniform(key, stream + 1000, *parts)
     result: F64 = np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
     return result

@@ -34,13 +34,13 @@ The package, one concept a module (the names other modules import are re-exporte
 - :mod:`.trade_server`: one trade server's market, its book, ``SymbolInfo`` and rates (``Market``).
 """
 
-from mt5_worker.terminal.market.bars import BarIndex
-from mt5_worker.terminal.market.noise import stable_hash
-from mt5_worker.terminal.market.pieces import Hours, Minutes, Pieces
-from mt5_worker.terminal.market.prices import MIN_TICKS_PER_HOUR, MIN_TICKS_PER_MINUTE, SymbolMarket
-from mt5_worker.terminal.market.sessions import HISTORY_START, Calendar
-from mt5_worker.terminal.market.symbols import SYMBOLS, SymbolSpec
-from mt5_worker.terminal.market.trade_server import BOOK_LEVELS, Market
+from mt5_worker.simulator.market.bars import BarIndex
+from mt5_worker.simulator.market.calendar import HISTORY_START, Calendar
+from mt5_worker.simulator.market.noise import stable_hash
+from mt5_worker.simulator.market.pieces import Hours, Minutes, Pieces
+from mt5_worker.simulator.market.prices import MIN_TICKS_PER_HOUR, MIN_TICKS_PER_MINUTE, SymbolMarket
+from mt5_worker.simulator.market.symbols import SYMBOLS, SymbolSpec
+from mt5_worker.simulator.market.trade_server import BOOK_LEVELS, Market
 
 __all__ = [
     "BOOK_LEVELS",

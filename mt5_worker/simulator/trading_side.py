@@ -1,10 +1,10 @@
 """The simulated terminal's trading: ``order_send`` against a simulated trade server whose state outlives the terminal.
 
-A mixin of :class:`~mt5_worker.terminal.simulator.SimulatedTerminal`. An account's trading is its generated ledger
-(:mod:`~mt5_worker.terminal.ledger`, fixed history) merged with what ``order_send`` changed, which the trade server
-keeps in a :class:`~mt5_worker.terminal.trade_store.TradeStore` shared by every simulated terminal using the same
-file. The rules are :mod:`~mt5_worker.terminal.trade_rules` (shared with ``order_check``), the changes
-:mod:`~mt5_worker.terminal.trade_execution`. docs/sdk-trading.md has the SDK facts and the choices.
+A mixin of :class:`~mt5_worker.simulator.terminal.SimulatedTerminal`. An account's trading is its generated ledger
+(:mod:`~mt5_worker.simulator.ledger`, fixed history) merged with what ``order_send`` changed, which the trade server
+keeps in a :class:`~mt5_worker.simulator.trade_store.TradeStore` shared by every simulated terminal using the same
+file. The rules are :mod:`~mt5_worker.simulator.trade_rules` (shared with ``order_check``), the changes
+:mod:`~mt5_worker.simulator.trade_execution`. docs/sdk-trading.md has the SDK facts and the choices.
 
 The terminal's own switch, "Algo Trading": with ``disable_algo_on_switch`` (the terminal option "disable automated
 trading when the account has been changed"), a ``login`` that changes the account turns it off; ``order_send``
@@ -18,15 +18,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
+from mt5_worker.simulator.ledger import Ledger, profit_at
+from mt5_worker.simulator.market import Market, SymbolSpec
+from mt5_worker.simulator.parts import SimulatorParts
+from mt5_worker.simulator.specs import AccountSpec
+from mt5_worker.simulator.trade_execution import execute
+from mt5_worker.simulator.trade_rules import COMMENTS, Desk, Figures, figures, judge
+from mt5_worker.simulator.trade_store import AccountState, TradeStore
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import Ledger, profit_at
-from mt5_worker.terminal.market import Market, SymbolSpec
 from mt5_worker.terminal.records import OrderSendResult, Tick, TradePosition, TradeRequest
-from mt5_worker.terminal.simulator_parts import SimulatorParts
-from mt5_worker.terminal.specs import AccountSpec
-from mt5_worker.terminal.trade_execution import execute
-from mt5_worker.terminal.trade_rules import COMMENTS, Desk, Figures, figures, judge
-from mt5_worker.terminal.trade_store import AccountState, TradeStore
 
 # The longest comment the SDK passes on. Terminals differ (field reports: 31 on some builds, 28 on others), so
 # the simulator refuses only what every build refuses; keep comments to 27 characters for every terminal.
@@ -99,7 +99,7 @@ class TradingSide(SimulatorParts):
 
     def _trade_request(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TradeRequest | None:
         """The one positional request of ``order_check``/``order_send``, parsed; ``None`` with the error set."""
-        values = self._data_arguments(name, args, kwargs, ("request",))
+        values = self._data_arguments(name, args, kwargs)
         if values is None:
             return None
         request, problem = parse_request(values[0])

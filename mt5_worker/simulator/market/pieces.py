@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mt5_worker.terminal.market.noise import F64, I64
-from mt5_worker.terminal.records import Records
+from mt5_worker.simulator.market.noise import F64, I64
+from mt5_worker.terminal.arrays import Records
 
 
 @dataclass
@@ -65,11 +65,11 @@ class Pieces:
 _PIECE_FIELDS = ("time", "open", "high", "low", "close", "count", "spread")
 
 
-def _hour_pieces(hs: Hours) -> Pieces:
+def hour_pieces(hs: Hours) -> Pieces:
     return Pieces(hs.hour * 3600, hs.open, hs.high, hs.low, hs.close, hs.count, hs.spread)
 
 
-def _minute_pieces(ms: Minutes, rows: I64, mins: I64) -> Pieces:
+def minute_pieces(ms: Minutes, rows: I64, mins: I64) -> Pieces:
     time = (ms.hours.hour[rows] * 60 + mins) * 60
     return Pieces(
         time,
@@ -82,7 +82,7 @@ def _minute_pieces(ms: Minutes, rows: I64, mins: I64) -> Pieces:
     )
 
 
-def _tick_pieces(ticks: Records, point: float) -> Pieces:
+def tick_pieces(ticks: Records, point: float) -> Pieces:
     """Some ticks of one minute as a single row."""
     bid = ticks["bid"]
     spreads = np.round((ticks["ask"] - bid) / point).astype(np.int64)
@@ -97,7 +97,7 @@ def _tick_pieces(ticks: Records, point: float) -> Pieces:
     )
 
 
-def _reduce(p: Pieces, bounds: I64) -> Pieces:
+def reduce_pieces(p: Pieces, bounds: I64) -> Pieces:
     """Aggregate consecutive rows into groups starting at ``bounds``."""
     ends = np.concatenate([bounds[1:], [len(p.time)]]) - 1
     return Pieces(
@@ -111,7 +111,7 @@ def _reduce(p: Pieces, bounds: I64) -> Pieces:
     )
 
 
-def _fill(out: Records, p: Pieces) -> None:
+def fill(out: Records, p: Pieces) -> None:
     out["open"] = p.open
     out["high"] = p.high
     out["low"] = p.low

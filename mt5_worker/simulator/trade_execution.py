@@ -1,7 +1,7 @@
 """What an accepted trade request changes on the simulated trade server: the orders, deals and positions it makes.
 
-:func:`execute` turns a request the rules accepted (:func:`~mt5_worker.terminal.trade_rules.judge`) into
-:class:`~mt5_worker.terminal.trade_store.Changes` and the ``OrderSendResult``'s ticket fields, as a hedging
+:func:`execute` turns a request the rules accepted (:func:`~mt5_worker.simulator.trade_rules.judge`) into
+:class:`~mt5_worker.simulator.trade_store.Changes` and the ``OrderSendResult``'s ticket fields, as a hedging
 account's server does: a deal without ``position`` opens a new position whose ticket is its order's; with
 ``position`` it closes that position (partly if the volume is smaller) with an exit deal carrying the realised
 profit; a pending order waits in the orders until removed (the simulator never triggers pending orders, SL or
@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mt5_worker.simulator.trade_rules import Desk, Verdict
+from mt5_worker.simulator.trade_store import Changes, Execution
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import TradeDeal, TradeOrder, TradePosition, TradeRequest
-from mt5_worker.terminal.trade_rules import Desk, Verdict
-from mt5_worker.terminal.trade_store import Changes, Execution
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from mt5_worker.simulator.market.bars import BarIndex
+from mt5_worker.simulator.market.noise import S_BOOK, hash_bits, stable_hash
+from mt5_worker.simulator.market.prices import SymbolMarket
+from mt5_worker.simulator.market.symbols import SYMBOLS, SymbolSpec
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market.bars import BarIndex
-from mt5_worker.terminal.market.noise import _S_BOOK, _hash, stable_hash
-from mt5_worker.terminal.market.prices import SymbolMarket
-from mt5_worker.terminal.market.symbols import SYMBOLS, SymbolSpec
 from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 
 BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)
@@ -60,7 +60,7 @@ class Market:
         step = max(1, spec.spread // 3) * spec.point
         levels = np.arange(BOOK_LEVELS)
         lots = np.array([1, 2, 5, 10, 20, 36, 50, 100, 250])
-        draw = _hash(market.key, _S_BOOK, now_ms // 1000, np.arange(2 * BOOK_LEVELS))
+        draw = hash_bits(market.key, S_BOOK, now_ms // 1000, np.arange(2 * BOOK_LEVELS))
         volumes = lots[(draw % np.uint64(len(lots))).astype(np.int64)] * (1 + levels.repeat(2) // 2)
         asks = np.round(tick.ask + levels[::-1] * step, spec.digits)
         bids = np.round(tick.bid - levels * step, spec.digits)

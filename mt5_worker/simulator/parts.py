@@ -1,8 +1,8 @@
 """What the simulated terminal's sides share: the state they read, the hooks they call, the argument parsing.
 
-:class:`~mt5_worker.terminal.simulator.SimulatedTerminal` is :class:`~mt5_worker.terminal.simulator_market.MarketSide`,
-:class:`~mt5_worker.terminal.simulator_account.AccountSide` and
-:class:`~mt5_worker.terminal.simulator_trading.TradingSide` together; each side inherits :class:`SimulatorParts`, so
+:class:`~mt5_worker.simulator.terminal.SimulatedTerminal` is :class:`~mt5_worker.simulator.market_side.MarketSide`,
+:class:`~mt5_worker.simulator.account_side.AccountSide` and
+:class:`~mt5_worker.simulator.trading_side.TradingSide` together; each side inherits :class:`SimulatorParts`, so
 this class comes last in the terminal's method resolution order. Its stubs therefore never hide an implementation,
 whether the terminal's own or another side's, and they let each side be type-checked alone.
 """
@@ -12,15 +12,17 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sized
 from contextlib import AbstractContextManager
+from datetime import datetime
 from typing import Any, TypeVar
 
 from mt5_worker.codes import RES_E_INVALID_PARAMS, error_tuple
-from mt5_worker.terminal.ledger import Ledger
-from mt5_worker.terminal.market import Market
+from mt5_worker.simulator.ledger import Ledger
+from mt5_worker.simulator.market import Market
+from mt5_worker.simulator.specs import BULK_ROWS_PER_LATENCY, AccountSpec
+from mt5_worker.simulator.trade_rules import Desk
+from mt5_worker.simulator.trade_store import AccountState, TradeStore
+from mt5_worker.terminal.functions import BY_NAME, REQUIRED
 from mt5_worker.terminal.records import TradeRequest
-from mt5_worker.terminal.specs import BULK_ROWS_PER_LATENCY, AccountSpec
-from mt5_worker.terminal.trade_rules import Desk
-from mt5_worker.terminal.trade_store import AccountState, TradeStore
 
 # Argument errors of the data functions (RES_E_INVALID_PARAMS). The count message is the wheel's (initialize's);
 # the keyword one is what peers report for a date passed by keyword. Neither is verified for every function.
@@ -87,25 +89,19 @@ class SimulatorParts:
 
     # --- shared by the sides ---
 
-    def _data_arguments(
-        self,
-        name: str,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        required: tuple[str, ...],
-        optional: tuple[str, ...] = (),
-        *,
-        keywords: tuple[str, ...] = (),
-    ) -> list[Any] | None:
-        """The SDK's parsing of a data function's arguments, after the connection check: the values in order
-        (``NO_VALUE`` for an omitted optional one), or ``None`` with the error set."""
+    def _data_arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[Any] | None:
+        """The SDK's parsing of a data function's arguments, by its declaration in the SDK table, after the
+        connection check: the positional parameters' values in order (``NO_VALUE`` for an omitted optional one;
+        keyword-only filters stay in ``kwargs``), or ``None`` with the error set."""
         if self._unavailable(name):
             return None
-        if set(kwargs) - set(keywords):
+        spec = BY_NAME[name]
+        if set(kwargs) - set(spec.keywords):
             self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_KEYWORD_ARGUMENTS)
             return None
-        names = required + optional
-        if not len(required) <= len(args) <= len(names):
+        names = [p.name for p in spec.positional]
+        required = sum(1 for p in spec.positional if p.default is REQUIRED)
+        if not required <= len(args) <= len(names):
             self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_ARGUMENT_COUNT)
             return None
         values = list(args) + [NO_VALUE] * (len(names) - len(args))
@@ -127,3 +123,9 @@ class SimulatorParts:
         if delay:
             self._sleep(delay)
         return rows
+
+
+def seconds(value: datetime | int) -> int:
+    """A date argument as epoch seconds: ints as they are; a datetime by its ``timestamp()`` (so a naive one is
+    read in the local time zone, as the SDK's pages warn)."""
+    return int(value.timestamp()) if isinstance(value, datetime) else int(value)

@@ -3,9 +3,9 @@
 Pure functions of a :class:`Desk` (the account, its positions and orders, the market, now): ``order_check`` and
 ``order_send`` both judge a request with :func:`judge`, so they always agree (``order_check``'s 0 is
 ``order_send``'s 10009/10008 for the same request at the same moment). What an accepted request then changes is
-:mod:`~mt5_worker.terminal.trade_execution`. The rules, their order and their sources: docs/sdk-trading.md.
+:mod:`~mt5_worker.simulator.trade_execution`. The rules, their order and their sources: docs/sdk-trading.md.
 
-Money follows :mod:`~mt5_worker.terminal.ledger`: margin of a position at its open price (the formula of
+Money follows :mod:`~mt5_worker.simulator.ledger`: margin of a position at its open price (the formula of
 ``order_calc_margin``), floating profit at the current Bid (a buy) or Ask (a sell).
 """
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from mt5_worker.simulator.ledger import margin, margin_at, profit
+from mt5_worker.simulator.market import Market, SymbolSpec
+from mt5_worker.simulator.specs import AccountSpec
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import margin, margin_at, profit
-from mt5_worker.terminal.market import Market, SymbolSpec
 from mt5_worker.terminal.records import Tick, TradeOrder, TradePosition, TradeRequest
-from mt5_worker.terminal.specs import AccountSpec
 
 # What the terminal writes in ``comment`` for each retcode. Seen in recorded results: "Request executed",
 # "Requote", "Invalid request", "AutoTrading disabled by client", "Unsupported filling mode", "Invalid stops",

@@ -6,7 +6,7 @@ process and bridge process on a machine opens the same file (``MT5_SIMULATOR_TRA
 by one is seen by all, and survives the death (even SIGKILL) of any of them.
 
 Per ``(server, login)`` it holds the positions and pending orders ``order_send`` opened, the history orders and
-deals it created, and the generated-ledger tickets (:mod:`~mt5_worker.terminal.ledger`) it took over (closed,
+deals it created, and the generated-ledger tickets (:mod:`~mt5_worker.simulator.ledger`) it took over (closed,
 removed, or now kept here because they changed). Records are stored as JSON arrays of their fields.
 
 - One ``order_send`` is one ``BEGIN IMMEDIATE`` transaction (:meth:`TradeStore.session`): it reads the account,

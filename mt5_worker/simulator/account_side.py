@@ -1,28 +1,26 @@
 """The simulated terminal's account side: orders, positions, history, margin and profit, ``order_check``.
 
-A mixin of :class:`~mt5_worker.terminal.simulator.SimulatedTerminal` (which supplies the connection, the call
+A mixin of :class:`~mt5_worker.simulator.terminal.SimulatedTerminal` (which supplies the connection, the call
 accounting, the argument parsing and the market). The account's trading is its generated
-:class:`~mt5_worker.terminal.ledger.Ledger` merged with what ``order_send`` changed on the simulated trade server
-(:meth:`~mt5_worker.terminal.simulator_trading.TradingSide.book`); ``order_check`` judges a request with the trade
-server's own rules (:mod:`~mt5_worker.terminal.trade_rules`). Argument rules and results: docs/sdk-market-data.md,
+:class:`~mt5_worker.simulator.ledger.Ledger` merged with what ``order_send`` changed on the simulated trade server
+(:meth:`~mt5_worker.simulator.trading_side.TradingSide.book`); ``order_check`` judges a request with the trade
+server's own rules (:mod:`~mt5_worker.simulator.trade_rules`). Argument rules and results: docs/sdk-market-data.md,
 "Account side", and docs/sdk-trading.md.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
+from mt5_worker.simulator.ledger import Ledger, make_ledger, margin, profit
+from mt5_worker.simulator.masks import matches
+from mt5_worker.simulator.parts import INVALID_ARGUMENT_COUNT, SimulatorParts, seconds
+from mt5_worker.simulator.trade_rules import COMMENTS, Verdict, figures, judge
+from mt5_worker.simulator.trading_side import mark_all
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.ledger import Ledger, make_ledger, margin, profit
-from mt5_worker.terminal.masks import matches
 from mt5_worker.terminal.records import OrderCheckResult, TradeDeal, TradeOrder, TradePosition
-from mt5_worker.terminal.simulator_market import _seconds
-from mt5_worker.terminal.simulator_parts import INVALID_ARGUMENT_COUNT, SimulatorParts
-from mt5_worker.terminal.simulator_trading import mark_all
-from mt5_worker.terminal.trade_rules import COMMENTS, Verdict, figures, judge
-
-_FILTERS = ("symbol", "group", "ticket")
 
 
 class AccountSide(SimulatorParts):
@@ -47,14 +45,14 @@ class AccountSide(SimulatorParts):
 
     def orders_total(self, *args: Any, **kwargs: Any) -> int | None:
         with self._call("orders_total"):
-            if self._data_arguments("orders_total", args, kwargs, ()) is None:
+            if self._data_arguments("orders_total", args, kwargs) is None:
                 return None
             ledger = self._merged()
             return 0 if ledger is None else len(ledger.orders)
 
     def positions_total(self, *args: Any, **kwargs: Any) -> int | None:
         with self._call("positions_total"):
-            if self._data_arguments("positions_total", args, kwargs, ()) is None:
+            if self._data_arguments("positions_total", args, kwargs) is None:
                 return None
             ledger = self._merged()
             return 0 if ledger is None else len(ledger.positions)
@@ -137,7 +135,7 @@ class AccountSide(SimulatorParts):
     # --- internals ---
 
     def _filter_arguments(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        if self._data_arguments(name, args, kwargs, (), keywords=_FILTERS) is None:
+        if self._data_arguments(name, args, kwargs) is None:
             return False
         types: dict[str, object] = {"symbol": str, "group": str, "ticket": int}
         return not self._rejects_arguments(**{k: (v, types[k]) for k, v in kwargs.items()})
@@ -146,8 +144,7 @@ class AccountSide(SimulatorParts):
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], *, totals: bool = False
     ) -> tuple[tuple[TradeOrder, ...], tuple[TradeDeal, ...]] | None:
         """The history an SDK form selects: ``(date_from, date_to[, group=])``, ``(ticket=)`` or ``(position=)``."""
-        keywords = () if totals else ("group", "ticket", "position")
-        if self._data_arguments(name, args, kwargs, (), ("date_from", "date_to"), keywords=keywords) is None:
+        if self._data_arguments(name, args, kwargs) is None:
             return None
         by_id = set(kwargs) & {"ticket", "position"}
         dated = len(args) == 2 and not by_id
@@ -156,8 +153,6 @@ class AccountSide(SimulatorParts):
             return None
         checks: dict[str, tuple[object, object]] = {k: (v, str if k == "group" else int) for k, v in kwargs.items()}
         if dated:
-            from datetime import datetime
-
             checks |= {"date_from": (args[0], datetime | int), "date_to": (args[1], datetime | int)}
         if self._rejects_arguments(**checks):
             return None
@@ -165,7 +160,7 @@ class AccountSide(SimulatorParts):
         if ledger is None:
             return (), ()
         if dated:
-            lo, hi, group = _seconds(args[0]), _seconds(args[1]), kwargs.get("group", "")
+            lo, hi, group = seconds(args[0]), seconds(args[1]), kwargs.get("group", "")
             orders = tuple(o for o in ledger.history_orders if lo <= o.time_setup <= hi and matches(group, o.symbol))
             deals = tuple(d for d in ledger.deals if lo <= d.time <= hi and matches(group, d.symbol))
         elif "ticket" in kwargs:
@@ -179,7 +174,7 @@ class AccountSide(SimulatorParts):
     def _calc_arguments(
         self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], prices: tuple[str, ...], actions: Any
     ) -> tuple[Any, list[Any]] | None:
-        values = self._data_arguments(name, args, kwargs, ("action", "symbol", "volume", *prices))
+        values = self._data_arguments(name, args, kwargs)
         if values is None:
             return None
         checks: dict[str, tuple[object, object]] = {"action": (values[0], int), "symbol": (values[1], str)}

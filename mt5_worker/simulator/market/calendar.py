@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from mt5_worker.terminal.market.noise import I64
+from mt5_worker.simulator.market.noise import I64
 
 HISTORY_START = 1_420_070_400  # 2015-01-01 00:00:00 server time
 _SUNDAY_HOUR = 72  # 1970-01-04 00:00, the first Sunday of the epoch, in hours

@@ -1,6 +1,6 @@
 """What both ends of the bridge agree on: the handshake before RPyC starts, plain data, safe RPyC settings.
 
-The client (:mod:`mt5_worker.terminal.bridge`) and the server (:mod:`mt5_worker.bridge.server`) both import
+The client (:mod:`mt5_worker.bridge.terminal`) and the server (:mod:`mt5_worker.bridge.server`) both import
 this module, so a change to the protocol is made in one place.
 """
 
@@ -14,13 +14,16 @@ import numpy as np
 
 # --- the handshake both ends speak before RPyC starts -----------------------------------------------------
 # Client: MAGIC, VERSION (1 byte), token length (2 bytes, big-endian), token (UTF-8). Bridge: one byte,
-# ACK_OK or ACK_REFUSED, then it closes the connection if it refused.
+# ACK_OK, ACK_REFUSED or ACK_VERSION (it speaks another version), then it closes the connection if it refused.
+# VERSION changes whenever what crosses changes shape (mt5_worker.bridge.codec): ends of different versions then
+# refuse each other at the handshake, with a reason, instead of failing call by call.
 MAGIC = b"MT5BRIDGE"
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(f">{len(MAGIC)}sBH")
 MAX_TOKEN_BYTES = 1024
 ACK_OK = b"\x01"
 ACK_REFUSED = b"\x00"
+ACK_VERSION = b"\x02"
 
 # RPyC settings for both ends: no pickle, no attribute access beyond what a service exposes, no remote
 # exception classes imported or instantiated, no local tracebacks sent to the peer.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from mt5_worker.simulator.market.calendar import _SUNDAY_HOUR, HISTORY_START
+from mt5_worker.simulator.market.noise import I64
+from mt5_worker.simulator.market.prices import SymbolMarket
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market.noise import I64
-from mt5_worker.terminal.market.prices import SymbolMarket
-from mt5_worker.terminal.market.sessions import _SUNDAY_HOUR, HISTORY_START
 
 
 class BarIndex:

@@ -9,49 +9,49 @@ from collections import OrderedDict
 import numpy as np
 import numpy.typing as npt
 
-from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market.noise import (
-    _S_ANCHOR,
-    _S_BURST_AT,
-    _S_BURST_WHICH,
-    _S_CLOSE,
-    _S_COUNT,
-    _S_HIGH,
-    _S_HOUR_HIGH_AT,
-    _S_HOUR_LOW_AT,
-    _S_LOW,
-    _S_MIN_CLOSE,
-    _S_MIN_HIGH,
-    _S_MIN_LOW,
-    _S_MIN_PATH,
-    _S_MIN_SPREAD,
-    _S_MIN_WEIGHT,
-    _S_SPREAD,
-    _S_TICK_BURST,
-    _S_TICK_HIGH_AT,
-    _S_TICK_LOW_AT,
-    _S_TICK_PATH,
-    _S_TICK_SPREAD,
-    _S_TICK_TIME,
+from mt5_worker.simulator.market.calendar import HISTORY_START, Calendar
+from mt5_worker.simulator.market.noise import (
     F64,
     I64,
-    _normal,
-    _uniform,
+    S_ANCHOR,
+    S_BURST_AT,
+    S_BURST_WHICH,
+    S_CLOSE,
+    S_COUNT,
+    S_HIGH,
+    S_HOUR_HIGH_AT,
+    S_HOUR_LOW_AT,
+    S_LOW,
+    S_MIN_CLOSE,
+    S_MIN_HIGH,
+    S_MIN_LOW,
+    S_MIN_PATH,
+    S_MIN_SPREAD,
+    S_MIN_WEIGHT,
+    S_SPREAD,
+    S_TICK_BURST,
+    S_TICK_HIGH_AT,
+    S_TICK_LOW_AT,
+    S_TICK_PATH,
+    S_TICK_SPREAD,
+    S_TICK_TIME,
+    normal,
     stable_hash,
+    uniform,
 )
-from mt5_worker.terminal.market.pieces import (
+from mt5_worker.simulator.market.pieces import (
     Hours,
     Minutes,
     Pieces,
-    _fill,
-    _hour_pieces,
-    _minute_pieces,
-    _reduce,
-    _tick_pieces,
+    fill,
+    hour_pieces,
+    minute_pieces,
+    reduce_pieces,
+    tick_pieces,
 )
-from mt5_worker.terminal.market.sessions import HISTORY_START, Calendar
-from mt5_worker.terminal.market.symbols import SymbolSpec
-from mt5_worker.terminal.records import RATES_DTYPE, TICKS_DTYPE, Records
+from mt5_worker.simulator.market.symbols import SymbolSpec
+from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE, Records
 
 MIN_TICKS_PER_MINUTE = 4
 MIN_TICKS_PER_HOUR = 60 * MIN_TICKS_PER_MINUTE
@@ -110,8 +110,8 @@ class SymbolMarket:
         for k, scale in enumerate(_OCTAVES):
             cell = h // scale
             frac = (h - cell * scale) / scale
-            g0 = _normal(self.key, _S_ANCHOR + 10 * k, cell)
-            g1 = _normal(self.key, _S_ANCHOR + 10 * k, cell + 1)
+            g0 = normal(self.key, S_ANCHOR + 10 * k, cell)
+            g1 = normal(self.key, S_ANCHOR + 10 * k, cell + 1)
             log_price += _OCTAVE_WEIGHT * self.spec.hourly_vol * math.sqrt(scale) * (g0 + (g1 - g0) * frac)
         result: F64 = self.spec.price * np.exp(log_price)
         return result
@@ -121,25 +121,23 @@ class SymbolMarket:
         h = np.asarray(hours, dtype=np.int64)
         o = np.round(self.anchor(h), d)
         sig = spec.hourly_vol * o
-        close = np.round(self.anchor(h + 1) + 0.15 * sig * _normal(key, _S_CLOSE, h), d)
+        close = np.round(self.anchor(h + 1) + 0.15 * sig * normal(key, S_CLOSE, h), d)
         top, bottom = np.maximum(o, close), np.minimum(o, close)
-        high = np.maximum(np.round(top + 0.6 * sig * np.abs(_normal(key, _S_HIGH, h)), d), top)
-        low = np.minimum(np.round(bottom - 0.6 * sig * np.abs(_normal(key, _S_LOW, h)), d), bottom)
+        high = np.maximum(np.round(top + 0.6 * sig * np.abs(normal(key, S_HIGH, h)), d), top)
+        low = np.minimum(np.round(bottom - 0.6 * sig * np.abs(normal(key, S_LOW, h)), d), bottom)
         low = np.maximum(low, spec.point)
         hour_of_day = h % 24
         if self.tick_rate is None:
-            extra = _uniform(key, _S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
+            extra = uniform(key, S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
         else:  # a mean of tick_rate per second over the day's hours, busier in busy hours
-            extra = (
-                (0.5 + _uniform(key, _S_COUNT, h)) * self.tick_rate * 3600 * _ACTIVITY[hour_of_day] / _ACTIVITY.mean()
-            )
+            extra = (0.5 + uniform(key, S_COUNT, h)) * self.tick_rate * 3600 * _ACTIVITY[hour_of_day] / _ACTIVITY.mean()
         count = np.maximum(MIN_TICKS_PER_HOUR, np.floor(extra).astype(np.int64) + (
             MIN_TICKS_PER_HOUR if self.tick_rate is None else 0))  # fmt: skip
         spread = np.maximum(
-            1, np.round(spec.spread * (0.8 + 0.5 * _uniform(key, _S_SPREAD, h)) * _WIDEN[hour_of_day])
+            1, np.round(spec.spread * (0.8 + 0.5 * uniform(key, S_SPREAD, h)) * _WIDEN[hour_of_day])
         ).astype(np.int64)
-        high_at = np.floor(_uniform(key, _S_HOUR_HIGH_AT, h) * 60).astype(np.int64)
-        low_at = np.floor(_uniform(key, _S_HOUR_LOW_AT, h) * 60).astype(np.int64)
+        high_at = np.floor(uniform(key, S_HOUR_HIGH_AT, h) * 60).astype(np.int64)
+        low_at = np.floor(uniform(key, S_HOUR_LOW_AT, h) * 60).astype(np.int64)
         return Hours(h, o, high, low, close, count, spread, high_at, low_at)
 
     # --- minutes ---
@@ -152,32 +150,32 @@ class SymbolMarket:
         k = np.arange(61)
         sig = (spec.hourly_vol * hs.open / math.sqrt(60))[:, None]
         lo, hi = hs.low[:, None], hs.high[:, None]
-        steps = _normal(key, _S_MIN_PATH, h, k[None, 1:]) * sig
+        steps = normal(key, S_MIN_PATH, h, k[None, 1:]) * sig
         walk = np.concatenate([np.zeros((n, 1)), np.cumsum(steps, axis=1)], axis=1)
         frac = k / 60.0
         path = hs.open[:, None] + (hs.close - hs.open)[:, None] * frac + walk - walk[:, -1:] * frac
         path = np.clip(np.round(path, d), lo, hi)
         path[:, 0], path[:, 60] = hs.open, hs.close
         m_open = path[:, :60]
-        m_close = np.clip(np.round(path[:, 1:] + 0.1 * sig * _normal(key, _S_MIN_CLOSE, h, k[None, :60]), d), lo, hi)
+        m_close = np.clip(np.round(path[:, 1:] + 0.1 * sig * normal(key, S_MIN_CLOSE, h, k[None, :60]), d), lo, hi)
         m_close[:, 59] = hs.close
         top, bottom = np.maximum(m_open, m_close), np.minimum(m_open, m_close)
-        ext_high = 0.5 * sig * np.abs(_normal(key, _S_MIN_HIGH, h, k[None, :60]))
-        ext_low = 0.5 * sig * np.abs(_normal(key, _S_MIN_LOW, h, k[None, :60]))
+        ext_high = 0.5 * sig * np.abs(normal(key, S_MIN_HIGH, h, k[None, :60]))
+        ext_low = 0.5 * sig * np.abs(normal(key, S_MIN_LOW, h, k[None, :60]))
         m_high = np.maximum(np.minimum(np.round(top + ext_high, d), hi), top)
         m_low = np.minimum(np.maximum(np.round(bottom - ext_low, d), lo), bottom)
         m_high[rows, hs.high_at] = hs.high
         m_low[rows, hs.low_at] = hs.low
         # Tick counts: at least MIN_TICKS_PER_MINUTE each, the rest shared by hashed weights, summing to the hour's.
         if self.tick_rate is None:
-            weights = np.cumsum(0.5 + _uniform(key, _S_MIN_WEIGHT, h, k[None, :60]), axis=1)
+            weights = np.cumsum(0.5 + uniform(key, S_MIN_WEIGHT, h, k[None, :60]), axis=1)
         else:
-            weights = np.cumsum(np.exp(_MINUTE_SHARE_SIGMA * _normal(key, _S_MIN_WEIGHT, h, k[None, :60])), axis=1)
+            weights = np.cumsum(np.exp(_MINUTE_SHARE_SIGMA * normal(key, S_MIN_WEIGHT, h, k[None, :60])), axis=1)
         extra = (hs.count - MIN_TICKS_PER_HOUR)[:, None]
         shares = np.floor(extra * weights / weights[:, -1:]).astype(np.int64)
         shares[:, -1] = extra[:, 0]
         count = MIN_TICKS_PER_MINUTE + np.diff(shares, axis=1, prepend=0)
-        spread = hs.spread[:, None] + np.floor(3 * _uniform(key, _S_MIN_SPREAD, h, k[None, :60])).astype(np.int64)
+        spread = hs.spread[:, None] + np.floor(3 * uniform(key, S_MIN_SPREAD, h, k[None, :60])).astype(np.int64)
         spread[rows, hs.high_at] = hs.spread
         return Minutes(hs, m_open, m_high, m_low, m_close, count, spread)
 
@@ -199,8 +197,8 @@ class SymbolMarket:
         n = count[owner]
         time_msc = t_minute * 60_000 + self._tick_offsets(t_minute, j, n, owner)
         # Pins: open at 0, close at n-1, high and low at two distinct drawn positions in between.
-        high_at = 1 + np.floor(_uniform(key, _S_TICK_HIGH_AT, minute) * (count - 2)).astype(np.int64)
-        low_at = 1 + np.floor(_uniform(key, _S_TICK_LOW_AT, minute) * (count - 3)).astype(np.int64)
+        high_at = 1 + np.floor(uniform(key, S_TICK_HIGH_AT, minute) * (count - 2)).astype(np.int64)
+        low_at = 1 + np.floor(uniform(key, S_TICK_LOW_AT, minute) * (count - 3)).astype(np.int64)
         low_at = low_at + (low_at >= high_at)
         m_open, m_close = ms.open[rows, mins], ms.close[rows, mins]
         m_high, m_low = ms.high[rows, mins], ms.low[rows, mins]
@@ -215,15 +213,13 @@ class SymbolMarket:
         pick = (segment, np.arange(total))
         a, b, va, vb = starts[pick], ends[pick], start_values[pick], end_values[pick]
         sig = spec.hourly_vol * m_open[owner] / math.sqrt(60) / np.sqrt(n) * 0.8
-        walk = np.cumsum(_normal(key, _S_TICK_PATH, t_minute, j) * sig)
+        walk = np.cumsum(normal(key, S_TICK_PATH, t_minute, j) * sig)
         base = first[owner]
         walk_a, walk_b = walk[base + a], walk[base + b]
         frac = (j - a) / (b - a)
         bid = va + (vb - va) * frac + (walk - walk_a) - (walk_b - walk_a) * frac
         bid = np.clip(np.round(bid, d), m_low[owner], m_high[owner])
-        spread = ms.spread[rows, mins][owner] + np.floor(3 * _uniform(key, _S_TICK_SPREAD, t_minute, j)).astype(
-            np.int64
-        )
+        spread = ms.spread[rows, mins][owner] + np.floor(3 * uniform(key, S_TICK_SPREAD, t_minute, j)).astype(np.int64)
         at_high = j == high_at[owner]
         spread[at_high] = ms.spread[rows, mins][owner][at_high]
         ask = np.round(bid + spread * spec.point, d)
@@ -243,12 +239,12 @@ class SymbolMarket:
         """Each tick's millisecond in its minute: the first on the minute's first millisecond, the others one per
         equal slot, jittered; with a tick rate, half of them in bursts instead (sorted, so in tick order)."""
         key = self.key
-        u = _uniform(key, _S_TICK_TIME, t_minute, j)
+        u = uniform(key, S_TICK_TIME, t_minute, j)
         if self.tick_rate is None:
             return np.where(j == 0, 0, np.floor((j + u) * (60_000.0 / n))).astype(np.int64)
-        which = np.floor(_uniform(key, _S_BURST_WHICH, t_minute, j) * _BURSTS_PER_MINUTE).astype(np.int64)
-        centre = _uniform(key, _S_BURST_AT, t_minute, which) * 60_000.0
-        in_burst = _uniform(key, _S_TICK_BURST, t_minute, j) < _BURST_SHARE
+        which = np.floor(uniform(key, S_BURST_WHICH, t_minute, j) * _BURSTS_PER_MINUTE).astype(np.int64)
+        centre = uniform(key, S_BURST_AT, t_minute, which) * 60_000.0
+        in_burst = uniform(key, S_TICK_BURST, t_minute, j) < _BURST_SHARE
         offset = np.where(in_burst, centre + (u - 0.5) * _BURST_WIDTH_MS, u * 60_000.0)
         offset = np.clip(np.floor(offset), 1, 59_999).astype(np.int64)
         offset[j == 0] = 0
@@ -374,16 +370,16 @@ class SymbolMarket:
         parts = []
         whole_hours = self.calendar.hours_between(max(start_s, HISTORY_START), now_hour * 3600)
         if len(whole_hours):
-            parts.append(_hour_pieces(self.hours(whole_hours)))
+            parts.append(hour_pieces(self.hours(whole_hours)))
         if bool(self.calendar.is_open(now_hour)) and now_hour * 3600 >= HISTORY_START:
             ms = self.minutes(self.hours(np.array([now_hour])))
             first = max(0, (max(start_s, now_hour * 3600) - now_hour * 3600) // 60)
             mins = np.arange(first, now_minute % 60, dtype=np.int64)
-            parts.append(_minute_pieces(ms, np.zeros(len(mins), dtype=np.int64), mins))
+            parts.append(minute_pieces(ms, np.zeros(len(mins), dtype=np.int64), mins))
             ticks = self.ticks(ms, np.array([0]), np.array([now_minute % 60]))
             ticks = ticks[ticks["time_msc"] <= now_ms]
             if len(ticks):
-                parts.append(_tick_pieces(ticks, self.spec.point))
+                parts.append(tick_pieces(ticks, self.spec.point))
         return Pieces.concat(parts) if parts else Pieces.empty()
 
     def rates(self, timeframe: int, starts: I64, ends: I64, now_ms: int) -> Records:
@@ -411,7 +407,7 @@ class SymbolMarket:
                 out["spread"][mine] = ms.spread.reshape(shape).min(axis=2)[row, sub]
         elif timeframe == c.TIMEFRAME_H1:
             hs = self.hours(starts // 3600)
-            _fill(out, _hour_pieces(hs))
+            fill(out, hour_pieces(hs))
         else:
             first = self.calendar.before(-(-np.maximum(starts, HISTORY_START) // 3600))
             last = self.calendar.before(-(-ends // 3600))
@@ -419,7 +415,7 @@ class SymbolMarket:
             index = np.repeat(first - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
             hs = self.hours(self.calendar.hour_at(index))
             bounds = np.concatenate([[0], np.cumsum(counts)[:-1]])
-            _fill(out, _reduce(_hour_pieces(hs), bounds))
+            fill(out, reduce_pieces(hour_pieces(hs), bounds))
         out["time"] = starts
         now_s = now_ms // 1000
         current = np.flatnonzero((starts <= now_s) & (now_s < ends))
@@ -427,5 +423,5 @@ class SymbolMarket:
             i = int(current[0])
             pieces = self.pieces_until(int(starts[i]), now_ms)
             if len(pieces.time):
-                _fill(out[i : i + 1], _reduce(pieces, np.array([0])))
+                fill(out[i : i + 1], reduce_pieces(pieces, np.array([0])))
         return out

@@ -4,15 +4,14 @@ The bridge (:mod:`mt5_worker.bridge.server`) runs beside the real terminal and s
 and nothing else, over an RPyC *service*. This adapter implements the same port on the worker's side:
 
 - It connects lazily on the first call, and again on the call after any failure. Each connection opens
-  with a handshake (:mod:`mt5_worker.terminal.wire`) before RPyC starts: an optional TLS layer
+  with a handshake (:mod:`mt5_worker.bridge.wire`) before RPyC starts: an optional TLS layer
   (``MT5_BRIDGE_CERTFILE`` is the certificate the client trusts), then the shared token
   (``MT5_BRIDGE_TOKEN``), which the bridge acknowledges or refuses.
 - Every call is one round trip that answers ``(result, last_error)``; ``last_error()`` is answered locally.
-  Results cross the wire as plain tuples and are rebuilt here as the port's records (:class:`AccountInfo`,
-  :class:`SymbolInfo`, :class:`Tick`, ...); bars and ticks cross as a dtype description and the rows' bytes
-  (:func:`~mt5_worker.terminal.wire.encode_array`, never a pickle) and are accepted only with the port's exact
-  columns; anything else (a remote reference, a wrong shape) is refused like a broken pipe. Date arguments cross
-  as epoch seconds (a ``datetime`` is converted here by ``timestamp()``, in this process's time zone).
+  What crosses, both ways, is :mod:`mt5_worker.bridge.codec`'s, derived from the SDK table: results are
+  rebuilt here as the port's records, bars and ticks accepted only with the port's exact columns; anything else
+  (a remote reference, a wrong shape) is refused like a broken pipe. Date arguments cross as epoch seconds (a
+  ``datetime`` is converted here by ``timestamp()``, in this process's time zone).
 - Transport trouble never raises. It surfaces as the SDK's IPC codes, which the manager treats as transient
   (the terminal is marked lost and initialized again) and Celery retries:
 
@@ -20,7 +19,7 @@ and nothing else, over an RPyC *service*. This adapter implements the same port 
   what happened                           ``last_error()``
   ======================================  =====================================================
   bridge unreachable, connection refused  ``(-10004, 'No IPC connection')``
-  bridge refused the token or TLS         ``(-10003, 'IPC initialize failed, <why>')``
+  bridge refused the token, TLS, version  ``(-10003, 'IPC initialize failed, <why>')``
   connection lost during a call           ``(-10002, 'IPC recv failed')``
   no answer within ``MT5_BRIDGE_TIMEOUT``  ``(-10005, 'IPC timeout')``
   unexpected answer or remote error       ``(-10000, 'IPC call failed')``
@@ -31,8 +30,7 @@ must exceed the SDK ``timeout`` (``MT5_TERMINAL_TIMEOUT``, in ms) that ``initial
 the terminal host, plus a cold start's pipe wait if the terminal is not running yet.
 
 This module is the transport (connection, handshake, one request at a time, failures as IPC codes); the port's
-functions are the :class:`~mt5_worker.terminal.bridge_functions.BridgeFunctions` mixin and the answers' checks
-live in :mod:`~mt5_worker.terminal.bridge_replies`, one concept a module.
+methods are made from the SDK table (:func:`~mt5_worker.terminal.functions.install_port_methods`).
 """
 
 from __future__ import annotations
@@ -46,6 +44,8 @@ from typing import Any, ClassVar
 
 from pydantic import SecretStr
 
+from mt5_worker.bridge.codec import BridgeProtocolError, decode_reply, encode_arguments
+from mt5_worker.bridge.wire import ACK_OK, ACK_VERSION, SAFE_PROTOCOL_CONFIG, hello, is_plain, recv_exact
 from mt5_worker.codes import (
     RES_E_INTERNAL_FAIL,
     RES_E_INTERNAL_FAIL_CONNECT,
@@ -56,12 +56,10 @@ from mt5_worker.codes import (
     error_tuple,
 )
 from mt5_worker.logging import get_logger
-from mt5_worker.terminal.bridge_functions import BridgeFunctions
-from mt5_worker.terminal.bridge_replies import BridgeProtocolError, _check_reply
-from mt5_worker.terminal.wire import ACK_OK, SAFE_PROTOCOL_CONFIG, hello, is_plain, recv_exact
+from mt5_worker.terminal.functions import BY_NAME, FunctionSpec, install_port_methods
 
 
-class BridgeTerminal(BridgeFunctions):
+class BridgeTerminal:
     """The :class:`~mt5_worker.terminal.port.Terminal` port, served by ``mt5-worker bridge`` over TCP.
 
     Thread-safe (one call at a time per instance), though the manager serialises calls anyway.
@@ -95,7 +93,7 @@ class BridgeTerminal(BridgeFunctions):
         self._root: Any = None
         self._methods: dict[str, Any] = {}  # the service's methods this connection has looked up
         self._error: tuple[int, str] = SUCCESS
-        self._log = get_logger("mt5_worker.terminal.bridge").bind(bridge=f"{host}:{port}")
+        self._log = get_logger("mt5_worker.bridge.terminal").bind(bridge=f"{host}:{port}")
 
     @property
     def connected(self) -> bool:
@@ -106,6 +104,10 @@ class BridgeTerminal(BridgeFunctions):
         """Drop the connection to the bridge; the next call reconnects. The remote terminal stays as it is."""
         with self._lock:
             self._drop(goodbye=True)
+
+    def last_error(self) -> tuple[int, str]:
+        """The error of this adapter's latest call: the bridge's answer, or the transport failure."""
+        return self._error
 
     def control(self, name: str, *args: object) -> Any:
         """Call ``sim_<name>`` on a bridge started with ``--allow-simulator-control`` (tests and demos).
@@ -130,8 +132,12 @@ class BridgeTerminal(BridgeFunctions):
 
     # --- internals --------------------------------------------------------------------------------
 
+    def _call(self, spec: FunctionSpec, arguments: dict[str, Any]) -> Any:
+        value = self._request(spec.name, **encode_arguments(spec, arguments))
+        return value is True if spec.returns.kind == "bool" else value
+
     def _request(self, function: str, **kwargs: object) -> Any:
-        """Call ``function`` on the bridge; its result (checked, plain data) or ``None`` with the error set."""
+        """Call ``function`` on the bridge; its result (checked, rebuilt) or ``None`` with the error set."""
         with self._lock:
             try:
                 if self._conn is None:
@@ -140,7 +146,7 @@ class BridgeTerminal(BridgeFunctions):
                 if remote is None:  # looking a method up on the service is a round trip of its own: once per connection
                     remote = self._methods[function] = getattr(self._root, f"exposed_{function}")
                 reply = remote(**kwargs)
-                value, error = _check_reply(function, reply)
+                value, error = decode_reply(BY_NAME[function], reply)
             except _Failed as failed:
                 self._drop()
                 self._error = failed.error
@@ -179,6 +185,13 @@ class BridgeTerminal(BridgeFunctions):
         except (OSError, EOFError) as exc:
             sock.close()
             raise self._failed("connect", error_tuple(RES_E_INTERNAL_FAIL_CONNECT), _describe(exc)) from None
+        if ack == ACK_VERSION:
+            sock.close()
+            error = error_tuple(
+                RES_E_INTERNAL_FAIL_INIT,
+                "IPC initialize failed, the bridge speaks another protocol version: run the same mt5-worker on both",
+            )
+            raise self._failed("connect", error, "protocol version refused")
         if ack != ACK_OK:
             sock.close()
             error = error_tuple(RES_E_INTERNAL_FAIL_INIT, "IPC initialize failed, the bridge refused the token")
@@ -221,6 +234,9 @@ class _Failed(Exception):
     def __init__(self, error: tuple[int, str]) -> None:
         super().__init__(error)
         self.error = error
+
+
+install_port_methods(BridgeTerminal, BridgeTerminal._call)
 
 
 def _describe(exc: BaseException) -> str:

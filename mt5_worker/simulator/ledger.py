@@ -2,10 +2,10 @@
 
 Generated deterministically from the account's login, its trade server, the market seed and the day (the
 simulated trades end before the current day starts, so the history is fixed within a day), over the server's
-:class:`~mt5_worker.terminal.market.Market`: every price is a tick of that market's history (the first tick at or
+:class:`~mt5_worker.simulator.market.Market`: every price is a tick of that market's history (the first tick at or
 after the chosen time), so trades agree with ``copy_ticks_*`` and ``copy_rates_*``. Tickets are the login (modulo
 10**9) times 10**6 plus a sequence number: unique across accounts, as a trade server's are, and below 10**15,
-where the trade server's own tickets start (:mod:`~mt5_worker.terminal.trade_store`). Without ``history`` only the
+where the trade server's own tickets start (:mod:`~mt5_worker.simulator.trade_store`). Without ``history`` only the
 open positions and pending orders are drawn (the same ones; a fraction of the cost).
 
 Money (docs/sdk-market-data.md, "Account side"; simplifications marked):
@@ -23,8 +23,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from mt5_worker.simulator.market import HISTORY_START, Market, SymbolSpec, stable_hash
 from mt5_worker.terminal import constants as c
-from mt5_worker.terminal.market import HISTORY_START, Market, SymbolSpec, stable_hash
 from mt5_worker.terminal.records import TradeDeal, TradeOrder, TradePosition
 
 HISTORY_DAYS = 90
