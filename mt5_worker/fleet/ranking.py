@@ -6,9 +6,10 @@ send, at 10,000 twenty. A router sends to the same accounts over and over while 
 new reading applies only the difference: a departed worker is dropped from each prefix, and a joining worker (a
 hash or two per cached account) goes in where its score places it if it outscores the prefix's last entry. What
 is kept is then still exactly the top of the new ranking (every worker left out ranks below the prefix's last
-entry), possibly shorter; an emptied prefix is ranked afresh on its next use. Only the ids are kept (about 250
-bytes per account at depth 8); scores are computed again on the rare insertion. Answers are those of
-:func:`~mt5_worker.fleet.routing.ranking`, which the tests check against it.
+entry), possibly shorter; an emptied prefix is ranked afresh on its next use. Only the ids are kept (about 210
+bytes per account at depth 8); scores are computed again on the rare insertion. An account whose sends need to
+look past its prefix (a hot account spilling under bounded load) gets a deeper one (:meth:`RankingCache.deeper`).
+Answers are those of :func:`~mt5_worker.fleet.routing.ranking`, which the tests check against it.
 """
 
 from __future__ import annotations
@@ -53,9 +54,9 @@ class RankingCache:
             if prefix and added:
                 last = self._key(prefix[-1], login)
                 newcomers = [key for key in (self._key(tid, login) for tid in added) if key > last]
-                if newcomers:  # above the prefix's last: they belong inside the prefix
+                if newcomers:  # above the prefix's last: they belong inside the prefix, as long as it was
                     keys = sorted([*(self._key(tid, login) for tid in prefix), *newcomers], reverse=True)
-                    prefix = [tid for _, tid in keys[: self.depth]]
+                    prefix = [tid for _, tid in keys[: len(cached)]]
             if prefix:
                 self._prefixes[login] = tuple(prefix)
             else:
@@ -65,15 +66,24 @@ class RankingCache:
         """The first workers of ``login``'s ranking, best first: at least one while any worker is live."""
         prefix = self._prefixes.get(login)
         if prefix is None:
-            self.misses += 1
-            keys = heapq.nlargest(self.depth, (self._key(tid, login) for tid in self._workers))
-            if not keys:
-                return ()
-            prefix = self._prefixes[login] = tuple(tid for _, tid in keys)
-            if len(self._prefixes) > self.max_accounts:
-                self._prefixes.popitem(last=False)
-        else:
-            self._prefixes.move_to_end(login)
+            return self._rank(login, self.depth)
+        self._prefixes.move_to_end(login)
+        return prefix
+
+    def deeper(self, login: int) -> tuple[str, ...]:
+        """``login``'s prefix four times as deep (all of the ranking at most), cached in its place: an account whose
+        load spills past its prefix (a hot one, under bounded load) keeps a prefix long enough for its sends."""
+        return self._rank(login, 4 * len(self.prefix(login)))
+
+    def _rank(self, login: int, depth: int) -> tuple[str, ...]:
+        self.misses += 1
+        keys = heapq.nlargest(depth, (self._key(tid, login) for tid in self._workers))
+        if not keys:
+            return ()
+        prefix = self._prefixes[login] = tuple(tid for _, tid in keys)
+        self._prefixes.move_to_end(login)
+        if len(self._prefixes) > self.max_accounts:
+            self._prefixes.popitem(last=False)
         return prefix
 
     def first(self, login: int) -> str | None:

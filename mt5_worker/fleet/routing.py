@@ -142,7 +142,7 @@ class AffinityRouter:
         self._weight = 0  # the live workers' total capacity
         self._loads = LoadView()
         self._rankings = RankingCache(rendezvous_score)
-        self.full_rankings = 0  # sends that looked past the cached top of their account's ranking
+        self.full_rankings = 0  # rankings deepened: sends that looked past the cached top of their account's ranking
         self._read_at = -math.inf
 
     def live(self) -> dict[str, int]:
@@ -198,11 +198,13 @@ class AffinityRouter:
         return self._rankings.first(login)  # not reached with integer backlogs (see load_bounds)
 
     def _candidates(self, login: int) -> Iterator[str]:
-        """``login``'s ranking, lazily: the cached top first, then (rarely needed) every other worker scored."""
+        """``login``'s ranking, lazily: the cached top first, then (rarely needed) a deeper one, cached in its place."""
         prefix = self._rankings.prefix(login)
         yield from prefix
-        self.full_rankings += 1
-        yield from ranking(login, self._live)[len(prefix) :]
+        while len(prefix) < len(self._live):
+            self.full_rankings += 1
+            seen, prefix = len(prefix), self._rankings.deeper(login)
+            yield from prefix[seen:]
 
     def _reading(self, now: float) -> dict[str, int]:
         """The cached membership, read again (with the load reports) once it is ``cache_seconds`` old. Lock held."""

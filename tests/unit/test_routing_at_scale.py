@@ -16,6 +16,7 @@ from mt5_worker.fleet.routing import choose, ranking, rendezvous_score
 
 
 def test_cached_prefixes_stay_the_top_of_the_ranking_as_workers_join_leave_and_change_capacity() -> None:
+    """Prefixes of 4, and deeper ones (an account spilling past its prefix), through every kind of change."""
     rng = random.Random(4)
     workers = {f"t{i}": rng.choice((10, 20)) for i in range(40)}
     cache = RankingCache(rendezvous_score, depth=4, max_accounts=300)
@@ -24,8 +25,8 @@ def test_cached_prefixes_stay_the_top_of_the_ranking_as_workers_join_leave_and_c
     changes = Counter[str]()
     for step in range(60):
         for login in rng.sample(logins, 80):
-            prefix = cache.prefix(login)
-            assert 1 <= len(prefix) <= 4
+            prefix = cache.deeper(login) if rng.random() < 0.1 else cache.prefix(login)  # deeper: 16, 64 ...
+            assert 1 <= len(prefix) <= len(workers)
             assert tuple(ranking(login, workers)[: len(prefix)]) == prefix, (step, login)
             assert choose(login, workers) == cache.first(login)
         kind = rng.choice(("join", "leave", "capacity", "same"))
@@ -79,7 +80,7 @@ def test_the_fleet_total_is_the_sum_of_the_estimates() -> None:
         reports["departed"] = LoadReport(500, 0.0, now)  # not among the ids: never counted
         view.update(reports)
         for _ in range(50):
-            now += rng.choice((0.0, 0.01, 0.3, 0.5 + SEND_MEMORY * (rng.random() < 0.02)))
+            now += rng.choice((0.0, 0.01, 0.3, -0.2, 0.5 + SEND_MEMORY * (rng.random() < 0.02)))  # -: NTP
             if rng.random() < 0.7:
                 view.sent(rng.choice(sorted(ids)), now)
             if rng.random() < 0.3:
