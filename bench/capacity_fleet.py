@@ -65,35 +65,44 @@ def register(r: redis.Redis, prefix: str, tids: Sequence[str], now: float, backl
         registry.report_load(tid, LoadReport(backlog(), 2.0, now))
 
 
-def _per_call_us(fn: Callable[[int], object], args: Sequence[int]) -> float:
-    """CPU microseconds per call (this process's CPU time: other work on the machine does not count)."""
+def _per_call_us(fn: Callable[[int], object], args: Sequence[int], clock: list[float] | None = None,
+                 step: float = 0.0) -> float:  # fmt: skip
+    """CPU microseconds per call (this process's CPU time: other work on the machine does not count); ``clock``
+    moves ``step`` seconds before each call."""
     started = time.process_time()
     for a in args:
+        if clock is not None:
+            clock[0] += step
         fn(a)
     return (time.process_time() - started) / len(args) * 1e6
 
 
 def routing_cost(url: str, n: int, accounts: int, sends: int) -> RoutingCost:
     """Per-send costs over ``n`` registered workers, light (every backlog within the floor) then heavy (every one
-    past it), on one router whose cache holds every account of the trace; then a reading, a join and a leave."""
+    past it), on one router whose cache holds every account of the trace; then a reading, a join and a leave.
+    The router's clock moves as the fleet drains: every worker reports 2 requests a second, and the clock advances
+    by the time the fleet takes to serve one request per send (one client sending all the fleet's traffic), so
+    the estimates change as often as they would; readings are measured apart."""
     r = connect(url, timeout=30)
     rng = random.Random(n)
     clock = [T0]
+    step = 1 / (2.0 * n)
     trace = zipf_logins(accounts, sends, 0.9, seed=n)
     prefix, tids = f"cap-{n}", [f"celery@host-{i:05d}" for i in range(n)]
     register(r, prefix, tids, T0, lambda: rng.randint(0, 5))
-    router = AffinityRouter(WorkerRegistry(r, prefix=prefix), 1.0, lambda: clock[0], load_factor=FACTOR,
+    router = AffinityRouter(WorkerRegistry(r, prefix=prefix), 3600, lambda: clock[0], load_factor=FACTOR,
                             load_floor=FLOOR)  # fmt: skip
     distinct = list(dict.fromkeys(trace))
     miss = _per_call_us(router.queue_for, distinct[: max(20, min(2_000, 100_000 // n))])
     for login in distinct:
         router.queue_for(login)  # every account's prefix cached
-    light = _per_call_us(router.queue_for, trace)
+    light = _per_call_us(router.queue_for, trace, clock, step)
+    clock[0] = T0
     register(r, prefix, tids, T0, lambda: rng.randint(30, 70))  # the same workers, now each past the floor
     router.refresh()
     router.live()
     before = router.full_rankings
-    heavy = _per_call_us(router.queue_for, trace)
+    heavy = _per_call_us(router.queue_for, trace, clock, step)
     full = (router.full_rankings - before) / len(trace)
     plain = _per_call_us(lambda login: router.queue_for(login, ordered=True), trace)
     live = router.live()

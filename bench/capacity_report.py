@@ -78,11 +78,12 @@ def fleet(r: Results) -> str:
     return f"""\
 ## Measured: the fleet's own costs
 
-Routing, per send (CPU microseconds of this process; the router's clock held still, so its cached reading is what
-is measured). *Before* is the definition every send used to evaluate: `choose_bounded` over every live worker's
-estimate. *Light*: every backlog within `MT5_ROUTING_LOAD_FLOOR`, so no fleet total is needed; *heavy*: every
-backlog past it (random 30-70), so every send sums the fleet's backlog; *not cached*: an account's first send
-after its prefix was dropped (every worker scored once). The once-a-second reading: the client's CPU (redis-py
+Routing, per send (CPU microseconds of this process; the router's clock moving as the fleet drains, every worker
+at 2 requests a second, one request served per send; readings measured apart). *Before* is the definition every
+send used to evaluate: `choose_bounded` over every live worker's estimate. *Light*: every backlog within
+`MT5_ROUTING_LOAD_FLOOR`, so no fleet total is needed; *heavy*: every backlog past it (random 30-70), so every send
+needs the fleet's total (kept by following each estimate's changes); *not cached*: an account's first send after
+its prefix was dropped (every worker scored once). The once-a-second reading: the client's CPU (redis-py
 decoding three structures of N entries, the router's update) and Redis's. The ranking cache holds
 {cache:.0f} bytes per account (50,000 accounts: {cache * 50_000 / 1e6:.0f} MB).
 
