@@ -25,11 +25,11 @@ import redis
 from celery import Celery
 from kombu import Connection, Consumer
 from kombu.common import Broadcast as KombuBroadcast
-from mt5_worker.manager.reports import SessionInfo
 
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
+from mt5_worker.manager.snapshots import SessionInfo
 from mt5_worker.settings import Settings
 from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.worker.heartbeat import Heartbeat
