@@ -32,7 +32,7 @@ from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.snapshots import SessionInfo
 from mt5_worker.settings import Settings
 from mt5_worker.simulator import SimulatedTerminal
-from mt5_worker.worker.heartbeat import Heartbeat
+from mt5_worker.worker.heartbeat import STATUS_INTERVAL, Heartbeat
 from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.runtime import WorkerRuntime
@@ -104,8 +104,8 @@ class Membership:
     workers: int
     departed: int
     redis_idle_cpu: float  # Redis's CPU with the fleet's connections open and nothing sent
-    steady: RedisLoad  # heartbeats + load reports, nobody departed
-    reports_only: RedisLoad
+    steady: RedisLoad  # heartbeats, load reports and status records, nobody departed
+    reports_only: RedisLoad  # the load reports without the status records
     reports_reconnecting: RedisLoad  # the reports as they were: a new connection for each (an empty queue)
     after_departures: RedisLoad  # the same while ``departed`` members linger (e.g. after a rolling deploy)
     read_redis_us: float  # Redis CPU of one full membership read (what every beat did before)
@@ -170,15 +170,23 @@ def membership(app: Celery, redis_url: str, n: int, departed: int) -> Membership
 
 def _interval(members: list[Heartbeat], reporters: list[LoadReporter], reconnect: bool = False) -> None:
     """One heartbeat interval of the fleet's work: each member beats once and reports its load
-    ``HEARTBEAT / LOAD_REPORT`` times, interleaved as the members' threads would be. ``reconnect``: each report on
-    a new connection, as every report of an empty queue was on Redis before the reporter kept its connection."""
+    ``HEARTBEAT / LOAD_REPORT`` times, with its status record once a second (``STATUS_INTERVAL``), as the
+    members' threads would (``Heartbeat._report_load``, the thread's own step). ``reconnect``: the load reports
+    alone, each on a new connection, as every report of an empty queue was on Redis before the reporter kept its
+    connection."""
     for m in members:
         m.beat()
-    for _ in range(round(HEARTBEAT / LOAD_REPORT)):
-        for reporter in reporters:
-            reporter.report()
-            if reconnect:
-                reporter.close()
+    per_status = max(1, round(STATUS_INTERVAL / LOAD_REPORT))
+    for round_ in range(round(HEARTBEAT / LOAD_REPORT)):
+        for i, reporter in enumerate(reporters):
+            if reconnect or not members:
+                reporter.report()
+                if reconnect:
+                    reporter.close()
+                continue
+            m = members[i]
+            m._status_at = 0.0 if round_ % per_status == 0 else time.time()  # its status once a second
+            m._report_load(reporter)
 
 
 def _read_cost(r: redis.Redis, registry: WorkerRegistry, reads: int = 20) -> float:

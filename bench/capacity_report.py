@@ -63,8 +63,8 @@ def fleet(r: Results) -> str:
     assert m is not None and b is not None and s is not None and e is not None
     before_drains, now_drains = m.drains_per_s
     member_rows = [
-        ("heartbeats + load reports, nobody departed", _n(m.steady.commands_per_s, 0), f"{m.steady.redis_cpu:.1%}",
-         f"{m.before_steady_redis_cpu:.1%}", _n(m.steady.client_cpu_ms_per_worker_s, 2)),
+        ("heartbeats + load reports + status records, nobody departed", _n(m.steady.commands_per_s, 0),
+         f"{m.steady.redis_cpu:.1%}", f"{m.before_steady_redis_cpu:.1%}", _n(m.steady.client_cpu_ms_per_worker_s, 2)),
         ("load reports alone", _n(m.reports_only.commands_per_s, 0), f"{m.reports_only.redis_cpu:.1%}",
          f"{m.reports_reconnecting.redis_cpu:.1%} ({_n(m.reports_reconnecting.commands_per_s, 0)} commands/s)",
          _n(m.reports_only.client_cpu_ms_per_worker_s, 2)),
@@ -97,8 +97,9 @@ went to another terminal after a join, and the share not on their account's firs
 {moves}
 
 Membership at {m.workers:,} workers, the defaults (heartbeat every {HEARTBEAT:g} s, load report every
-{LOAD_REPORT:g} s): one heartbeat interval of the fleet's work done with the workers' own `Heartbeat.beat` and
-`LoadReporter.report` (a connection each, as in a worker), Redis's commands and CPU divided by that interval
+{LOAD_REPORT:g} s, status record every second): one heartbeat interval of the fleet's work done with the workers'
+own `Heartbeat` step (`beat`, and the thread's load report and status record; a connection each, as in a
+worker), Redis's commands and CPU divided by that interval
 (Redis's idle CPU with {2 * m.workers:,} connections open: {m.redis_idle_cpu:.1%}, included). *Before*: every
 beat read the whole membership ({_n(m.read_redis_us, 0)} us of Redis CPU each) and every worker drained every
 departed queue ({before_drains:,.0f} drains/s, each a new broker connection costing {_n(m.drain_redis_us, 0)} us

@@ -7,6 +7,8 @@ Keys:
 - ``mt5:workers:capacity``: hash, terminal id -> pool capacity (rendezvous weight).
 - ``mt5:workers:load``: hash, terminal id -> its last :class:`~mt5_worker.fleet.load.LoadReport` (backlog, rate,
   time), written every ``MT5_LOAD_REPORT_INTERVAL`` for bounded-load routing.
+- ``mt5:workers:status``: hash, terminal id -> its status for operators (:mod:`~mt5_worker.fleet.worker_status`),
+  forgotten with the worker.
 
 Routing reads all three in one round trip; a reading keeps the load reports of live workers only, so a stale
 report of a departed worker never draws traffic to it. Membership is advisory: a worker that misses heartbeats
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 import redis
 
 from mt5_worker.fleet.load import LoadReport
+from mt5_worker.fleet.worker_status import status_key
 from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.fleet.registry")
@@ -56,6 +59,14 @@ class Membership:
     loads: dict[str, LoadReport] = field(default_factory=dict)  # live workers' last load reports
 
 
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learns: how many members are live, and the departed ones (terminal id -> when)."""
+
+    live: int
+    departed: dict[str, float]
+
+
 class WorkerRegistry:
     """Heartbeats and membership reads. Every method is one pipelined round trip; Redis errors propagate."""
 
@@ -65,16 +76,18 @@ class WorkerRegistry:
         self._workers = workers_key(prefix)
         self._capacity = capacity_key(prefix)
         self._load = load_key(prefix)
+        self._prefix = prefix
 
-    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> dict[str, float]:
-        """Announce ``terminal_id`` as live until ``now`` + ttl; returns the departed members (terminal id -> when
-        they departed), read in the same round trip."""
+    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> Beat:
+        """Announce ``terminal_id`` as live until ``now`` + ttl; returns how many members are live and which have
+        departed, read in the same round trip (a count and a score range: no cost per live member)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(self._workers, {terminal_id: now + self.ttl})
         pipe.hset(self._capacity, terminal_id, capacity)
+        pipe.zcount(self._workers, f"({now!r}", "+inf")
         pipe.zrangebyscore(self._workers, "-inf", now, withscores=True)
-        departed = pipe.execute()[2]
-        return {_s(w): float(expired) for w, expired in departed}
+        _, _, live, departed = pipe.execute()
+        return Beat(int(live), {_s(w): float(expired) for w, expired in departed})
 
     def report_load(self, terminal_id: str, report: LoadReport) -> None:
         self._redis.hset(self._load, terminal_id, report.encode())
@@ -94,6 +107,7 @@ class WorkerRegistry:
         pipe.zrem(self._workers, terminal_id)
         pipe.hdel(self._capacity, terminal_id)
         pipe.hdel(self._load, terminal_id)
+        pipe.hdel(status_key(self._prefix), terminal_id)
         pipe.execute()
 
     def read(self, now: float) -> Membership:

@@ -62,7 +62,7 @@ def test_quick_run_measures_models_and_sizes_and_writes_its_sections(tmp_path: P
         assert abs(number(moved) / number(one_in) - 1) < 0.35, (workers, moved, one_in)  # about 1/(N+1)
 
     members = {row[0]: row for row in rows(text, "what | Redis commands/s")}
-    assert number(members["heartbeats + load reports, nobody departed"][1]) > 0
+    assert number(members["heartbeats + load reports + status records, nobody departed"][1]) > 0
     assert re.search(r"20 copies of a [\d,]+-byte message delivered", text)  # every subscriber got the sweep
 
     validation = {row[0]: row for row in rows(text, "figure | measured")}

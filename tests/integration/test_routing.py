@@ -10,7 +10,7 @@ import pytest
 
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.fleet.load import LoadReport
-from mt5_worker.fleet.registry import Membership, WorkerRegistry
+from mt5_worker.fleet.registry import Beat, Membership, WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, choose_bounded, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 
@@ -172,9 +172,9 @@ def test_the_routers_cached_choices_are_the_definitions_through_joins_departures
 
 def test_a_heartbeat_returns_the_departed_members_in_its_round_trip(redis_url: str) -> None:
     registry = WorkerRegistry(connect(redis_url), ttl=30)
-    assert {} == registry.heartbeat("t1", 20, now=1000)
+    assert Beat(1, {}) == registry.heartbeat("t1", 20, now=1000)
     WorkerRegistry(connect(redis_url), ttl=5).heartbeat("t2", 20, now=1000)
-    assert {} == registry.heartbeat("t1", 20, now=1004)
-    assert {"t2": 1005.0} == registry.heartbeat("t1", 20, now=1006)
+    assert Beat(2, {}) == registry.heartbeat("t1", 20, now=1004)
+    assert Beat(1, {"t2": 1005.0}) == registry.heartbeat("t1", 20, now=1006)  # what the worker's board shows
     assert {"t2": 1005.0} == registry.read(1006).departed
     assert ["t1"] == registry.live_ids(1006)
