@@ -115,6 +115,12 @@ SYMBOL_FILLING_FOK = 1
 SYMBOL_FILLING_IOC = 2
 SYMBOL_FILLING_BOC = 4
 
+# --- AccountInfo.trade_mode (ENUM_ACCOUNT_TRADE_MODE): a demo, contest or real account ------------------------
+# MQL5 "Account Properties"; values: the wheel's __init__.py.
+ACCOUNT_TRADE_MODE_DEMO = 0
+ACCOUNT_TRADE_MODE_CONTEST = 1
+ACCOUNT_TRADE_MODE_REAL = 2
+
 # --- BookInfo.type (ENUM_BOOK_TYPE) -----------------------------------------------------------------------------
 # mt5marketbookget_py (its example shows type 1 for asks, 2 for bids); values: the wheel's __init__.py.
 BOOK_TYPE_SELL = 1
