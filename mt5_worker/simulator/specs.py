@@ -81,6 +81,7 @@ class AccountSpec(BaseModel):
     trades: bool = True  # False: no positions, orders or history (else generated: simulator/ledger.py)
     trade_allowed: bool = True  # False: the server refuses every trade request (10017, Trade disabled)
     trade_expert: bool = True  # False: it refuses automated (API) trading (10026, AutoTrading disabled by server)
+    trade_mode: int = Field(0, ge=0, le=2)  # account_info().trade_mode: 0 demo, 1 contest, 2 real
 
 
 def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:

@@ -334,7 +334,7 @@ def _account_info(account: AccountSpec, money: Figures | None) -> AccountInfo:
     assert money is not None
     return AccountInfo(
         login=account.login,
-        trade_mode=0,
+        trade_mode=account.trade_mode,
         leverage=account.leverage,
         limit_orders=200,
         margin_so_mode=0,
