@@ -16,7 +16,7 @@ from mt5_worker.terminal import constants as c
 
 MAGIC = 24_240_001  # the expert id of the conformance run's orders: they are easy to tell in a terminal's history
 DEVIATION = 50  # points a market order may slip (instant and request execution)
-_RETRY = frozenset({c.TRADE_RETCODE_REQUOTE, 10020})  # requote, prices changed: ask again with a fresh price
+_RETRY = frozenset({c.TRADE_RETCODE_REQUOTE, c.TRADE_RETCODE_PRICE_CHANGED})  # ask again with a fresh price
 INVALID_COMMENT = 'Invalid "comment" argument'
 
 

@@ -19,10 +19,10 @@ from mt5_worker.conformance.context import (
     unchecked,
 )
 from mt5_worker.conformance.market_failure_checks import INVALID_KEYWORD
-from mt5_worker.conformance.orders import MAGIC, close, comment_limit, market_request, position_of, send
+from mt5_worker.conformance.orders import DEVIATION, MAGIC, close, comment_limit, market_request, position_of, send
 from mt5_worker.errors import OrderOutcomeUnknownError
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
-from mt5_worker.manager.order_intents import COMMENT_LIMIT, prepare
+from mt5_worker.manager.order_intents import COMMENT_LIMIT, TAG_LENGTH, prepare
 from mt5_worker.manager.trading import Trader
 from mt5_worker.terminal import constants as c
 
@@ -35,10 +35,12 @@ def _refused_volume(ctx: Context) -> dict[str, Any]:
 
 
 def _unusable(ctx: Context, result: Any, what: str) -> Observation | None:
-    """An answer that says the market or the terminal cannot trade now: nothing to judge."""
-    if result is not None and result.retcode == c.TRADE_RETCODE_MARKET_CLOSED:
+    """An answer (a result, or its retcode) that says the market or the terminal cannot trade now: nothing to
+    judge."""
+    retcode = result if isinstance(result, int) or result is None else result.retcode
+    if retcode == c.TRADE_RETCODE_MARKET_CLOSED:
         return unchecked(f"{what} -> 10018 (market closed): run it while {ctx.symbol} trades")
-    if result is not None and result.retcode == c.TRADE_RETCODE_CLIENT_DISABLES_AT:
+    if retcode == c.TRADE_RETCODE_CLIENT_DISABLES_AT:
         return unchecked(f"{what} -> 10027: the terminal's Algo Trading is off; press it and run again")
     return None
 
@@ -133,7 +135,7 @@ def reconciliation_finds(ctx: Context) -> Observation:
     since = ctx.clock()
     answer = trader.send(intent, password=a.password, server=a.server)
     if answer["retcode"] != _DONE:
-        result = _unusable(ctx, _Retcode(answer["retcode"]), "Trader.send")
+        result = _unusable(ctx, int(answer["retcode"]), "Trader.send")
         return result or differs(f"Trader.send -> retcode {answer['retcode']} ({answer['comment']!r})")
     position = position_of(ctx, int(answer["deal"]))
     ctx.opened.append((position, float(answer["volume"]), c.ORDER_TYPE_BUY))
@@ -200,10 +202,10 @@ def _algo_on(ctx: Context) -> bool:
 def _intent(ctx: Context, user_comment: str) -> Any:
     """An order as the service prepares it (its tag at the start of the comment), filling the comment to the limit
     every terminal accepts."""
-    room = COMMENT_LIMIT - 14
-    request = {"action": "deal", "symbol": ctx.symbol, "volume": float(ctx.info.volume_min), "type": "buy",
-               "price": market_request(ctx)["price"], "deviation": 50, "magic": MAGIC,
-               "type_filling": market_request(ctx)["type_filling"],
+    room = COMMENT_LIMIT - TAG_LENGTH - 1  # the tag and a space go first
+    market = market_request(ctx)
+    request = {"action": "deal", "symbol": ctx.symbol, "volume": market["volume"], "type": "buy",
+               "price": market["price"], "deviation": DEVIATION, "magic": MAGIC, "type_filling": market["type_filling"],
                "comment": (user_comment + "-" + "x" * room)[:room] if user_comment else ""}  # fmt: skip
     return prepare(ctx.account.login, request, f"conformance-{uuid.uuid4()}")
 
@@ -219,10 +221,3 @@ def _shown(value: str | None, sent: str, tag: str) -> str:
     if value == sent:
         return "all of it"
     return f"{value!r} ({'the tag survived' if value.startswith(tag) else 'the tag is lost'})"
-
-
-class _Retcode:
-    """An answer the manager gave as JSON, as :func:`_unusable` reads it."""
-
-    def __init__(self, retcode: int) -> None:
-        self.retcode = retcode

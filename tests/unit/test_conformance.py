@@ -10,6 +10,7 @@ import pytest
 
 from harness.env import clock_offset, pinned_offset
 from harness.sdk_standin import standin
+from mt5_worker import backends
 from mt5_worker.conformance.context import Account, Context
 from mt5_worker.conformance.facts import BY_NAME, FACTS
 from mt5_worker.conformance.orders import MAGIC
@@ -41,7 +42,7 @@ def context(terminal: Any, *, sdk: Any = None, module: Any = None) -> Context:
     ctx = Context(terminal, first, "EURUSD", Settings.load(_env_file=None), sdk=sdk, module=module, second=second,
                   simulated=True)  # fmt: skip
     assert ctx.reconnect() and ctx.login_again() and terminal.symbol_select("EURUSD", True)
-    ctx.press_algo_trading = lambda: bool(getattr(sdk or terminal, "enable_algo_trading", lambda: None)() or True)
+    ctx.press_algo_trading = lambda: backends.press_algo_trading(terminal)
     return ctx
 
 
