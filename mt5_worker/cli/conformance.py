@@ -75,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     from mt5_worker.conformance.runner import Outcome, run
 
     try:
-        settings = Settings.load()
+        settings = _pinned(Settings.load())
         backends.check_settings(settings)
         _check(args, settings)
         first, second = _given(args)
@@ -128,6 +128,18 @@ def main(args: argparse.Namespace) -> int:
     if args.markdown is not None:
         args.markdown.write_text(markdown(data), encoding="utf-8")
     return 0 if data["passed"] else EXIT_FAILED
+
+
+def _pinned(settings: Settings) -> Settings:
+    """An in-process simulator on a trading hour unless ``MT5_SIMULATOR_CLOCK_OFFSET`` says otherwise, as for the
+    demo: the checks that need an open market then run on any day."""
+    from mt5_worker.cli.devstack import TRADING_HOUR, clock_offset_to
+
+    if settings.backend != "simulator" or "simulator_clock_offset" in settings.model_fields_set:
+        return settings
+    print(f"mt5-worker conformance: the simulated trade servers pinned to {TRADING_HOUR:%A %Y-%m-%d %H:%M} UTC "
+          "(MT5_SIMULATOR_CLOCK_OFFSET), when their FX market trades", file=sys.stderr)  # fmt: skip
+    return settings.model_copy(update={"simulator_clock_offset": clock_offset_to(TRADING_HOUR)})
 
 
 def _redactor(*accounts: Account | None, names: list[str] | None = None) -> Redactor:

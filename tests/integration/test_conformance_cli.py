@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.env import REPO, child_env
+from harness.env import CLOCK_OFFSET, REPO, child_env
 from harness.sdk_standin import STANDIN_PATH
 from mt5_worker.conformance.facts import FACTS
 from mt5_worker.simulator import DEMO_ACCOUNTS
@@ -29,9 +29,12 @@ TRADING = ["--trading", "--i-understand-this-places-orders"]
 BESIDE = {f.name for f in FACTS if f.needs}  # they call the module itself: not through a bridge
 
 
-def conformance(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def conformance(*args: str, env: dict[str, str], cwd: Path, pinned: bool = True) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own; ``pinned``: its simulator on the suite's pinned clock, else on its own
+    (as a user runs it: it pins an in-process simulator itself)."""
+    environ = {k: v for k, v in child_env(env).items() if pinned or k != CLOCK_OFFSET}
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", "conformance", *args], env=child_env(env), cwd=cwd,
+        [sys.executable, "-m", "mt5_worker.cli.main", "conformance", *args], env=environ, cwd=cwd,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 
@@ -45,9 +48,11 @@ def no_account_detail(*texts: str) -> None:
 
 
 def test_runs_as_is_on_the_simulator_and_writes_a_redacted_report(tmp_path: Path) -> None:
+    """Without MT5_SIMULATOR_CLOCK_OFFSET, as a user runs it: the command pins its simulator to a trading hour."""
     report = tmp_path / "conformance.md"
-    done = conformance("--markdown", str(report), env={"MT5_BACKEND": "simulator"}, cwd=tmp_path)
+    done = conformance("--markdown", str(report), env={"MT5_BACKEND": "simulator"}, cwd=tmp_path, pinned=False)
     assert 0 == done.returncode, done.stdout + done.stderr
+    assert "the simulated trade servers pinned to Wednesday 2026-12-02 12:00 UTC" in done.stderr
     lines = done.stdout.splitlines()
     assert len(FACTS) + 1 == len(lines) and lines[-1].startswith("passed: ")
     unknown = "symbol-info-unknown: symbol_info('NO.SUCH.SYMBOL.X') -> None, (-4, 'Terminal: Not found')"
