@@ -8,6 +8,7 @@ mt5-worker feed               serve one trade server's ticks and bars to Redis S
 mt5-worker settings           print the effective settings (secrets hidden), or what is wrong with them
 mt5-worker call TASK [...]    enqueue one task (account_info, login, health, pool_stats), print its JSON result
 mt5-worker health [...]       is a worker healthy? JSON on stdout, exit 0 if so, else 1 (container healthchecks)
+mt5-worker status [...]       the fleet on one screen from Redis alone (--json, --watch)
 mt5-worker conformance [...]  check the terminal against the SDK facts the service relies on (a report per fact)
 """
 
@@ -22,6 +23,7 @@ from mt5_worker.backends import check_settings
 from mt5_worker.cli import call as cli_call
 from mt5_worker.cli import conformance
 from mt5_worker.cli import health as healthcheck
+from mt5_worker.cli import status as fleet_status
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings
 
@@ -89,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=raw,
     )
     healthcheck.add_arguments(health)
+    status = commands.add_parser(
+        "status",
+        help="the fleet on one screen, from Redis alone (--json, --watch)",
+        description=fleet_status.DESCRIPTION,
+        epilog=fleet_status.EPILOG,
+        formatter_class=raw,
+    )
+    fleet_status.add_arguments(status)
     check = commands.add_parser(
         "conformance",
         allow_abbrev=False,  # --password must not pass as --password-env: passwords never go on argv
@@ -112,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_module.run(serve=parsed.serve, requests=parsed.requests)
         if command == "health":
             return healthcheck.main(parsed)
+        if command == "status":
+            return fleet_status.main(parsed)
         if command == "call":
             return cli_call.run(parsed)
         if command == "conformance":

@@ -17,6 +17,11 @@ concurrency 1 forks a new child only once the old one is gone). Neither the task
 running task to another worker) nor the registry's heartbeat (a worker in warm shutdown leaves it while its last task
 runs) is such a proof. Times are Redis's own (``TIME``), so the workers' clocks do not matter. Every script is
 atomic: two workers handed the same key cannot both own it.
+
+Two sorted sets index the keys not done, for operators (``mt5-worker status``, the ``mt5_trading_keys`` metrics):
+``mt5:orders:pending`` (record key -> its lease's end) and ``mt5:orders:unknown`` (record key -> when its outcome
+became unknown). The scripts keep them in step with the records; entries of records expired since are dropped by
+the next claim.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ if redis.call('EXISTS', rec) == 0 then
   redis.call('HSET', rec, 'key', ARGV[8], 'login', ARGV[9], 'fingerprint', fingerprint, 'state', 'pending',
              'claimed_at', now, 'takeovers', 0, unpack(owner))
   redis.call('EXPIRE', rec, ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl)
+  redis.call('ZADD', KEYS[3], now + lease, rec)
   return 'claimed'
 end
 local f = redis.call('HMGET', rec, 'fingerprint', 'state', 'worker', 'incarnation', 'lease_until')
@@ -54,6 +62,8 @@ if f[2] == 'unknown' or tonumber(f[5]) <= now or replaced then
   redis.call('HSET', rec, 'state', 'pending', unpack(owner))
   redis.call('HINCRBY', rec, 'takeovers', 1)
   redis.call('EXPIRE', rec, ttl)
+  redis.call('ZREM', KEYS[4], rec)
+  redis.call('ZADD', KEYS[3], now + lease, rec)
   return 'reconcile'
 end
 return 'busy'
@@ -66,16 +76,22 @@ _CONFIRM = (
 local f = redis.call('HMGET', KEYS[1], 'state', 'token')
 if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]), 'sent_at', now)
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), KEYS[1])
 return 1
 """
 )
 
-_UNKNOWN = """
+_UNKNOWN = (
+    _NOW
+    + """
 local f = redis.call('HMGET', KEYS[1], 'state', 'token')
 if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'unknown')
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZADD', KEYS[3], now, KEYS[1])
 return 1
 """
+)
 
 _COMPLETE = (
     _NOW
@@ -84,15 +100,32 @@ if redis.call('HGET', KEYS[1], 'state') == 'done' then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[1], 'done_at', now, 'key', ARGV[3], 'login', ARGV[4],
            'fingerprint', ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('ZREM', KEYS[2], KEYS[1])
+redis.call('ZREM', KEYS[3], KEYS[1])
 return 1
 """
 )
 
 _RELEASE = """
 local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] == 'pending' and f[2] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+if f[1] == 'pending' and f[2] == ARGV[1] then
+  redis.call('ZREM', KEYS[2], KEYS[1])
+  return redis.call('DEL', KEYS[1])
+end
 return 0
 """
+
+# Counts of the keys not done, and the oldest entries' scores, at Redis's time. Numbers go back as strings
+# (Redis would truncate a Lua float to an integer).
+_OPEN = (
+    _NOW
+    + """
+local oldest_pending = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local oldest_unknown = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {tostring(now), redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[1], '-inf', now),
+        redis.call('ZCARD', KEYS[2]), oldest_pending[2] or '', oldest_unknown[2] or ''}
+"""
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +167,32 @@ class Attempt:
     token: str
 
 
+@dataclass(frozen=True)
+class OpenKeys:
+    """The keys not done, fleet-wide: pending under a live lease, pending past their lease (their owner died or
+    is stuck: the next attempt reconciles), unknown; and how long the oldest of the last two has been so."""
+
+    pending: int
+    lease_expired: int
+    unknown: int
+    oldest_lease_expired_age: float | None = None  # seconds since the oldest expired lease ran out
+    oldest_unknown_age: float | None = None  # seconds since the oldest unknown outcome became unknown
+    at: float = 0.0  # Redis's time of the reading
+
+
+@dataclass(frozen=True)
+class OpenRecord:
+    """One key not done, as ``mt5-worker status`` lists it (never a password: records hold none)."""
+
+    key: str
+    login: int
+    state: str  # pending, lease_expired or unknown
+    worker: str
+    claimed_at: float
+    since: float  # pending: when its lease ends; unknown: when it became unknown
+    takeovers: int
+
+
 class OrderJournal:
     """Claims, outcomes and reads of order records. Redis errors propagate (the caller decides: nothing is sent
     without a claim)."""
@@ -148,6 +207,9 @@ class OrderJournal:
         self._unknown = client.register_script(_UNKNOWN)
         self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
+        self._open = client.register_script(_OPEN)
+        self.pending_key = f"{prefix}:orders:pending"
+        self.unknown_key = f"{prefix}:orders:unknown"
 
     def record_key(self, login: int, key: str) -> str:
         return f"{self._prefix}:order:{login}:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -162,14 +224,15 @@ class OrderJournal:
     def claim(self, login: int, key: str, fingerprint: str, attempt: Attempt) -> ClaimState:
         """Take ``key`` for sending (``claimed``) or reconciling (``reconcile``); or say why not: ``busy`` (an owner
         that may still send holds it), ``done`` (read the outcome), ``conflict`` (the key names another request)."""
-        keys = [self.record_key(login, key), f"{self._prefix}:"]
+        keys = [self.record_key(login, key), f"{self._prefix}:", self.pending_key, self.unknown_key]
         argv: list[str | float] = [fingerprint, attempt.worker, attempt.incarnation, attempt.task, attempt.token,
                                    self.lease, self.ttl, key, login]  # fmt: skip
         return cast(ClaimState, _s(self._claim(keys=keys, args=argv)))
 
     def confirm(self, login: int, key: str, attempt: Attempt) -> bool:
         """Right before the order leaves: whether ``attempt`` still owns the key (its lease renewed if so)."""
-        return bool(self._confirm(keys=[self.record_key(login, key)], args=[attempt.token, self.lease]))
+        keys = [self.record_key(login, key), self.pending_key]
+        return bool(self._confirm(keys=keys, args=[attempt.token, self.lease]))
 
     def since_sent(self, login: int, key: str) -> float | None:
         """Seconds (Redis's clock) since an attempt last let the key's order leave; ``None`` if none ever did."""
@@ -181,16 +244,57 @@ class OrderJournal:
 
     def unknown(self, login: int, key: str, attempt: Attempt) -> bool:
         """``attempt`` ends without knowing the outcome: the next attempt may reconcile at once."""
-        return bool(self._unknown(keys=[self.record_key(login, key)], args=[attempt.token]))
+        keys = [self.record_key(login, key), self.pending_key, self.unknown_key]
+        return bool(self._unknown(keys=keys, args=[attempt.token]))
 
     def complete(self, login: int, key: str, fingerprint: str, outcome: dict[str, Any]) -> bool:
         """Record the outcome (once: an outcome already recorded wins). False if one was."""
         args: list[str | float] = [json.dumps(outcome, separators=(",", ":")), self.ttl, key, login, fingerprint]
-        return bool(self._complete(keys=[self.record_key(login, key)], args=args))
+        keys = [self.record_key(login, key), self.pending_key, self.unknown_key]
+        return bool(self._complete(keys=keys, args=args))
 
     def release(self, login: int, key: str, attempt: Attempt) -> bool:
         """Forget ``attempt``'s pending claim: nothing was sent (refused before the order could leave)."""
-        return bool(self._release(keys=[self.record_key(login, key)], args=[attempt.token]))
+        return bool(self._release(keys=[self.record_key(login, key), self.pending_key], args=[attempt.token]))
+
+    def open_keys(self) -> OpenKeys:
+        """How many keys are not done, fleet-wide (two sorted-set reads, whatever the number of records)."""
+        now, pending, expired, unknown, oldest_pending, oldest_unknown = (
+            _s(v) if isinstance(v, bytes) else v for v in self._open(keys=[self.pending_key, self.unknown_key])
+        )
+        at = float(now)
+        return OpenKeys(
+            pending=int(pending) - int(expired),
+            lease_expired=int(expired),
+            unknown=int(unknown),
+            oldest_lease_expired_age=at - float(oldest_pending) if expired else None,
+            oldest_unknown_age=at - float(oldest_unknown) if oldest_unknown else None,
+            at=at,
+        )
+
+    def open_records(self, limit: int = 50) -> list[OpenRecord]:
+        """The keys not done, oldest first: unknown ones, then pending ones by the end of their lease."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(self.unknown_key, 0, limit - 1, withscores=True)
+        pipe.zrange(self.pending_key, 0, limit - 1, withscores=True)
+        (seconds, micros), unknown, pending = pipe.execute()
+        now = seconds + micros / 1e6
+        entries = [(_s(k), score, "unknown") for k, score in unknown]
+        entries += [(_s(k), score, "lease_expired" if score <= now else "pending") for k, score in pending]
+        entries = entries[:limit]
+        fields = ("key", "login", "state", "worker", "claimed_at", "takeovers")
+        pipe = self._redis.pipeline(transaction=False)
+        for record_key, _, _ in entries:
+            pipe.hmget(record_key, *fields)
+        found = []
+        for (_, score, state), values in zip(entries, pipe.execute(), strict=True):
+            if values[2] is None:  # the record expired since it was indexed
+                continue
+            key, login, _, worker, claimed_at, takeovers = (_s(v) if v is not None else "" for v in values)
+            found.append(OpenRecord(key, int(login or 0), state, worker, float(claimed_at or 0), float(score),
+                                    int(takeovers or 0)))  # fmt: skip
+        return found
 
     def read(self, login: int, key: str) -> OrderRecord | None:
         raw = self._redis.hgetall(self.record_key(login, key))
