@@ -19,6 +19,7 @@ pytestmark = pytest.mark.market_hours  # reads the market and trades: see docs/t
 
 A, B = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
 SECRETS = [str(A.login), A.server, A.password.get_secret_value(), A.name, str(B.login), B.password.get_secret_value()]
+TRADING = ["--trading", "--i-understand-this-places-orders"]
 
 
 def test_runs_as_is_on_the_simulator_and_the_report_holds_no_account_detail(
@@ -101,3 +102,19 @@ def test_a_refused_login_exits_3_without_the_password(
     out, err = capsys.readouterr()
     assert "login() of the account failed: (-6, 'Terminal: Authorization failed')" in err
     assert [] == [s for s in ("wrong-SECRET-pw", str(A.login), A.server) if s in out + err]
+
+
+def test_a_failure_that_names_the_account_is_redacted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The service's own error names the account; the report says ``[login]`` instead."""
+    monkeypatch.setenv("MT5_BACKEND", "simulator")
+    monkeypatch.setenv("MT5_TRADING_ENABLED", "true")
+    monkeypatch.setenv("MT5_SIMULATOR_DEVIATIONS", "comment-cut-from-start")  # reconciliation cannot find its order
+    report = tmp_path / "report.md"
+    status = main(["conformance", *TRADING, "--check", "reconciliation-finds", "--json", "--markdown", str(report)])
+    out, err = capsys.readouterr()
+    (check,) = json.loads(out)["checks"]
+    assert (1, "differs") == (status, check["verdict"])
+    assert "of account [login]: not found by its tag" in check["observed"]
+    assert [] == [s for s in SECRETS if s in out + err + report.read_text(encoding="utf-8")]
