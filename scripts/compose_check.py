@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-STACK = ["redis", "worker", "beat", "flower", "bridge", "rabbitmq", "prometheus"]  # every service but Grafana
-HEALTHY = {"redis", "worker", "flower", "rabbitmq", "prometheus"}  # the services with a healthcheck
+STACK = ["redis", "worker", "beat", "flower", "feed", "bridge", "rabbitmq", "prometheus"]  # every service but Grafana
+HEALTHY = {"redis", "worker", "flower", "feed", "rabbitmq", "prometheus"}  # the services with a healthcheck
 
 
 class CheckFailed(AssertionError):
@@ -171,6 +171,9 @@ class Check:
             return [t for t in targets if t["labels"]["job"] == "mt5-worker" and t["health"] == "up"]
 
         _wait(lambda: len(up()) == workers, 60, f"Prometheus to scrape {workers} workers")
+        feeds = [t for t in _get_json(f"{base}/api/v1/targets")["data"]["activeTargets"]
+                 if t["labels"]["job"] == "mt5-feed" and t["health"] == "up"]  # fmt: skip
+        _expect(len(feeds) == 2, f"{len(feeds)} feeds scraped, expected 2 (the streams profile)")
         rules = [r for g in _get_json(f"{base}/api/v1/rules")["data"]["groups"] for r in g["rules"]]
         bad = [r["name"] for r in rules if r["health"] not in ("ok", "unknown")]
         _expect(len(rules) >= 18 and not bad, f"{len(rules)} rules, unhealthy: {bad}")
@@ -318,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     check = Check(project, env_file)
     build_options = ["--no-cache"] if args.no_cache else []
     services = [*STACK, *(["grafana"] if args.with_grafana else [])]
-    profiles = ["--profile", "bridge", "--profile", "rabbitmq", "--profile", "monitoring"]
+    profiles = ["--profile", "bridge", "--profile", "rabbitmq", "--profile", "monitoring", "--profile", "streams"]
 
     def up(workers: int) -> Callable[[], Any]:
         return lambda: check.compose(*profiles, "up", "-d", "--wait", "--scale", f"worker={workers}", *services)
@@ -347,7 +350,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         check.step("3 workers registered (mt5-worker status)", lambda: check.registered(3))
         check.step("a plain Celery client through the published Redis port", check.plain_redis_client)
         check.step("Flower behind basic auth", lambda: check.flower(auth))
-        check.step("Prometheus scrapes 3 workers, rules loaded", lambda: check.prometheus(3))
+        check.step("Prometheus scrapes 3 workers and 2 feeds, rules loaded", lambda: check.prometheus(3))
         amqp = base | {"CELERY_BROKER_URL": f"amqp://mt5:{rabbit}@rabbitmq:5672/mt5", "MT5_BACKEND": "bridge"}
         write_env(env_file, amqp)
         check.step("up again: queues on RabbitMQ, the terminal behind the bridge", up(1))

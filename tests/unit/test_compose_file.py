@@ -39,10 +39,10 @@ GUARDS = {"require-rabbitmq-password": "RABBITMQ_PASSWORD", "require-bridge-toke
 
 
 def test_services_are_the_stack() -> None:
-    assert {"redis", "worker", "beat", "flower", "bridge", "rabbitmq", "prometheus", "grafana", *GUARDS} == set(
-        SERVICES
-    )
+    assert {"redis", "worker", "beat", "flower", "feed", "bridge", "rabbitmq", "prometheus", "grafana",
+            *GUARDS} == set(SERVICES)  # fmt: skip
     assert ["bridge"] == SERVICES["bridge"]["profiles"]  # optional: `docker compose --profile bridge up`
+    assert ["streams"] == SERVICES["feed"]["profiles"]  # optional: two feeds, one leading
     assert ["rabbitmq"] == SERVICES["rabbitmq"]["profiles"]  # optional: `docker compose --profile rabbitmq up`
     assert ["monitoring"] == SERVICES["prometheus"]["profiles"] == SERVICES["grafana"]["profiles"]
     assert all("profiles" not in SERVICES[s] for s in ("redis", "worker", "beat", "flower"))
@@ -168,10 +168,13 @@ def test_the_monitoring_profile_scrapes_every_worker_with_the_projects_rules_and
     assert "/etc/prometheus/rules" == mounts["./monitoring/prometheus/rules"]
     config = yaml.safe_load((ROOT / "monitoring" / "prometheus" / "prometheus.yml").read_text())
     assert ["/etc/prometheus/rules/mt5-worker.rules.yml"] == config["rule_files"]
-    (job,) = config["scrape_configs"]
-    assert "mt5-worker" == job["job_name"]  # the rules' and the dashboard's job
-    (sd,) = job["dns_sd_configs"]
-    assert (["worker"], 9100) == (sd["names"], sd["port"])  # every replica of the worker service
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert {"mt5-worker", "mt5-feed"} == set(jobs)  # the rules' and the dashboard's jobs
+    (workers,) = jobs["mt5-worker"]["dns_sd_configs"]
+    assert (["worker"], 9100) == (workers["names"], workers["port"])  # every replica of the worker service
+    (feeds,) = jobs["mt5-feed"]["dns_sd_configs"]
+    assert (["feed"], 9101) == (feeds["names"], feeds["port"])  # both feeds (the streams profile)
+    assert "9101" == str(SERVICES["feed"]["environment"]["MT5_METRICS_PORT"])
     grafana = SERVICES["grafana"]
     assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", grafana["image"])
     mounts = {v.split(":")[0]: v.split(":")[1] for v in grafana["volumes"]}
