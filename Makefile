@@ -29,8 +29,9 @@ lint: $(VENV)/.installed
 	$(PY) -m mypy mt5_worker examples harness scripts/generate_clients.py
 	$(VENV)/bin/lint-imports
 
-docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration.md from Settings (mt5_worker/cli/settings_doc.py)
+docs: $(VENV)/.installed  ## regenerate the settings table (docs/configuration.md) and the lists of checked SDK facts (docs/sdk-*.md, docs/trading.md)
 	$(PY) -m mt5_worker.cli.settings_doc
+	$(PY) -m mt5_worker.conformance.doc_tables
 
 clients: $(VENV)/.installed  ## regenerate the clients' task methods from the task table (scripts/generate_clients.py)
 	$(PY) -m scripts.generate_clients
