@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         connect_budget=3.0 if quick else 15.0, deflate=not args.no_deflate,
     )  # fmt: skip
     load = replace(load, burst_at=args.burst_at if args.burst_at is not None else 0.0 if quick else load.window * 2 / 3)
-    rates = tuple(float(r) for r in args.rates.split(",")) if args.rates else (50.0, 200.0) if quick else FULL_RATES
+    rates = tuple(float(r) for r in args.rates.split(",")) if args.rates else (200.0,) if quick else FULL_RATES
     with log_dir("mt5-bench-s1-", args.keep_logs) as logs:
         (logs / "load").mkdir()
         fleet = Fleet(logs / "load")
