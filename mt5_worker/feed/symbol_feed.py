@@ -21,6 +21,7 @@ COPY_TICKS_ALL = -1
 TIMEFRAME_H1 = 16385
 WEEK = 7 * 86400
 PAGE = 10_000  # ticks per copy_ticks_from call
+FORMING_EVERY_MS = 1000
 PAGES_PER_POLL = 20  # then the feed publishes what it has and polls again at once
 
 Call = Callable[..., Any]  # the manager's call(function, *args): an SDK call, raising its typed error
@@ -45,6 +46,7 @@ class SymbolFeed:
         self.bars = BarBuilder(point)
         self.start_s = start_s
         self.last_time_msc: int | None = last.ms if last is not None else None
+        self.forming_written_ms = 0  # when the forming bar was last written (market time)
         self.market_open: bool | None = None  # as of self.open_hour (hours since the epoch, server time)
         self.open_hour = -1
 
@@ -92,6 +94,9 @@ class SymbolFeed:
             last = found.ticks[-1][0]
             self.last_time_msc = last.ms
             forming = self.bars.forming(last)
-            if forming is not None:
+            # The forming bar at most once a second of market time (and after a bar closes): every poll's would
+            # cost the bars stream as much as the ticks stream, for a picture no chart redraws that often.
+            if forming is not None and (found.bars or last.ms - self.forming_written_ms >= FORMING_EVERY_MS):
                 found.bars.append(forming)
+                self.forming_written_ms = last.ms
         return found

@@ -172,3 +172,42 @@ def test_a_ticks_fields_are_the_same_from_a_numpy_record_and_from_a_mapping() ->
         assert codec.tick_fields(record) == codec.tick_fields(as_mapping)
     assert {"time_msc": "1796212800999", "bid": repr(0.1 + 0.2), "volume": "3", "flags": "134",
             "volume_real": "2.5"}.items() <= codec.tick_fields(ticks[1]).items()  # fmt: skip
+
+
+def test_a_feeds_closed_bars_are_the_terminals_m1_bars() -> None:
+    """Bars built from the published ticks are the terminal's own M1 bars (Bid OHLC, tick volume, smallest
+    spread), minute for minute; the forming one is written at most once a second of market time."""
+    clock = ManualClock(WEDNESDAY_NOON + 30)
+    sim = SimulatedTerminal(clock=clock, tick_rate=20.0)
+    account = sim.accounts[0]
+    assert sim.initialize(login=account.login, password=account.password.get_secret_value(), server=account.server)
+
+    def call(function: str, *args: Any) -> Any:
+        return getattr(sim, function)(*args)
+
+    feed, bars = SymbolFeed("EURUSD", 0.00001, None, WEDNESDAY_NOON + 30), []
+    for _ in range(400):  # 200 s of market time, a poll every half second
+        bars += feed.poll(call).bars
+        clock.advance(0.5)
+    closed = [bar for _, bar in bars if bar.closed]
+    forming = [entry for entry, bar in bars if not bar.closed]
+    assert len(closed) >= 3
+    rates = sim.copy_rates_range("EURUSD", c.TIMEFRAME_M1, closed[1].time, closed[-1].time)
+    assert rates is not None
+    assert [
+        (
+            int(r["time"]),
+            float(r["open"]),
+            float(r["high"]),
+            float(r["low"]),
+            float(r["close"]),
+            int(r["tick_volume"]),
+            int(r["spread"]),
+        )
+        for r in rates
+    ] == [
+        (b.time, b.open, b.high, b.low, b.close, b.tick_volume, b.spread) for b in closed[1:]
+    ]  # the first bar began before the feed did: only its later ticks are in it
+    assert all(
+        b.ms - a.ms >= 1000 for a, b in zip(forming, forming[1:], strict=False) if b.ms // 60_000 == a.ms // 60_000
+    )
