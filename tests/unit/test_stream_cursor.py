@@ -3,6 +3,7 @@ from ticks, the gap a reader is owed, and a feed's polls of a simulated terminal
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -208,6 +209,5 @@ def test_a_feeds_closed_bars_are_the_terminals_m1_bars() -> None:
     ] == [
         (b.time, b.open, b.high, b.low, b.close, b.tick_volume, b.spread) for b in closed[1:]
     ]  # the first bar began before the feed did: only its later ticks are in it
-    assert all(
-        b.ms - a.ms >= 1000 for a, b in zip(forming, forming[1:], strict=False) if b.ms // 60_000 == a.ms // 60_000
-    )
+    same_minute = [(a, b) for a, b in pairwise(forming) if b.ms // 60_000 == a.ms // 60_000]
+    assert same_minute and all(b.ms - a.ms >= 1000 for a, b in same_minute)
