@@ -17,24 +17,6 @@ def account(request: tuple[int, int]) -> int:
     return request[1]
 
 
-class _ManualTimer:
-    def __init__(self) -> None:
-        self.pending: list[Any] = []
-
-    def call_after(self, seconds: float, fun: Any) -> Any:
-        entry = _Entry(fun)
-        self.pending.append(entry)
-        return entry
-
-
-class _Entry:
-    def __init__(self, fun: Any) -> None:
-        self.fun, self.cancelled = fun, False
-
-    def cancel(self) -> None:
-        self.cancelled = True
-
-
 def _backlog(stack: Stack, queue: str, rounds: int) -> list[Any]:
     """Interleaved requests for two accounts, queued before the worker starts."""
     return [
@@ -77,14 +59,3 @@ def test_a_failing_group_fails_only_its_own_requests(stack: Stack) -> None:
         else:
             with pytest.raises(AuthorizationError):
                 result.get(timeout=60)
-
-
-class _Request:
-    def __init__(self, n: int, login: int) -> None:
-        self.item = (n, login)
-
-    def on_success(self) -> None:
-        pass
-
-    def on_failure(self) -> None:
-        pass

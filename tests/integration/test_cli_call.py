@@ -3,7 +3,6 @@ the `--help` texts; the progress line of long operations."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -110,8 +109,3 @@ def test_help_explains_each_command_with_examples(command: list[str], tmp_path: 
     if not command:  # the overview names every subcommand with a one-line description
         for sub in ("demo", "worker", "beat", "bridge", "settings", "call", "health"):
             assert f"\n    {sub} " in result.stdout
-
-
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True

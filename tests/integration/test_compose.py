@@ -6,36 +6,18 @@ answers, ``scripts/compose_check.py`` runs the stack for real (the file itself: 
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from harness.env import clean_environ
 from scripts.compose_check import docker_problem
+from tests.unit.test_compose_file import PACKAGE_SERVICES, ROOT, SERVICES, command
 
 pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
-
-ROOT = Path(__file__).resolve().parents[2]
-COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-SERVICES: dict[str, Any] = COMPOSE["services"]
-DOCKERFILE = (ROOT / "Dockerfile").read_text()
-PACKAGE_SERVICES = ("worker", "beat", "flower", "bridge")  # built from this repository's image
-
-
-def interpolate(value: str) -> str:
-    """What compose makes of ``${NAME:-default}`` (with nothing in .env) and of ``$$``."""
-    value = re.sub(r"\$\{(\w+):?-([^}]*)\}", lambda m: m.group(2), value)
-    return value.replace("$$", "$")
-
-
-def command(service: str) -> list[str]:
-    return [interpolate(part) for part in SERVICES[service]["command"]]
 
 
 def entry_point(argv: list[str]) -> list[str]:

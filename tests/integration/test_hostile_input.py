@@ -9,7 +9,6 @@ a log, an error or a result. The messages-on-the-wire counterpart is ``test_host
 from __future__ import annotations
 
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mt5_worker.credentials import SEALED, seal
-from mt5_worker.errors import InvalidRequestError, MT5Error, SettingsError
+from mt5_worker.errors import InvalidRequestError, MT5Error
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.manager import MT5ConnectionManager
-from mt5_worker.settings import Settings, env_name
+from mt5_worker.settings import Settings
 from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.worker import runtime, tasks
 from tests.conftest import simulator
@@ -180,32 +179,3 @@ def test_the_property_sees_successes_and_refusals(
     outcome, said = run_task(tasks.login, good | {"password": MARK + "plain"}, stdlib_logs)
     assert isinstance(outcome, InvalidRequestError) and "plaintext password refused" in str(outcome)
     assert MARK not in said and 1 == sim.calls["login"]
-
-
-# --- settings -------------------------------------------------------------------------------------------------
-
-VARIABLES = sorted(env_name(field) for field in Settings.model_fields)
-SECRETS = {env_name(f) for f, info in Settings.model_fields.items() if "SecretStr" in repr(info.annotation)}
-env_text = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=40)
-env_values = st.one_of(
-    env_text,
-    st.sampled_from(["", " ", "-1", "0", "1", "1e309", "nan", "inf", "-inf", "true", "null", "{}", "[]", "9" * 40]),
-    st.integers().map(str),
-    st.floats().map(str),
-)
-
-
-def load_with(values: dict[str, str]) -> SettingsError | None:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        Settings.load(_env_file=None)
-        return None
-    except SettingsError as exc:
-        return exc
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value

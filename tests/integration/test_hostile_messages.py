@@ -16,10 +16,8 @@ import uuid
 from typing import Any
 
 import redis
-from celery import Celery
 from celery.exceptions import NotRegistered
 from celery.result import AsyncResult
-from hypothesis import strategies as st
 from kombu import Connection
 
 from mt5_worker.cli.devstack import wait_for
@@ -190,43 +188,3 @@ def test_well_formed_protocol_1_and_hybrid_messages_are_served(simulator_stack: 
     for name in ("protocol 1, account_info", "protocol 1, positional", "hybrid"):
         assert A.login == results[name].get(timeout=30)["login"], name
     assert "invalid task message" not in worker.log_text()
-
-
-# --- every message Celery's own clients build passes the guard; a wrong-typed field does not -------------------
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=10),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=8,
-)
-seconds = st.none() | st.floats(0.1, 1e6) | st.integers(1, 10**6)
-calls = st.fixed_dictionaries(
-    {
-        "args": st.lists(json_values, max_size=4),
-        "kwargs": st.dictionaries(st.text(max_size=8), json_values, max_size=4),
-        "countdown": seconds,
-        "expires": seconds,
-        "retries": st.integers(0, 100),
-        "time_limit": seconds,
-        "soft_time_limit": seconds,
-        "group_id": st.none() | st.uuids().map(str),
-        "shadow": st.none() | st.text(min_size=1, max_size=10),
-        "root_id": st.none() | st.uuids().map(str),
-        "parent_id": st.none() | st.uuids().map(str),
-    }
-)
-WRONG = st.sampled_from(
-    [("id", 5), ("id", None), ("retries", "many"), ("timelimit", "forever"), ("timelimit", [1, 2, 3]),
-     ("eta", "not-a-date"), ("expires", 12), ("task", ["mt5.health"]), ("shadow", [1]), ("group", {"a": 1})]
-)  # fmt: skip
-_builder = Celery("message-builder", set_as_current=False)
-
-
-def built(protocol: int, call: dict[str, Any]) -> tuple[Any, Any]:
-    """(headers, body) of the message Celery itself builds for ``call``, as the worker decodes it (JSON)."""
-    call = dict(call)
-    if protocol == 1:
-        call.pop("shadow")  # protocol 1 has no shadow name
-    build = _builder.amqp.as_task_v2 if protocol == 2 else _builder.amqp.as_task_v1
-    message = build(str(uuid.uuid4()), "mt5.account_info", **call)
-    return json.loads(json.dumps(message.headers)), json.loads(json.dumps(message.body))

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from mt5_worker.cli.devstack import free_port, wait_for
 from mt5_worker.manager import MT5ConnectionManager
@@ -19,21 +18,9 @@ from mt5_worker.settings import Settings
 from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 from tests.conftest import creds, simulator
+from tests.unit.test_metrics_exporter import samples, value
 
 A, B = DEMO_ACCOUNTS[:2]
-
-
-def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """Every sample of an exposition, keyed by (name, sorted labels)."""
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def value(found: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str) -> float | None:
-    return found.get((name, tuple(sorted(labels.items()))))
 
 
 def scrape(port: int, host: str = "127.0.0.1") -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,17 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.celery_fixtures import Stack
+from tests.unit.test_readme_examples import API_DOC, python_blocks
 
 pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/testing.md#time
-
-ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text()
-API_DOC = (ROOT / "docs" / "api.md").read_text()
-
-
-def _python_blocks(after_heading: str, text: str = README) -> list[str]:
-    section = text.split(after_heading, 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_client_examples_run_against_a_real_worker(redis_url: str, tmp_path: Path) -> None:
@@ -28,7 +19,7 @@ def test_client_examples_run_against_a_real_worker(redis_url: str, tmp_path: Pat
     stack = Stack(redis_url, tmp_path)
     try:
         stack.worker("w1")
-        (script,) = _python_blocks("## Calling it from a web app")
+        (script,) = python_blocks("## Calling it from a web app")
         script = script.replace("redis://127.0.0.1:6379/0", redis_url)  # the plain client names its URLs
         env = stack.env | {"MT5_LOG_LEVEL": "WARNING"}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
@@ -45,7 +36,7 @@ def test_the_market_data_example_runs_against_a_real_worker(redis_url: str, tmp_
     stack = Stack(redis_url, tmp_path)
     try:
         stack.worker("w1")
-        (script,) = _python_blocks("## The tasks", API_DOC)
+        (script,) = python_blocks("## The tasks", API_DOC)
         env = stack.env | {"MT5_LOG_LEVEL": "WARNING"}
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
         assert 0 == done.returncode, done.stderr

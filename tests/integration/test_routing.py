@@ -14,12 +14,6 @@ from mt5_worker.fleet.registry import Beat, Membership, WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, choose_bounded, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 
-LOGINS = range(1, 20_001)
-
-
-def assignment(workers: dict[str, int]) -> dict[int, str | None]:
-    return {login: choose(login, workers) for login in LOGINS}
-
 
 def test_registry_heartbeat_departure_and_forget(redis_url: str) -> None:
     registry = WorkerRegistry(connect(redis_url), ttl=30)

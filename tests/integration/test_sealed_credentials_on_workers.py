@@ -16,16 +16,11 @@ from cryptography.fernet import Fernet
 from mt5_worker.client import MT5Client
 from mt5_worker.credentials import SEALED
 from mt5_worker.errors import CredentialsError
-from mt5_worker.settings import Settings
 from mt5_worker.simulator import DEMO_ACCOUNTS
 from tests.celery_fixtures import Stack
 
 A, B = DEMO_ACCOUNTS[:2]
 KEY, OLD_KEY, FOREIGN_KEY = (Fernet.generate_key().decode() for _ in range(3))
-
-
-def settings(key: str | None = None, **overrides: object) -> Settings:
-    return Settings.load(_env_file=None, credentials_key=key, **overrides)
 
 
 # --- in-process ---------------------------------------------------------------------------------------------

@@ -12,14 +12,14 @@ README = (ROOT / "README.md").read_text()
 API_DOC = (ROOT / "docs" / "api.md").read_text()
 
 
-def _python_blocks(after_heading: str, text: str = README) -> list[str]:
+def python_blocks(after_heading: str, text: str = README) -> list[str]:
     section = text.split(after_heading, 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_python_api_examples_run_on_the_simulator() -> None:
     """The two examples of docs/api.md's MT5ConnectionManager section, in this process."""
-    manager_example, acquire_example = _python_blocks("## MT5ConnectionManager", API_DOC)
+    manager_example, acquire_example = python_blocks("## MT5ConnectionManager", API_DOC)
     namespace: dict[str, object] = {}
     exec(manager_example, namespace)
     namespace["manager"].login(10000001, "demo-10000001", "MetaQuotes-Demo")  # type: ignore[attr-defined]
