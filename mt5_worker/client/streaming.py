@@ -2,8 +2,9 @@
 
 :class:`AsyncStreams` gives :class:`~mt5_worker.client.async_client.AsyncMT5Client` async iterators, read through
 one shared :class:`~mt5_worker.streams.hub.StreamHub`; :class:`Streams` gives
-:class:`~mt5_worker.client.threaded.MT5Client` blocking generators. Both read the streams from ``REDIS_URL`` (where
-the feeds and workers write them), register the symbols they follow as subscriptions while they iterate (so a
+:class:`~mt5_worker.client.threaded.MT5Client` blocking generators. Both read the ticks from ``REDIS_URL`` (where
+the feeds write them) and the trade events from the Redis of the order records (``MT5_SESSIONS_REDIS_URL``, by
+default the same: the workers append each outcome in the step that records it), register the symbols they follow as subscriptions while they iterate (so a
 feed serves a symbol outside ``MT5_FEED_SYMBOLS``), and drop them when the iterator is closed; a process that dies
 leaves subscriptions that lapse by themselves.
 
@@ -78,7 +79,7 @@ class AsyncStreams:
     """``stream_ticks`` and ``stream_trades`` for ``async def`` code."""
 
     settings: Settings
-    _streams: tuple[aioredis.Redis, StreamHub] | None = None
+    _streams: dict[str, tuple[aioredis.Redis, StreamHub]] | None = None
 
     async def stream_ticks(
         self, server: str, symbols: str | Iterable[str], since: Since = None
@@ -92,7 +93,7 @@ class AsyncStreams:
         ...     print(tick["bid"], tick["ask"])
         """
         sources = tick_sources(server, symbols, since)
-        client, hub = self._stream_reader()
+        client, hub = self._stream_reader(self.settings.effective_redis_url)
         names = [s.symbol for s in sources if s.symbol]
         subscriber = subscriptions.subscriber_id()
         refresher = asyncio.ensure_future(_keep_subscribed(client, server, names, subscriber))
@@ -108,20 +109,23 @@ class AsyncStreams:
         """Every ``mt5.order_send`` outcome of account ``login`` from now on (or from ``since``): ``{"type":
         "trade", "id", "login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price",
         "time_msc", "source"}``."""
-        _, hub = self._stream_reader()
-        async for item in hub.iterate(trade_sources(login, since), _trade):
+        sources = trade_sources(login, since)
+        _, hub = self._stream_reader(self.settings.session_store_url)
+        async for item in hub.iterate(sources, _trade):
             yield item
 
-    def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub]:
+    def _stream_reader(self, url: str) -> tuple[aioredis.Redis, StreamHub]:
+        """One connection and hub per Redis (one in all unless the order records have a Redis of their own)."""
         if self._streams is None:
-            client = aioredis.Redis.from_url(self.settings.effective_redis_url, socket_connect_timeout=5)
-            self._streams = (client, StreamHub(client))
-        return self._streams
+            self._streams = {}
+        if url not in self._streams:
+            client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+            self._streams[url] = (client, StreamHub(client))
+        return self._streams[url]
 
     async def _close_streams(self) -> None:
-        if self._streams is not None:
-            client, hub = self._streams
-            self._streams = None
+        readers, self._streams = self._streams or {}, None
+        for client, hub in readers.values():
             await hub.close()
             await client.aclose()
 
@@ -146,7 +150,7 @@ class Streams:
         sources = tick_sources(server, symbols, since)
         names = [s.symbol for s in sources if s.symbol]
         subscriber = subscriptions.subscriber_id()
-        client = self._stream_client()
+        client = self._stream_client(self.settings.effective_redis_url)
         refreshed = [0.0]
 
         def refresh() -> None:
@@ -164,13 +168,12 @@ class Streams:
     def stream_trades(self, login: int, since: Since = None) -> Generator[dict[str, Any], None, None]:
         """:meth:`AsyncStreams.stream_trades`, blocking."""
         sources = trade_sources(login, since)
-        client = self._stream_client()
+        client = self._stream_client(self.settings.session_store_url)
         try:
             yield from follow(client, sources, _trade, block=BLOCK)
         finally:
             client.close()
 
-    def _stream_client(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.effective_redis_url, socket_timeout=BLOCK + 5, socket_connect_timeout=5
-        )
+    @staticmethod
+    def _stream_client(url: str) -> redis.Redis:
+        return redis.Redis.from_url(url, socket_timeout=BLOCK + 5, socket_connect_timeout=5)

@@ -117,7 +117,8 @@ def test_hostile_keys_never_shape_redis_key_names(redis_url: str) -> None:
     j, r = journal(redis_url)
     hostile = "*\r\nFLUSHALL\r\n:{}mt5:workers"
     assert j.claim(4, hostile, "fp", attempt()) == "claimed"
-    names = r.keys("*")
-    assert names == [j.record_key(4, hostile)] and "FLUSHALL" not in names[0]
+    names = sorted(r.keys("*"))
+    assert names == sorted([j.record_key(4, hostile), j.epoch_key, j.incarnation_key("w1@h")])
+    assert not any("FLUSHALL" in name for name in names)
     record = j.read(4, hostile)
     assert record is not None and record.key == hostile
