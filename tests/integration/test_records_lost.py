@@ -118,7 +118,7 @@ def test_a_process_that_saw_the_records_vanish_holds_fresh_sends_for_the_settle_
     def lose_records_while_in_flight() -> None:
         sender.redis.flushall()  # the order is confirmed and about to leave: its record vanishes now
         in_flight.set()
-        with pytest.raises(RecordsLostError, match="lost the order records"):  # the same key, sent again elsewhere meanwhile
+        with pytest.raises(RecordsLostError, match="lost the order records"):  # the same key, sent again elsewhere
             other.send(BUY, "racing", task="t2")
 
     original = sender.desk._confirm
