@@ -4,9 +4,9 @@
 one shared :class:`~mt5_worker.streams.hub.StreamHub`; :class:`Streams` gives
 :class:`~mt5_worker.client.threaded.MT5Client` blocking generators. Both read the ticks from ``REDIS_URL`` (where
 the feeds write them) and the trade events from the Redis of the order records (``MT5_SESSIONS_REDIS_URL``, by
-default the same: the workers append each outcome in the step that records it), register the symbols they follow as subscriptions while they iterate (so a
-feed serves a symbol outside ``MT5_FEED_SYMBOLS``), and drop them when the iterator is closed; a process that dies
-leaves subscriptions that lapse by themselves.
+default the same: the workers append each outcome in the step that records it). They register the symbols they
+follow as subscriptions while they iterate (so a feed serves a symbol outside ``MT5_FEED_SYMBOLS``), and drop them
+when the iterator is closed; a process that dies leaves subscriptions that lapse by themselves.
 
 Close an iterator you stop early (``async with contextlib.aclosing(...)``, or ``iterator.close()``) to drop its
 subscriptions at once; otherwise they go when it is garbage-collected, or lapse.

@@ -4,7 +4,9 @@ A mixin of :class:`~mt5_worker.simulator.terminal.SimulatedTerminal`. An account
 (:mod:`~mt5_worker.simulator.ledger`, fixed history) merged with what ``order_send`` changed, which the trade server
 keeps in a :class:`~mt5_worker.simulator.trade_store.TradeStore` shared by every simulated terminal using the same
 file. The rules are :mod:`~mt5_worker.simulator.trade_rules` (shared with ``order_check``), the changes
-:mod:`~mt5_worker.simulator.trade_execution`. docs/sdk-trading.md has the SDK facts and the choices.
+:mod:`~mt5_worker.simulator.trade_execution`, and what the market does between requests (pending orders filling,
+SL/TP, stop-out, expiry) :mod:`~mt5_worker.simulator.trade_life`: every read and every ``order_send`` first plays
+the account forward to now. docs/sdk-trading.md has the SDK facts and the choices.
 
 The terminal's own switch, "Algo Trading": with ``disable_algo_on_switch`` (the terminal option "disable automated
 trading when the account has been changed"), a ``login`` that changes the account turns it off; ``order_send``
@@ -23,8 +25,9 @@ from mt5_worker.simulator.market import Market, SymbolSpec
 from mt5_worker.simulator.parts import SimulatorParts
 from mt5_worker.simulator.specs import AccountSpec
 from mt5_worker.simulator.trade_execution import execute
+from mt5_worker.simulator.trade_life import Life, position_swap
 from mt5_worker.simulator.trade_rules import COMMENTS, Desk, Figures, figures, judge
-from mt5_worker.simulator.trade_store import AccountState, TradeStore
+from mt5_worker.simulator.trade_store import AccountState, StoreSession, TradeStore
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, Tick, TradePosition, TradeRequest
 
@@ -79,6 +82,11 @@ class TradingSide(SimulatorParts):
         account, ledger = self._active, self.ledger(history=history)
         if account is None or ledger is None:
             return None
+        now = self.now_ms()
+        state = self._store.load(account.server, account.login, history=False)
+        if state.lives and (state.processed_to or 0) < now:  # the market may have moved it since: play it forward
+            with self._store.session(account.server, account.login) as session:
+                self._play(session, now)
         state = self._store.load(account.server, account.login, history=history)
         return merge(ledger, state), state
 
@@ -118,6 +126,7 @@ class TradingSide(SimulatorParts):
         assert account is not None and ledger is not None
         now = self.now_ms()
         with self._store.session(account.server, account.login) as session:
+            self._play(session, now)
             desk = self._desk(merge(ledger, session.state), session.state, now)
             verdict = judge(request, desk)
             if not verdict.accepted:
@@ -132,6 +141,26 @@ class TradingSide(SimulatorParts):
         return OrderSendResult(verdict.retcode, outcome.deal, outcome.order, outcome.volume, outcome.price,
                                tick.bid if tick else 0.0, tick.ask if tick else 0.0, COMMENTS[verdict.retcode],
                                next(self._request_ids), 0, request)  # fmt: skip
+
+    def _play(self, session: StoreSession, now: int) -> None:
+        """Play the account forward from where the store says it was left to ``now``, inside ``session`` (the write
+        lock held: no other process plays the same span)."""
+        state, account, market = session.state, self._active, self.market
+        assert account is not None and market is not None
+        start = state.processed_to
+        if start is not None and start >= now:
+            return
+        if start is not None and state.lives:
+            ledger = self.ledger(history=False)
+            assert ledger is not None
+            generated = [p for p in ledger.positions if p.ticket not in state.taken]
+            changes = Life(market, account, session.ticket, now).advance(
+                state, generated, account.balance + state.profit, start
+            )
+            if changes is not None:
+                session.apply(changes)
+                session.reload()
+        session.processed(now)
 
     def _desk(self, book: Ledger, state: AccountState, now: int) -> Desk:
         market, account = self.market, self._active
@@ -172,7 +201,8 @@ def mark_all(
             continue
         spec, tick, rate = known
         price = tick.bid if p.type == c.POSITION_TYPE_BUY else tick.ask
-        out.append(p._replace(price_current=price, profit=profit_at(spec, p.type, p.volume, p.price_open, price, rate)))
+        out.append(p._replace(price_current=price, profit=profit_at(spec, p.type, p.volume, p.price_open, price, rate),
+                              swap=position_swap(spec, p, now, rate)))  # fmt: skip
     return tuple(out)
 
 

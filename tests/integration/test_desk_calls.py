@@ -27,7 +27,7 @@ pytestmark = pytest.mark.market_hours  # trades: see docs/testing.md#time
 
 A = DEMO_ACCOUNTS[0]
 CREDS = {"password": A.password.get_secret_value(), "server": A.server}
-SETTLE = 0.3
+SETTLE = 1.5  # MT5_TRADING_SETTLE: long enough that a loaded machine still sees the hold it tests
 
 
 def buy(symbol: str = "BTCUSD", volume: float = 0.03, **more: Any) -> dict[str, Any]:

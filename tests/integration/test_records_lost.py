@@ -86,12 +86,12 @@ def test_a_key_sent_again_after_redis_lost_its_records_is_found_in_the_account(
 
 def test_without_the_search_a_key_whose_record_was_lost_is_sent_again(make_desk: Callable[..., Desk]) -> None:
     """The documented risk of MT5_TRADING_PRESEND_SEARCH=false, shown: two executions of one key."""
-    d = make_desk(presend_window=None)
+    d = make_desk(presend_window=None, settle=2.0)
     d.send(BUY, "risk")
     d.redis.flushall()
     with pytest.raises(RecordsLostError):
         d.send(BUY, "risk", task="t2")
-    time.sleep(0.35)  # past the settle time after the loss: only the search could have told
+    time.sleep(2.05)  # past the settle time after the loss: only the search could have told
     assert d.send(BUY, "risk", task="t2")["source"] == "sent"
     assert d.executions("risk") == 2
 
@@ -131,13 +131,13 @@ def test_a_process_that_saw_the_records_vanish_holds_fresh_sends_for_the_settle_
 
 
 def test_after_the_settle_time_a_fresh_key_is_sent(make_desk: Callable[..., Desk]) -> None:
-    d = make_desk(settle=0.5)
+    d = make_desk(settle=2.0)
     d.send(BUY, "seen")
     d.redis.flushall()
     with pytest.raises(RecordsLostError):
         d.send(BUY, "new-after-loss")
     assert d.journal.read(A.login, "new-after-loss") is None  # nothing sent: the key is free again
-    time.sleep(0.6)
+    time.sleep(2.05)
     assert d.send(BUY, "new-after-loss")["source"] == "sent" and d.executions("new-after-loss") == 1
 
 
