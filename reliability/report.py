@@ -17,7 +17,10 @@ from reliability.traffic import Tally
 DOCS = REPO / "docs" / "reliability.md"
 BROKERS = ("redis", "rabbitmq")
 SCENARIOS = ("terminal_faults", "worker_kill", "worker_kill_stress", "redis_restart", "bridge_faults", "double_beat",
-             "credential_scan", "trade_kill")  # fmt: skip
+             "credential_scan", "trade_kill", "trade_kill_redis_restart", "trade_kill_flushall")  # fmt: skip
+# Sections written by a variant of a scenario's script (its option): the script that runs each.
+VARIANTS = {"worker_kill_stress": "worker_kill", "trade_kill_redis_restart": "trade_kill",
+            "trade_kill_flushall": "trade_kill"}  # fmt: skip
 # The side-by-side table first, then each scenario's section per broker (on RabbitMQ: "<name>_rabbitmq").
 SECTIONS = ("brokers", *(f"{n}_rabbitmq" if b == "rabbitmq" else n for n in SCENARIOS for b in BROKERS))
 HEADER = """\
@@ -144,7 +147,7 @@ class Outcome:
         return dict(self.figures)[label]
 
     def command(self) -> str:
-        module = self.name.removesuffix("_stress")  # a variant's section, run by its scenario's script
+        module = VARIANTS.get(self.name, self.name)  # a variant's section, run by its scenario's script
         return runs.command(f"reliability.{module}", self.argv)
 
 

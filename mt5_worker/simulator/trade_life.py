@@ -61,6 +61,15 @@ class Prices:
     def after(self, t: int) -> int:
         return int(np.searchsorted(self.times, t, side="right"))
 
+    def series(self, times: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Bid and Ask at each of ``times`` (the last tick at or before each; before this span's first tick, its
+        last prices before it)."""
+        if not len(self.times):
+            return np.full(len(times), self.before[0]), np.full(len(times), self.before[1])
+        i = np.searchsorted(self.times, times, side="right") - 1
+        j = np.maximum(i, 0)
+        return np.where(i >= 0, self.bid[j], self.before[0]), np.where(i >= 0, self.ask[j], self.before[1])
+
 
 @dataclass
 class Book:
@@ -161,10 +170,8 @@ class Life:
             return None
         equity = np.full(len(times), book.balance + self._swaps(book, int(times[0])), dtype=float)
         for s in symbols:
-            px, spec, (rate, _) = prices[s], self._spec(s), self._rate(s)
-            i = np.searchsorted(px.times, times, side="right") - 1
-            bid = np.where(i >= 0, px.bid[np.maximum(i, 0)], px.before[0])
-            ask = np.where(i >= 0, px.ask[np.maximum(i, 0)], px.before[1])
+            spec, (rate, _) = self._spec(s), self._rate(s)
+            bid, ask = prices[s].series(times)
             for p in (p for p in book.positions.values() if p.symbol == s):
                 sign, close = (1.0, bid) if p.type == c.POSITION_TYPE_BUY else (-1.0, ask)
                 equity += sign * (close - p.price_open) * p.volume * spec.contract_size * rate

@@ -166,6 +166,18 @@ def test_a_stop_out_closes_the_largest_loser_at_the_tick_the_margin_level_falls_
     assert remaining is not None and (remaining.margin == 0 or remaining.margin_level > 30)
 
 
+def test_short_spans_where_a_symbol_has_no_tick_change_nothing() -> None:
+    """Positions in several symbols, read a fraction of a second apart: many spans hold ticks of one symbol and
+    none of the other."""
+    sim, clock = terminal()
+    send(sim, market("GBPUSD", c.ORDER_TYPE_BUY, 0.1))
+    send(sim, market("BTCUSD", c.ORDER_TYPE_SELL, 0.01, type_filling=c.ORDER_FILLING_IOC))
+    for _ in range(100):
+        clock.advance(0.2)
+        info = sim.account_info()
+        assert info is not None and len(sim.positions_get() or ()) == 2
+
+
 def test_orders_expire_at_their_time_their_day_or_the_trade_day() -> None:
     sim, clock = terminal()
     far = round(float(future("GBPUSD", WED, 60)["ask"][0]) - 0.05, 5)  # never reached
