@@ -35,7 +35,7 @@ docs: $(VENV)/.installed  ## regenerate the settings table of docs/configuration
 clients: $(VENV)/.installed  ## regenerate the clients' task methods from the task table (scripts/generate_clients.py)
 	$(PY) -m scripts.generate_clients
 
-bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewrites docs/performance.md (~40 min; see bench/README.md)
+bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2, T1 on real Redis and workers, rewrites docs/performance.md (~40 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
@@ -44,6 +44,7 @@ bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2 on real Redis and workers, rewri
 	$(PY) -m bench.c1_clients
 	$(PY) -m bench.d1_rates_transfer
 	$(PY) -m bench.d2_bridge_call
+	$(PY) -m bench.t1_order_send
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -138,7 +138,10 @@ class Trader:
         the account's other trades for its order)."""
         lo, hi = self._window(call, intent, since)
         pending = intent.request["action"] == c.TRADE_ACTION_PENDING
-        deals = [record(d) for d in call("history_deals_get", lo, hi)]
+        window = call("history_deals_get", lo, hi)
+        # Only what carries the tag becomes JSON (a busy account's window holds thousands of deals); every record
+        # only when lookalikes are asked for.
+        deals = [record(d) for d in window if lookalikes or tagged(str(d.comment), intent.tag)]
         orders = [record(o) for o in call("orders_get")] if pending or lookalikes else []
         history = [record(o) for o in call("history_orders_get", lo, hi)] if pending or lookalikes else []
         placed = [o for o in orders + history if tagged(str(o.get("comment", "")), intent.tag)] if pending else []

@@ -163,20 +163,39 @@ class Life:
         margin = self._margin(book)
         if margin <= 0:
             return None
-        symbols = sorted({p.symbol for p in book.positions.values() if p.symbol in prices})
-        spans = [prices[s].times[prices[s].after(cursor) :] for s in symbols]
-        times = np.unique(np.concatenate(spans)) if spans else np.zeros(0, dtype=np.int64)
-        if not len(times):
+        # Per symbol, the positions' floating profit is linear in its Bid and Ask:
+        # contract x rate x (buy lots x Bid - sum of buy lots x open - sell lots x Ask + sum of sell lots x open).
+        exposure: dict[str, list[float]] = {}
+        for p in book.positions.values():
+            if p.symbol in prices:
+                e = exposure.setdefault(p.symbol, [0.0, 0.0, 0.0, 0.0])
+                buy = p.type == c.POSITION_TYPE_BUY
+                e[0 if buy else 2] += p.volume
+                e[1 if buy else 3] += p.volume * p.price_open
+        spans = {s: prices[s].times[prices[s].after(cursor) :] for s in exposure}
+        if not any(len(t) for t in spans.values()):
             return None
-        equity = np.full(len(times), book.balance + self._swaps(book, int(times[0])), dtype=float)
-        for s in symbols:
-            spec, (rate, _) = self._spec(s), self._rate(s)
+        base = book.balance + self._swaps(book, cursor + 1)
+        worst = base
+        for s, (buy_lots, buy_cost, sell_lots, sell_cost) in exposure.items():
+            i = prices[s].after(cursor)
+            bid, ask = prices[s].bid[i:], prices[s].ask[i:]
+            low = min(float(bid.min()) if len(bid) else prices[s].at(cursor)[0], prices[s].at(cursor)[0])
+            high = max(float(ask.max()) if len(ask) else prices[s].at(cursor)[1], prices[s].at(cursor)[1])
+            worst += self._scale(s) * (buy_lots * low - buy_cost - sell_lots * high + sell_cost)
+        if worst / margin * 100 > MARGIN_SO_SO:  # not even the span's worst prices together reach it
+            return None
+        times = np.unique(np.concatenate(list(spans.values())))
+        equity = np.full(len(times), base, dtype=float)
+        for s, (buy_lots, buy_cost, sell_lots, sell_cost) in exposure.items():
             bid, ask = prices[s].series(times)
-            for p in (p for p in book.positions.values() if p.symbol == s):
-                sign, close = (1.0, bid) if p.type == c.POSITION_TYPE_BUY else (-1.0, ask)
-                equity += sign * (close - p.price_open) * p.volume * spec.contract_size * rate
+            equity += self._scale(s) * (buy_lots * bid - buy_cost - sell_lots * ask + sell_cost)
         below = np.flatnonzero(equity / margin * 100 <= MARGIN_SO_SO)
         return int(times[below[0]]) if len(below) else None
+
+    def _scale(self, symbol: str) -> float:
+        """Account money per unit of price per lot."""
+        return self._spec(symbol).contract_size * self._rate(symbol)[0]
 
     # --- what it does ---
 

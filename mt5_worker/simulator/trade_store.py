@@ -140,7 +140,8 @@ class TradeStore:
                 return cached[1]
             conn.execute("BEGIN")
             try:
-                state = _read(conn, server, login, history=history)
+                known = self._cache.get((server, login, True)) if history else None
+                state = _read(conn, server, login, history=history, known=None if known is None else known[1])
             finally:
                 conn.execute("COMMIT")
             self._cache[(server, login, history)] = (version, state)
@@ -254,18 +255,34 @@ class StoreSession:
             "INSERT INTO deals (server, login, ticket, comment, profit, record) VALUES (?, ?, ?, ?, ?, ?)",
             [(*key, d.ticket, d.comment, d.profit + d.swap + d.commission, _dump(d)) for d in changes.deals],
         )
-        conn.executemany("INSERT OR IGNORE INTO taken (server, login, ticket) VALUES (?, ?, ?)",
-                         [(*key, t) for t in changes.taken])  # fmt: skip
+        conn.executemany(
+            "INSERT OR IGNORE INTO taken (server, login, ticket) VALUES (?, ?, ?)",
+            [(*key, t) for t in changes.taken if t < FIRST_TICKET],
+        )  # fmt: skip (generated ones only)
         e = changes.execution
         if e is not None:
             conn.execute("INSERT INTO executions (server, login, time_msc, action, retcode, ticket_order, ticket_deal,"
                          " comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(e))  # fmt: skip
 
 
-def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool) -> AccountState:
+def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool,
+          known: AccountState | None = None) -> AccountState:  # fmt: skip
+    """The account's state. The history tables only grow, each commit's tickets above every earlier commit's (they
+    are drawn inside the write lock): with ``known`` (an earlier reading with history) only newer rows are read."""
+
     def records(table: str, kind: Any) -> tuple[Any, ...]:
         rows = conn.execute(f"SELECT record FROM {table} WHERE server = ? AND login = ? ORDER BY ticket", key)
         return tuple(kind(*json.loads(record)) for (record,) in rows)
+
+    def history_of(table: str, kind: Any, before: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        (count,) = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE server = ? AND login = ?", key).fetchone()
+        if before is None or len(before) > count:
+            return records(table, kind)
+        last = before[-1].ticket if before else -1
+        rows = conn.execute(f"SELECT record FROM {table} WHERE server = ? AND login = ? AND ticket > ? ORDER BY"
+                            " ticket", (*key, last))  # fmt: skip
+        found = before + tuple(kind(*json.loads(record)) for (record,) in rows)
+        return found if len(found) == count else records(table, kind)  # a row replaced: read it all again
 
     key = (server, login)
     taken = conn.execute("SELECT ticket FROM taken WHERE server = ? AND login = ?", key)
@@ -275,8 +292,10 @@ def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool) -
     return AccountState(
         positions=records("positions", TradePosition),
         orders=records("orders", TradeOrder),
-        history_orders=records("history_orders", TradeOrder) if history else (),
-        deals=records("deals", TradeDeal) if history else (),
+        history_orders=history_of("history_orders", TradeOrder, known.history_orders if known else None)
+        if history
+        else (),
+        deals=history_of("deals", TradeDeal, known.deals if known else None) if history else (),
         taken=frozenset(ticket for (ticket,) in taken),
         profit=round(float(profit), 2),
         processed_to=None if life is None else int(life[0]),
