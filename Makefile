@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo serve test test-unit lint bench docs clients clean
+.PHONY: demo serve test test-unit lint bench docs clients dashboard compose-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2, T1 on real Redis and workers, r
 	$(PY) -m bench.d1_rates_transfer
 	$(PY) -m bench.d2_bridge_call
 	$(PY) -m bench.t1_order_send
+
+dashboard: $(VENV)/.installed  ## rewrite monitoring/grafana/dashboards/mt5-worker.json from scripts/build_dashboard.py
+	$(PY) scripts/build_dashboard.py
+
+compose-check: $(VENV)/.installed  ## build and run the compose stack on the Docker daemon DOCKER_HOST names, check it, remove it (~2 min)
+	$(PY) scripts/compose_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -7,7 +7,9 @@
 - :mod:`harness.accounts`: the simulated terminal's account file;
 - :mod:`harness.markdown`: the marked sections a script rewrites in a generated page;
 - :mod:`harness.runs`: a benchmark's or scenario's command line, log directory and provenance lines;
-- :mod:`harness.rabbitmq`: RabbitMQ as the broker: which one, a virtual host per fleet, what its queues hold.
+- :mod:`harness.rabbitmq`: RabbitMQ as the broker: which one, a virtual host per fleet, what its queues hold;
+- :mod:`harness.prometheus`: a real Prometheus scraping a fleet, and its HTTP API;
+- :mod:`harness.dashboard`: the Grafana dashboard's queries as Prometheus runs them, and traffic that fills them.
 
 Not part of the wheel (``pyproject.toml`` packages ``mt5_worker*`` only): nothing in production imports it.
 """

@@ -8,6 +8,7 @@ mt5-worker feed               serve one trade server's ticks and bars to Redis S
 mt5-worker settings           print the effective settings (secrets hidden), or what is wrong with them
 mt5-worker call TASK [...]    enqueue one task (account_info, login, health, pool_stats), print its JSON result
 mt5-worker health [...]       is a worker healthy? JSON on stdout, exit 0 if so, else 1 (container healthchecks)
+mt5-worker status [...]       the fleet on one screen from Redis alone (--json, --watch)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from mt5_worker.backends import check_settings
 from mt5_worker.cli import call as cli_call
 from mt5_worker.cli import health as healthcheck
+from mt5_worker.cli import status as fleet_status
 from mt5_worker.errors import SettingsError
 from mt5_worker.settings import Settings
 
@@ -87,6 +89,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=raw,
     )
     healthcheck.add_arguments(health)
+    status = commands.add_parser(
+        "status",
+        help="the fleet on one screen, from Redis alone (--json, --watch)",
+        description=fleet_status.DESCRIPTION,
+        epilog=fleet_status.EPILOG,
+        formatter_class=raw,
+    )
+    fleet_status.add_arguments(status)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("worker", "beat", "bridge", "feed"):  # pass the rest through untouched
@@ -101,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return demo_module.run(serve=parsed.serve, requests=parsed.requests)
         if command == "health":
             return healthcheck.main(parsed)
+        if command == "status":
+            return fleet_status.main(parsed)
         if command == "call":
             return cli_call.run(parsed)
         if command == "settings" and parsed.markdown:

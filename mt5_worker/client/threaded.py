@@ -34,6 +34,7 @@ from mt5_worker.fleet.routing import ORDERED_TASKS, ROUTED_TASKS, AffinityRouter
 from mt5_worker.fleet.sessions import connect
 from mt5_worker.logging import redact
 from mt5_worker.settings import SHARED_QUEUE, Settings
+from mt5_worker.worker.queue_wait import published_stamp
 
 RETRY_INTERVAL = 0.2  # seconds between publish attempts while the broker is unreachable
 
@@ -164,6 +165,7 @@ class MT5Client(TaskMethods, SubmitMethods, Streams):
                 expires=expires,
                 kwargsrepr=repr(redact(kwargs)),
                 argsrepr="()",
+                headers=published_stamp(),  # the worker measures the message's queue wait from it
                 retry=True,
                 retry_policy=self._retry_policy,
             )

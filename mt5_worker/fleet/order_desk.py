@@ -77,6 +77,9 @@ class OrderDesk:
         self._announced = False
         self._epoch: str | None = None  # the journal's epoch this process first saw
         self._records_lost_at: float | None = None  # when (monotonic) Redis lost them, as this process noticed
+        # Observers of each attempt's outcome (metrics): done, reconciled, recorded, refused, unknown, in_progress,
+        # taken_over. Append to add one; each must be quick and never raise into the order's path.
+        self.outcome_hooks: list[Callable[[str], None]] = []
 
     def send(self, intent: OrderIntent, task_id: str, *, password: Any = None, server: Any = None,
              attempt: int = 1) -> dict[str, Any]:  # fmt: skip
@@ -91,6 +94,7 @@ class OrderDesk:
         if state == "done":
             return self._recorded(intent, attempt)
         if state == "busy":
+            self._outcome("in_progress")
             log.info("mt5.trade.outcome", **audit, outcome="in_progress")
             raise OrderOutcomeUnknownError(
                 f"order {intent.key!r} of account {intent.login} is being sent by another attempt that may still "
@@ -108,10 +112,12 @@ class OrderDesk:
             source, result = self.trader.send(intent, before_send=lambda: self._before_send(intent, me, attempt),
                                               search_since=since, **account)  # fmt: skip
         except OwnershipLostError:
+            self._outcome("taken_over")
             log.warning("mt5.trade.outcome", **audit, outcome="taken_over")
             raise
         except OrderOutcomeUnknownError as exc:
             self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
+            self._outcome("unknown")
             log.warning("mt5.trade.outcome", **audit, outcome="unknown", mt5_code=exc.code, reason=exc.message)
             raise
         except MT5Error as exc:  # this attempt sent nothing
@@ -119,10 +125,12 @@ class OrderDesk:
                 self._quietly(lambda: self.journal.release(intent.login, intent.key, me), intent)
             else:  # an earlier attempt may have sent it: the next one reconciles again
                 self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
+            self._outcome("refused")
             log.info("mt5.trade.outcome", **audit, outcome="refused", mt5_code=exc.code, reason=exc.message)
             raise
         except BaseException:  # interrupted (a soft time limit, a bug): whether it left is not known here
             self._quietly(lambda: self.journal.unknown(intent.login, intent.key, me), intent)
+            self._outcome("unknown")
             log.warning("mt5.trade.outcome", **audit, outcome="unknown", reason="interrupted")
             raise
         return self._complete(intent, result, source)
@@ -157,6 +165,13 @@ class OrderDesk:
 
     # --- internals ---
 
+    def _outcome(self, outcome: str) -> None:
+        for hook in self.outcome_hooks:
+            try:
+                hook(outcome)
+            except Exception:  # an observer must never fail the order it watches
+                log.exception("mt5.trade.outcome_hook_failed", outcome=outcome)
+
     def _claim(self, intent: OrderIntent, me: Attempt, attempt: int) -> str:
         def claim() -> str:
             if not self._announced:  # before this process's first claim: its predecessors' claims are stale now
@@ -172,6 +187,7 @@ class OrderDesk:
 
         state = self._redis(claim, attempt, "; nothing sent")
         if state == "conflict":
+            self._outcome("refused")
             log.info("mt5.trade.outcome", **intent.audit(), outcome="refused", reason="idempotency key conflict")
             raise IdempotencyConflictError(
                 f"idempotency_key {intent.key!r} of account {intent.login} already names a different order request: "
@@ -221,6 +237,7 @@ class OrderDesk:
         if found is None or found.outcome is None:  # expired between the claim and the read: ask again
             raise TransientMT5Error(f"order {intent.key!r}: record changed while read; retry", attempts=attempt)
         answer = found.outcome | {"source": "recorded"}
+        self._outcome("recorded")
         log.info("mt5.trade.outcome", **(intent.audit() | _summary(answer)))
         return answer
 
@@ -237,6 +254,7 @@ class OrderDesk:
             if source == "sent":  # never expected (one owner sends): the audit must show both executions
                 log.error("mt5.trade.duplicate_execution", **(intent.audit() | _summary(answer)))
             return self._recorded(intent, 1)
+        self._outcome("done" if source == "sent" else source)
         log.info("mt5.trade.outcome", **(intent.audit() | _summary(answer)))
         return answer
 

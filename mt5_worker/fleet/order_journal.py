@@ -18,6 +18,11 @@ running task to another worker) nor the registry's heartbeat (a worker in warm s
 runs) is such a proof. Times are Redis's own (``TIME``), so the workers' clocks do not matter. Every script is
 atomic: two workers handed the same key cannot both own it.
 
+Two sorted sets index the keys not done, for operators (``mt5-worker status``, the ``mt5_trading_keys`` metrics):
+``mt5:orders:pending`` (record key -> its lease's end) and ``mt5:orders:unknown`` (record key -> when its outcome
+became unknown). The scripts (:mod:`~mt5_worker.fleet.journal_scripts`) keep them in step with the records; entries
+of records expired since are dropped by the next claim.
+
 **Trade events.** With :class:`TradeEvents`, recording a key's outcome also appends it to the account's trade events
 stream (``mt5:trades:<login>``, docs/streams.md) *in the same script*: an outcome is announced exactly when it is
 recorded, once, whichever attempt records it; an answer read again from the record (``recorded``) announces nothing.
@@ -44,101 +49,9 @@ from typing import Any, Literal, cast
 
 import redis
 
+from mt5_worker.fleet import journal_scripts as scripts
+
 ClaimState = Literal["claimed", "reconcile", "busy", "done", "conflict"]
-
-_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
-
-_CLAIM = (
-    _NOW
-    + """
-local rec = KEYS[1]
-local fingerprint, worker, incarnation, task, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lease, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-local owner = {'worker', worker, 'incarnation', incarnation, 'task', task, 'token', token, 'lease_until', now + lease}
-local epoch = redis.call('GET', KEYS[3])
-if not epoch then
-  epoch = ARGV[10] .. ':' .. now
-  redis.call('SET', KEYS[3], epoch)
-end
-local mine = KEYS[2] .. worker .. ':incarnation'
-if redis.call('EXISTS', mine) == 0 then redis.call('SET', mine, incarnation, 'EX', ttl) end  -- lost with the data
-local function answer(state) return {state, epoch, tostring(now)} end
-if redis.call('EXISTS', rec) == 0 then
-  redis.call('HSET', rec, 'key', ARGV[8], 'login', ARGV[9], 'fingerprint', fingerprint, 'state', 'pending',
-             'claimed_at', now, 'takeovers', 0, unpack(owner))
-  redis.call('EXPIRE', rec, ttl)
-  return answer('claimed')
-end
-local f = redis.call('HMGET', rec, 'fingerprint', 'state', 'worker', 'incarnation', 'lease_until')
-if f[1] ~= fingerprint then return answer('conflict') end
-if f[2] == 'done' then return answer('done') end
-local current = redis.call('GET', KEYS[2] .. f[3] .. ':incarnation')
-local replaced = current and current ~= f[4]
-if f[2] == 'unknown' or tonumber(f[5]) <= now or replaced then
-  redis.call('HSET', rec, 'state', 'pending', unpack(owner))
-  redis.call('HINCRBY', rec, 'takeovers', 1)
-  redis.call('EXPIRE', rec, ttl)
-  return answer('reconcile')
-end
-return answer('busy')
-"""
-)
-
-_CONFIRM = (
-    _NOW
-    + """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]), 'sent_at', now)
-return 1
-"""
-)
-
-_UNKNOWN = """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'unknown')
-return 1
-"""
-
-_COMPLETE = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'done' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[1], 'done_at', now, 'key', ARGV[3], 'login', ARGV[4],
-           'fingerprint', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-if #KEYS == 3 then  -- announce it: one event per recorded outcome, in the same step
-  local ms = math.floor(now * 1000)
-  local horizon = string.format('%.0f', math.max(ms - tonumber(ARGV[2]) * 1000, 0))
-  redis.call('XADD', KEYS[2], 'MINID', '~', horizon, '*', 'time_msc', string.format('%.0f', ms), unpack(ARGV, 6))
-  redis.call('EXPIRE', KEYS[2], ARGV[2])
-  redis.call('HSET', KEYS[3], KEYS[2], horizon)
-end
-return 1
-"""
-)
-
-_PLAN = (
-    _NOW
-    + """
-local f = redis.call('HMGET', KEYS[1], 'fingerprint', 'positions')
-if f[1] then
-  if f[1] ~= ARGV[1] then return {'conflict', ''} end
-  return {'planned', f[2]}
-end
-redis.call('HSET', KEYS[1], 'fingerprint', ARGV[1], 'positions', ARGV[2], 'key', ARGV[4], 'login', ARGV[5],
-           'planned_at', now)
-redis.call('EXPIRE', KEYS[1], ARGV[3])
-return {'planned', ARGV[2]}
-"""
-)
-
-_RELEASE = """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] == 'pending' and f[2] == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -206,6 +119,32 @@ class Attempt:
     token: str
 
 
+@dataclass(frozen=True)
+class OpenKeys:
+    """The keys not done, fleet-wide: pending under a live lease, pending past their lease (their owner died or
+    is stuck: the next attempt reconciles), unknown; and how long the oldest of the last two has been so."""
+
+    pending: int
+    lease_expired: int
+    unknown: int
+    oldest_lease_expired_age: float | None = None  # seconds since the oldest expired lease ran out
+    oldest_unknown_age: float | None = None  # seconds since the oldest unknown outcome became unknown
+    at: float = 0.0  # Redis's time of the reading
+
+
+@dataclass(frozen=True)
+class OpenRecord:
+    """One key not done, as ``mt5-worker status`` lists it (never a password: records hold none)."""
+
+    key: str
+    login: int
+    state: str  # pending, lease_expired or unknown
+    worker: str
+    claimed_at: float
+    since: float  # pending: when its lease ends; unknown: when it became unknown
+    takeovers: int
+
+
 class OrderJournal:
     """Claims, outcomes and reads of order records. Redis errors propagate (the caller decides: nothing is sent
     without a claim)."""
@@ -218,12 +157,15 @@ class OrderJournal:
         self.lease = lease
         self.events = events
         self._prefix = prefix
-        self._claim = client.register_script(_CLAIM)
-        self._confirm = client.register_script(_CONFIRM)
-        self._unknown = client.register_script(_UNKNOWN)
-        self._complete = client.register_script(_COMPLETE)
-        self._release = client.register_script(_RELEASE)
-        self._plan = client.register_script(_PLAN)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._confirm = client.register_script(scripts.CONFIRM)
+        self._unknown = client.register_script(scripts.UNKNOWN)
+        self._complete = client.register_script(scripts.COMPLETE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._open = client.register_script(scripts.OPEN)
+        self._plan = client.register_script(scripts.PLAN)
+        self.pending_key = f"{prefix}:orders:pending"
+        self.unknown_key = f"{prefix}:orders:unknown"
 
     def record_key(self, login: int, key: str) -> str:
         return f"{self._prefix}:order:{login}:{hashlib.sha256(key.encode()).hexdigest()}"
@@ -249,7 +191,7 @@ class OrderJournal:
 
     def claim_in_epoch(self, login: int, key: str, fingerprint: str, attempt: Attempt) -> Claim:
         """:meth:`claim`, with the journal's epoch it happened in."""
-        keys = [self.record_key(login, key), f"{self._prefix}:", self.epoch_key]
+        keys = [self.record_key(login, key), f"{self._prefix}:", self.pending_key, self.unknown_key, self.epoch_key]
         argv: list[str | float] = [fingerprint, attempt.worker, attempt.incarnation, attempt.task, attempt.token,
                                    self.lease, self.ttl, key, login, uuid.uuid4().hex]  # fmt: skip
         state, epoch, now = (_s(v) for v in self._claim(keys=keys, args=argv))
@@ -257,7 +199,8 @@ class OrderJournal:
 
     def confirm(self, login: int, key: str, attempt: Attempt) -> bool:
         """Right before the order leaves: whether ``attempt`` still owns the key (its lease renewed if so)."""
-        return bool(self._confirm(keys=[self.record_key(login, key)], args=[attempt.token, self.lease]))
+        keys = [self.record_key(login, key), self.pending_key]
+        return bool(self._confirm(keys=keys, args=[attempt.token, self.lease]))
 
     def since_sent(self, login: int, key: str) -> float | None:
         """Seconds (Redis's clock) since an attempt last let the key's order leave; ``None`` if none ever did."""
@@ -269,13 +212,14 @@ class OrderJournal:
 
     def unknown(self, login: int, key: str, attempt: Attempt) -> bool:
         """``attempt`` ends without knowing the outcome: the next attempt may reconcile at once."""
-        return bool(self._unknown(keys=[self.record_key(login, key)], args=[attempt.token]))
+        keys = [self.record_key(login, key), self.pending_key, self.unknown_key]
+        return bool(self._unknown(keys=keys, args=[attempt.token]))
 
     def complete(self, login: int, key: str, fingerprint: str, outcome: dict[str, Any]) -> bool:
         """Record the outcome (once: an outcome already recorded wins), and announce it on the account's trade
         events stream in the same step when the journal has :class:`TradeEvents`. False if one was recorded."""
         args: list[str | float] = [json.dumps(outcome, separators=(",", ":")), self.ttl, key, login, fingerprint]
-        keys = [self.record_key(login, key)]
+        keys = [self.record_key(login, key), self.pending_key, self.unknown_key]
         if self.events is not None:
             keys += [self.events.stream_key(login), self.events.horizon_key]
             args += [item for pair in self.events.fields(outcome).items() for item in pair]
@@ -297,7 +241,46 @@ class OrderJournal:
 
     def release(self, login: int, key: str, attempt: Attempt) -> bool:
         """Forget ``attempt``'s pending claim: nothing was sent (refused before the order could leave)."""
-        return bool(self._release(keys=[self.record_key(login, key)], args=[attempt.token]))
+        return bool(self._release(keys=[self.record_key(login, key), self.pending_key], args=[attempt.token]))
+
+    def open_keys(self) -> OpenKeys:
+        """How many keys are not done, fleet-wide (two sorted-set reads, whatever the number of records)."""
+        now, pending, expired, unknown, oldest_pending, oldest_unknown = (
+            _s(v) if isinstance(v, bytes) else v for v in self._open(keys=[self.pending_key, self.unknown_key])
+        )
+        at = float(now)
+        return OpenKeys(
+            pending=int(pending) - int(expired),
+            lease_expired=int(expired),
+            unknown=int(unknown),
+            oldest_lease_expired_age=at - float(oldest_pending) if expired else None,
+            oldest_unknown_age=at - float(oldest_unknown) if oldest_unknown else None,
+            at=at,
+        )
+
+    def open_records(self, limit: int = 50) -> list[OpenRecord]:
+        """The keys not done, oldest first: unknown ones, then pending ones by the end of their lease."""
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.time()
+        pipe.zrange(self.unknown_key, 0, limit - 1, withscores=True)
+        pipe.zrange(self.pending_key, 0, limit - 1, withscores=True)
+        (seconds, micros), unknown, pending = pipe.execute()
+        now = seconds + micros / 1e6
+        entries = [(_s(k), score, "unknown") for k, score in unknown]
+        entries += [(_s(k), score, "lease_expired" if score <= now else "pending") for k, score in pending]
+        entries = entries[:limit]
+        fields = ("key", "login", "state", "worker", "claimed_at", "takeovers")
+        pipe = self._redis.pipeline(transaction=False)
+        for record_key, _, _ in entries:
+            pipe.hmget(record_key, *fields)
+        found = []
+        for (_, score, state), values in zip(entries, pipe.execute(), strict=True):
+            if values[2] is None:  # the record expired since it was indexed
+                continue
+            key, login, _, worker, claimed_at, takeovers = (_s(v) if v is not None else "" for v in values)
+            found.append(OpenRecord(key, int(login or 0), state, worker, float(claimed_at or 0), float(score),
+                                    int(takeovers or 0)))  # fmt: skip
+        return found
 
     def read(self, login: int, key: str) -> OrderRecord | None:
         raw = self._redis.hgetall(self.record_key(login, key))

@@ -7,6 +7,8 @@ Keys:
 - ``mt5:workers:capacity``: hash, terminal id -> pool capacity (rendezvous weight).
 - ``mt5:workers:load``: hash, terminal id -> its last :class:`~mt5_worker.fleet.load.LoadReport` (backlog, rate,
   time), written every ``MT5_LOAD_REPORT_INTERVAL`` for bounded-load routing.
+- ``mt5:workers:status``: hash, terminal id -> its status for operators (:mod:`~mt5_worker.fleet.worker_status`),
+  forgotten with the worker.
 
 Routing reads all three in one round trip; a reading keeps the load reports of live workers only, so a stale
 report of a departed worker never draws traffic to it. Membership is advisory: a worker that misses heartbeats
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 import redis
 
 from mt5_worker.fleet.load import LoadReport
+from mt5_worker.fleet.worker_status import status_key
 from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.fleet.registry")
@@ -55,6 +58,7 @@ class WorkerRegistry:
         self._workers = workers_key(prefix)
         self._capacity = capacity_key(prefix)
         self._load = load_key(prefix)
+        self._prefix = prefix
 
     def heartbeat(self, terminal_id: str, capacity: int, now: float) -> None:
         pipe = self._redis.pipeline(transaction=False)
@@ -75,6 +79,7 @@ class WorkerRegistry:
         pipe.zrem(self._workers, terminal_id)
         pipe.hdel(self._capacity, terminal_id)
         pipe.hdel(self._load, terminal_id)
+        pipe.hdel(status_key(self._prefix), terminal_id)
         pipe.execute()
 
     def read(self, now: float) -> Membership:

@@ -8,5 +8,6 @@
 - :mod:`.publisher`: appending entries with their IDs, trimming by age, the trimmed horizon;
 - :mod:`.subscriptions`: which symbols readers want, each a lease a feed serves;
 - :mod:`.positions`: where a reader starts, and the gap event it is owed;
-- :mod:`.reader`: a blocking reader (threads); :mod:`.hub`: one asyncio reader shared by many iterators.
+- :mod:`.reader`: a blocking reader (threads); :mod:`.hub`: one asyncio reader shared by many iterators;
+- :mod:`.feed_view`: each server's leading feed and its last status, as ``mt5-worker status`` shows them.
 """

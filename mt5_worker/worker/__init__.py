@@ -12,7 +12,11 @@
 - :mod:`.heartbeat`: the bootstep that registers this worker, heartbeats and adopts departed workers' queues;
 - :mod:`.load_report`: this worker's backlog and rate, as it reports them for bounded-load routing;
 - :mod:`.reaper`: moves what a departed worker's queue still holds to the accounts' new owners;
-- :mod:`.metrics`: the Prometheus endpoint of one worker process;
+- :mod:`.metrics`: the Prometheus endpoint of one worker process: the manager's counters, SDK latency and failures;
+- :mod:`.task_metrics`: task outcomes, runtime and queue wait by task name, from Celery's signals in both processes;
+- :mod:`.queue_wait`: the publish stamp (``mt5_published_at``) and how long a message waited;
+- :mod:`.shared_board`: numbers the main process and the pool child share (outcomes, backlog, terminal state);
+- :mod:`.trading_metrics`: order outcomes and the trading keys not done, as metrics;
 - :mod:`.task_class`: every task's class: arguments redacted, a plain client's retries routed as MT5Client's;
 - :mod:`.redaction`: task arguments shown redacted (logs, events, ``inspect``), whatever the client sent;
 - :mod:`.result_backend`: the Redis result backend: errors any client can read, no traceback.

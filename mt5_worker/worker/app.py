@@ -12,6 +12,7 @@ from celery import Celery, bootsteps
 from celery.signals import (
     celeryd_after_setup,
     celeryd_init,
+    worker_init,
     worker_process_init,
     worker_process_shutdown,
     worker_shutdown,
@@ -20,7 +21,8 @@ from celery.signals import (
 from mt5_worker.backends import check_settings
 from mt5_worker.fleet.routing import terminal_queue_name
 from mt5_worker.logging import configure_logging
-from mt5_worker.worker import runtime
+from mt5_worker.worker import runtime, shared_board
+from mt5_worker.worker import task_metrics as task_metrics  # connects the task metrics to Celery's signals
 from mt5_worker.worker.celery_config import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
@@ -71,6 +73,13 @@ def _consume_own_queue(sender: str, instance: Any, **_: Any) -> None:
     clients declare it (on RabbitMQ a quorum queue; a different declaration would be refused)."""
     settings = worker_settings()
     instance.app.amqp.queues.select_add(task_queue(terminal_queue_name(settings.terminal_id(sender)), settings))
+
+
+@worker_init.connect
+def _share_board(sender: Any = None, **_: Any) -> None:
+    """In the main process, before the pool forks: the numbers it and the child share (task outcomes it sees,
+    backlog, terminal state), labelled by this worker's task names."""
+    shared_board.install(sender.app.tasks.keys(), worker_settings().pool_size)
 
 
 @worker_process_init.connect

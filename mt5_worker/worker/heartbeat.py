@@ -1,5 +1,5 @@
-"""The worker's membership step: announce this terminal, keep it announced, report its backlog, and adopt
-departed workers' queues.
+"""The worker's membership step: announce this terminal, keep it announced, report its backlog and its status,
+and adopt departed workers' queues.
 
 Runs in the worker's main process (a Celery bootstep with its own thread), not in the pool child that talks to
 the terminal: a long or stuck SDK call in the child must not make the worker look departed while the prefork
@@ -8,22 +8,30 @@ parent is still there to end it.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import threading
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from celery import bootsteps
 from kombu.exceptions import OperationalError
 
+from mt5_worker.fleet import worker_status
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
+from mt5_worker.fleet.worker_status import WorkerStatus
 from mt5_worker.logging import get_logger
+from mt5_worker.worker import shared_board
 from mt5_worker.worker.celery_config import redelivery_bound
 from mt5_worker.worker.load_report import LoadReporter
 from mt5_worker.worker.reaper import drain
 from mt5_worker.worker.settings import worker_settings
 
 log = get_logger("mt5_worker.worker.heartbeat")
+STATUS_INTERVAL = 1.0  # seconds between writes of the status record (at the load reports' pace, at most this often)
 
 
 class Heartbeat(bootsteps.StartStopStep):
@@ -35,7 +43,13 @@ class Heartbeat(bootsteps.StartStopStep):
         super().__init__(worker, **kwargs)
         self.settings = worker_settings()
         self.terminal_id = self.settings.terminal_id(worker.hostname)
-        self.registry = WorkerRegistry(connect(self.settings.session_store_url), ttl=self.settings.heartbeat_ttl)
+        self._redis = connect(self.settings.session_store_url)
+        self.registry = WorkerRegistry(self._redis, ttl=self.settings.heartbeat_ttl)
+        self.board = shared_board.current()
+        self._started_at = time.time()
+        self._reporter: LoadReporter | None = None
+        self._status_at = 0.0
+        self._beat_at = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._app = worker.app
@@ -56,7 +70,7 @@ class Heartbeat(bootsteps.StartStopStep):
 
     def _run(self) -> None:
         """Heartbeat every ``MT5_HEARTBEAT_INTERVAL``; report the backlog every ``MT5_LOAD_REPORT_INTERVAL``."""
-        reporter = LoadReporter(self._app, self.registry, self.terminal_id)
+        reporter = self._reporter = LoadReporter(self._app, self.registry, self.terminal_id)
         next_beat = time.monotonic()
         while True:
             if time.monotonic() >= next_beat:
@@ -74,12 +88,22 @@ class Heartbeat(bootsteps.StartStopStep):
             reporter.report()
         except Exception as exc:  # the broker's or Redis's errors: this thread must go on
             log.debug("mt5.worker.load_report_failed", terminal_id=self.terminal_id, error=type(exc).__name__)
+        if self.board is not None and reporter.last is not None:  # measured, even if Redis refused the report
+            self.board.set_backlog(reporter.last.backlog, reporter.last.at)
+        now = time.time()
+        if now - self._status_at >= STATUS_INTERVAL:  # between heartbeats too: `mt5-worker status --watch` is live
+            self._status_at = now
+            with contextlib.suppress(*REDIS_DOWN):  # the heartbeat logs the outage
+                worker_status.write(self._redis, self.status(now))
 
     def beat(self) -> None:
         now = time.time()
         try:
             self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
+            self._beat_at = now
             membership = self.registry.read(now)
+            if self.board is not None:
+                self.board.set_fleet(len(membership.live), len(membership.departed), now)
             for departed, departed_at in membership.departed.items():
                 moved = drain(self._app, departed, membership.live)
                 # Keep watching a departed queue until the broker has restored what its worker died holding:
@@ -94,3 +118,16 @@ class Heartbeat(bootsteps.StartStopStep):
         except Exception as exc:  # a broker's channel error, say: this thread must go on, or the worker looks gone
             error = f"{type(exc).__name__}: {exc}"
             log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=error)
+
+    def status(self, now: float) -> WorkerStatus:
+        """This worker as ``mt5-worker status`` shows it: the main process's view and what the child last reported."""
+        last = self._reporter.last if self._reporter is not None else None
+        base = WorkerStatus(self.terminal_id, socket.gethostname(), os.getpid(), self.settings.backend,
+                            self._started_at, now, self._beat_at,
+                            backlog=last.backlog if last is not None else None)  # fmt: skip
+        if self.board is None:
+            return base
+        t = self.board.terminal()
+        return replace(base, child_pid=t.child_pid, initialized=t.initialized, connected=t.connected,
+                       terminal_at=t.at, sessions=t.sessions, capacity=t.capacity, accounts=t.logins,
+                       running=t.running, running_since=t.running_since)  # fmt: skip

@@ -36,6 +36,7 @@ class LoadReporter:
         self._started = worker_state.all_total_count[0]
         self._since = clock()
         self._connection: Any = None
+        self.last: LoadReport | None = None  # the last measure, reported or not (the metrics show it)
 
     def measure(self) -> LoadReport:
         now = self._clock()
@@ -44,7 +45,8 @@ class LoadReporter:
         rate = (started - self._started) / elapsed if elapsed > 0 else 0.0
         self._started, self._since = started, now
         backlog = self._queued() + len(worker_state.reserved_requests)
-        return LoadReport(backlog, rate, now)
+        self.last = LoadReport(backlog, rate, now)
+        return self.last
 
     def report(self) -> LoadReport:
         report = self.measure()

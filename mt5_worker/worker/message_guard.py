@@ -31,6 +31,7 @@ from kombu.exceptions import ContentDisallowed
 
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.logging import get_logger, redact
+from mt5_worker.worker.task_metrics import count_rejected
 
 log = get_logger("mt5_worker.worker.message_guard")
 Handler = Callable[..., Any]
@@ -295,6 +296,7 @@ class MessageGuard(bootsteps.StartStopStep):  # type: ignore[misc]  # celery shi
                 error=type(exc).__name__,
             )
             store_failure(app, task_id_of(message), reason_for(exc, message))
+            count_rejected(message)
             message.ack()
 
         consumer.on_invalid_task = on_invalid_task

@@ -16,7 +16,14 @@ import time
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, generate_latest, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -101,12 +108,20 @@ class ManagerMetrics:
             buckets=SDK_BUCKETS,
             registry=self.registry,
         )
+        self.sdk_failures = Counter(
+            "mt5_sdk_failures",
+            "Failed SDK calls by function and MT5 error code (login refusals are code -6)",
+            ["function", "code"],
+            registry=self.registry,
+        )
         self.registry.register(ManagerCollector(manager, worker_id))
         ProcessCollector(registry=self.registry)  # process_* of this child: CPU, memory, start time (Linux)
         manager.call_hooks.append(self.observe)
 
     def observe(self, function: str, seconds: float, ok: bool, code: int) -> None:
         self.sdk_duration.labels(function).observe(seconds)
+        if not ok:
+            self.sdk_failures.labels(function, str(code)).inc()
 
     def render(self) -> bytes:
         """The exposition text, as the endpoint serves it."""

@@ -20,15 +20,17 @@ from mt5_worker.fleet.order_journal import OrderJournal, TradeEvents
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.account_data import AccountData
-from mt5_worker.manager.connection_manager import MT5ConnectionManager
+from mt5_worker.manager.connection_manager import MT5ConnectionManager, TerminalState
 from mt5_worker.manager.market_data import MarketData
 from mt5_worker.manager.snapshots import SessionInfo
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.streams.codec import trade_fields
 from mt5_worker.streams.keys import HORIZON_KEY, trades_key
+from mt5_worker.worker import shared_board, task_metrics
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
 from mt5_worker.worker.settings import worker_settings
+from mt5_worker.worker.trading_metrics import TradingMetrics
 
 log = get_logger("mt5_worker.worker.runtime")
 
@@ -73,8 +75,22 @@ class WorkerRuntime:
         """Initialize the terminal in the background: ``worker_process_init`` must return within 4 s."""
         if self.settings.metrics_port:  # served by this process, the one that owns the manager; hooked in first
             exporter = ManagerMetrics(self.manager, self.worker_id)  # so the initialize() call is observed too
+            task_metrics.serve(exporter.registry)
+            self.desk.outcome_hooks.append(TradingMetrics(exporter.registry, self.desk.journal).count)
             self.metrics_server = exporter.serve(self.settings.metrics_port, self.settings.metrics_addr)
+        if shared_board.current() is not None:  # a worker's child: tell the main process about the terminal
+            self.manager.call_hooks.append(lambda *_: self.report_terminal())
+            task_metrics.after_task.append(self.report_terminal)
+            self.report_terminal()
         threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()
+
+    def report_terminal(self) -> None:
+        """The terminal's last known state, for the heartbeat's status record (``mt5-worker status``)."""
+        board = shared_board.current()
+        if board is not None:
+            board.set_terminal(child_pid=self.pid, initialized=self.manager.state is TerminalState.READY,
+                               connected=self.manager.last_known_connected, capacity=self.settings.pool_size,
+                               logins=[session.login for session in self.manager.sessions()])  # fmt: skip
 
     def _start(self) -> None:
         try:
@@ -82,6 +98,7 @@ class WorkerRuntime:
         except MT5Error as exc:  # tasks will re-initialize on use; Celery retries them
             log.error("mt5.worker.initialize_failed", mt5_code=exc.code, mt5_message=exc.message)
         self._sync()
+        self.report_terminal()
 
     def record(self, info: SessionInfo | None) -> None:
         """Write a used session's last-used time (one pipelined round trip), at most once per
@@ -132,6 +149,9 @@ class WorkerRuntime:
     def close(self) -> None:
         if self.metrics_server is not None:
             self.metrics_server.stop()
+            task_metrics.stop()
+        if self.report_terminal in task_metrics.after_task:
+            task_metrics.after_task.remove(self.report_terminal)
         self.manager.shutdown()
 
     def _sync(self) -> None:

@@ -91,5 +91,5 @@ def test_health_reports_a_feed_stale_while_its_market_is_open(simulator_stack: S
                                                     "open:BTCUSD": 1})  # fmt: skip
     code, report = health()
     assert 1 == code and "stale while the market is open: EURUSD" in str(report["reason"])
-    r.hset(status_key("MetaQuotes-Demo"), "open:EURUSD", 0)
+    r.hset(status_key("MetaQuotes-Demo"), mapping={"open:EURUSD": 0, "updated": repr(time.time())})
     assert 0 == health()[0]

@@ -9,7 +9,7 @@ import time
 
 import redis
 
-from mt5_worker.fleet.order_journal import Attempt, OrderJournal
+from mt5_worker.fleet.order_journal import Attempt, OpenKeys, OrderJournal
 from mt5_worker.fleet.registry import WorkerRegistry
 
 
@@ -117,8 +117,54 @@ def test_hostile_keys_never_shape_redis_key_names(redis_url: str) -> None:
     j, r = journal(redis_url)
     hostile = "*\r\nFLUSHALL\r\n:{}mt5:workers"
     assert j.claim(4, hostile, "fp", attempt()) == "claimed"
-    names = sorted(r.keys("*"))
-    assert names == sorted([j.record_key(4, hostile), j.epoch_key, j.incarnation_key("w1@h")])
-    assert not any("FLUSHALL" in name for name in names)
+    names = r.keys("*")
+    # the record, the keys not done, the journal's epoch, the worker's incarnation
+    assert sorted(names) == sorted([j.record_key(4, hostile), j.pending_key, j.epoch_key, j.incarnation_key("w1@h")])
+    assert "FLUSHALL" not in j.record_key(4, hostile)
+    assert r.zrange(j.pending_key, 0, -1) == [j.record_key(4, hostile)]
     record = j.read(4, hostile)
     assert record is not None and record.key == hostile
+
+
+def counts(found: OpenKeys) -> tuple[int, int, int]:
+    return found.pending, found.lease_expired, found.unknown
+
+
+def test_the_keys_not_done_are_indexed_by_state_in_step_with_the_records(redis_url: str) -> None:
+    """What ``mt5-worker status`` lists and the ``mt5_trading_keys`` metrics count: pending keys (live lease or
+    past it), unknown ones; a key leaves the index when done or released."""
+    j, r = journal(redis_url, lease=0.5)
+    assert (0, 0, 0) == counts(j.open_keys())
+    first, second, third = attempt(token="a1"), attempt(token="a2"), attempt(token="a3")
+    assert j.claim(1, "sent", "fp", first) == "claimed"
+    assert j.claim(1, "lost", "fp", second) == "claimed"
+    assert j.claim(1, "refused", "fp", third) == "claimed"
+    assert (3, 0, 0) == counts(j.open_keys())
+    assert j.release(1, "refused", third)  # refused before it left: forgotten
+    assert j.unknown(1, "lost", second)
+    found = j.open_keys()
+    assert (1, 0, 1) == counts(found) and found.oldest_unknown_age is not None and found.oldest_unknown_age < 1
+    time.sleep(0.6)  # "sent"'s lease runs out: its owner died (or is stuck), the next attempt reconciles
+    found = j.open_keys()
+    assert (0, 1, 1) == counts(found) and found.oldest_lease_expired_age is not None
+    assert 0 < found.oldest_lease_expired_age < 1
+    listed = {(rec.key, rec.state, rec.login, rec.worker) for rec in j.open_records()}
+    assert {("lost", "unknown", 1, "w1@h"), ("sent", "lease_expired", 1, "w1@h")} == listed
+
+    assert j.claim(1, "lost", "fp", attempt("w2@h", "i2", "t2", "a4")) == "reconcile"  # unknown -> pending again
+    assert (1, 1, 0) == counts(j.open_keys())
+    assert j.complete(1, "lost", "fp", {"retcode": 10009})
+    assert j.complete(1, "sent", "fp", {"retcode": 10009})
+    assert (0, 0, 0) == counts(j.open_keys()) and [] == j.open_records()
+    assert 0 == r.zcard(j.pending_key) + r.zcard(j.unknown_key)
+
+
+def test_index_entries_of_expired_records_are_dropped(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    j = OrderJournal(client, ttl=1, lease=0.2)
+    ended = attempt(token="a1")
+    assert j.claim(2, "old", "fp", ended) == "claimed" and j.unknown(2, "old", ended)
+    time.sleep(1.2)  # the record expired (ttl 1 s); its index entry is left, and not listed
+    assert [] == j.open_records()
+    assert j.claim(2, "new", "fp", attempt(token="a2")) == "claimed"  # the next claim drops the stale entry
+    assert (1, 0, 0) == counts(j.open_keys())
