@@ -38,6 +38,7 @@ from mt5_worker.errors import (
     IdempotencyConflictError,
     MT5Error,
     OrderOutcomeUnknownError,
+    RecordsLostError,
     TransientMT5Error,
 )
 from mt5_worker.fleet.order_journal import Attempt, OrderJournal
@@ -52,11 +53,6 @@ T = TypeVar("T")
 
 class OwnershipLostError(TransientMT5Error):
     """The attempt's claim was taken over before the order left (its lease ran out): nothing was sent."""
-
-
-class RecordsLostError(TransientMT5Error):
-    """Redis lost the order records moments ago: a fresh key is not sent until an order sent before the loss would
-    show in the account (``MT5_TRADING_SETTLE``); nothing was sent."""
 
 
 class OrderDesk:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import redis
 
-from mt5_worker.errors import IdempotencyConflictError, InvalidRequestError
-from mt5_worker.fleet.order_desk import OrderDesk, RecordsLostError
+from mt5_worker.errors import IdempotencyConflictError, InvalidRequestError, RecordsLostError
+from mt5_worker.fleet.order_desk import OrderDesk
 from mt5_worker.fleet.order_journal import OrderJournal
 from mt5_worker.manager import MT5ConnectionManager, desk_calls
 from mt5_worker.manager.order_intents import prepare

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import redis
 
-from mt5_worker.errors import OrderOutcomeUnknownError
-from mt5_worker.fleet.order_desk import OrderDesk, RecordsLostError
+from mt5_worker.errors import OrderOutcomeUnknownError, RecordsLostError
+from mt5_worker.fleet.order_desk import OrderDesk
 from mt5_worker.fleet.order_journal import OrderJournal, TradeEvents
 from mt5_worker.manager import MT5ConnectionManager
 from mt5_worker.manager.order_intents import prepare
