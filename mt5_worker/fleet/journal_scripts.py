@@ -93,8 +93,13 @@ redis.call('ZREM', KEYS[2], KEYS[1])
 redis.call('ZREM', KEYS[3], KEYS[1])
 if #KEYS == 5 then  -- announce it: one event per recorded outcome, in the same step
   local ms = math.floor(now * 1000)
+  local stamp = string.format('%.0f', ms)
   local horizon = string.format('%.0f', math.max(ms - tonumber(ARGV[2]) * 1000, 0))
-  redis.call('XADD', KEYS[4], 'MINID', '~', horizon, '*', 'time_msc', string.format('%.0f', ms), unpack(ARGV, 6))
+  -- the entry's millisecond is its time_msc; Redis picks it only if the stream already holds a later one
+  local added = redis.pcall('XADD', KEYS[4], 'MINID', '~', horizon, stamp .. '-*', 'time_msc', stamp, unpack(ARGV, 6))
+  if type(added) == 'table' and added.err then
+    redis.call('XADD', KEYS[4], 'MINID', '~', horizon, '*', 'time_msc', stamp, unpack(ARGV, 6))
+  end
   redis.call('EXPIRE', KEYS[4], ARGV[2])
   redis.call('HSET', KEYS[5], KEYS[4], horizon)
 end

@@ -56,7 +56,7 @@ class Desk:
         return self.sim.trade_store.executions_by_comment()[prepare(A.login, buy(), key).tag]
 
     def lose_records(self) -> None:
-        self.redis.flushall()
+        self.redis.flushdb()
         with pytest.raises(RecordsLostError):  # the first claim after the loss notices it (nothing sent)
             self.send(prepare(A.login, buy(), f"notice-{time.monotonic()}"))
         time.sleep(SETTLE + 0.05)

@@ -74,7 +74,7 @@ def test_a_key_sent_again_after_redis_lost_its_records_is_found_in_the_account(
     d = make_desk()
     keys = [f"lost-{i}" for i in range(5)]
     first = {key: d.send(BUY, key) for key in keys}
-    d.redis.flushall()  # the records are gone: Redis restarted without persistence, or a failover lost them
+    d.redis.flushdb()  # the records are gone: Redis restarted without persistence, or a failover lost them
     again = {key: d.send(BUY, key, task="t2") for key in keys}
     for key in keys:
         assert again[key]["source"] == "reconciled" and again[key]["retcode"] == c.TRADE_RETCODE_DONE
@@ -88,7 +88,7 @@ def test_without_the_search_a_key_whose_record_was_lost_is_sent_again(make_desk:
     """The documented risk of MT5_TRADING_PRESEND_SEARCH=false, shown: two executions of one key."""
     d = make_desk(presend_window=None, settle=2.0)
     d.send(BUY, "risk")
-    d.redis.flushall()
+    d.redis.flushdb()
     with pytest.raises(RecordsLostError):
         d.send(BUY, "risk", task="t2")
     time.sleep(2.05)  # past the settle time after the loss: only the search could have told
@@ -116,7 +116,7 @@ def test_a_process_that_saw_the_records_vanish_holds_fresh_sends_for_the_settle_
     in_flight = threading.Event()
 
     def lose_records_while_in_flight() -> None:
-        sender.redis.flushall()  # the order is confirmed and about to leave: its record vanishes now
+        sender.redis.flushdb()  # the order is confirmed and about to leave: its record vanishes now
         in_flight.set()
         with pytest.raises(RecordsLostError, match="lost the order records"):  # the same key, sent again elsewhere
             other.send(BUY, "racing", task="t2")
@@ -133,7 +133,7 @@ def test_a_process_that_saw_the_records_vanish_holds_fresh_sends_for_the_settle_
 def test_after_the_settle_time_a_fresh_key_is_sent(make_desk: Callable[..., Desk]) -> None:
     d = make_desk(settle=2.0)
     d.send(BUY, "seen")
-    d.redis.flushall()
+    d.redis.flushdb()
     with pytest.raises(RecordsLostError):
         d.send(BUY, "new-after-loss")
     assert d.journal.read(A.login, "new-after-loss") is None  # nothing sent: the key is free again
