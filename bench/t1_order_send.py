@@ -1,9 +1,10 @@
 """T1: orders per second through ``mt5.order_send`` on one worker, and the service's own cost per order.
 
 Part 1, a real worker (``MT5_TRADING_ENABLED=true``), zero and ``realistic`` latency (``order_send`` 20 ms, a round
-trip to the trade server): ``mt5.order_send`` requests with distinct keys over a few accounts, each a BTCUSD 0.01
-lot that opens a position, then the same number that close them (``position``), published at once; the rate
-between completions (``date_done``) after the client finished publishing.
+trip to the trade server): ``mt5.order_send`` requests with distinct keys for one account (switching accounts costs
+a ``login()`` each, which P1 and P3 measure), each a BTCUSD 0.01 lot that opens a position, then the same number
+that close them (``position``), published at once; the rate between completions (``date_done``) after the client
+finished publishing.
 
 Part 2, in one process: the order desk the worker runs (a real Redis: the claim, the confirmation, the outcome and
 its trade event; the trading pre-checks ``terminal_info``/``account_info``; the tag search before a fresh key's
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def worker_rate(f: Fleet, profile: str, n: int) -> tuple[float, int]:
     """Orders per second through ``mt5.order_send`` on one worker: half open a position, half close one."""
-    accts = accounts(4, first_login=31_000_001 if profile == "zero" else 31_000_101)
+    # One account: the order path itself (switching accounts costs a login() each, which P1 and P3 measure).
+    accts = accounts(1, first_login=31_000_001 if profile == "zero" else 31_000_101)
     file = write_accounts(f.log_dir / f"accounts-{profile}.json", [a.model_copy(update={"balance": RICH})
                                                                     for a in specs(accts)])  # fmt: skip
     worker = f.start_worker(f"t1-{profile}", MT5_SIMULATOR_ACCOUNTS=file, MT5_TRADING_ENABLED=True,
@@ -282,14 +284,16 @@ def write_section(docs: Path, n: int, rounds: int, per_round: int, rates: dict[s
 ## T1: orders per second, and what the service adds to an order
 
 **One worker** (`MT5_TRADING_ENABLED=true`, default settings otherwise): {n:,} `mt5.order_send` requests with
-distinct keys over 4 accounts, half opening a BTCUSD 0.01 lot position, then half closing them; every order
-executed (checked in the trade store). Rate between completions (`date_done`) after the client finished
-publishing, the mean of the two halves.
+distinct keys for one account (switching accounts costs a `login()` each: P1, P3), half opening a BTCUSD 0.01 lot
+position, then half closing them; every order executed (checked in the trade store). Rate between completions
+(`date_done`) after the client finished publishing, the mean of the two halves.
 
 {report.table(["latency profile", "orders/s", "executed"], rate_rows)}
 
-With `realistic` latency the terminal's `order_send` (20 ms, a round trip to the trade server: an assumption)
-bounds one worker to about 50 orders/s; the rest is the service's and Celery's.
+With `realistic` latency each order costs the terminal's `order_send` (20 ms, a round trip to the trade server: an
+assumption) plus 2 ms for each of `terminal_info`, `account_info`, `symbol_info_tick` and `history_deals_get` (the
+pre-checks and the tag search: local calls on a real terminal), about 28 ms: one worker's ceiling is near 35
+orders/s; the rest is the service's and Celery's.
 
 **The service's own cost** per order, in one process (zero latency, a real Redis): the order desk as the worker
 runs it (the claim, the confirmation and the outcome in Redis with its trade event, the trading pre-checks
