@@ -7,4 +7,9 @@ One comparison each, printing ratios and rewriting their section of docs/perform
 ``bench_manager`` (the manager alone, in process). What they share: ``harness`` (a fleet
 with a publishing client, traffic, rates), ``report`` (tables, charts, ratio lines of docs/performance.md) and
 ``tasks`` (bench-only tasks loaded into a production worker).
+
+``capacity`` writes docs/capacity.md instead: the fleet's own costs measured (``capacity_fleet``: routing, moves;
+``capacity_members``: heartbeats, load reports, the broadcast sweep, sessions, a request's Redis cost, Flower's
+events), the discrete-event model (``capacity_model``) checked against P3 and P5 (``capacity_validation``) and used
+for sizing (``capacity_sizing``), and the page's sections (``capacity_report``).
 """

@@ -5,6 +5,8 @@
 - :mod:`harness.flower`: Flower and its HTTP API;
 - :mod:`harness.fleet`: a Redis, the processes started against it and a Celery client configured as a deployment's;
 - :mod:`harness.accounts`: the simulated terminal's account file;
+- :mod:`harness.sdk_standin`: a stand-in ``MetaTrader5`` module (the simulator behind the SDK's functions and record
+  types), importable as ``MetaTrader5`` with ``harness/standin`` on the path, for the real adapter's tests;
 - :mod:`harness.markdown`: the marked sections a script rewrites in a generated page;
 - :mod:`harness.runs`: a benchmark's or scenario's command line, log directory and provenance lines;
 - :mod:`harness.rabbitmq`: RabbitMQ as the broker: which one, a virtual host per fleet, what its queues hold;

@@ -20,7 +20,8 @@ The package, by layer from the top (docs/architecture.md; ``make lint`` checks t
 - ``client``: what callers use; ``bridge``: both ends of the bridge to a terminal on another host;
 - ``worker``: the Celery worker and its tasks; ``feed``: a trade server's market data into Redis Streams;
 - ``fleet``: what the workers share in Redis; ``streams``: the live streams in Redis;
-- ``task_specs``: the task table, one declaration per ``mt5.*`` task;
+- ``task_specs``: the task table, one declaration per ``mt5.*`` task; ``conformance``: the SDK facts the service
+  relies on, each with its check against a terminal (``mt5-worker conformance``);
 - ``manager``: one terminal, served safely; ``backends``: the one place a terminal backend is chosen and built;
 - ``settings``: ``Settings``, validated once, read at the edges;
 - ``simulator``: the in-process terminal; ``terminal``: the port (with the SDK table) and the real adapter;

@@ -62,7 +62,7 @@ def simulated_terminal(
 
 def simulator_options(settings: Settings) -> dict[str, Any]:
     """The simulator's constructor arguments from the settings; a bad value is a ``SettingsError`` naming it."""
-    from mt5_worker.simulator.specs import parse_faults, parse_latency
+    from mt5_worker.simulator.specs import parse_deviations, parse_faults, parse_latency
 
     try:
         latency = parse_latency(settings.simulator_latency)
@@ -72,6 +72,10 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         faults: dict[str, FaultSpec] = parse_faults(settings.simulator_faults)
     except ValueError as exc:
         raise invalid("simulator_faults", str(exc), settings.simulator_faults) from None
+    try:
+        deviations = parse_deviations(settings.simulator_deviations)
+    except ValueError as exc:
+        raise invalid("simulator_deviations", str(exc), settings.simulator_deviations) from None
     return {
         "accounts": _accounts(settings.simulator_accounts),
         "latency": latency,
@@ -82,6 +86,7 @@ def simulator_options(settings: Settings) -> dict[str, Any]:
         "tick_rate": settings.simulator_tick_rate,
         "trade_store": simulator_trade_store(settings),
         "disable_algo_on_switch": settings.simulator_disable_algo_on_switch,
+        "deviations": deviations,
     }
 
 
@@ -114,6 +119,54 @@ def bridge_terminal(settings: Settings) -> Terminal:
     except OSError as exc:
         raise SettingsError(f"{env_name('bridge_certfile')}: cannot load {settings.bridge_certfile}: {exc}") from None
     return cast(Terminal, terminal)  # its port methods are made from the SDK table
+
+
+def sdk_functions(terminal: Terminal) -> Any | None:
+    """The SDK's own module-level functions behind ``terminal`` when this process holds them, for the calls the port
+    cannot make (keywords for unnamed parameters: ``mt5-worker conformance`` checks that the SDK refuses them): the
+    ``MetaTrader5`` module under the real adapter; the simulator itself, which parses arguments as the module does;
+    ``None`` through the bridge, which passes arguments only as the SDK table says."""
+    backend = getattr(terminal, "backend", None)
+    if backend == "simulator":
+        return terminal
+    if backend == "metatrader5":
+        return getattr(terminal, "module", None)
+    return None
+
+
+def is_simulated(terminal: Terminal) -> bool:
+    """Whether an initialized ``terminal`` is a simulator, in this process or behind a bridge (its
+    ``terminal_info().name``)."""
+    from mt5_worker.simulator.terminal import TERMINAL_NAME
+
+    info = terminal.terminal_info()
+    return info is not None and info.name == TERMINAL_NAME
+
+
+def simulator_accounts(settings: Settings) -> tuple[AccountSpec, ...]:
+    """The accounts of a simulator built from ``settings``: ``MT5_SIMULATOR_ACCOUNTS``, else the demo accounts."""
+    from mt5_worker.simulator.specs import DEMO_ACCOUNTS
+
+    return _accounts(settings.simulator_accounts) or DEMO_ACCOUNTS
+
+
+def press_algo_trading(terminal: Terminal) -> bool:
+    """Turn the terminal's Algo Trading back on where a backend can: a simulator (in this process, behind a stand-in
+    ``MetaTrader5`` module, or behind a bridge that allows simulator control). ``False`` for a real terminal: the SDK
+    has no function for that button."""
+    backend = getattr(terminal, "backend", None)
+    target: Any = sdk_functions(terminal)
+    if backend == "bridge":
+        try:
+            cast(Any, terminal).control("enable_algo_trading")
+        except Exception:  # a real terminal's bridge, or one without --allow-simulator-control
+            return False
+        return True
+    press = getattr(target, "enable_algo_trading", None)
+    if press is None:
+        return False
+    press()
+    return True
 
 
 def invalid(field_name: str, problem: str, got: object = None) -> SettingsError:

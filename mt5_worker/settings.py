@@ -226,6 +226,12 @@ class Settings(BaseSettings):
         "the simulated terminal turns Algo Trading off when login() changes the account (order_send: 10027)",
         False,
     )
+    simulator_deviations: Annotated[tuple[str, ...], NoDecode] = _alias(
+        "MT5_SIMULATOR_DEVIATIONS",
+        "comma-separated SDK facts the simulated terminal gets wrong on purpose, to prove that `mt5-worker conformance`"
+        " can fail; tests only (the names: DEVIATIONS in simulator/specs.py)",
+        (),
+    )
 
     feed_login: int | None = _alias(
         "MT5_FEED_LOGIN", "the account whose terminal a feed reads its trade server's market data with", None
@@ -316,7 +322,7 @@ class Settings(BaseSettings):
         ge=60,
     )
 
-    @field_validator("feed_symbols", mode="before")
+    @field_validator("feed_symbols", "simulator_deviations", mode="before")
     @classmethod
     def _symbol_list(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -135,6 +135,9 @@ class Outcome:
     extra_problems: list[str] = field(default_factory=list)  # broken scenario-specific invariants
     notes: str = ""  # what the figures mean, for the doc
     duplicates: int | None = None  # tasks run to completion more than once, where the scenario counts them
+    # Requests a broker may lose by design, not counted as a problem: on Redis, one message per worker SIGKILLed
+    # at the instant kombu had taken it from the queue and not yet recorded it as unacknowledged (docs/brokers.md).
+    tolerated_lost: int = 0
     broker: str = "redis"  # the run's broker ("rabbitmq": RabbitMQ for the queues, Redis for the rest)
 
     @property
@@ -144,7 +147,10 @@ class Outcome:
 
     @property
     def problems(self) -> list[str]:
-        return self.tally.problems() + self.extra_problems
+        found = self.tally.problems()
+        if 0 < self.tally.lost <= self.tolerated_lost:
+            found = [p for p in found if not p.endswith(" lost")]
+        return found + self.extra_problems
 
     @property
     def ok(self) -> bool:

@@ -164,6 +164,7 @@ def run(quick: bool, logs: Path, stress: int = 0, broker: str = "redis") -> repo
         notes=_regular_notes(broker, kill_table),
         duplicates=duplicates,
         broker=broker,
+        tolerated_lost=sum(k.kind == "worker" for k in kills) if broker == "redis" else 0,
     )
 
 

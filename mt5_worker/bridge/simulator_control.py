@@ -94,7 +94,7 @@ SIMULATOR_CONTROL = tuple(
 )
 
 ACCOUNT_ROW_FIELDS = ("login", "password", "server", "name", "balance", "equity", "currency", "leverage", "company",
-                      "trades", "trade_allowed", "trade_expert")  # fmt: skip
+                      "trades", "trade_allowed", "trade_expert", "trade_mode")  # fmt: skip
 
 
 def account_row(account: Any) -> tuple[Any, ...]:

@@ -9,6 +9,7 @@ mt5-worker settings           print the effective settings (secrets hidden), or 
 mt5-worker call TASK [...]    enqueue one task (account_info, login, health, pool_stats), print its JSON result
 mt5-worker health [...]       is a worker healthy? JSON on stdout, exit 0 if so, else 1 (container healthchecks)
 mt5-worker status [...]       the fleet on one screen from Redis alone (--json, --watch)
+mt5-worker conformance [...]  check the terminal against the SDK facts the service relies on (a report per fact)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 
 from mt5_worker.backends import check_settings
 from mt5_worker.cli import call as cli_call
+from mt5_worker.cli import conformance
 from mt5_worker.cli import health as healthcheck
 from mt5_worker.cli import status as fleet_status
 from mt5_worker.errors import SettingsError
@@ -47,10 +49,12 @@ examples:
 
 
 def worker_command(args: Sequence[str], platform: str = sys.platform) -> list[str]:
-    """prefork with one child on Linux (a responsive parent); solo on Windows, where prefork does not run."""
+    """prefork with one child on Linux (a responsive parent); solo on Windows, where prefork does not run. Without
+    gossip (each worker would take every other worker's heartbeat events: a fleet of N gets N^2/2 a second) and
+    mingle (each starting worker would wait for every other worker's reply); nothing here uses either."""
     pool = "--pool=solo" if platform == "win32" else "--pool=prefork"
     return [sys.executable, "-m", "celery", "-A", "mt5_worker.worker.app", "worker", pool, "--concurrency=1",
-            "--loglevel=INFO", *args]  # fmt: skip
+            "--loglevel=INFO", "--without-gossip", "--without-mingle", *args]  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,6 +101,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=raw,
     )
     fleet_status.add_arguments(status)
+    check = commands.add_parser(
+        "conformance",
+        allow_abbrev=False,  # --password must not pass as --password-env: passwords never go on argv
+        help="check the terminal against the SDK facts the service relies on",
+        description=conformance.DESCRIPTION,
+        epilog=conformance.EPILOG,
+        formatter_class=raw,
+    )
+    conformance.add_arguments(check)
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("worker", "beat", "bridge", "feed"):  # pass the rest through untouched
@@ -115,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return fleet_status.main(parsed)
         if command == "call":
             return cli_call.run(parsed)
+        if command == "conformance":
+            return conformance.main(parsed)
         if command == "settings" and parsed.markdown:
             from mt5_worker.cli.settings_doc import settings_table
 

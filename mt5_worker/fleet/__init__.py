@@ -1,9 +1,11 @@
 """What the workers of a fleet share in Redis, without Celery:
 
 - :mod:`.sessions`: the Redis connection and the per-worker store of account sessions (last use, no passwords);
-- :mod:`.registry`: the live workers (terminals), their capacity and their last load reports;
+- :mod:`.registry`: the live workers (terminals), their capacity and their last load reports; departed workers'
+  reapers;
 - :mod:`.load`: each terminal's backlog as a router estimates it: the workers' reports plus its own sends;
 - :mod:`.routing`: account affinity: weighted rendezvous hashing over the live workers, bounded by load;
+- :mod:`.ranking`: the top of each account's rendezvous ranking, cached for a router across joins and leaves;
 - :mod:`.order_journal`: orders' idempotency records: an atomic claim per (account, key), one outcome per key (and
   its trade event), the journal's epoch, batches' plans; its Lua scripts in :mod:`.journal_scripts`;
 - :mod:`.order_desk`: at most one execution per order key (claim, reconcile, send once, record), audited;

@@ -12,16 +12,27 @@ cannot have counted yet. The estimate of a terminal's backlog now is then
 exact for one client and fresh reports; with several clients each sees the others' sends one report late.
 A send counts until a report newer than it exists, and for at most :data:`SEND_MEMORY` seconds: a worker that
 never reports (an older version) is not taken for ever busier.
+
+A bounded send needs the fleet's total as well as one terminal's estimate. :meth:`LoadView.total` keeps it without
+a loop over every terminal per send: each terminal's estimate is stored and changes only at known moments (a send to
+it, one of its sends growing too old to count, its report drained below the next half request), so only those are
+computed again, each exactly as :meth:`LoadView.estimate` does; a new reading, or a clock that went back, starts
+over (docs/capacity.md).
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 SEND_MEMORY = 60.0  # seconds a send counts toward a terminal's backlog without a report newer than it
+# How early the fleet's total looks at a terminal again before its estimate is due to change: 40 times the float
+# error of predicting that moment (a few ulps of a unix time, 2.4e-7 s), and the estimate is recomputed exactly
+# when looked at, so looking early costs a recomputation and never a wrong total.
+EARLY = 1e-5
 
 
 @dataclass(frozen=True)
@@ -57,10 +68,12 @@ class LoadView:
     def __init__(self) -> None:
         self._reports: dict[str, LoadReport] = {}
         self._sent: dict[str, deque[float]] = {}  # terminal id -> times of this router's sends, oldest first
+        self._fleet: _FleetTotal | None = None  # the running total over one reading's terminals, for total()
 
     def update(self, reports: Mapping[str, LoadReport]) -> None:
         """A new reading: the latest report of each live terminal (missing: it has not reported)."""
         self._reports = dict(reports)
+        self._fleet = None
         for terminal_id in list(self._sent):
             if terminal_id not in reports and not self._sent[terminal_id]:
                 del self._sent[terminal_id]
@@ -68,15 +81,13 @@ class LoadView:
     def sent(self, terminal_id: str, now: float) -> None:
         """This router has just sent a request to ``terminal_id``."""
         self._sent.setdefault(terminal_id, deque()).append(now)
+        if self._fleet is not None:
+            self._fleet.changed(terminal_id)
 
     def estimate(self, terminal_id: str, now: float) -> int:
         """Requests ``terminal_id`` has waiting or running now, as far as this router can tell."""
         report = self._reports.get(terminal_id)
-        since = max(report.at if report else -math.inf, now - SEND_MEMORY)
-        sends = self._sent.get(terminal_id)
-        while sends and sends[0] <= since:
-            sends.popleft()
-        own = len(sends) if sends else 0
+        own = self._own(terminal_id, report, now)
         if report is None:
             return own
         drained = report.rate * max(0.0, now - report.at)
@@ -84,3 +95,73 @@ class LoadView:
 
     def estimates(self, terminal_ids: Mapping[str, int], now: float) -> dict[str, int]:
         return {terminal_id: self.estimate(terminal_id, now) for terminal_id in terminal_ids}
+
+    def total(self, terminal_ids: Mapping[str, int], now: float) -> int:
+        """``sum(estimates(terminal_ids, now).values())``, computing again only the estimates that can have changed
+        since the last call (a router passes the same mapping until it reads again)."""
+        fleet = self._fleet
+        if fleet is None or fleet.ids is not terminal_ids or now < fleet.now:
+            fleet = self._fleet = _FleetTotal(self, terminal_ids)
+        return fleet.at(now)
+
+    def next_change(self, terminal_id: str, value: int) -> float:
+        """The first moment ``terminal_id``'s estimate, ``value`` now, can change without a send: its oldest send
+        stops counting, or its report drains below ``value`` - 0.5 (``estimate()`` rounds)."""
+        report, sends = self._reports.get(terminal_id), self._sent.get(terminal_id)
+        moment = sends[0] + SEND_MEMORY if sends else math.inf
+        if report is not None and report.rate > 0 and value > 0:
+            drained_below = report.at + (report.backlog + len(sends or ()) - value + 0.5) / report.rate
+            moment = min(moment, drained_below)
+        return moment
+
+    def _own(self, terminal_id: str, report: LoadReport | None, now: float) -> int:
+        """This router's sends to ``terminal_id`` that no report can have counted yet (older ones forgotten)."""
+        since = max(report.at if report else -math.inf, now - SEND_MEMORY)
+        sends = self._sent.get(terminal_id)
+        if not sends:
+            return 0
+        if sends[0] <= since:
+            while sends and sends[0] <= since:
+                sends.popleft()
+            if self._fleet is not None:
+                self._fleet.changed(terminal_id)
+        return len(sends)
+
+
+class _FleetTotal:
+    """The sum of a :class:`LoadView`'s estimates over ``ids``, each stored and computed again only when it may
+    have changed: after a send or a forgotten send (``changed``), or when :meth:`LoadView.next_change` says its
+    report has drained to the next value (a heap of those moments, taken :data:`EARLY`)."""
+
+    def __init__(self, view: LoadView, ids: Mapping[str, int]) -> None:
+        self.ids, self.view = ids, view
+        self.now = -math.inf
+        self.values: dict[str, int] = {}
+        self.total = 0
+        self.versions: dict[str, int] = {}
+        self.due: list[tuple[float, int, str]] = []  # (moment, version, terminal id); older versions are stale
+        self.stale: set[str] = set(ids)
+
+    def changed(self, terminal_id: str) -> None:
+        if terminal_id in self.ids:
+            self.stale.add(terminal_id)
+
+    def at(self, now: float) -> int:
+        while self.due and self.due[0][0] <= now:
+            _, version, terminal_id = heapq.heappop(self.due)
+            if self.versions.get(terminal_id) == version:
+                self.stale.add(terminal_id)
+        while self.stale:
+            self._compute(self.stale.pop(), now)
+        self.now = now
+        return self.total
+
+    def _compute(self, terminal_id: str, now: float) -> None:
+        value = self.view.estimate(terminal_id, now)
+        self.stale.discard(terminal_id)  # estimate() may have forgotten sends: already counted in ``value``
+        self.total += value - self.values.get(terminal_id, 0)
+        self.values[terminal_id] = value
+        version = self.versions[terminal_id] = self.versions.get(terminal_id, 0) + 1
+        moment = self.view.next_change(terminal_id, value) - EARLY
+        if moment < math.inf:
+            heapq.heappush(self.due, (max(moment, math.nextafter(now, math.inf)), version, terminal_id))

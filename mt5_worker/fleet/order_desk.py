@@ -105,8 +105,9 @@ class OrderDesk:
                 self._settled(intent, attempt)
             fresh = state == "claimed" and self.presend_window is not None
             since = time.time() - self.presend_window if fresh and self.presend_window is not None else None
-            source, result = self.trader.send(intent, before_send=lambda: self._before_send(intent, me, attempt),
-                                              search_since=since, **account)  # fmt: skip
+            source, result = self.trader.send_or_find(
+                intent, before_send=lambda: self._before_send(intent, me, attempt), search_since=since, **account
+            )
         except OwnershipLostError:
             self._outcome("taken_over")
             log.warning("mt5.trade.outcome", **audit, outcome="taken_over")

@@ -13,10 +13,18 @@ Keys:
 Routing reads all three in one round trip; a reading keeps the load reports of live workers only, so a stale
 report of a departed worker never draws traffic to it. Membership is advisory: a worker that misses heartbeats
 only stops receiving new accounts; nothing is lost, because its queue is drained to the survivors (see ``reaper``).
+
+A heartbeat learns in the same round trip which members have departed (a score range on ``mt5:workers``, so its
+cost does not grow with the fleet); only then does the worker read the live ids, to elect each departed worker's
+:func:`reapers` (a few survivors every worker agrees on, rather than all), and only a reaper reads the whole
+membership, to move what the departed queue holds.
 """
 
 from __future__ import annotations
 
+import bisect
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
@@ -26,6 +34,8 @@ from mt5_worker.fleet.worker_status import status_key
 from mt5_worker.logging import get_logger
 
 log = get_logger("mt5_worker.fleet.registry")
+
+REAPERS = 2  # survivors that adopt each departed worker's queue: more than one, in case one of them is gone too
 
 
 def workers_key(prefix: str = "mt5") -> str:
@@ -49,6 +59,14 @@ class Membership:
     loads: dict[str, LoadReport] = field(default_factory=dict)  # live workers' last load reports
 
 
+@dataclass(frozen=True)
+class Beat:
+    """What a heartbeat learns: how many members are live, and the departed ones (terminal id -> when)."""
+
+    live: int
+    departed: dict[str, float]
+
+
 class WorkerRegistry:
     """Heartbeats and membership reads. Every method is one pipelined round trip; Redis errors propagate."""
 
@@ -60,14 +78,24 @@ class WorkerRegistry:
         self._load = load_key(prefix)
         self._prefix = prefix
 
-    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> None:
+    def heartbeat(self, terminal_id: str, capacity: int, now: float) -> Beat:
+        """Announce ``terminal_id`` as live until ``now`` + ttl; returns how many members are live and which have
+        departed, read in the same round trip (a count and a score range: no cost per live member)."""
         pipe = self._redis.pipeline(transaction=False)
         pipe.zadd(self._workers, {terminal_id: now + self.ttl})
         pipe.hset(self._capacity, terminal_id, capacity)
-        pipe.execute()
+        pipe.zcount(self._workers, f"({now!r}", "+inf")
+        pipe.zrangebyscore(self._workers, "-inf", now, withscores=True)
+        _, _, live, departed = pipe.execute()
+        return Beat(int(live), {_s(w): float(expired) for w, expired in departed})
 
     def report_load(self, terminal_id: str, report: LoadReport) -> None:
         self._redis.hset(self._load, terminal_id, report.encode())
+
+    def live_ids(self, now: float) -> list[str]:
+        """The live members' ids only (no capacities, no load reports): what electing reapers needs."""
+        members = self._redis.zrangebyscore(self._workers, f"({now!r}", "+inf")  # without scores: ids only
+        return [_s(w) for w in members if isinstance(w, str | bytes)]
 
     def deregister(self, terminal_id: str, now: float) -> None:
         """Leave at once (a clean shutdown): expire the heartbeat now rather than delete it, so a reaper still
@@ -92,6 +120,25 @@ class WorkerRegistry:
         departed = {_s(w): float(expires) for w, expires in members if expires <= now}
         loads = {_s(w): r for w, raw in reports.items() if _s(w) in live and (r := LoadReport.decode(raw))}
         return Membership(live, departed, loads)
+
+
+def reapers(departed: Iterable[str], live: Iterable[str], count: int = REAPERS) -> dict[str, list[str]]:
+    """The live workers that adopt each departed worker's queue: the ``count`` first clockwise from its point on a
+    hash ring of the live workers. Every worker computes the same answer from the same membership; the departed
+    queues spread over the fleet; and the cost is one hash per live worker plus a lookup per departed one, so a
+    beat after a rolling deploy (as many departed as live) stays cheap."""
+    ring = sorted((_point(terminal_id), terminal_id) for terminal_id in set(live))
+    points = [point for point, _ in ring]
+    size = min(count, len(ring))
+    elected = {}
+    for terminal_id in departed:
+        first = bisect.bisect(points, _point(terminal_id))
+        elected[terminal_id] = [ring[(first + k) % len(ring)][1] for k in range(size)]
+    return elected
+
+
+def _point(terminal_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(terminal_id.encode(), digest_size=8).digest(), "big")
 
 
 def _s(value: str | bytes) -> str:

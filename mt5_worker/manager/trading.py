@@ -61,16 +61,24 @@ class Trader:
         self._clock = clock
 
     def send(
+        self, intent: OrderIntent, *, before_send: Callable[[], None] = lambda: None, password: Any = None,
+        server: Any = None, attempt: int = 1,
+    ) -> dict[str, Any]:  # fmt: skip
+        """``order_send`` once, after checking that trading is allowed and calling ``before_send`` (the last word
+        before the order leaves: it raises to stop it); the ``OrderSendResult`` as JSON. The errors of
+        :meth:`send_or_find`."""
+        return self.send_or_find(intent, before_send=before_send, password=password, server=server,
+                                 attempt=attempt)[1]  # fmt: skip
+
+    def send_or_find(
         self, intent: OrderIntent, *, before_send: Callable[[], None] = lambda: None, search_since: float | None = None,
         password: Any = None, server: Any = None, attempt: int = 1,
     ) -> tuple[str, dict[str, Any]]:  # fmt: skip
-        """``order_send`` once, after checking that trading is allowed and calling ``before_send`` (the last word
-        before the order leaves: it raises to stop it): ``("sent", the OrderSendResult as JSON)``.
-
-        With ``search_since`` (this machine's clock), the account's deals and orders since then are searched for the
-        intent's tag first (orders that leave one only): an execution found is answered ``("reconciled", ...)`` and
-        nothing is sent. A desk call's request is built from the account now; one that needs nothing sent is
-        answered ``("sent", ...)`` with ``request_id`` 0.
+        """:meth:`send`, answering ``("sent", the OrderSendResult as JSON)``; with ``search_since`` (this machine's
+        clock), the account's deals and orders since then are searched for the intent's tag first (orders that leave
+        one only): an execution found is answered ``("reconciled", ...)`` and nothing is sent. A desk call's request
+        is built from the account now; one that needs nothing sent is answered ``("sent", ...)`` with
+        ``request_id`` 0.
 
         Raises :class:`TradingDisabledError` (nothing sent) when the terminal or account does not allow trading or
         the terminal answers 10027; :class:`OrderOutcomeUnknownError` when the ``order_send`` call failed or was

@@ -69,6 +69,8 @@ class MarketSide(SimulatorParts):
         with self._call("symbol_info"):
             found = self._symbol_argument("symbol_info", args, kwargs)
             if found is None:
+                if "unknown-symbol-code" in self._deviations and self._error[0] == RES_E_NOT_FOUND:
+                    self._error = error_tuple(RES_E_FAIL)
                 return None
             market, symbol = found
             return self._symbol_info(market, symbol.spec.name, self.now_ms())
@@ -193,6 +195,8 @@ class MarketSide(SimulatorParts):
             if parsed is None:
                 return None
             symbol, (date_from, date_to, flags) = parsed
+            if "tick-range-skips-first-second" in self._deviations:
+                date_from += 1
             if flags == mt5c.COPY_TICKS_TRADE:
                 return np.zeros(0, dtype=TICKS_DTYPE)
             ticks = symbol.ticks_between(date_from * 1000, date_to * 1000, self.now_ms())

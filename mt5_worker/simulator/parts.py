@@ -52,6 +52,7 @@ class SimulatorParts:
     _ledgers: dict[tuple[str, int, int, bool], Ledger]
     _store: TradeStore
     _algo_trading: bool
+    _deviations: frozenset[str]
     _request_ids: itertools.count[int]
 
     # --- hooks: SimulatedTerminal or one of the sides implements each ---
@@ -96,12 +97,14 @@ class SimulatorParts:
         if self._unavailable(name):
             return None
         spec = BY_NAME[name]
-        if set(kwargs) - set(spec.keywords):
+        unnamed = set(kwargs) - set(spec.keywords)
+        accepted = unnamed & {"date_from", "date_to"} if "keyword-dates-accepted" in self._deviations else set()
+        if unnamed - accepted:
             self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_KEYWORD_ARGUMENTS)
             return None
         names = [p.name for p in spec.positional]
         required = sum(1 for p in spec.positional if p.default is REQUIRED)
-        if not required <= len(args) <= len(names):
+        if not required <= len(args) + len(accepted) <= len(names):
             self._error = error_tuple(RES_E_INVALID_PARAMS, INVALID_ARGUMENT_COUNT)
             return None
         values = list(args) + [NO_VALUE] * (len(names) - len(args))

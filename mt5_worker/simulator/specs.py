@@ -8,6 +8,7 @@ Pure data and validation: reading an accounts file is the only I/O, on request.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +27,17 @@ LATENCY_PROFILES: dict[str, dict[str, float]] = {
     "realistic": {"initialize": 2.0, "login": 0.5, "order_send": 0.02}  # order_send: a round trip to the server
     | {name: 0.002 for name in FUNCTIONS if name not in ("initialize", "login", "order_send", "last_error")},
 }
+
+
+# What the simulated terminal can be told to get wrong on purpose (``MT5_SIMULATOR_DEVIATIONS``): each breaks one SDK
+# fact that ``mt5-worker conformance`` checks, to prove those checks can fail. Never for anything but tests.
+DEVIATIONS: dict[str, str] = {
+    "unknown-symbol-code": "symbol_info of an unknown symbol fails with -1 (Call failed) instead of -4 (Not found)",
+    "keyword-dates-accepted": "date arguments passed by keyword are accepted instead of refused",
+    "tick-range-skips-first-second": "copy_ticks_range leaves out the ticks of date_from's second",
+    "comment-cut-from-start": "the trade server keeps only the last 16 characters of a comment",
+}
+COMMENT_KEPT_WITH_DEVIATION = 16  # what "comment-cut-from-start" keeps of a comment
 
 
 class FaultSpec(BaseModel):
@@ -69,6 +81,7 @@ class AccountSpec(BaseModel):
     trades: bool = True  # False: no positions, orders or history (else generated: simulator/ledger.py)
     trade_allowed: bool = True  # False: the server refuses every trade request (10017, Trade disabled)
     trade_expert: bool = True  # False: it refuses automated (API) trading (10026, AutoTrading disabled by server)
+    trade_mode: int = Field(0, ge=0, le=2)  # account_info().trade_mode: 0 demo, 1 contest, 2 real
 
 
 def _demo_account(login: int, server: str, name: str, balance: float, currency: str = "USD") -> AccountSpec:
@@ -138,6 +151,15 @@ def parse_faults(text: str) -> dict[str, FaultSpec]:
         raise ValueError(_problems(exc)) from None
     _known_functions(faults)
     return faults
+
+
+def parse_deviations(names: Iterable[str]) -> frozenset[str]:
+    """``MT5_SIMULATOR_DEVIATIONS``: names of :data:`DEVIATIONS`."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - set(DEVIATIONS))
+    if unknown:
+        raise ValueError(f"unknown deviation(s) {unknown}; expected some of {list(DEVIATIONS)}")
+    return chosen
 
 
 _LATENCIES = TypeAdapter(dict[str, float])

@@ -50,6 +50,7 @@ from mt5_worker.terminal.records import AccountInfo, TerminalInfo
 BUILD = 4755
 BUILD_DATE = "20 Nov 2026"
 MAXBARS = 100_000  # the terminal's "Max. bars in chart" (terminal_info().maxbars)
+TERMINAL_NAME = "MetaTrader 5 (simulated)"  # terminal_info().name: how a client tells the simulator from a terminal
 
 
 # Functions that change something: an ``after`` fault lets them take effect before failing.
@@ -67,11 +68,13 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
 
     ``trade_store``: the file of the simulated trade servers this terminal trades on, shared with every simulated
     terminal that names it (``None``: a store in memory, private to this object). ``disable_algo_on_switch``: the
-    terminal option that turns Algo Trading off when ``login`` changes the account. ``clock_offset``: seconds added
-    to ``clock`` to give the trade servers' time (``MT5_SIMULATOR_CLOCK_OFFSET``): every process of a deployment
-    passes the same value, so they all see one market, pinned to the hours a test or a demo needs. ``tick_rate``:
-    mean ticks per second per symbol while it trades, in bursts (``MT5_SIMULATOR_TICK_RATE``; ``None``: each
-    symbol's own quieter rate); ticks stay a pure function of (seed, server, symbol, time) for a given rate.
+    terminal option that turns Algo Trading off when ``login`` changes the account. ``deviations``: names of
+    :data:`~mt5_worker.simulator.specs.DEVIATIONS`, SDK facts to get wrong on purpose (tests). ``clock_offset``:
+    seconds added to ``clock`` to give the trade servers' time (``MT5_SIMULATOR_CLOCK_OFFSET``): every process of a
+    deployment passes the same value, so they all see one market, pinned to the hours a test or a demo needs.
+    ``tick_rate``: mean ticks per second per symbol while it trades, in bursts (``MT5_SIMULATOR_TICK_RATE``;
+    ``None``: each symbol's own quieter rate); ticks stay a pure function of (seed, server, symbol, time) for a given
+    rate.
     """
 
     backend: ClassVar[str] = "simulator"
@@ -92,6 +95,7 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         maxbars: int = MAXBARS,
         trade_store: str | os.PathLike[str] | None = None,
         disable_algo_on_switch: bool = False,
+        deviations: Iterable[str] = (),
     ) -> None:
         self._accounts = tuple(accounts) if accounts is not None else DEMO_ACCOUNTS
         self._latency = dict(latency or {})
@@ -107,6 +111,7 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         self._ledgers: dict[tuple[str, int, int, bool], Ledger] = {}  # (server, login, day, with history)
         self._store = TradeStore(trade_store)  # opened on first use
         self._disable_algo_on_switch = disable_algo_on_switch
+        self._deviations = frozenset(deviations)  # SDK facts it breaks on purpose (specs.DEVIATIONS): tests only
         self._algo_trading = True  # the terminal's "Algo Trading" button
         self._request_ids = itertools.count(1)
         self._rng = random.Random(seed)
@@ -330,7 +335,7 @@ def _account_info(account: AccountSpec, money: Figures | None) -> AccountInfo:
     assert money is not None
     return AccountInfo(
         login=account.login,
-        trade_mode=0,
+        trade_mode=account.trade_mode,
         leverage=account.leverage,
         limit_orders=200,
         margin_so_mode=0,
@@ -379,7 +384,7 @@ def _terminal_info(*, connected: bool, maxbars: int, trade_allowed: bool) -> Ter
         community_balance=0.0,
         retransmission=0.0,
         company="MetaQuotes Ltd.",
-        name="MetaTrader 5 (simulated)",
+        name=TERMINAL_NAME,
         language="English",
         path="C:\\Program Files\\MetaTrader 5",
         data_path="C:\\Users\\mt5\\AppData\\Roaming\\MetaQuotes\\Terminal\\SIMULATED",

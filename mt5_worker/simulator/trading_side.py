@@ -24,7 +24,7 @@ from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.simulator.ledger import Ledger, profit_at
 from mt5_worker.simulator.market import Market, SymbolSpec
 from mt5_worker.simulator.parts import SimulatorParts
-from mt5_worker.simulator.specs import AccountSpec
+from mt5_worker.simulator.specs import COMMENT_KEPT_WITH_DEVIATION, AccountSpec
 from mt5_worker.simulator.trade_execution import execute
 from mt5_worker.simulator.trade_life import Life, position_swap
 from mt5_worker.simulator.trade_rules import COMMENTS, Desk, Figures, figures, judge
@@ -138,7 +138,10 @@ class TradingSide(SimulatorParts):
                 return _result(request, verdict.retcode, bid=tick.bid if tick and not local else 0.0,
                                ask=tick.ask if tick and not local else 0.0,
                                request_id=0 if local else next(self._request_ids))  # fmt: skip
-            outcome = execute(request, verdict, desk, session.ticket)
+            kept = request
+            if "comment-cut-from-start" in self._deviations:
+                kept = request._replace(comment=request.comment[-COMMENT_KEPT_WITH_DEVIATION:])
+            outcome = execute(kept, verdict, desk, session.ticket)
             session.apply(outcome.changes)
         tick = verdict.tick
         return OrderSendResult(verdict.retcode, outcome.deal, outcome.order, outcome.volume, outcome.price,

@@ -115,6 +115,12 @@ SYMBOL_FILLING_FOK = 1
 SYMBOL_FILLING_IOC = 2
 SYMBOL_FILLING_BOC = 4
 
+# --- AccountInfo.trade_mode (ENUM_ACCOUNT_TRADE_MODE): a demo, contest or real account ------------------------
+# MQL5 "Account Properties"; values: the wheel's __init__.py.
+ACCOUNT_TRADE_MODE_DEMO = 0
+ACCOUNT_TRADE_MODE_CONTEST = 1
+ACCOUNT_TRADE_MODE_REAL = 2
+
 # --- BookInfo.type (ENUM_BOOK_TYPE) -----------------------------------------------------------------------------
 # mt5marketbookget_py (its example shows type 1 for asks, 2 for bids); values: the wheel's __init__.py.
 BOOK_TYPE_SELL = 1
@@ -214,6 +220,7 @@ TRADE_RETCODE_INVALID_STOPS = 10016
 TRADE_RETCODE_TRADE_DISABLED = 10017
 TRADE_RETCODE_MARKET_CLOSED = 10018
 TRADE_RETCODE_NO_MONEY = 10019
+TRADE_RETCODE_PRICE_CHANGED = 10020
 TRADE_RETCODE_INVALID_EXPIRATION = 10022
 TRADE_RETCODE_NO_CHANGES = 10025
 TRADE_RETCODE_SERVER_DISABLES_AT = 10026

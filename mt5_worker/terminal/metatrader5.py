@@ -41,6 +41,12 @@ class MetaTrader5Terminal:
     def __init__(self, module: ModuleType | None = None) -> None:
         self._mt5: Any = module if module is not None else load_module()
 
+    @property
+    def module(self) -> Any:
+        """The ``MetaTrader5`` module itself: its functions take arguments the port cannot pass (keywords for
+        unnamed parameters), which is how ``mt5-worker conformance`` checks that the SDK refuses them."""
+        return self._mt5
+
     def shutdown(self) -> bool:
         self._mt5.shutdown()  # answers None (its page), whatever happened: the connection is closed either way
         return True

@@ -1,5 +1,5 @@
 """The worker's membership step: announce this terminal, keep it announced, report its backlog and its status,
-and adopt departed workers' queues.
+and adopt departed workers' queues (those it is one of the :func:`~mt5_worker.fleet.registry.reapers` of).
 
 Runs in the worker's main process (a Celery bootstep with its own thread), not in the pool child that talks to
 the terminal: a long or stuck SDK call in the child must not make the worker look departed while the prefork
@@ -20,7 +20,7 @@ from celery import bootsteps
 from kombu.exceptions import OperationalError
 
 from mt5_worker.fleet import worker_status
-from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.registry import WorkerRegistry, reapers
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.fleet.worker_status import WorkerStatus
 from mt5_worker.logging import get_logger
@@ -97,22 +97,29 @@ class Heartbeat(bootsteps.StartStopStep):
                 worker_status.write(self._redis, self.status(now))
 
     def beat(self) -> None:
+        """Announce this worker; when members have departed, drain the queues this worker is a reaper of."""
         now = time.time()
         try:
-            self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
+            beat = self.registry.heartbeat(self.terminal_id, self.settings.pool_size, now)
             self._beat_at = now
-            membership = self.registry.read(now)
             if self.board is not None:
-                self.board.set_fleet(len(membership.live), len(membership.departed), now)
-            for departed, departed_at in membership.departed.items():
-                moved = drain(self._app, departed, membership.live)
+                self.board.set_fleet(beat.live, len(beat.departed), now)
+            if not beat.departed:
+                return  # nobody departed: no need to read the membership
+            elected = reapers(beat.departed, self.registry.live_ids(now))
+            mine = [tid for tid, chosen in elected.items() if self.terminal_id in chosen]
+            if not mine:
+                return  # other survivors adopt them (a departed reaper is replaced at the next beat)
+            live = self.registry.read(now).live
+            for tid in mine:
+                moved = drain(self._app, tid, live)
                 # Keep watching a departed queue until the broker has restored what its worker died holding:
                 # on Redis that takes the visibility timeout after *delivery*, plus the restore scan's own delays
                 # (a worker killed mid-scan holds kombu's restore mutex a while), so wait well past it.
-                settled = now - departed_at > 3 * redelivery_bound(self.settings)
+                settled = now - beat.departed[tid] > 3 * redelivery_bound(self.settings)
                 # drain() found the queue empty (it had live workers to move to: this one, at least).
-                if settled and not moved and membership.live:
-                    self.registry.forget(departed)
+                if settled and not moved and live:
+                    self.registry.forget(tid)
         except (*REDIS_DOWN, OperationalError) as exc:
             log.warning("mt5.worker.heartbeat_failed", terminal_id=self.terminal_id, error=str(exc))
         except Exception as exc:  # a broker's channel error, say: this thread must go on, or the worker looks gone

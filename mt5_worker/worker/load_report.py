@@ -5,7 +5,7 @@ prefetched ones, those in the batching buffer and the one running. Rate = reques
 previous report (Celery's count of accepted tasks). The shared queues are left out: whichever worker is free
 takes their messages. Runs in the worker's main process, on the heartbeat's thread, every
 ``MT5_LOAD_REPORT_INTERVAL``: one passive queue declaration on the broker, over a connection of the reporter's
-own (kept open, opened again after an error), and one ``HSET`` on the registry.
+own (kept open, opened again after an error that closed it), and one ``HSET`` on the registry.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery.worker import state as worker_state
+from kombu.transport.virtual import Transport as VirtualTransport
 
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import WorkerRegistry
@@ -61,14 +62,16 @@ class LoadReporter:
 
     def _queued(self) -> int:
         """Messages waiting in this worker's own queue. A connection that failed is closed and not reused: on
-        RabbitMQ a refused declaration closes its channel."""
+        RabbitMQ a refused declaration closes its channel. On Redis (a virtual transport) a refusal changes
+        nothing, and it is the usual answer: an empty queue is no key at all, so kombu finds no such queue."""
         if self._connection is None:
             self._connection = self._app.connection_for_write()
         connection = self._connection
         try:
             return int(connection.default_channel.queue_declare(queue=self._queue, passive=True).message_count)
-        except connection.channel_errors:  # not declared yet (the consumer declares it at start): nothing in it
-            self.close()
+        except connection.channel_errors:  # not declared yet, or (Redis) empty: nothing in it
+            if not isinstance(connection.transport, VirtualTransport):
+                self.close()
             return 0
         except Exception:
             self.close()

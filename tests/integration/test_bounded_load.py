@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import time
 
-from mt5_worker.cli.devstack import wait_for
+import redis
+from celery import Celery
+
+from mt5_worker.cli.devstack import RedisServer, wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.fleet.registry import WorkerRegistry, load_key
-from mt5_worker.fleet.routing import AffinityRouter, ranking
+from mt5_worker.fleet.routing import AffinityRouter, ranking, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
+from mt5_worker.settings import Settings
 from mt5_worker.simulator import DEMO_ACCOUNTS
+from mt5_worker.worker.celery_config import celery_config
+from mt5_worker.worker.load_report import LoadReporter
 from tests.celery_fixtures import Stack
 
 WORKERS = {"w1@test": 20, "w2@test": 20}
@@ -48,3 +54,25 @@ def test_an_overloaded_terminals_account_spills_to_its_next_choice_and_comes_bac
     router.refresh()
     assert all(router.queue_for(a.login) == w2.queue for a in DEMO_ACCOUNTS)
     client.close()
+
+
+def test_a_load_reporter_keeps_its_one_connection_while_its_queue_is_empty(private_redis_server: RedisServer) -> None:
+    """On Redis an empty queue is no key, so the passive declaration is refused with a channel error; reporting
+    must not reconnect for it (a fleet of idle workers would open two connections per worker per report)."""
+    url = private_redis_server.url
+    app = Celery("load-report-test", set_as_current=False)
+    app.conf.update(celery_config(Settings.load(_env_file=None, redis_url=url)))
+    r = redis.Redis.from_url(url)
+    reporter = LoadReporter(app, WorkerRegistry(connect(url), ttl=30), "idle@test")
+    try:
+        reporter.report()  # its connection and the registry's are open from here on
+        before = r.info("stats")["total_connections_received"]
+        assert [0] * 20 == [reporter.report().backlog for _ in range(20)]
+        assert before == r.info("stats")["total_connections_received"]
+        app.send_task("mt5.account_info", kwargs={"login": 1, "server": "S"}, queue=terminal_queue_name("idle@test"))
+        before = r.info("stats")["total_connections_received"]  # the send's own connections opened
+        assert 1 == reporter.report().backlog  # what the queue holds is still counted, on the same connection
+        assert before == r.info("stats")["total_connections_received"]
+        assert "1 " in str(r.hget(load_key(), "idle@test"))
+    finally:
+        reporter.close()

@@ -7,6 +7,7 @@ import signal
 import socket
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 import redis
@@ -17,9 +18,13 @@ from harness.processes import WorkerProcess
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import MT5Client
 from mt5_worker.errors import AuthorizationError
-from mt5_worker.fleet.routing import choose
+from mt5_worker.fleet.registry import WorkerRegistry, reapers
+from mt5_worker.fleet.routing import choose, terminal_queue_name
+from mt5_worker.fleet.sessions import connect
 from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.simulator.specs import AccountSpec
+from mt5_worker.worker.heartbeat import Heartbeat
+from mt5_worker.worker.reaper import queue_length
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.xdist_group(__name__)  # one shared worker per backend (shared_stack)
@@ -151,3 +156,33 @@ def test_steady_state_sends_make_no_redis_ping(shared_stack: Stack) -> None:
     pings = server.info("commandstats").get("cmdstat_ping", {}).get("calls", 0)
     assert pings < 5, f"{pings} PINGs for 50 sends"
     client.close()
+
+
+def test_only_the_elected_reapers_of_a_departed_queue_drain_it(simulator_stack: Stack) -> None:
+    """Heartbeat.beat in this process, for three live terminal ids of one fleet (no worker processes needed): a
+    departed worker's queue is moved by its reapers only, so a large fleet does not drain it N times a beat."""
+    live = ["a@test", "b@test", "c@test"]
+    registry = WorkerRegistry(connect(simulator_stack.redis_url), ttl=30)
+    now = time.time()
+    for tid in live:
+        registry.heartbeat(tid, 20, now)
+    WorkerRegistry(connect(simulator_stack.redis_url), ttl=1).heartbeat("gone@test", 20, now - 60)
+    gone = terminal_queue_name("gone@test")
+    for a in DEMO_ACCOUNTS:
+        simulator_stack.app.send_task("mt5.account_info", kwargs={"login": a.login, "server": a.server}, queue=gone)
+    elected = reapers(["gone@test"], live)["gone@test"]
+    (outsider,) = set(live) - set(elected)
+
+    def beat(terminal_id: str) -> None:
+        step = Heartbeat(SimpleNamespace(hostname=terminal_id, app=simulator_stack.app))
+        step.registry = WorkerRegistry(connect(simulator_stack.redis_url), ttl=30)
+        step.beat()
+
+    beat(outsider)
+    assert len(DEMO_ACCOUNTS) == queue_length(simulator_stack.app, gone)  # not its queue to adopt
+    beat(elected[0])
+    assert 0 == queue_length(simulator_stack.app, gone)
+    moved = {tid: queue_length(simulator_stack.app, terminal_queue_name(tid)) for tid in live}
+    assert len(DEMO_ACCOUNTS) == sum(moved.values())
+    assert all(n == sum(choose(a.login, dict.fromkeys(live, 20)) == tid for a in DEMO_ACCOUNTS)
+               for tid, n in moved.items())  # fmt: skip

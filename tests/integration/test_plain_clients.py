@@ -39,6 +39,12 @@ def stored(url: str, task_id: str) -> dict[str, Any]:
     return meta
 
 
+def _retrying(url: str, task_id: str) -> dict[str, Any] | None:
+    raw = redis.Redis.from_url(url).get(f"celery-task-meta-{task_id}")
+    meta: dict[str, Any] | None = json.loads(raw) if raw is not None else None
+    return meta if meta is not None and meta["status"] == "RETRY" else None
+
+
 def kwargs_of(account: Any, password: str | None = None) -> dict[str, Any]:
     secret = password if password is not None else account.password.get_secret_value()
     return {"login": account.login, "password": secret, "server": account.server}
@@ -88,9 +94,8 @@ def test_stored_errors_carry_the_code_and_no_traceback_and_python_clients_rebuil
     )
     # The first login hits the injected IPC failure and waits 2 s to be retried: stored as RETRY meanwhile.
     retried = simulator_stack.app.send_task("mt5.login", kwargs=kwargs_of(B))
-    wait_for(lambda: retried.state != "PENDING", 10, "the RETRY state")
-    assert "RETRY" == retried.state, retried.state
-    meta = stored(simulator_stack.redis_url, retried.id)
+    # STARTED comes first (task_track_started), then RETRY for the 2 s countdown: read the stored meta then.
+    meta = wait_for(lambda: _retrying(simulator_stack.redis_url, retried.id), 20, "the RETRY state")
     assert ("TransientMT5Error", ["IPC recv failed", -10002, 1], -10002, None) == (
         meta["result"]["exc_type"], meta["result"]["exc_message"], meta["result"]["code"], meta["traceback"]
     )  # fmt: skip

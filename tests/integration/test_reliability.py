@@ -48,8 +48,11 @@ def test_client_refuses_to_send_with_a_clear_error_while_redis_is_down(private_r
 def _check(outcome: Outcome, tmp_path: Path) -> None:
     t = outcome.tally
     assert [] == outcome.problems, outcome.problems
-    assert (0, 0, 0, 0) == (t.lost, t.hung, t.wrong_account, t.failed_uncoded)
-    assert t.sent == t.succeeded + t.failed_coded + t.refused_at_send
+    # Redis may lose the one message a SIGKILLed worker had just taken (kombu's two steps; docs/brokers.md):
+    # at most one per whole-worker kill. Every other way to lose a request is a failure, on both brokers.
+    assert t.lost <= outcome.tolerated_lost, (t.lost, outcome.tolerated_lost)
+    assert (0, 0, 0) == (t.hung, t.wrong_account, t.failed_uncoded)
+    assert t.sent == t.succeeded + t.failed_coded + t.refused_at_send + t.lost
     assert t.succeeded > 0
     doc = tmp_path / "reliability.md"  # the doc section renders (written only by full runs)
     update_section(doc, outcome.section, render(outcome))

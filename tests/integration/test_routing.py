@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 
@@ -9,8 +10,8 @@ import pytest
 
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.fleet.load import LoadReport
-from mt5_worker.fleet.registry import Membership, WorkerRegistry
-from mt5_worker.fleet.routing import AffinityRouter, choose, terminal_queue_name
+from mt5_worker.fleet.registry import Beat, Membership, WorkerRegistry
+from mt5_worker.fleet.routing import AffinityRouter, choose, choose_bounded, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
 
 LOGINS = range(1, 20_001)
@@ -116,3 +117,64 @@ def test_orders_keep_to_the_accounts_first_choice_while_its_reads_spill(redis_ur
     assert len(reads) == 2  # a burst on one account spills past its bound
     orders = {router("mt5.order_send", (), {"login": 7}, {})["queue"] for _ in range(20)}  # type: ignore[index]
     assert orders == {first}  # orders never do: sent without waiting, they still run in the order sent
+
+
+class ReferenceRouter(AffinityRouter):
+    """The router as the definitions state it: every live worker ranked and estimated on every send."""
+
+    def queue_for(self, login: int, *, ordered: bool = False) -> str | None:
+        now = self._clock()
+        with self._lock:
+            live = self._reading(now)
+            if self.load_factor <= 0 or ordered:
+                terminal_id = choose(login, live)
+            else:
+                backlogs = self._loads.estimates(live, now)
+                terminal_id = choose_bounded(login, live, backlogs, self.load_factor, self.load_floor)
+                if terminal_id is not None:
+                    self._loads.sent(terminal_id, now)
+        return terminal_queue_name(terminal_id) if terminal_id else None
+
+
+def test_the_routers_cached_choices_are_the_definitions_through_joins_departures_and_load(redis_url: str) -> None:
+    rng = random.Random(12)
+    clock = [1_000.0]
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    workers = {f"t{i}": 20 for i in range(60)}
+    fast = AffinityRouter(registry, 0.5, lambda: clock[0], load_factor=0.1, load_floor=10)
+    reference = ReferenceRouter(registry, 0.5, lambda: clock[0], load_factor=0.1, load_floor=10)
+    hot = [rng.randint(1, 3_000) for _ in range(20)]
+    spilled = 0
+    for phase in range(12):
+        if phase % 3 == 1:  # a worker joins, one leaves, one changes capacity
+            workers[f"n{phase}"] = 20
+            registry.deregister(sorted(workers)[phase], clock[0])
+            del workers[sorted(workers)[phase]]
+            workers[sorted(workers)[-phase]] = 40
+        for tid, capacity in workers.items():
+            registry.heartbeat(tid, capacity, clock[0])
+            registry.report_load(tid, LoadReport(rng.randint(0, 40), rng.choice((0.0, 5.0, 20.0)), clock[0]))
+        for _ in range(400):
+            clock[0] += 0.005
+            login = rng.choice(hot) if rng.random() < 0.5 else rng.randint(1, 3_000)
+            ordered = rng.random() < 0.05
+            queue = fast.queue_for(login, ordered=ordered)
+            assert reference.queue_for(login, ordered=ordered) == queue, (phase, login)
+            spilled += queue != terminal_queue_name(choose(login, workers) or "")
+    assert spilled > 100  # bounded load did pass over first choices, so the fast path's spills were checked
+    assert fast.full_rankings > 0  # and some sends looked past the cached top of their ranking
+    plain, reference_plain = (
+        AffinityRouter(registry, 0.5, lambda: clock[0]),
+        ReferenceRouter(registry, 0.5, lambda: clock[0]),
+    )
+    assert [plain.queue_for(n) for n in range(500)] == [reference_plain.queue_for(n) for n in range(500)]
+
+
+def test_a_heartbeat_returns_the_departed_members_in_its_round_trip(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    assert Beat(1, {}) == registry.heartbeat("t1", 20, now=1000)
+    WorkerRegistry(connect(redis_url), ttl=5).heartbeat("t2", 20, now=1000)
+    assert Beat(2, {}) == registry.heartbeat("t1", 20, now=1004)
+    assert Beat(1, {"t2": 1005.0}) == registry.heartbeat("t1", 20, now=1006)  # what the worker's board shows
+    assert {"t2": 1005.0} == registry.read(1006).departed
+    assert ["t1"] == registry.live_ids(1006)

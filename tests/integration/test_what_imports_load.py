@@ -28,6 +28,7 @@ def _loaded_after(statement: str) -> list[str]:
         "import mt5_worker.worker.tasks, mt5_worker.worker.trading_tasks",  # MT5_BACKEND unset: the simulator's
         "from mt5_worker.client import MT5Client, AsyncMT5Client",
         "import mt5_worker.backends, mt5_worker.settings, mt5_worker.task_specs",
+        "import mt5_worker.cli.main",  # `mt5-worker --help`, worker and beat: conformance's checks load on use
     ],
 )
 def test_importing_the_service_loads_neither_the_simulator_nor_numpy(statement: str) -> None:

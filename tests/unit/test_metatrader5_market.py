@@ -1,6 +1,6 @@
-"""The real-SDK adapter's market side, with the simulator standing in for the ``MetaTrader5`` module: calls pass
-through with the SDK's argument conventions, records come back as this package's named tuples, arrays as numpy
-structured arrays."""
+"""The real-SDK adapter's market side, over the stand-in ``MetaTrader5`` module (the simulator behind the SDK's
+functions, answering the SDK's record types: ``harness/sdk_standin.py``): calls pass through with the SDK's argument
+conventions, records come back as this package's named tuples, arrays as numpy structured arrays."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.sdk_standin import standin
 from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.arrays import RATES_DTYPE, TICKS_DTYPE
@@ -43,7 +44,7 @@ class Recorder(SimulatedTerminal):
 
 def connected() -> tuple[MetaTrader5Terminal, Recorder]:
     module = Recorder()
-    terminal = MetaTrader5Terminal(module=module)  # type: ignore[arg-type]
+    terminal = MetaTrader5Terminal(module=standin(module))
     assert terminal.initialize() is True
     assert terminal.login(*creds(DEMO_ACCOUNTS[0])) is True
     return terminal, module
