@@ -36,7 +36,7 @@ docs: $(VENV)/.installed  ## regenerate the settings table (docs/configuration.m
 clients: $(VENV)/.installed  ## regenerate the clients' task methods from the task table (scripts/generate_clients.py)
 	$(PY) -m scripts.generate_clients
 
-bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2, S1 on real Redis and workers, rewrites docs/performance.md; capacity, docs/capacity.md (~55 min; see bench/README.md)
+bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2, S1, T1 on real Redis and workers, rewrites docs/performance.md; capacity, docs/capacity.md (~60 min; see bench/README.md)
 	$(PY) -m bench.p1_pooled_vs_naive
 	$(PY) -m bench.p2_overhead
 	$(PY) -m bench.p3_routing
@@ -46,6 +46,7 @@ bench: $(VENV)/.installed  ## P1-P5, C1, D1, D2, S1 on real Redis and workers, r
 	$(PY) -m bench.d1_rates_transfer
 	$(PY) -m bench.d2_bridge_call
 	$(PY) -m bench.s1_streams
+	$(PY) -m bench.t1_order_send
 	$(PY) -m bench.capacity
 
 dashboard: $(VENV)/.installed  ## rewrite monitoring/grafana/dashboards/mt5-worker.json from scripts/build_dashboard.py

@@ -4,7 +4,8 @@ One comparison each, printing ratios and rewriting their section of docs/perform
 ``p1_pooled_vs_naive``, ``p2_overhead``, ``p3_routing`` (its variants and results in ``p3_results``, its section in
 ``p3_report``), ``p4_sweep``, ``p5_latency`` (``p5_results``, ``p5_report``), ``c1_clients``, ``d1_rates_transfer``,
 ``d2_bridge_call``, ``s1_streams`` (live ticks to 1,000 browsers, the feed's capacity; its section in ``s1_report``),
-and ``bench_manager`` (the manager alone, in process). What they share: ``harness`` (a fleet
+``t1_order_send`` (orders through ``mt5.order_send``, the service's cost per order), and
+``bench_manager`` (the manager alone, in process). What they share: ``harness`` (a fleet
 with a publishing client, traffic, rates), ``report`` (tables, charts, ratio lines of docs/performance.md) and
 ``tasks`` (bench-only tasks loaded into a production worker).
 

@@ -21,7 +21,7 @@ __all__ = [
 ]  # fmt: skip
 
 DOCS = REPO / "docs" / "performance.md"
-SECTIONS = ("P1", "P2", "P2-RabbitMQ", "P3", "P4", "P5", "C1", "D1", "D2", "S1")
+SECTIONS = ("P1", "P2", "P2-RabbitMQ", "P3", "P4", "P5", "C1", "D1", "D2", "S1", "T1")
 HEADER = """\
 # Performance
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         MT5Error,
         OrderOutcomeUnknownError,
         PermanentMT5Error,
+        RecordsLostError,
         SettingsError,
         TradingDisabledError,
         TransientMT5Error,
@@ -73,6 +74,7 @@ _EXPORTS = {
     "TradingDisabledError": "mt5_worker.errors",
     "IdempotencyConflictError": "mt5_worker.errors",
     "OrderOutcomeUnknownError": "mt5_worker.errors",
+    "RecordsLostError": "mt5_worker.errors",
 }
 # Celery's app, under the two names `celery -A <package>` looks for (celery.app.utils.find_app).
 _CELERY_APP = {"app", "celery"}
@@ -89,6 +91,7 @@ __all__ = [
     "MT5Error",
     "OrderOutcomeUnknownError",
     "PermanentMT5Error",
+    "RecordsLostError",
     "Settings",
     "SettingsError",
     "SimulatedTerminal",

@@ -85,6 +85,12 @@ class OrderOutcomeUnknownError(TransientMT5Error):
     again: the next attempt with the same key reconciles it first; ``order_result`` reads it later."""
 
 
+class RecordsLostError(TransientMT5Error):
+    """Redis lost the order records moments ago (a restart without persistence, a flush): a worker that noticed sends
+    no new key for ``MT5_TRADING_SETTLE`` seconds, as an order sent just before the loss may not show in the account
+    yet. Nothing was sent; send the same request with the same key again (Celery retries it meanwhile)."""
+
+
 def error_from_last_error(last_error: tuple[int, str], attempts: int = 1) -> MT5Error:
     """Turn a ``last_error()`` tuple into the right typed error."""
     code, message = last_error

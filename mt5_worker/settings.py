@@ -307,6 +307,20 @@ class Settings(BaseSettings):
         60.0,
         gt=0,
     )
+    trading_presend_search: bool = _alias(
+        "MT5_TRADING_PRESEND_SEARCH",
+        "true (default): before a new key's first send, search the account's recent orders and deals for its tag and"
+        " report an execution found instead of sending (a key resent after Redis lost its record is not doubled);"
+        " false only where that risk is accepted (docs/trading.md)",
+        True,
+    )
+    trading_presend_window: int = _alias(
+        "MT5_TRADING_PRESEND_WINDOW",
+        "seconds back the search before a new key's first send covers (plus a day's margin for the server's time"
+        " zone); a key resent later than this, its record lost, is sent again (>= 60)",
+        86400,
+        ge=60,
+    )
 
     @field_validator("feed_symbols", "simulator_deviations", mode="before")
     @classmethod

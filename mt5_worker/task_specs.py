@@ -93,6 +93,19 @@ _HISTORY = _args(("date_from", "Date | None", None, True), ("date_to", "Date | N
                  ("group", "str | None", None, True), ("ticket", "int | None", None, True),
                  ("position", "int | None", None, True))  # fmt: skip
 _RECORD, _RECORDS, _COLUMNS = "dict[str, Any]", "list[dict[str, Any]]", "dict[str, list[Any]]"
+_TICKET, _KEY = Arg("ticket", "int"), Arg("idempotency_key", "str")
+# What the desk's calls may call: the trading checks, the account's state, the tag search, the order itself.
+_DESK_SDK = (
+    "terminal_info",
+    "account_info",
+    "positions_get",
+    "orders_get",
+    "history_orders_get",
+    "history_deals_get",
+    "symbol_info",
+    "symbol_info_tick",
+    "order_send",
+)
 _A, _T = Routing.ACCOUNT, Routing.TERMINAL
 _HISTORY_FORMS = "``date_from`` + ``date_to`` (and ``group``), ``ticket`` or ``position``"
 
@@ -158,6 +171,25 @@ never sends twice.
 ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
 10009""", _A, ("terminal_info", "account_info", "order_send", "positions_get", "orders_get", "history_orders_get",
                "history_deals_get"), credentials=True, ordered=True),
+    TaskSpec("mt5.close_position", (_LOGIN, _TICKET, _KEY, Arg("volume", "float | None", None, True),
+                                    Arg("deviation", "int", 20, True)), _RECORD,
+             """Close position ``ticket`` (``volume`` lots of it, or all) at the current price, at most once per
+``(login, idempotency_key)`` like ``order_send``: the opposite type, Bid (closing a buy) or Ask, a filling mode the
+symbol allows, ``deviation`` points of slippage accepted. The answer is ``order_send``'s; a position already closed
+answers ``retcode`` 10036 without sending anything.""", _A, _DESK_SDK, credentials=True, ordered=True),
+    TaskSpec("mt5.close_positions", (_LOGIN, _KEY, Arg("symbol", "str | None", None, True),
+                                     Arg("magic", "int | None", None, True)), _RECORD,
+             """Close the account's open positions (those of ``symbol``, of ``magic``, or all) under one idempotency
+key: the positions are the ones its first attempt found, and each close is sent at most once under its own key
+``<idempotency_key>/<ticket>``. Answers ``{"idempotency_key", "login", "positions", "results"}``, ``results`` being
+each close's ``order_send`` answer (with its own key).""", _A, _DESK_SDK, credentials=True, ordered=True),
+    TaskSpec("mt5.modify_position", (_LOGIN, _TICKET, Arg("sl", "float"), Arg("tp", "float"), _KEY), _RECORD,
+             "Set position ``ticket``'s stop loss and take profit (0: none), at most once per ``(login, "
+             "idempotency_key)``; the answer is ``order_send``'s (10036: the position is closed).", _A, _DESK_SDK,
+             credentials=True, ordered=True),
+    TaskSpec("mt5.cancel_order", (_LOGIN, _TICKET, _KEY), _RECORD, "Remove pending order ``ticket``, at most once per "
+             "``(login, idempotency_key)``; the answer is ``order_send``'s.", _A, _DESK_SDK, credentials=True,
+             ordered=True),
     TaskSpec("mt5.order_result", (_LOGIN, Arg("idempotency_key", "str")), _RECORD, "The record of an order's key: "
              "``state`` ``\"none\"``, ``\"pending\"`` or ``\"done\"``, and ``result``.", Routing.ANY),
     # --- the fleet ---

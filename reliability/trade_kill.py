@@ -1,7 +1,8 @@
 """Orders under fire: every key executed at most once, and every key's outcome known, while workers are SIGKILLed,
-bridges restarted, and replies lost after the simulated trade server executed the order.
+bridges restarted, and replies lost after the simulated trade server executed the order; or while the Redis that
+holds the order records is restarted without persistence or flushed.
 
-    .venv/bin/python -m reliability.trade_kill [--quick] [--docs PATH] [--keep-logs]
+    .venv/bin/python -m reliability.trade_kill [--quick] [--records-lost restart|flushall] [--docs PATH] [--keep-logs]
 
 Two workers, each with its terminal behind a bridge of its own; both bridges host simulators of the same trade
 server (one store file: the server outlives them). ``mt5.order_send`` requests with distinct idempotency keys go
@@ -10,28 +11,45 @@ same name), restarts one warm (SIGTERM: it leaves while its last order runs) or 
 seconds, and the simulators lose the reply of 5% of the orders *after* executing them (``order_send`` returns
 ``None`` with ``-10002 IPC recv failed``: the case that doubles orders where retries are blind). A request with
 no answer by its deadline, or answered "outcome unknown", is sent again with the same key, as a caller would,
-until every key has an answer. Then the trade server's own record is the
-judge: orders it executed (10009 done, 10008 placed) per key, against what the callers were told.
+until every key has an answer. Then the trade server's own record is the judge: orders it executed (10009 done,
+10008 placed) per key, against what the callers were told; and each account's trade events stream must hold each
+key's outcome exactly once.
+
+``--records-lost restart`` / ``flushall`` (sections ``trade_kill_redis_restart``, ``trade_kill_flushall``): the
+order records live in a Redis of their own (``MT5_SESSIONS_REDIS_URL``: records, registry, sessions, trade
+events), which the chaos thread restarts without persistence, or ``FLUSHALL``s, every few seconds while orders
+are in flight; replies are still lost after execution. Afterwards every key is sent once more, as a caller that
+lost track would: each must answer its outcome, from the record or found in the account, with 0 duplicates.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from celery.exceptions import TimeoutError as CeleryTimeout
+import redis
 
 from harness.accounts import write_accounts
 from harness.env import env_values
-from mt5_worker.errors import MT5Error, OrderOutcomeUnknownError
-from mt5_worker.manager.order_intents import ACCEPTED, tag_of
+from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.simulator.trade_store import TradeStore
 from reliability import report, traffic
-from reliability.processes import Fleet, make_accounts, sleep_until
+from reliability.orders import (
+    Judgement,
+    Order,
+    events_not_once,
+    judge,
+    resend_unanswered,
+    send_paced,
+    settle,
+    submit,
+    trade_events,
+)
+from reliability.processes import Fleet, make_accounts
 from reliability.secrets_scan import scan
 
 VISIBILITY = 10  # the minimum
@@ -48,52 +66,15 @@ SETTINGS: dict[str, object] = {
     "MT5_TASK_TIME_LIMIT": 4,
     "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
 }
-ORDER = {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy", "type_filling": "ioc"}
+LOSSES = ("restart", "flushall")
 
 
-@dataclass
-class Order:
-    login: int
-    key: str
-    password: str
-    server: str
-    answers: list[dict[str, Any]] = field(default_factory=list)  # every answer with a retcode, in order
-    errors: Counter[str] = field(default_factory=Counter)  # what the attempts without an answer ended with
-    attempts: int = 0
-
-    @property
-    def final(self) -> dict[str, Any] | None:
-        return self.answers[-1] if self.answers else None
-
-
-def submit(fleet: Fleet, order: Order, expires: float) -> Any:
-    kwargs = {"login": order.login, "request": ORDER, "idempotency_key": order.key, "password": order.password,
-              "server": order.server}  # fmt: skip
-    order.attempts += 1
-    return fleet.client.submit("mt5.order_send", kwargs, expires=expires)
-
-
-def settle(fleet: Fleet, order: Order, pending: Any, timeout: float) -> None:
-    """Wait for one attempt's answer; record it, or what the attempt ended with."""
-    try:
-        order.answers.append(pending.get(timeout=timeout))
-    except OrderOutcomeUnknownError:
-        order.errors["outcome unknown"] += 1
-    except MT5Error as exc:
-        order.errors[f"{type(exc).__name__} {exc.code}"] += 1
-    except CeleryTimeout:
-        order.errors["no answer in time"] += 1
-    except Exception as exc:  # a worker lost mid-task, a time limit: the caller's view
-        order.errors[type(exc).__name__] += 1
-    finally:
-        pending.backend.remove_pending_result(pending)
-
-
-def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
+def run(quick: bool, logs: Path, broker: str = "redis", records_lost: str | None = None) -> report.Outcome:
+    if records_lost is not None:
+        return run_records_lost(quick, logs, broker, records_lost)
     n_orders, n_accounts, rate, every = (40, 6, 20.0, 1.0) if quick else (1000, 20, 20.0, 4.0)
     lost_replies = 0.15 if quick else 0.05  # enough in a small run that some orders are reconciled
-    settings = SETTINGS | {"MT5_SIMULATOR_FAULTS": {"order_send": {"rate": lost_replies, "code": -10002,
-                                                                    "after": True}}}  # fmt: skip
+    settings = SETTINGS | _lost_replies(lost_replies)
     deadline = 8.0 if quick else 30.0  # quick: what a killed worker held is sent again sooner, with its key
     accounts = [a.model_copy(update={"balance": 100_000.0}) for a in make_accounts(n_accounts)]  # room for margin
     fleet = Fleet(logs, broker=broker)
@@ -103,8 +84,7 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
         workers = [fleet.worker(name, wait=False, bridged=True, MT5_SIMULATOR_ACCOUNTS=file,
                                 MT5_CONNECTION_POOL_SIZE=n_accounts, **settings) for name in ("w1", "w2")]  # fmt: skip
         fleet.wait_serving(workers)
-        orders = [Order(a.login, f"rel-{uuid.uuid4()}", a.password.get_secret_value(), a.server)
-                  for a in (accounts[i % n_accounts] for i in range(n_orders))]  # fmt: skip
+        orders = _orders(accounts, n_orders)
         span = n_orders / rate
 
         def chaos() -> None:
@@ -127,82 +107,46 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
                 step += 1
 
         thread = traffic.run_in_background(chaos, "chaos")
-        started = time.time()
-        sent = []
-        for i, order in enumerate(orders):
-            sleep_until(started + i / rate)
-            sent.append((order, submit(fleet, order, deadline)))
-        first_round: Counter[str] = Counter()
-        for order, pending in sent:
-            settle(fleet, order, pending, max(1.0, deadline - (time.time() - started)))
-            first_round["answered" if order.answers else next(iter(order.errors))] += 1
+        first_round = send_paced(fleet, orders, rate, deadline, time.time())
         thread.join()
         fleet.wait_serving(workers)
-        rounds = 0
-        while (todo := [o for o in orders if o.final is None]) and rounds < 10:
-            rounds += 1
-            for order in todo:  # the caller's reaction to no answer: the same request, the same key
-                settle(fleet, order, submit(fleet, order, deadline), deadline)
+        resend_unanswered(fleet, orders, deadline)
         recorded = {o.key: fleet.client.order_result(o.login, o.key)["state"] for o in orders}
+        stream = trade_events(fleet.r, (o.login for o in orders))
         queued, unacked = traffic.wait_quiet(fleet)  # copies of answered requests drain (they hold passwords)
-        store = TradeStore(Path(fleet.env["MT5_SIMULATOR_TRADE_STORE"]))
-        executed = store.executions_by_comment()
-        store.close()
+        executed = _executed(fleet)
         secrets = scan([o.password for o in orders], fleet.r, fleet.log_files(),
                        results=[a for o in orders for a in o.answers])  # fmt: skip
     finally:
         fleet.close()
 
-    sources: Counter[str] = Counter()
-    retcodes: Counter[int] = Counter()
-    duplicates = lost = mismatched = 0
-    for o in orders:
-        count = executed.get(tag_of(o.login, o.key), 0)
-        duplicates += count > 1
-        final = o.final
-        if final is None:
-            lost += 1
-            continue
-        sources.update(a["source"] for a in o.answers)
-        retcodes[int(final["retcode"])] += 1
-        mismatched += (int(final["retcode"]) in ACCEPTED) != (count == 1)
-    answered_again = sum(len(o.answers) > 1 and len({a.get("deal") for a in o.answers}) > 1 for o in orders)
-    tally = traffic.Tally(sent=n_orders, succeeded=n_orders - lost, lost=lost)
+    j = judge(orders, executed)
+    not_once = events_not_once(orders, stream)
     figures: list[tuple[str, object]] = [
         ("orders (distinct keys) / accounts", f"{n_orders} / {n_accounts}"),
         ("chaos events (worker SIGKILLs / warm restarts / bridge restarts)",
          f"{sum('SIGKILL' in e for e in events)} / {sum('warm' in e for e in events)} / "
          f"{sum('bridge' in e for e in events)}"),
-        ("first round: answered / not (by kind)",
-         ", ".join(f"{k} {n}" for k, n in first_round.most_common())),
+        ("first round: answered / not (by kind)", ", ".join(f"{k} {n}" for k, n in first_round.most_common())),
         ("attempts in all (the caller re-sent the same key when it had no answer)", sum(o.attempts for o in orders)),
-        ("answers by source (sent / recorded / reconciled)",
-         " / ".join(str(sources[s]) for s in ("sent", "recorded", "reconciled"))),
-        ("final retcodes", ", ".join(f"{code}: {n}" for code, n in sorted(retcodes.items()))),
-        ("orders executed by the trade server", sum(min(1, executed.get(tag_of(o.login, o.key), 0)) for o in orders)),
-        ("keys executed more than once (duplicates)", duplicates),
-        ("keys without a final answer (lost)", lost),
-        ("answers that disagree with the trade server", mismatched),
-        ("keys whose answers named different deals", answered_again),
+        *_verdict(j, orders),
         ("keys whose record is done afterwards (order_result)", sum(s == "done" for s in recorded.values())),
+        ("keys whose outcome is in its account's trade events stream exactly once", len(orders) - j.lost - not_once),
         ("messages left in the broker at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
         ("password hits (Redis keys, log lines, results)", f"{secrets.total_hits} ({secrets.summary()})"),
     ]  # fmt: skip
-    problems = [f"{n} {what}" for n, what in ((duplicates, "duplicated orders"), (mismatched, "answers that disagree"),
-                (answered_again, "keys answered with different deals"), (secrets.total_hits, "password hits"))
-                if n]  # fmt: skip
-    if sum(s == "done" for s in recorded.values()) != n_orders - lost:
+    problems = _problems(j, n_orders, secrets.total_hits)
+    if sum(s == "done" for s in recorded.values()) != n_orders - j.lost:
         problems.append("a key's outcome is not readable afterwards")
-    executed_keys = sum(min(1, executed.get(tag_of(o.login, o.key), 0)) for o in orders)
-    if executed_keys < ENOUGH_EXECUTED * n_orders:  # "0 duplicates" of a few executed orders means nothing
-        problems.append(f"only {executed_keys} of {n_orders} orders executed (fewer than {ENOUGH_EXECUTED:.0%})")
+    if not_once:
+        problems.append(f"{not_once} keys not exactly once in their trade events stream")
     return report.Outcome(
         broker=broker,
-        duplicates=duplicates,
+        duplicates=j.duplicates,
         name="trade_kill",
         title="Orders while workers die, bridges restart and replies are lost",
         argv=[],
-        tally=tally,
+        tally=traffic.Tally(sent=n_orders, succeeded=n_orders - j.lost, lost=j.lost),
         deadline=deadline,
         injected=(
             f"{n_orders:,} `mt5.order_send` requests with distinct idempotency keys over {n_accounts} accounts at "
@@ -221,13 +165,187 @@ key's tag. "Duplicates" are keys it executed twice; "disagree" counts keys whose
 server has no execution, or the reverse. Requests without an answer by their deadline (the worker died with them
 in hand, the reply was lost, the broker lost the message) were sent again with the same key, as a caller would:
 the record answers at once if it holds the outcome (`recorded`), and an attempt after an unknown outcome looks
-for the order in the account before anything else (`reconciled`). See [trading.md](trading.md).
+for the order in the account before anything else (`reconciled`). Each key's outcome is appended to its account's
+trade events stream (`mt5:trades:<login>`) in the step that records it: once, whichever attempt recorded it. See
+[trading.md](trading.md).
 """,
     )
 
 
+def run_records_lost(quick: bool, logs: Path, broker: str, how: str) -> report.Outcome:
+    """The order records' Redis restarted without persistence (``restart``) or flushed (``flushall``) while orders
+    are in flight; then every key sent once more."""
+    if how not in LOSSES:
+        raise ValueError(f"--records-lost: one of {', '.join(LOSSES)}")
+    n_orders, n_accounts, rate, every = (60, 6, 20.0, 1.2) if quick else (1000, 20, 20.0, 6.0)
+    lost_replies = 0.15 if quick else 0.05
+    # No bridge here: an order that left finishes within milliseconds, so fresh sends are held 2 s after a loss.
+    settings = SETTINGS | _lost_replies(lost_replies) | {"MT5_HEARTBEAT_INTERVAL": 1, "MT5_TRADING_SETTLE": 2}
+    deadline = 8.0 if quick else 30.0
+    accounts = [a.model_copy(update={"balance": 100_000.0}) for a in make_accounts(n_accounts)]
+    journal = RedisServer(logs).start()  # records, registry, sessions and trade events: no persistence
+    fleet = Fleet(logs, broker=broker, sessions_redis_url=journal.url)
+    records = redis.Redis.from_url(journal.url, socket_timeout=5, socket_connect_timeout=1)
+    losses: list[float] = []
+    try:
+        file = write_accounts(logs / "accounts.json", accounts)
+        workers = [fleet.worker(name, wait=False, MT5_SIMULATOR_ACCOUNTS=file, MT5_CONNECTION_POOL_SIZE=n_accounts,
+                                MT5_SESSIONS_REDIS_URL=journal.url, **settings) for name in ("w1", "w2")]  # fmt: skip
+        fleet.wait_serving(workers)
+        orders = _orders(accounts, n_orders)
+        span = n_orders / rate
+
+        def chaos() -> None:
+            start = time.time()
+            while time.time() - start < span - every / 2:
+                time.sleep(every)
+                if how == "restart":
+                    journal.stop()
+                    journal.start()
+                else:
+                    records.flushall()
+                losses.append(time.time())
+
+        thread = traffic.run_in_background(chaos, "chaos")
+        first_round = send_paced(fleet, orders, rate, deadline, time.time())
+        thread.join()
+        fleet.wait_serving(workers)
+        resend_unanswered(fleet, orders, deadline)
+        before = {o.key: fleet.client.order_result(o.login, o.key)["state"] for o in orders}
+        read_back = _read_back(fleet, orders, deadline)  # after the last loss: each key once more
+        stream = trade_events(records, (o.login for o in orders))
+        queued, unacked = traffic.wait_quiet(fleet)
+        executed = _executed(fleet)
+        passwords = [o.password for o in orders]
+        secrets = scan(passwords, fleet.r, fleet.log_files(), results=[a for o in orders for a in o.answers])
+        in_records = scan(passwords, records, {})
+    finally:
+        records.close()
+        fleet.close()
+        journal.stop()
+
+    j = judge(orders, executed)
+    not_once = events_not_once(orders, stream)
+    hits = secrets.total_hits + in_records.total_hits
+    readable = sum(n for source, n in read_back.items() if source != "no answer")
+    figures: list[tuple[str, object]] = [
+        ("orders (distinct keys) / accounts", f"{n_orders} / {n_accounts}"),
+        (f"records lost ({'Redis restarted without persistence' if how == 'restart' else 'FLUSHALL'})", len(losses)),
+        ("first round: answered / not (by kind)", ", ".join(f"{k} {n}" for k, n in first_round.most_common())),
+        ("keys whose record was gone afterwards (order_result: none)", sum(s == "none" for s in before.values())),
+        ("attempts in all (first round, re-sends without an answer, read-back)", sum(o.attempts for o in orders)),
+        *_verdict(j, orders),
+        ("read-back: each key sent once more (recorded / found in the account / sent / no answer)",
+         " / ".join(str(read_back[s]) for s in ("recorded", "reconciled", "sent", "no answer"))),
+        ("keys whose outcome is readable afterwards", readable),
+        ("keys whose outcome is in its account's trade events stream exactly once", len(orders) - j.lost - not_once),
+        ("messages left in the broker at the end (queued / unacknowledged)", f"{queued} / {unacked}"),
+        ("password hits (Redis keys, both Redis, log lines, results)", f"{hits} ({secrets.summary()})"),
+    ]  # fmt: skip
+    problems = _problems(j, n_orders, hits)
+    if readable != n_orders:
+        problems.append(f"{n_orders - readable} keys' outcomes not readable afterwards")
+    if not_once:
+        problems.append(f"{not_once} keys not exactly once in their trade events stream")
+    if not losses:
+        problems.append("no records were lost: the scenario did not happen")
+    name = "trade_kill_redis_restart" if how == "restart" else "trade_kill_flushall"
+    what = "restarted without persistence" if how == "restart" else "flushed (FLUSHALL)"
+    return report.Outcome(
+        broker=broker,
+        duplicates=j.duplicates,
+        name=name,
+        title=f"Orders while the order records' Redis is {what}",
+        argv=[],
+        tally=traffic.Tally(sent=n_orders, succeeded=n_orders - j.lost, lost=j.lost),
+        deadline=deadline,
+        injected=(
+            f"{n_orders:,} `mt5.order_send` requests with distinct idempotency keys over {n_accounts} accounts at "
+            f"{rate:g}/s to workers w1 and w2, the order records (and registry, sessions, trade events) in a Redis "
+            f"of their own (`MT5_SESSIONS_REDIS_URL`), {what} every {every:g} s; {lost_replies:.0%} of the orders "
+            "executed and then answered `None` with -10002 (the reply lost). Then every key sent once more."
+        ),
+        settings=env_values(settings),
+        figures=figures,
+        extra_problems=problems,
+        notes="""\
+Redis is the fast path, the trade server the record: a key whose record Redis lost is sent again as a fresh key,
+and before its first send the worker searches the account for the key's tag (`MT5_TRADING_PRESEND_SEARCH`), so an
+order that executed is reported (`reconciled`), not executed twice. A worker that saw the records vanish (the
+journal's epoch changed) sends no fresh key for `MT5_TRADING_SETTLE` seconds, so an order on its way to the
+account at the moment of the loss cannot be sent a second time by another worker meanwhile. The read-back sends
+every key once more after the last loss: each answers its outcome from the record (`recorded`) or from the
+account (`reconciled`). The trade events stream lost its entries with the rest; after the read-back each key's
+outcome is in it exactly once. See [trading.md](trading.md#redis-is-the-fast-path-the-trade-server-the-record).
+""",
+    )
+
+
+def _lost_replies(rate: float) -> dict[str, object]:
+    return {"MT5_SIMULATOR_FAULTS": {"order_send": {"rate": rate, "code": -10002, "after": True}}}
+
+
+def _orders(accounts: list[Any], n: int) -> list[Order]:
+    return [Order(a.login, f"rel-{uuid.uuid4()}", a.password.get_secret_value(), a.server)
+            for a in (accounts[i % len(accounts)] for i in range(n))]  # fmt: skip
+
+
+def _executed(fleet: Fleet) -> Counter[str]:
+    store = TradeStore(Path(fleet.env["MT5_SIMULATOR_TRADE_STORE"]))
+    try:
+        return store.executions_by_comment()
+    finally:
+        store.close()
+
+
+def _read_back(fleet: Fleet, orders: list[Order], deadline: float) -> Counter[str]:
+    """Every key sent once more, until it answers (a worker holding fresh sends after a loss says so first): by the
+    answer's source."""
+    how: Counter[str] = Counter()
+    for order in orders:
+        for _ in range(10):
+            answered = len(order.answers)
+            settle(fleet, order, submit(fleet, order, deadline), deadline)
+            if len(order.answers) > answered:
+                how[order.answers[-1]["source"]] += 1
+                break
+            time.sleep(0.5)
+        else:
+            how["no answer"] += 1
+    return how
+
+
+def _verdict(j: Judgement, orders: list[Order]) -> list[tuple[str, object]]:
+    return [
+        ("answers by source (sent / recorded / reconciled)",
+         " / ".join(str(j.sources[s]) for s in ("sent", "recorded", "reconciled"))),
+        ("final retcodes", ", ".join(f"{code}: {n}" for code, n in sorted(j.retcodes.items()))),
+        ("orders executed by the trade server", j.executed),
+        ("keys executed more than once (duplicates)", j.duplicates),
+        ("keys without a final answer (lost)", j.lost),
+        ("answers that disagree with the trade server", j.mismatched),
+        ("keys whose answers named different deals", j.answered_again),
+    ]  # fmt: skip
+
+
+def _problems(j: Judgement, n_orders: int, password_hits: int) -> list[str]:
+    counts = ((j.duplicates, "duplicated orders"), (j.mismatched, "answers that disagree"),
+              (j.answered_again, "keys answered with different deals"), (password_hits, "password hits"))  # fmt: skip
+    problems = [f"{n} {what}" for n, what in counts if n]
+    if j.executed < ENOUGH_EXECUTED * n_orders:  # "0 duplicates" of a few executed orders means nothing
+        problems.append(f"only {j.executed} of {n_orders} orders executed (fewer than {ENOUGH_EXECUTED:.0%})")
+    return problems
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records-lost", choices=LOSSES, default=None,
+                   help="instead: the order records' Redis restarted without persistence (restart) or flushed "
+                        "(flushall) while orders are in flight (sections trade_kill_redis_restart, "
+                        "trade_kill_flushall)")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
-    return report.cli(run, __doc__, argv)
+    return report.cli(run, __doc__, argv, _arguments)
 
 
 if __name__ == "__main__":

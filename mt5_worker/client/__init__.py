@@ -4,7 +4,8 @@
 - :mod:`.async_client`: :class:`AsyncMT5Client` (asyncio): the same methods as coroutines, never blocking the loop;
 - :mod:`.task_methods`, :mod:`.submit_methods`, :mod:`.async_task_methods`: their methods, one per task (and the
   threaded client's ``submit_*``), generated from the task table (:mod:`mt5_worker.task_specs`) by
-  ``scripts/generate_clients.py`` (``make clients``);
+  ``scripts/generate_clients.py`` (``make clients``), the trading tasks' in :mod:`.trading_methods`,
+  :mod:`.submit_trading_methods` and :mod:`.async_trading_methods` (their base classes);
 - :mod:`.streaming`: ``stream_ticks`` and ``stream_trades``, live streams read from Redis, for both clients;
 - :mod:`.results`: awaits results from the Redis backend on the event loop (one pub/sub connection for all);
 - :mod:`.functions`: module-level ``submit_*`` through one client built from the environment;

@@ -80,7 +80,9 @@ class AsyncStreams:
     """``stream_ticks`` and ``stream_trades`` for ``async def`` code."""
 
     settings: Settings
-    _streams: tuple[aioredis.Redis, StreamHub, _Subscriptions] | None = None
+    # One pool, hub and subscription set per Redis: the ticks' (REDIS_URL) and, if the order records have a Redis of
+    # their own (MT5_SESSIONS_REDIS_URL), the trade events'.
+    _streams: dict[str, tuple[aioredis.Redis, StreamHub, _Subscriptions]] | None = None
 
     async def stream_ticks(
         self, server: str, symbols: str | Iterable[str], since: Since = None
@@ -94,7 +96,7 @@ class AsyncStreams:
         ...     print(tick["bid"], tick["ask"])
         """
         sources = tick_sources(server, symbols, since)
-        _, hub, subscribed = self._stream_reader()
+        _, hub, subscribed = self._stream_reader(self.settings.effective_redis_url)
         members = subscriptions.members([s.symbol for s in sources if s.symbol], subscriptions.subscriber_id())
         await subscribed.add(server, members)
         try:
@@ -107,26 +109,27 @@ class AsyncStreams:
         """Every ``mt5.order_send`` outcome of account ``login`` from now on (or from ``since``): ``{"type":
         "trade", "id", "login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price",
         "time_msc", "source"}``."""
-        _, hub, _ = self._stream_reader()
-        async for item in hub.iterate(trade_sources(login, since), _trade):
+        sources = trade_sources(login, since)
+        _, hub, _ = self._stream_reader(self.settings.session_store_url)  # the records' Redis
+        async for item in hub.iterate(sources, _trade):
             yield item
 
-    def _stream_reader(self) -> tuple[aioredis.Redis, StreamHub, _Subscriptions]:
+    def _stream_reader(self, url: str) -> tuple[aioredis.Redis, StreamHub, _Subscriptions]:
         if self._streams is None:
+            self._streams = {}
+        if url not in self._streams:
             # A bounded pool that waits for a free connection: a thousand iterators joining at once (a web
             # service's browsers reconnecting) share a few connections instead of failing past redis-py's 100.
             pool = aioredis.BlockingConnectionPool.from_url(
-                self.settings.effective_redis_url, max_connections=CONNECTIONS, timeout=CONNECTION_WAIT,
-                socket_connect_timeout=5,
-            )  # fmt: skip
+                url, max_connections=CONNECTIONS, timeout=CONNECTION_WAIT, socket_connect_timeout=5
+            )
             client = aioredis.Redis.from_pool(pool)
-            self._streams = (client, StreamHub(client), _Subscriptions(client))
-        return self._streams
+            self._streams[url] = (client, StreamHub(client), _Subscriptions(client))
+        return self._streams[url]
 
     async def _close_streams(self) -> None:
-        if self._streams is not None:
-            client, hub, subscribed = self._streams
-            self._streams = None
+        readers, self._streams = self._streams or {}, None
+        for client, hub, subscribed in readers.values():
             await subscribed.close()
             await hub.close()
             await client.aclose()
@@ -186,7 +189,7 @@ class Streams:
         sources = tick_sources(server, symbols, since)
         names = [s.symbol for s in sources if s.symbol]
         subscriber = subscriptions.subscriber_id()
-        client = self._stream_client()
+        client = self._stream_client(self.settings.effective_redis_url)
         refreshed = [0.0]
 
         def refresh() -> None:
@@ -204,13 +207,12 @@ class Streams:
     def stream_trades(self, login: int, since: Since = None) -> Generator[dict[str, Any], None, None]:
         """:meth:`AsyncStreams.stream_trades`, blocking."""
         sources = trade_sources(login, since)
-        client = self._stream_client()
+        client = self._stream_client(self.settings.session_store_url)  # the records' Redis
         try:
             yield from follow(client, sources, _trade, block=BLOCK)
         finally:
             client.close()
 
-    def _stream_client(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.effective_redis_url, socket_timeout=BLOCK + 5, socket_connect_timeout=5
-        )
+    @staticmethod
+    def _stream_client(url: str) -> redis.Redis:
+        return redis.Redis.from_url(url, socket_timeout=BLOCK + 5, socket_connect_timeout=5)

@@ -6,28 +6,16 @@ its task and returns the ``AsyncResult`` at once (``expires``).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Any
 
 from celery.result import AsyncResult
 
+from mt5_worker.client.submit_trading_methods import SubmitTradingMethods
 from mt5_worker.task_specs import Date, given
 
 
-class SubmitMethods(ABC):
+class SubmitMethods(SubmitTradingMethods):
     """The task methods; the client supplies ``submit``."""
-
-    @abstractmethod
-    def submit(
-        self,
-        name: str,
-        kwargs: dict[str, Any] | None = None,
-        *,
-        terminal_id: str | None = None,
-        expires: float | None = None,
-        task_id: str | None = None,
-    ) -> AsyncResult:
-        """Publish task ``name`` and return its ``AsyncResult``."""
 
     def submit_account_info(
         self, login: int, server: str | None = None, password: str | None = None, *, expires: float | None = None
@@ -308,32 +296,3 @@ class SubmitMethods(ABC):
         """
         kwargs: dict[str, Any] = {"login": login, "request": request, "password": password, "server": server}
         return self.submit("mt5.order_check", kwargs, expires=expires)
-
-    def submit_order_send(
-        self,
-        login: int,
-        request: dict[str, Any],
-        idempotency_key: str,
-        *,
-        password: str | None = None,
-        server: str | None = None,
-        expires: float | None = None,
-    ) -> AsyncResult:
-        """Publish ``mt5.order_send`` and return its ``AsyncResult`` at once; ``.get()`` gives what
-        :meth:`order_send` returns.
-        """
-        kwargs: dict[str, Any] = {
-            "login": login,
-            "request": request,
-            "idempotency_key": idempotency_key,
-            "password": password,
-            "server": server,
-        }
-        return self.submit("mt5.order_send", kwargs, expires=expires)
-
-    def submit_order_result(self, login: int, idempotency_key: str, *, expires: float | None = None) -> AsyncResult:
-        """Publish ``mt5.order_result`` and return its ``AsyncResult`` at once; ``.get()`` gives what
-        :meth:`order_result` returns.
-        """
-        kwargs: dict[str, Any] = {"login": login, "idempotency_key": idempotency_key}
-        return self.submit("mt5.order_result", kwargs, expires=expires)

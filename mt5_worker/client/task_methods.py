@@ -6,25 +6,14 @@
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from typing import Any
 
+from mt5_worker.client.trading_methods import TradingMethods
 from mt5_worker.task_specs import Date, given
 
 
-class TaskMethods(ABC):
+class TaskMethods(TradingMethods):
     """The task methods; the client supplies ``call``."""
-
-    @abstractmethod
-    def call(
-        self,
-        name: str,
-        kwargs: dict[str, Any] | None = None,
-        *,
-        terminal_id: str | None = None,
-        timeout: float | None = None,
-    ) -> Any:
-        """Run task ``name`` and return its result."""
 
     def account_info(
         self, login: int, server: str | None = None, password: str | None = None, *, timeout: float | None = None
@@ -297,40 +286,4 @@ class TaskMethods(ABC):
         """The ``OrderCheckResult`` of a trade request (``retcode`` 0 when it would be accepted); nothing is sent."""
         kwargs: dict[str, Any] = {"login": login, "request": request, "password": password, "server": server}
         result: dict[str, Any] = self.call("mt5.order_check", kwargs, timeout=timeout)
-        return result
-
-    def order_send(
-        self,
-        login: int,
-        request: dict[str, Any],
-        idempotency_key: str,
-        *,
-        password: str | None = None,
-        server: str | None = None,
-        timeout: float | None = None,
-    ) -> dict[str, Any]:
-        """Send a trade request at most once per ``(login, idempotency_key)`` (needs ``MT5_TRADING_ENABLED=true`` on
-        the workers). The ``OrderSendResult`` fields plus ``idempotency_key`` and ``source`` (``"sent"``,
-        ``"recorded"``: an earlier call's outcome, ``"reconciled"``: found in the account after a failure). Any
-        server ``retcode`` is an answer (10009 done, 10008 placed). On a timeout or an ``OrderOutcomeUnknownError``,
-        call again with the same key: it never sends twice.
-
-        >>> client.order_send(10000001, {"action": "deal", "symbol": "BTCUSD", "volume": 0.01, "type": "buy",
-        ...                              "type_filling": "ioc"}, idempotency_key="order-2026-0001")["retcode"]
-        10009
-        """
-        kwargs: dict[str, Any] = {
-            "login": login,
-            "request": request,
-            "idempotency_key": idempotency_key,
-            "password": password,
-            "server": server,
-        }
-        result: dict[str, Any] = self.call("mt5.order_send", kwargs, timeout=timeout)
-        return result
-
-    def order_result(self, login: int, idempotency_key: str, *, timeout: float | None = None) -> dict[str, Any]:
-        """The record of an order's key: ``state`` ``"none"``, ``"pending"`` or ``"done"``, and ``result``."""
-        kwargs: dict[str, Any] = {"login": login, "idempotency_key": idempotency_key}
-        result: dict[str, Any] = self.call("mt5.order_result", kwargs, timeout=timeout)
         return result

@@ -9,9 +9,17 @@ For one key, :meth:`OrderDesk.send`:
    *reconciles* first: finds the execution in the account (reported as found) or proves none happened, which
    takes ``MT5_TRADING_SETTLE`` seconds after the order last left (a terminal or bridge may still be executing
    a request whose sender is gone);
-3. only then, having confirmed it still owns the key, calls ``order_send`` once and records the outcome. A failure
-   after the request may have left marks the key ``unknown``, so the next attempt reconciles; a refusal before
-   anything left releases it.
+3. for a fresh key, searches the account for the key's tag over the last ``MT5_TRADING_PRESEND_WINDOW`` seconds
+   first (the trade server is the record; Redis, the fast path, may have lost the key's record): an execution found
+   is reported, not repeated. A process that saw Redis lose its records (the journal's epoch changed) also sends
+   no fresh key for ``MT5_TRADING_SETTLE`` seconds after the loss: an order sent just before it may not be in the
+   account yet;
+4. only then, having confirmed it still owns the key, calls ``order_send`` once and records the outcome (which also
+   appends it to the account's trade events stream, in the same step). A failure after the request may have left
+   marks the key ``unknown``, so the next attempt reconciles; a refusal before anything left releases it.
+
+:meth:`OrderDesk.close_positions` is a batch of closes under one key: the positions are fixed by its first
+attempt, and each close is sent as above under its own derived key.
 
 Every request and every outcome, refusals included, leaves one audit line (``mt5.trade.request`` /
 ``mt5.trade.outcome``) on the ``mt5_worker.audit`` logger.
@@ -30,10 +38,12 @@ from mt5_worker.errors import (
     IdempotencyConflictError,
     MT5Error,
     OrderOutcomeUnknownError,
+    RecordsLostError,
     TransientMT5Error,
 )
 from mt5_worker.fleet.order_journal import Attempt, OrderJournal
 from mt5_worker.logging import get_logger
+from mt5_worker.manager import desk_calls
 from mt5_worker.manager.order_intents import OrderIntent
 from mt5_worker.manager.trading import Trader
 
@@ -47,18 +57,22 @@ class OwnershipLostError(TransientMT5Error):
 
 class OrderDesk:
     """Sends orders at most once per (account, idempotency key); see the module doc. ``incarnation`` names this
-    process among the worker's (a new one per process: announced before its first claim)."""
+    process among the worker's (a new one per process: announced before its first claim). ``presend_window``:
+    how far back a fresh key's tag is searched for before its first send (``None``: not searched)."""
 
     def __init__(
         self, trader: Trader, journal: OrderJournal, worker_id: str, incarnation: str | None = None, *,
-        settle: float = 60.0,
+        settle: float = 60.0, presend_window: float | None = 86_400.0,
     ) -> None:  # fmt: skip
         self.trader = trader
         self.journal = journal
         self.worker_id = worker_id
         self.settle = settle  # MT5_TRADING_SETTLE: how long an order that left may take to show in the account
+        self.presend_window = presend_window
         self.incarnation = incarnation or uuid.uuid4().hex
         self._announced = False
+        self._epoch: str | None = None  # the journal's epoch this process first saw
+        self._records_lost_at: float | None = None  # when (monotonic) Redis lost them, as this process noticed
         # Observers of each attempt's outcome (metrics): done, reconciled, recorded, refused, unknown, in_progress,
         # taken_over. Append to add one; each must be quick and never raise into the order's path.
         self.outcome_hooks: list[Callable[[str], None]] = []
@@ -89,7 +103,11 @@ class OrderDesk:
                 if found is not None:
                     return self._complete(intent, found, "reconciled")
                 self._settled(intent, attempt)
-            result = self.trader.send(intent, before_send=lambda: self._confirm(intent, me, attempt), **account)
+            fresh = state == "claimed" and self.presend_window is not None
+            since = time.time() - self.presend_window if fresh and self.presend_window is not None else None
+            source, result = self.trader.send_or_find(
+                intent, before_send=lambda: self._before_send(intent, me, attempt), search_since=since, **account
+            )
         except OwnershipLostError:
             self._outcome("taken_over")
             log.warning("mt5.trade.outcome", **audit, outcome="taken_over")
@@ -112,7 +130,29 @@ class OrderDesk:
             self._outcome("unknown")
             log.warning("mt5.trade.outcome", **audit, outcome="unknown", reason="interrupted")
             raise
-        return self._complete(intent, result, "sent")
+        return self._complete(intent, result, source)
+
+    def close_positions(self, batch: desk_calls.Batch, task_id: str, *, password: Any = None, server: Any = None,
+                        attempt: int = 1) -> dict[str, Any]:  # fmt: skip
+        """Close the batch's positions, each at most once under its own key (``<batch key>/<ticket>``): the
+        positions its first attempt found (later attempts close the same ones, never one opened since); each
+        close's answer is ``order_send``'s."""
+        account = {"password": password, "server": server, "attempt": attempt}
+        found = self._redis(lambda: self.journal.planned(batch.login, batch.key), attempt)
+        tickets = found[1] if found is not None and found[0] == batch.fingerprint else None
+        if found is None:
+            listed = self.trader.positions(batch.login, batch.selects, **account)
+            tickets = self._redis(lambda: self.journal.plan(batch.login, batch.key, batch.fingerprint, listed),
+                                  attempt)  # fmt: skip
+        if tickets is None:
+            raise IdempotencyConflictError(
+                f"idempotency_key {batch.key!r} of account {batch.login} already names a different close_positions "
+                "call: use a new key for each",
+                attempts=attempt,
+            )
+        results = [self.send(desk_calls.close_position(batch.login, ticket, desk_calls.child_key(batch.key, ticket)),
+                             task_id, **account) for ticket in tickets]  # fmt: skip
+        return {"idempotency_key": batch.key, "login": batch.login, "positions": tickets, "results": results}
 
     def result(self, login: int, key: str) -> dict[str, Any] | None:
         """The key's record (``state`` pending, unknown or done, and the outcome), or ``None`` for a key never
@@ -134,7 +174,13 @@ class OrderDesk:
             if not self._announced:  # before this process's first claim: its predecessors' claims are stale now
                 self.journal.announce(self.worker_id, self.incarnation)
                 self._announced = True
-            return self.journal.claim(intent.login, intent.key, intent.fingerprint, me)
+            found = self.journal.claim_in_epoch(intent.login, intent.key, intent.fingerprint, me)
+            if self._epoch is not None and found.epoch != self._epoch:
+                self._records_lost_at = time.monotonic() - found.epoch_age
+                log.error("mt5.trade.records_lost", login=intent.login, seconds_ago=round(found.epoch_age, 3),
+                          worker_id=self.worker_id)  # fmt: skip
+            self._epoch = found.epoch
+            return found.state
 
         state = self._redis(claim, attempt, "; nothing sent")
         if state == "conflict":
@@ -146,6 +192,19 @@ class OrderDesk:
                 attempts=attempt,
             )
         return state
+
+    def _before_send(self, intent: OrderIntent, me: Attempt, attempt: int) -> None:
+        """The last word before the order leaves: not while an order sent before a loss of the records may still be
+        on its way; and only while this attempt still owns the key."""
+        lost = self._records_lost_at
+        if lost is not None and (ago := time.monotonic() - lost) < self.settle:
+            raise RecordsLostError(
+                f"order {intent.key!r} of account {intent.login}: Redis lost the order records (a restart without its "
+                f"data, a flush; noticed {ago:.1f} s ago); an order sent just before may not show in the account yet, "
+                f"so no order is sent for {self.settle:g} s (MT5_TRADING_SETTLE); nothing sent: retry",
+                attempts=attempt,
+            )
+        self._confirm(intent, me, attempt)
 
     def _confirm(self, intent: OrderIntent, me: Attempt, attempt: int) -> None:
         if not self._redis(lambda: self.journal.confirm(intent.login, intent.key, me), attempt):

@@ -20,112 +20,38 @@ atomic: two workers handed the same key cannot both own it.
 
 Two sorted sets index the keys not done, for operators (``mt5-worker status``, the ``mt5_trading_keys`` metrics):
 ``mt5:orders:pending`` (record key -> its lease's end) and ``mt5:orders:unknown`` (record key -> when its outcome
-became unknown). The scripts keep them in step with the records; entries of records expired since are dropped by
-the next claim.
+became unknown). The scripts (:mod:`~mt5_worker.fleet.journal_scripts`) keep them in step with the records; entries
+of records expired since are dropped by the next claim.
+
+**Trade events.** With :class:`TradeEvents`, recording a key's outcome also appends it to the account's trade events
+stream (``mt5:trades:<login>``, docs/streams.md) *in the same script*: an outcome is announced exactly when it is
+recorded, once, whichever attempt records it; an answer read again from the record (``recorded``) announces nothing.
+The stream keeps ``ttl`` seconds of events (``MINID``), and the first millisecond it surely holds goes to the streams'
+horizon hash, from which readers report a gap.
+
+**The journal's epoch.** ``mt5:journal:epoch`` names this Redis's life of records: made by the first claim that finds
+it missing, so it changes when Redis loses its data (a restart without persistence, a ``FLUSHALL``, a failover that
+dropped writes). A process that sees it change knows that keys it cannot find may have been sent moments ago by an
+attempt whose record is gone (:class:`~mt5_worker.fleet.order_desk.OrderDesk` holds fresh sends for the settle time).
+
+**Batches** (``mt5.close_positions``): ``mt5:batch:<login>:<sha256(key)>`` holds the positions a batch key closes,
+fixed by its first attempt, so an attempt sent again closes the same positions, never ones opened since.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 import redis
 
+from mt5_worker.fleet import journal_scripts as scripts
+
 ClaimState = Literal["claimed", "reconcile", "busy", "done", "conflict"]
-
-_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
-
-_CLAIM = (
-    _NOW
-    + """
-local rec = KEYS[1]
-local fingerprint, worker, incarnation, task, token = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lease, ttl = tonumber(ARGV[6]), tonumber(ARGV[7])
-local owner = {'worker', worker, 'incarnation', incarnation, 'task', task, 'token', token, 'lease_until', now + lease}
-if redis.call('EXISTS', rec) == 0 then
-  redis.call('HSET', rec, 'key', ARGV[8], 'login', ARGV[9], 'fingerprint', fingerprint, 'state', 'pending',
-             'claimed_at', now, 'takeovers', 0, unpack(owner))
-  redis.call('EXPIRE', rec, ttl)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - ttl)
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - ttl)
-  redis.call('ZADD', KEYS[3], now + lease, rec)
-  return 'claimed'
-end
-local f = redis.call('HMGET', rec, 'fingerprint', 'state', 'worker', 'incarnation', 'lease_until')
-if f[1] ~= fingerprint then return 'conflict' end
-if f[2] == 'done' then return 'done' end
-local current = redis.call('GET', KEYS[2] .. f[3] .. ':incarnation')
-local replaced = current and current ~= f[4]
-if f[2] == 'unknown' or tonumber(f[5]) <= now or replaced then
-  redis.call('HSET', rec, 'state', 'pending', unpack(owner))
-  redis.call('HINCRBY', rec, 'takeovers', 1)
-  redis.call('EXPIRE', rec, ttl)
-  redis.call('ZREM', KEYS[4], rec)
-  redis.call('ZADD', KEYS[3], now + lease, rec)
-  return 'reconcile'
-end
-return 'busy'
-"""
-)
-
-_CONFIRM = (
-    _NOW
-    + """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'lease_until', now + tonumber(ARGV[2]), 'sent_at', now)
-redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), KEYS[1])
-return 1
-"""
-)
-
-_UNKNOWN = (
-    _NOW
-    + """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] ~= 'pending' or f[2] ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'unknown')
-redis.call('ZREM', KEYS[2], KEYS[1])
-redis.call('ZADD', KEYS[3], now, KEYS[1])
-return 1
-"""
-)
-
-_COMPLETE = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') == 'done' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'outcome', ARGV[1], 'done_at', now, 'key', ARGV[3], 'login', ARGV[4],
-           'fingerprint', ARGV[5])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-redis.call('ZREM', KEYS[2], KEYS[1])
-redis.call('ZREM', KEYS[3], KEYS[1])
-return 1
-"""
-)
-
-_RELEASE = """
-local f = redis.call('HMGET', KEYS[1], 'state', 'token')
-if f[1] == 'pending' and f[2] == ARGV[1] then
-  redis.call('ZREM', KEYS[2], KEYS[1])
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-# Counts of the keys not done, and the oldest entries' scores, at Redis's time. Numbers go back as strings
-# (Redis would truncate a Lua float to an integer).
-_OPEN = (
-    _NOW
-    + """
-local oldest_pending = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local oldest_unknown = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return {tostring(now), redis.call('ZCARD', KEYS[1]), redis.call('ZCOUNT', KEYS[1], '-inf', now),
-        redis.call('ZCARD', KEYS[2]), oldest_pending[2] or '', oldest_unknown[2] or ''}
-"""
-)
 
 
 @dataclass(frozen=True)
@@ -154,6 +80,32 @@ class OrderRecord:
             "takeovers": self.takeovers,
             "result": self.outcome,
         }
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a claim found: its state, the journal's epoch (see the module doc) and Redis's clock then."""
+
+    state: ClaimState
+    epoch: str
+    now: float
+
+    @property
+    def epoch_age(self) -> float:
+        """Seconds since the journal's epoch began (since Redis last lost its records, or first held any)."""
+        born = self.epoch.rpartition(":")[2]
+        return max(0.0, self.now - float(born)) if born else 0.0
+
+
+@dataclass(frozen=True)
+class TradeEvents:
+    """Where recorded outcomes are announced: the account's trade events stream, the streams' horizon hash, and an
+    outcome's entry fields. The names and the fields are the streams' (:mod:`mt5_worker.streams`): the worker, which
+    knows both layers, hands them in."""
+
+    stream_key: Callable[[int], str]
+    horizon_key: str
+    fields: Callable[[Mapping[str, Any]], Mapping[str, str]]
 
 
 @dataclass(frozen=True)
@@ -197,22 +149,33 @@ class OrderJournal:
     """Claims, outcomes and reads of order records. Redis errors propagate (the caller decides: nothing is sent
     without a claim)."""
 
-    def __init__(self, client: redis.Redis, *, ttl: int, lease: float, prefix: str = "mt5") -> None:
+    def __init__(
+        self, client: redis.Redis, *, ttl: int, lease: float, prefix: str = "mt5", events: TradeEvents | None = None
+    ) -> None:
         self._redis = client
         self.ttl = ttl
         self.lease = lease
+        self.events = events
         self._prefix = prefix
-        self._claim = client.register_script(_CLAIM)
-        self._confirm = client.register_script(_CONFIRM)
-        self._unknown = client.register_script(_UNKNOWN)
-        self._complete = client.register_script(_COMPLETE)
-        self._release = client.register_script(_RELEASE)
-        self._open = client.register_script(_OPEN)
+        self._claim = client.register_script(scripts.CLAIM)
+        self._confirm = client.register_script(scripts.CONFIRM)
+        self._unknown = client.register_script(scripts.UNKNOWN)
+        self._complete = client.register_script(scripts.COMPLETE)
+        self._release = client.register_script(scripts.RELEASE)
+        self._open = client.register_script(scripts.OPEN)
+        self._plan = client.register_script(scripts.PLAN)
         self.pending_key = f"{prefix}:orders:pending"
         self.unknown_key = f"{prefix}:orders:unknown"
 
     def record_key(self, login: int, key: str) -> str:
         return f"{self._prefix}:order:{login}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    def batch_key(self, login: int, key: str) -> str:
+        return f"{self._prefix}:batch:{login}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+    @property
+    def epoch_key(self) -> str:
+        return f"{self._prefix}:journal:epoch"
 
     def incarnation_key(self, worker: str) -> str:
         return f"{self._prefix}:{worker}:incarnation"
@@ -224,10 +187,15 @@ class OrderJournal:
     def claim(self, login: int, key: str, fingerprint: str, attempt: Attempt) -> ClaimState:
         """Take ``key`` for sending (``claimed``) or reconciling (``reconcile``); or say why not: ``busy`` (an owner
         that may still send holds it), ``done`` (read the outcome), ``conflict`` (the key names another request)."""
-        keys = [self.record_key(login, key), f"{self._prefix}:", self.pending_key, self.unknown_key]
+        return self.claim_in_epoch(login, key, fingerprint, attempt).state
+
+    def claim_in_epoch(self, login: int, key: str, fingerprint: str, attempt: Attempt) -> Claim:
+        """:meth:`claim`, with the journal's epoch it happened in."""
+        keys = [self.record_key(login, key), f"{self._prefix}:", self.pending_key, self.unknown_key, self.epoch_key]
         argv: list[str | float] = [fingerprint, attempt.worker, attempt.incarnation, attempt.task, attempt.token,
-                                   self.lease, self.ttl, key, login]  # fmt: skip
-        return cast(ClaimState, _s(self._claim(keys=keys, args=argv)))
+                                   self.lease, self.ttl, key, login, uuid.uuid4().hex]  # fmt: skip
+        state, epoch, now = (_s(v) for v in self._claim(keys=keys, args=argv))
+        return Claim(cast(ClaimState, state), epoch, float(now))
 
     def confirm(self, login: int, key: str, attempt: Attempt) -> bool:
         """Right before the order leaves: whether ``attempt`` still owns the key (its lease renewed if so)."""
@@ -248,10 +216,28 @@ class OrderJournal:
         return bool(self._unknown(keys=keys, args=[attempt.token]))
 
     def complete(self, login: int, key: str, fingerprint: str, outcome: dict[str, Any]) -> bool:
-        """Record the outcome (once: an outcome already recorded wins). False if one was."""
+        """Record the outcome (once: an outcome already recorded wins), and announce it on the account's trade
+        events stream in the same step when the journal has :class:`TradeEvents`. False if one was recorded."""
         args: list[str | float] = [json.dumps(outcome, separators=(",", ":")), self.ttl, key, login, fingerprint]
         keys = [self.record_key(login, key), self.pending_key, self.unknown_key]
+        if self.events is not None:
+            keys += [self.events.stream_key(login), self.events.horizon_key]
+            args += [item for pair in self.events.fields(outcome).items() for item in pair]
         return bool(self._complete(keys=keys, args=args))
+
+    def planned(self, login: int, key: str) -> tuple[str, list[int]] | None:
+        """A batch key's plan: its fingerprint and the positions it closes; ``None`` if it has none yet."""
+        fingerprint, positions = self._redis.hmget(self.batch_key(login, key), ["fingerprint", "positions"])
+        if fingerprint is None or positions is None:
+            return None
+        return _s(fingerprint), [int(t) for t in json.loads(_s(positions))]
+
+    def plan(self, login: int, key: str, fingerprint: str, positions: list[int]) -> list[int] | None:
+        """Fix the positions a batch key closes; the plan already fixed (by an earlier attempt) wins. ``None``:
+        the key names another batch (its fingerprint differs)."""
+        args: list[str | float] = [fingerprint, json.dumps(positions), self.ttl, key, login]
+        state, found = (_s(v) for v in self._plan(keys=[self.batch_key(login, key)], args=args))
+        return None if state == "conflict" else [int(t) for t in json.loads(found)]
 
     def release(self, login: int, key: str, attempt: Attempt) -> bool:
         """Forget ``attempt``'s pending claim: nothing was sent (refused before the order could leave)."""

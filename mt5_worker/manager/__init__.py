@@ -10,6 +10,7 @@
 - :mod:`.market_data`: ``MarketData``: market reads of one account, answered as JSON;
 - :mod:`.account_data`: ``AccountData``: account reads (positions, orders, history, margin, ``order_check``);
 - :mod:`.order_intents`: an order request made ready to send once: validated, fingerprinted, tagged;
+- :mod:`.desk_calls`: a desk's calls (close, close many, move SL/TP, cancel) as order intents built at send time;
 - :mod:`.trading`: ``Trader``: ``order_send`` after the trading checks, and finding an order again.
 """
 

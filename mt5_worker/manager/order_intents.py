@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,10 @@ class OrderIntent:
     """One account's order request under one idempotency key.
 
     ``request`` is what the port receives (constants as integers, the tag in ``comment``); ``fingerprint`` is a
-    hash of the caller's validated request, so the same key with a different request can be refused.
+    hash of the caller's validated request, so the same key with a different request can be refused. A desk call
+    (:mod:`~mt5_worker.manager.desk_calls`) knows only part of its request until it reads the account: ``request``
+    is then that part (what reconciliation needs), ``build`` makes the whole request from the terminal at send time
+    (or raises :class:`Answered`), and the fingerprint is the call's, not the request's (the price changes).
     """
 
     login: int
@@ -46,6 +50,7 @@ class OrderIntent:
     request: dict[str, Any]
     tag: str
     fingerprint: str
+    build: Callable[[Callable[..., Any]], dict[str, Any]] | None = None
 
     @property
     def symbol(self) -> str:
@@ -66,6 +71,15 @@ class OrderIntent:
         return {"idempotency_key": self.key, "login": self.login} | {
             k: self.request[k] for k in fields if k in self.request
         }
+
+
+class Answered(Exception):
+    """A desk call that needs nothing sent (the position is already closed): ``result`` is its answer, in
+    ``OrderSendResult``'s shape."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__(result.get("comment", ""))
+        self.result = result
 
 
 def idempotency_key(value: Any) -> str:
@@ -97,10 +111,15 @@ def prepare(login: Any, request: Any, key: Any) -> OrderIntent:
             f"idempotency tag takes the first {TAG_LENGTH + 1} of the terminal's {COMMENT_LIMIT})"
         )
     _require(fields)
-    canonical = json.dumps(fields | {"comment": comment}, sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(f"{account}\x00{canonical}".encode()).hexdigest()
     tag = tag_of(account, key)
-    return OrderIntent(account, key, fields | {"comment": f"{tag} {comment}" if comment else tag}, tag, fingerprint)
+    return OrderIntent(account, key, fields | {"comment": f"{tag} {comment}" if comment else tag}, tag,
+                       fingerprint_of(account, fields | {"comment": comment}))  # fmt: skip
+
+
+def fingerprint_of(login: int, what: dict[str, Any]) -> str:
+    """A hash of what a key stands for (a request, or a desk call and its arguments) for this account."""
+    canonical = json.dumps(what, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{login}\x00{canonical}".encode()).hexdigest()
 
 
 def _require(fields: dict[str, Any]) -> None:

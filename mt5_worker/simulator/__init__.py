@@ -14,6 +14,7 @@ The package, one concept a module:
 - :mod:`.ledger`: an account's generated trading (positions, orders, history) over its market's ticks;
 - :mod:`.trade_rules`: the trade server's rules (accepted or not, at what price), shared by ``order_check``;
 - :mod:`.trade_execution`: what an accepted request changes: orders, deals, positions;
+- :mod:`.trade_life`: what the market's ticks do between requests: pending orders fill or expire, SL/TP, stop-out;
 - :mod:`.trade_store`: the trade servers' state in SQLite, shared by every simulated terminal naming the file;
 - :mod:`.specs`: what a simulated terminal is made of: accounts, faults, latencies, and their parsing from the
   ``MT5_SIMULATOR_*`` values.

@@ -15,7 +15,14 @@ Money (docs/sdk-market-data.md, "Account side"; simplifications marked):
   mode; no margin rates, no hedged margin).
 - profit = (close - open) x volume x contract size (sign by direction) in the profit currency, converted to the
   account currency at the market's current rates (simplification: the real terminal uses the rate at each
-  deal's time for closed trades); commission and swap are 0.
+  deal's time for closed trades).
+- swap (:func:`swap_at`): the symbol's ``swap_long``/``swap_short`` points (``SYMBOL_SWAP_MODE_POINTS``) x point x
+  contract size x volume per rollover, at each server midnight a position is held over, the rollover ending a
+  weekday, three times on ``SWAP_ROLLOVER3DAYS`` (Wednesday), none ending a Saturday or a Sunday; in the profit
+  currency, converted. Only the trade server's own positions (what ``order_send`` and its orders opened) carry a
+  swap: the generated ones' is 0, as their commission, so their history stays fixed.
+- commission (:func:`commission_at`): the symbol's ``commission`` per lot on each of the server's deals (entry and
+  exit), in the profit currency, converted; negative on the deal.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import TradeDeal, TradeOrder, TradePosition
 
 HISTORY_DAYS = 90
+DAY_MS = 86_400_000
+SWAP_ROLLOVER3DAYS = 3  # SymbolInfo.swap_rollover3days: Wednesday (0 = Sunday)
 TICKETS_PER_ACCOUNT = 10**6
 LEDGER_LOGINS = 10**9  # logins are taken modulo this in tickets, which so stay below 10**15
 MAGIC = 20261126  # what the simulated expert marks its trades with
@@ -54,6 +63,28 @@ def profit_at(spec: SymbolSpec, action: int, volume: float, price_open: float, p
     """:func:`profit` with the profit currency's rate to the account's given."""
     sign = 1.0 if action == c.ORDER_TYPE_BUY else -1.0
     return round(sign * (price_close - price_open) * volume * spec.contract_size * rate, 2)
+
+
+def rollovers(open_ms: int, now_ms: int) -> int:
+    """Rollovers a position opened at ``open_ms`` was held over by ``now_ms`` (server midnights, each counted by the
+    weekday it ends: 1 Monday to Friday, 3 on :data:`SWAP_ROLLOVER3DAYS`, 0 Saturday and Sunday)."""
+    count = 0
+    for midnight in range(open_ms // DAY_MS + 1, now_ms // DAY_MS + 1):  # days since the epoch, each a midnight
+        weekday = (midnight - 1 + 4) % 7  # of the day it ends; 1970-01-01 was a Thursday (4), Sunday is 0
+        count += 0 if weekday in (0, 6) else 3 if weekday == SWAP_ROLLOVER3DAYS else 1
+    return count
+
+
+def swap_at(spec: SymbolSpec, kind: int, volume: float, open_ms: int, now_ms: int, rate: float) -> float:
+    """A position's swap by ``now_ms`` (see the module doc), in the account currency at ``rate``."""
+    points = spec.swap_long if kind == c.POSITION_TYPE_BUY else spec.swap_short
+    count = rollovers(open_ms, now_ms) if points else 0
+    return round(count * points * spec.point * spec.contract_size * volume * rate, 2) if count else 0.0
+
+
+def commission_at(spec: SymbolSpec, volume: float, rate: float) -> float:
+    """The commission of one deal of ``volume`` lots (negative), in the account currency at ``rate``."""
+    return round(-spec.commission * volume * rate, 2) if spec.commission else 0.0
 
 
 def margin(spec: SymbolSpec, market: Market, volume: float, price: float, leverage: int, currency: str,

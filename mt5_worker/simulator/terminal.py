@@ -40,6 +40,7 @@ from mt5_worker.simulator.ledger import Ledger
 from mt5_worker.simulator.market import Market
 from mt5_worker.simulator.market_side import MarketSide
 from mt5_worker.simulator.specs import DEMO_ACCOUNTS, AccountSpec, FaultSpec
+from mt5_worker.simulator.trade_life import MARGIN_SO_CALL, MARGIN_SO_SO
 from mt5_worker.simulator.trade_rules import Figures
 from mt5_worker.simulator.trade_store import TradeStore
 from mt5_worker.simulator.trading_side import TradingSide
@@ -350,8 +351,8 @@ def _account_info(account: AccountSpec, money: Figures | None) -> AccountInfo:
         margin=money.margin,
         margin_free=money.margin_free,
         margin_level=money.margin_level,
-        margin_so_call=50.0,
-        margin_so_so=30.0,
+        margin_so_call=MARGIN_SO_CALL,
+        margin_so_so=MARGIN_SO_SO,
         margin_initial=0.0,
         margin_maintenance=0.0,
         assets=0.0,

@@ -4,8 +4,10 @@
 :class:`~mt5_worker.simulator.trade_store.Changes` and the ``OrderSendResult``'s ticket fields, as a hedging
 account's server does: a deal without ``position`` opens a new position whose ticket is its order's; with
 ``position`` it closes that position (partly if the volume is smaller) with an exit deal carrying the realised
-profit; a pending order waits in the orders until removed (the simulator never triggers pending orders, SL or
-TP). Comments are kept verbatim on the order, the deal and the position. Pure: tickets come from ``ticket()``.
+profit and the closed volume's share of the position's swap; each deal carries the symbol's commission. A pending
+order waits in the orders until it is removed, or until the market triggers or expires it
+(:mod:`~mt5_worker.simulator.trade_life`). Comments are kept verbatim on the order, the deal and the position.
+Pure: tickets come from ``ticket()``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def execute(r: TradeRequest, verdict: Verdict, desk: Desk, ticket: Callable[[], 
     assert verdict.order is not None
     o = verdict.order
     changes.taken.append(o.ticket)
-    changes.execution = changes.execution._replace(order=o.ticket)
+    changes.execution = _execution(changes)._replace(order=o.ticket)
     if r.action == c.TRADE_ACTION_REMOVE:
         changes.removed_orders.append(o.ticket)
         changes.history_orders.append(o._replace(state=c.ORDER_STATE_CANCELED, time_done=desk.now_ms // 1000,
@@ -68,20 +70,26 @@ def _deal(r: TradeRequest, verdict: Verdict, desk: Desk, ticket: Callable[[], in
     position = closing.ticket if closing is not None else order  # a new position takes its order's ticket
     changes = _changes(r, verdict, desk, order, deal)
     changes.history_orders.append(_filled_order(r, order, now, symbol, position, price))
-    gain = 0.0
+    gain = swap = 0.0
+    spec = desk.spec(symbol)
+    assert spec is not None
     if closing is None:
         changes.positions.append(TradePosition(position, now // 1000, now, now // 1000, now, r.type, r.magic, position,
                                                c.REASON_EXPERT, volume, price, r.sl, r.tp, price, 0.0, 0.0, symbol,
                                                r.comment, ""))  # fmt: skip
     else:
-        spec = desk.spec(symbol)
-        assert spec is not None
         gain = desk.profit_of(spec, closing.type, volume, closing.price_open, price)
+        swap = _share(closing, volume)
         _reduce(changes, closing, volume, now)
     entry = c.DEAL_ENTRY_IN if closing is None else c.DEAL_ENTRY_OUT
     changes.deals.append(_deal_record(deal, order, now, r.type, entry, r.magic, position, volume, price, gain, symbol,
-                                      r.comment))  # fmt: skip
+                                      r.comment, desk.commission_of(spec, volume), swap))  # fmt: skip
     return Outcome(deal, order, volume, price, changes)
+
+
+def _share(position: TradePosition, volume: float) -> float:
+    """The part of a position's swap so far that closing ``volume`` of it realises."""
+    return round(position.swap * volume / position.volume, 2) if position.volume else 0.0
 
 
 def _place(r: TradeRequest, verdict: Verdict, desk: Desk, ticket: Callable[[], int]) -> Outcome:
@@ -114,10 +122,11 @@ def _close_by(r: TradeRequest, verdict: Verdict, desk: Desk, ticket: Callable[[]
     deals = []
     for position, at, made in ((first, price, gain), (second, price, 0.0)):
         deals.append(_deal_record(ticket(), order, now, 1 - position.type, c.DEAL_ENTRY_OUT_BY, r.magic,
-                                  position.ticket, volume, at, made, first.symbol, r.comment))  # fmt: skip
+                                  position.ticket, volume, at, made, first.symbol, r.comment,
+                                  swap=_share(position, volume)))  # fmt: skip
         _reduce(changes, position, volume, now)
     changes.deals.extend(deals)
-    changes.execution = changes.execution._replace(deal=deals[0].ticket)
+    changes.execution = _execution(changes)._replace(deal=deals[0].ticket)
     return Outcome(deals[0].ticket, order, volume, price, changes)
 
 
@@ -126,6 +135,11 @@ def _changes(r: TradeRequest, verdict: Verdict, desk: Desk, order: int, deal: in
     execution = Execution(account.server, account.login, desk.now_ms, r.action, verdict.retcode, order, deal,
                           r.comment)  # fmt: skip
     return Changes(execution)
+
+
+def _execution(changes: Changes) -> Execution:
+    assert changes.execution is not None  # a request's changes always carry its execution
+    return changes.execution
 
 
 def _reduce(changes: Changes, position: TradePosition, volume: float, now: int) -> None:
@@ -145,6 +159,7 @@ def _filled_order(r: TradeRequest, order: int, now: int, symbol: str, position: 
 
 
 def _deal_record(ticket: int, order: int, now: int, kind: int, entry: int, magic: int, position: int, volume: float,
-                 price: float, gain: float, symbol: str, comment: str) -> TradeDeal:  # fmt: skip
-    return TradeDeal(ticket, order, now // 1000, now, kind, entry, magic, position, c.REASON_EXPERT, volume, price, 0.0,
-                     0.0, gain, 0.0, symbol, comment, "")  # fmt: skip
+                 price: float, gain: float, symbol: str, comment: str, commission: float = 0.0,
+                 swap: float = 0.0) -> TradeDeal:  # fmt: skip
+    return TradeDeal(ticket, order, now // 1000, now, kind, entry, magic, position, c.REASON_EXPERT, volume, price,
+                     commission, swap, gain, 0.0, symbol, comment, "")  # fmt: skip

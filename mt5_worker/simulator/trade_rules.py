@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from mt5_worker.simulator.ledger import margin, margin_at, profit
+from mt5_worker.simulator.ledger import commission_at, margin, margin_at, profit
 from mt5_worker.simulator.market import Market, SymbolSpec
 from mt5_worker.simulator.specs import AccountSpec
 from mt5_worker.terminal import constants as c
@@ -79,13 +79,17 @@ class Desk:
     def profit_of(self, spec: SymbolSpec, kind: int, volume: float, price_open: float, price_close: float) -> float:
         return profit(spec, self.market, kind, volume, price_open, price_close, self.account.currency, self.now_ms)
 
+    def commission_of(self, spec: SymbolSpec, volume: float) -> float:
+        """One deal's commission (negative), in the account's currency."""
+        return commission_at(spec, volume, self.market.rate(spec.currency_profit, self.account.currency, self.now_ms))
+
 
 @dataclass(frozen=True)
 class Figures:
     """The account's money now: what ``account_info`` and ``order_check`` report."""
 
     balance: float
-    profit: float  # floating, of the open positions
+    profit: float  # floating, of the open positions, their swaps included
     equity: float
     margin: float
     margin_free: float
@@ -105,7 +109,7 @@ def figures(desk: Desk, extra_margin: float = 0.0) -> Figures:
                 continue
             known = rates[p.symbol] = (spec, market.rate(spec.currency_margin, account.currency, desk.now_ms))
         used += margin_at(known[0], p.volume, p.price_open, account.leverage, known[1])
-    floating = round(sum(p.profit for p in desk.positions), 2)
+    floating = round(sum(p.profit + p.swap for p in desk.positions), 2)  # the swap so far is money too
     equity = round(desk.balance + floating + _equity_offset(desk.account), 2)
     used = round(used, 2)
     level = round(equity / used * 100, 2) if used else 0.0

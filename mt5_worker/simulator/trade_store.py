@@ -6,12 +6,16 @@ process and bridge process on a machine opens the same file (``MT5_SIMULATOR_TRA
 by one is seen by all, and survives the death (even SIGKILL) of any of them.
 
 Per ``(server, login)`` it holds the positions and pending orders ``order_send`` opened, the history orders and
-deals it created, and the generated-ledger tickets (:mod:`~mt5_worker.simulator.ledger`) it took over (closed,
-removed, or now kept here because they changed). Records are stored as JSON arrays of their fields.
+deals it and the server's own events created, the generated-ledger tickets (:mod:`~mt5_worker.simulator.ledger`) it
+took over (closed, removed, or now kept here because they changed), and how far the account has been played
+forward (``processed_to``: :mod:`~mt5_worker.simulator.trade_life`). Records are stored as JSON arrays of their
+fields; a deal's ``profit`` column is its money (profit, swap and commission), which the balance sums.
 
-- One ``order_send`` is one ``BEGIN IMMEDIATE`` transaction (:meth:`TradeStore.session`): it reads the account,
-  decides, writes and commits, or writes nothing. WAL journal and a busy timeout let several processes wait for
-  each other instead of failing.
+- One ``order_send``, and one playing forward of an account, is one ``BEGIN IMMEDIATE`` transaction
+  (:meth:`TradeStore.session`): it reads the account, decides, writes and commits, or writes nothing. Playing
+  forward starts from the ``processed_to`` it reads under the lock and moves it, so the same span is never played
+  twice, whichever processes look at the account at the same moment. WAL journal and a busy timeout let several
+  processes wait for each other instead of failing.
 - The connection opens on first use (no I/O at import or construction) and once per process: a forked child
   opens its own, as redis-py's pools do (SQLite connections must not cross ``fork()``).
 - ``TradeStore(None)`` is an in-memory store private to the object (unit tests).
@@ -30,7 +34,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -56,6 +60,8 @@ CREATE TABLE IF NOT EXISTS taken (server TEXT, login INTEGER, ticket INTEGER, PR
 CREATE TABLE IF NOT EXISTS executions (id INTEGER PRIMARY KEY, server TEXT, login INTEGER, time_msc INTEGER,
                                        action INTEGER, retcode INTEGER, ticket_order INTEGER, ticket_deal INTEGER,
                                        comment TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS life (server TEXT, login INTEGER, processed_to INTEGER NOT NULL,
+                                 PRIMARY KEY (server, login));
 """
 
 
@@ -73,7 +79,13 @@ class AccountState:
     history_orders: tuple[TradeOrder, ...] = ()  # empty when loaded without history
     deals: tuple[TradeDeal, ...] = ()
     taken: frozenset[int] = frozenset()  # generated-ledger tickets the store replaced or ended
-    profit: float = 0.0  # realised: the sum of the deals' profit, which the balance includes
+    profit: float = 0.0  # realised: the sum of the deals' money (profit, swap, commission), in the balance
+    processed_to: int | None = None  # the account has been played forward to this millisecond (server time)
+
+    @property
+    def lives(self) -> bool:
+        """Whether the market's ticks can change it: the server holds positions or pending orders for it."""
+        return bool(self.positions or self.orders)
 
 
 class Execution(NamedTuple):
@@ -91,10 +103,10 @@ class Execution(NamedTuple):
 
 @dataclass
 class Changes:
-    """What one ``order_send`` writes: records added or replaced, tickets removed, ledger tickets taken over, and the
-    execution itself."""
+    """What one ``order_send`` (or the server's own events) writes: records added or replaced, tickets removed, ledger
+    tickets taken over, and the execution itself (``None`` for the server's events)."""
 
-    execution: Execution
+    execution: Execution | None
     positions: list[TradePosition] = field(default_factory=list)
     closed_positions: list[int] = field(default_factory=list)
     orders: list[TradeOrder] = field(default_factory=list)
@@ -128,7 +140,8 @@ class TradeStore:
                 return cached[1]
             conn.execute("BEGIN")
             try:
-                state = _read(conn, server, login, history=history)
+                known = self._cache.get((server, login, True)) if history else None
+                state = _read(conn, server, login, history=history, known=None if known is None else known[1])
             finally:
                 conn.execute("COMMIT")
             self._cache[(server, login, history)] = (version, state)
@@ -210,6 +223,18 @@ class StoreSession:
         self._conn, self._key, self.state = conn, (server, login), state
         self.wrote = False
 
+    def reload(self) -> None:
+        """Read the account's state again (after :meth:`apply`, inside the same transaction)."""
+        self.state = _read(self._conn, *self._key, history=False)
+
+    def processed(self, until_ms: int) -> None:
+        """The account has been played forward to ``until_ms``."""
+        self.wrote = True
+        self._conn.execute("INSERT INTO life (server, login, processed_to) VALUES (?, ?, ?) ON CONFLICT (server, login)"
+                           " DO UPDATE SET processed_to = MAX(processed_to, excluded.processed_to)",
+                           (*self._key, until_ms))  # fmt: skip
+        self.state = replace(self.state, processed_to=max(until_ms, self.state.processed_to or until_ms))
+
     def ticket(self) -> int:
         """A new ticket, unique on every simulated trade server (orders, deals and positions alike)."""
         (ticket,) = self._conn.execute("UPDATE tickets SET next = next + 1 WHERE id = 0 RETURNING next - 1").fetchone()
@@ -228,31 +253,52 @@ class StoreSession:
                              [(*key, r.ticket, _dump(r)) for r in records])  # fmt: skip
         conn.executemany(
             "INSERT INTO deals (server, login, ticket, comment, profit, record) VALUES (?, ?, ?, ?, ?, ?)",
-            [(*key, d.ticket, d.comment, d.profit, _dump(d)) for d in changes.deals],
+            [(*key, d.ticket, d.comment, d.profit + d.swap + d.commission, _dump(d)) for d in changes.deals],
         )
-        conn.executemany("INSERT OR IGNORE INTO taken (server, login, ticket) VALUES (?, ?, ?)",
-                         [(*key, t) for t in changes.taken])  # fmt: skip
+        conn.executemany(
+            "INSERT OR IGNORE INTO taken (server, login, ticket) VALUES (?, ?, ?)",
+            [(*key, t) for t in changes.taken if t < FIRST_TICKET],
+        )  # fmt: skip (generated ones only)
         e = changes.execution
-        conn.execute("INSERT INTO executions (server, login, time_msc, action, retcode, ticket_order, ticket_deal,"
-                     " comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(e))  # fmt: skip
+        if e is not None:
+            conn.execute("INSERT INTO executions (server, login, time_msc, action, retcode, ticket_order, ticket_deal,"
+                         " comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(e))  # fmt: skip
 
 
-def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool) -> AccountState:
+def _read(conn: sqlite3.Connection, server: str, login: int, *, history: bool,
+          known: AccountState | None = None) -> AccountState:  # fmt: skip
+    """The account's state. The history tables only grow, each commit's tickets above every earlier commit's (they
+    are drawn inside the write lock): with ``known`` (an earlier reading with history) only newer rows are read."""
+
     def records(table: str, kind: Any) -> tuple[Any, ...]:
         rows = conn.execute(f"SELECT record FROM {table} WHERE server = ? AND login = ? ORDER BY ticket", key)
         return tuple(kind(*json.loads(record)) for (record,) in rows)
+
+    def history_of(table: str, kind: Any, before: tuple[Any, ...] | None) -> tuple[Any, ...]:
+        (count,) = conn.execute(f"SELECT COUNT(*) FROM {table} WHERE server = ? AND login = ?", key).fetchone()
+        if before is None or len(before) > count:
+            return records(table, kind)
+        last = before[-1].ticket if before else -1
+        rows = conn.execute(f"SELECT record FROM {table} WHERE server = ? AND login = ? AND ticket > ? ORDER BY"
+                            " ticket", (*key, last))  # fmt: skip
+        found = before + tuple(kind(*json.loads(record)) for (record,) in rows)
+        return found if len(found) == count else records(table, kind)  # a row replaced: read it all again
 
     key = (server, login)
     taken = conn.execute("SELECT ticket FROM taken WHERE server = ? AND login = ?", key)
     total = conn.execute("SELECT COALESCE(SUM(profit), 0) FROM deals WHERE server = ? AND login = ?", key)
     (profit,) = total.fetchone()
+    life = conn.execute("SELECT processed_to FROM life WHERE server = ? AND login = ?", key).fetchone()
     return AccountState(
         positions=records("positions", TradePosition),
         orders=records("orders", TradeOrder),
-        history_orders=records("history_orders", TradeOrder) if history else (),
-        deals=records("deals", TradeDeal) if history else (),
+        history_orders=history_of("history_orders", TradeOrder, known.history_orders if known else None)
+        if history
+        else (),
+        deals=history_of("deals", TradeDeal, known.deals if known else None) if history else (),
         taken=frozenset(ticket for (ticket,) in taken),
         profit=round(float(profit), 2),
+        processed_to=None if life is None else int(life[0]),
     )
 
 

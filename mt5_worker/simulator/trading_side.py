@@ -4,7 +4,9 @@ A mixin of :class:`~mt5_worker.simulator.terminal.SimulatedTerminal`. An account
 (:mod:`~mt5_worker.simulator.ledger`, fixed history) merged with what ``order_send`` changed, which the trade server
 keeps in a :class:`~mt5_worker.simulator.trade_store.TradeStore` shared by every simulated terminal using the same
 file. The rules are :mod:`~mt5_worker.simulator.trade_rules` (shared with ``order_check``), the changes
-:mod:`~mt5_worker.simulator.trade_execution`. docs/sdk-trading.md has the SDK facts and the choices.
+:mod:`~mt5_worker.simulator.trade_execution`, and what the market does between requests (pending orders filling,
+SL/TP, stop-out, expiry) :mod:`~mt5_worker.simulator.trade_life`: every read and every ``order_send`` first plays
+the account forward to now. docs/sdk-trading.md has the SDK facts and the choices.
 
 The terminal's own switch, "Algo Trading": with ``disable_algo_on_switch`` (the terminal option "disable automated
 trading when the account has been changed"), a ``login`` that changes the account turns it off; ``order_send``
@@ -13,8 +15,9 @@ then answers retcode 10027 until :meth:`TradingSide.enable_algo_trading`.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mt5_worker.codes import RES_E_FAIL, RES_E_INVALID_PARAMS, error_tuple
@@ -23,8 +26,9 @@ from mt5_worker.simulator.market import Market, SymbolSpec
 from mt5_worker.simulator.parts import SimulatorParts
 from mt5_worker.simulator.specs import COMMENT_KEPT_WITH_DEVIATION, AccountSpec
 from mt5_worker.simulator.trade_execution import execute
+from mt5_worker.simulator.trade_life import Life, position_swap
 from mt5_worker.simulator.trade_rules import COMMENTS, Desk, Figures, figures, judge
-from mt5_worker.simulator.trade_store import AccountState, TradeStore
+from mt5_worker.simulator.trade_store import FIRST_TICKET, AccountState, Changes, StoreSession, TradeStore
 from mt5_worker.terminal import constants as c
 from mt5_worker.terminal.records import OrderSendResult, Tick, TradePosition, TradeRequest
 
@@ -35,6 +39,8 @@ _REQUEST_DEFAULTS = TradeRequest(0, 0, 0, "", 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 
 _FLOAT_FIELDS = frozenset({"volume", "price", "stoplimit", "sl", "tp"})
 # Answers the terminal gives without asking the server (request_id 0, no prices): seen in recorded results.
 _LOCAL_RETCODES = frozenset({c.TRADE_RETCODE_INVALID, c.TRADE_RETCODE_CLIENT_DISABLES_AT})
+# A read that finds nothing changed still records how far the account was played once this much has passed.
+PERSIST_AFTER_MS = 1000
 
 
 class TradingSide(SimulatorParts):
@@ -79,6 +85,11 @@ class TradingSide(SimulatorParts):
         account, ledger = self._active, self.ledger(history=history)
         if account is None or ledger is None:
             return None
+        now = self.now_ms()
+        state = self._store.load(account.server, account.login, history=False)
+        if self._moved(state, now):  # the market changed it since it was last played forward: play it, for real
+            with self._store.session(account.server, account.login) as session:
+                self._play(session, now)
         state = self._store.load(account.server, account.login, history=history)
         return merge(ledger, state), state
 
@@ -118,6 +129,7 @@ class TradingSide(SimulatorParts):
         assert account is not None and ledger is not None
         now = self.now_ms()
         with self._store.session(account.server, account.login) as session:
+            self._play(session, now)
             desk = self._desk(merge(ledger, session.state), session.state, now)
             verdict = judge(request, desk)
             if not verdict.accepted:
@@ -135,6 +147,37 @@ class TradingSide(SimulatorParts):
         return OrderSendResult(verdict.retcode, outcome.deal, outcome.order, outcome.volume, outcome.price,
                                tick.bid if tick else 0.0, tick.ask if tick else 0.0, COMMENTS[verdict.retcode],
                                next(self._request_ids), 0, request)  # fmt: skip
+
+    def _moved(self, state: AccountState, now: int) -> bool:
+        """Whether a read must play the account forward under the write lock: the market changed it since it was
+        last played (found by playing the span without writing: a read that changes nothing takes no lock and
+        leaves every process's cache valid), or it was last played long ago (so the next span stays short)."""
+        start = state.processed_to
+        if not state.lives or start is None or start >= now:
+            return False
+        if now - start >= PERSIST_AFTER_MS:
+            return True
+        return self._advance(state, start, now, itertools.count(FIRST_TICKET).__next__) is not None
+
+    def _advance(self, state: AccountState, start: int, now: int, ticket: Callable[[], int]) -> Changes | None:
+        account, market, ledger = self._active, self.market, self.ledger(history=False)
+        assert account is not None and market is not None and ledger is not None
+        generated = [p for p in ledger.positions if p.ticket not in state.taken]
+        return Life(market, account, ticket, now).advance(state, generated, account.balance + state.profit, start)
+
+    def _play(self, session: StoreSession, now: int) -> None:
+        """Play the account forward from where the store says it was left to ``now``, inside ``session`` (the write
+        lock held: no other process plays the same span)."""
+        state = session.state
+        start = state.processed_to
+        if start is not None and start >= now:
+            return
+        if start is not None and state.lives:
+            changes = self._advance(state, start, now, session.ticket)
+            if changes is not None:
+                session.apply(changes)
+                session.reload()
+        session.processed(now)
 
     def _desk(self, book: Ledger, state: AccountState, now: int) -> Desk:
         market, account = self.market, self._active
@@ -175,7 +218,8 @@ def mark_all(
             continue
         spec, tick, rate = known
         price = tick.bid if p.type == c.POSITION_TYPE_BUY else tick.ask
-        out.append(p._replace(price_current=price, profit=profit_at(spec, p.type, p.volume, p.price_open, price, rate)))
+        out.append(p._replace(price_current=price, profit=profit_at(spec, p.type, p.volume, p.price_open, price, rate),
+                              swap=position_swap(spec, p, now, rate)))  # fmt: skip
     return tuple(out)
 
 

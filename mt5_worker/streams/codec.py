@@ -13,6 +13,7 @@ TICK_FIELDS = ("time_msc", "bid", "ask", "last", "volume", "flags", "volume_real
 TICK_INTS = frozenset({"time_msc", "volume", "flags"})
 BAR_FIELDS = ("time", "open", "high", "low", "close", "tick_volume", "spread", "real_volume", "closed")
 BAR_INTS = frozenset({"time", "tick_volume", "spread", "real_volume", "closed"})
+TRADE_FIELDS = ("login", "idempotency_key", "retcode", "order", "deal", "symbol", "volume", "price", "source")
 TRADE_INTS = frozenset({"login", "retcode", "order", "deal", "time_msc"})
 TRADE_FLOATS = frozenset({"volume", "price"})
 
@@ -46,6 +47,15 @@ def bar_from(fields: Mapping[str, str], symbol: str, entry_id: str) -> dict[str,
         bar[name] = int(fields[name]) if name in BAR_INTS else float(fields[name])
     bar["closed"] = bool(bar["closed"])
     return bar
+
+
+def trade_fields(outcome: Mapping[str, Any]) -> dict[str, str]:
+    """An order's outcome (``mt5.order_send``'s answer) as a trade event's fields, ``time_msc`` aside (the writer
+    stamps it when it appends): never the request's other fields, so never anything secret."""
+    request = outcome.get("request") or {}
+    values = {**{name: outcome.get(name, 0) for name in TRADE_FIELDS}, "symbol": request.get("symbol") or ""}
+    return {name: value if name in ("idempotency_key", "symbol", "source") else number(value)
+            for name, value in ((n, values[n]) for n in TRADE_FIELDS)}  # fmt: skip
 
 
 def trade_from(fields: Mapping[str, str], entry_id: str) -> dict[str, Any]:

@@ -195,9 +195,16 @@ DEAL_ENTRY_OUT = 1
 DEAL_ENTRY_INOUT = 2
 DEAL_ENTRY_OUT_BY = 3
 
-# ORDER_REASON_* / DEAL_REASON_* / POSITION_REASON_*: 0 = placed from the desktop terminal, 3 = by an expert
+# ORDER_REASON_* / DEAL_REASON_* / POSITION_REASON_* (the first values are shared; dealproperties, orderproperties):
+# placed from the desktop terminal, a mobile app, the web, an expert (or the API); then the server's own doings: a
+# Stop Loss, a Take Profit or a Stop Out activated.
 REASON_CLIENT = 0
+REASON_MOBILE = 1
+REASON_WEB = 2
 REASON_EXPERT = 3
+REASON_SL = 4
+REASON_TP = 5
+REASON_SO = 6
 
 # Trade server return codes (MQL5 "Trade Server Return Codes", enum_trade_return_codes). order_check answers 0
 # ("Done") for a request it would accept (the mt5ordercheck_py example output).

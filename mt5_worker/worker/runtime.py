@@ -16,7 +16,7 @@ from typing import Any
 
 from mt5_worker.errors import MT5Error
 from mt5_worker.fleet.order_desk import OrderDesk
-from mt5_worker.fleet.order_journal import OrderJournal
+from mt5_worker.fleet.order_journal import OrderJournal, TradeEvents
 from mt5_worker.fleet.sessions import SessionStore, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.account_data import AccountData
@@ -25,6 +25,8 @@ from mt5_worker.manager.market_data import MarketData
 from mt5_worker.manager.snapshots import SessionInfo
 from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
+from mt5_worker.streams.codec import trade_fields
+from mt5_worker.streams.keys import HORIZON_KEY, trades_key
 from mt5_worker.worker import shared_board, task_metrics
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
 from mt5_worker.worker.settings import worker_settings
@@ -48,8 +50,12 @@ class WorkerRuntime:
         self.market = MarketData(manager, settings.max_rows)
         self.account = AccountData(manager, settings.max_rows)
         self.store = store
-        journal = OrderJournal(store.client, ttl=settings.trading_record_ttl, lease=settings.trading_lease)
-        self.desk = OrderDesk(Trader(manager), journal, store.worker_id, settle=settings.trading_settle)
+        events = TradeEvents(trades_key, HORIZON_KEY, trade_fields)  # mt5:trades:<login> (docs/streams.md)
+        journal = OrderJournal(store.client, ttl=settings.trading_record_ttl, lease=settings.trading_lease,
+                               events=events)  # fmt: skip
+        window = settings.trading_presend_window if settings.trading_presend_search else None
+        self.desk = OrderDesk(Trader(manager), journal, store.worker_id, settle=settings.trading_settle,
+                              presend_window=window)  # fmt: skip
         self.pid = os.getpid()
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)

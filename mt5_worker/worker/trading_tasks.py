@@ -1,4 +1,6 @@
-"""The trading tasks: ``mt5.order_send`` (at most once per idempotency key) and ``mt5.order_result``.
+"""The trading tasks: ``mt5.order_send`` (at most once per idempotency key), the desk's calls made of it
+(``mt5.close_position``, ``mt5.close_positions``, ``mt5.modify_position``, ``mt5.cancel_order``: each at most once
+per key too, :mod:`~mt5_worker.manager.desk_calls`) and ``mt5.order_result``.
 
 Both refuse at once, touching nothing, unless ``MT5_TRADING_ENABLED=true``. ``mt5.order_send`` is retried by
 Celery's autoretry like every task, but each attempt goes through the order's idempotency record
@@ -15,9 +17,9 @@ from celery import Task
 
 from mt5_worker.credentials import open_credential
 from mt5_worker.errors import TradingDisabledError
+from mt5_worker.manager import desk_calls, order_intents
 from mt5_worker.manager import market_requests as req
-from mt5_worker.manager import order_intents
-from mt5_worker.manager.order_intents import prepare
+from mt5_worker.manager.order_intents import OrderIntent, prepare
 from mt5_worker.worker.runtime import get_runtime
 from mt5_worker.worker.tasks import RETRYING, attempt_of, declared, recorded
 
@@ -38,12 +40,58 @@ def order_send(
     server: str | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     _require_trading()
-    intent = prepare(login, request, idempotency_key)  # before anything touches Redis or the terminal
+    return _send(self, prepare(login, request, idempotency_key), password, server)  # checked before anything
+
+
+@declared("mt5.close_position", **RETRYING)
+def close_position(
+    self: Task, login: int, ticket: int, idempotency_key: str, volume: float | None = None, deviation: int = 20,
+    password: str | None = None, server: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    _require_trading()
+    return _send(self, desk_calls.close_position(login, ticket, idempotency_key, volume, deviation), password, server)
+
+
+@declared("mt5.close_positions", **RETRYING)
+def close_positions(
+    self: Task, login: int, idempotency_key: str, symbol: str | None = None, magic: int | None = None,
+    password: str | None = None, server: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    _require_trading()
+    batch = desk_calls.batch(login, idempotency_key, symbol, magic)
     rt = get_runtime()
     password = open_credential(password, rt.settings)
-    task_id = str(self.request.id or f"local-{id(self)}")
-    answer = rt.desk.send(intent, task_id, password=password, server=server, attempt=attempt_of(self))
+    answer = rt.desk.close_positions(batch, _task_id(self), password=password, server=server, attempt=attempt_of(self))
+    return recorded(batch.login, answer)
+
+
+@declared("mt5.modify_position", **RETRYING)
+def modify_position(
+    self: Task, login: int, ticket: int, sl: float, tp: float, idempotency_key: str, password: str | None = None,
+    server: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    _require_trading()
+    return _send(self, desk_calls.modify_position(login, ticket, sl, tp, idempotency_key), password, server)
+
+
+@declared("mt5.cancel_order", **RETRYING)
+def cancel_order(
+    self: Task, login: int, ticket: int, idempotency_key: str, password: str | None = None, server: str | None = None
+) -> dict[str, Any]:
+    _require_trading()
+    return _send(self, desk_calls.cancel_order(login, ticket, idempotency_key), password, server)
+
+
+def _send(self: Task, intent: OrderIntent, password: str | None, server: str | None) -> dict[str, Any]:
+    """``intent`` through the order desk: at most once per key, the outcome recorded and announced."""
+    rt = get_runtime()
+    password = open_credential(password, rt.settings)
+    answer = rt.desk.send(intent, _task_id(self), password=password, server=server, attempt=attempt_of(self))
     return recorded(intent.login, answer)
+
+
+def _task_id(self: Task) -> str:
+    return str(self.request.id or f"local-{id(self)}")
 
 
 @declared("mt5.order_result", bind=True)

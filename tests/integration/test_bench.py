@@ -20,7 +20,7 @@ from harness.env import clean_environ
 pytestmark = pytest.mark.integration  # starts processes of its own (subprocesses, servers), not through fixtures
 
 REPO = Path(__file__).resolve().parents[2]
-RATIO = re.compile(r"^([PCDS]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
+RATIO = re.compile(r"^([PCDST]\d) ratio: .+ = [\d.e+-]+ \(target [<>]= [\d.]+x?: (met|NOT met)\)$", re.M)
 
 SCRIPTS = [
     ("bench.p1_pooled_vs_naive", "P1", "p1_pooled_vs_naive.png"),
@@ -32,6 +32,7 @@ SCRIPTS = [
     ("bench.d1_rates_transfer", "D1", "d1_rates_transfer.png"),
     ("bench.d2_bridge_call", "D2", None),
     ("bench.s1_streams", "S1", "s1_streams.png"),
+    ("bench.t1_order_send", "T1", None),
 ]
 
 

@@ -118,7 +118,8 @@ def test_hostile_keys_never_shape_redis_key_names(redis_url: str) -> None:
     hostile = "*\r\nFLUSHALL\r\n:{}mt5:workers"
     assert j.claim(4, hostile, "fp", attempt()) == "claimed"
     names = r.keys("*")
-    assert sorted(names) == sorted([j.record_key(4, hostile), j.pending_key])  # the record, and the keys not done
+    # the record, the keys not done, the journal's epoch, the worker's incarnation
+    assert sorted(names) == sorted([j.record_key(4, hostile), j.pending_key, j.epoch_key, j.incarnation_key("w1@h")])
     assert "FLUSHALL" not in j.record_key(4, hostile)
     assert r.zrange(j.pending_key, 0, -1) == [j.record_key(4, hostile)]
     record = j.read(4, hostile)

@@ -119,3 +119,20 @@ def test_trade_kill(tmp_path: Path) -> None:
     assert outcome.figure("chaos events (worker SIGKILLs / warm restarts / bridge restarts)") != "0 / 0 / 0"
     reconciled = int(str(outcome.figure("answers by source (sent / recorded / reconciled)")).split(" / ")[2])
     assert reconciled > 0  # replies were lost after execution, and found again
+    assert 40 == outcome.figure("keys whose outcome is in its account's trade events stream exactly once")
+
+
+@pytest.mark.parametrize("how", trade_kill.LOSSES)
+def test_trade_kill_with_the_records_lost(tmp_path: Path, how: str) -> None:
+    """The order records' Redis restarted without persistence, or flushed, while orders are in flight: 0 duplicates,
+    and every key's outcome readable afterwards, from the record or found in the account (docs/trading.md)."""
+    outcome = trade_kill.run(quick=True, logs=tmp_path, records_lost=how)
+    _check(outcome, tmp_path)
+    assert 0 == outcome.duplicates
+    assert outcome.figure(next(label for label, _ in outcome.figures if label.startswith("records lost"))) >= 1
+    assert 60 == outcome.figure("keys whose outcome is readable afterwards")
+    found = str(
+        outcome.figure("read-back: each key sent once more (recorded / found in the account / sent / no answer)")
+    )
+    assert int(found.split(" / ")[1]) > 0  # records were lost for executed orders, and each was found, not resent
+    assert 60 == outcome.figure("keys whose outcome is in its account's trade events stream exactly once")

@@ -32,9 +32,10 @@ class SymbolSpec:
     always_open: bool = False  # crypto trades every hour of the week
     selected: bool = True  # in Market Watch when the terminal starts
     ticks_per_hour: int = 900  # mean extra ticks per hour on top of the minimum, before the activity curve
-    swap_long: float = 0.0
+    swap_long: float = 0.0  # points per lot per rollover (SYMBOL_SWAP_MODE_POINTS)
     swap_short: float = 0.0
     stops_level: int = 0
+    commission: float = 0.0  # per lot on each deal, in the profit currency (a group setting on real servers)
 
     @property
     def point(self) -> float:
@@ -59,9 +60,10 @@ SYMBOLS: tuple[SymbolSpec, ...] = (
                500.0, 0.01, "EUR", "GBP", "EUR", c.SYMBOL_CALC_MODE_FOREX, c.SYMBOL_FILLING_FOK, selected=False),
     SymbolSpec("XAUUSD", "Gold vs US Dollar", "Metals\\XAUUSD", 2, 2350.00, 0.0022, 30, 100.0, 0.01, 100.0, 0.01,
                "XAU", "USD", "USD", c.SYMBOL_CALC_MODE_FOREX, c.SYMBOL_FILLING_FOK | c.SYMBOL_FILLING_IOC,
-               swap_long=-45.1, swap_short=22.8, stops_level=10),
+               swap_long=-45.1, swap_short=22.8, stops_level=10, commission=3.0),
     SymbolSpec("US500", "US 500 Cash Index", "Indices\\US500", 2, 5200.00, 0.0018, 50, 1.0, 0.1, 100.0, 0.1,
-               "USD", "USD", "USD", c.SYMBOL_CALC_MODE_CFDLEVERAGE, c.SYMBOL_FILLING_IOC, ticks_per_hour=1200),
+               "USD", "USD", "USD", c.SYMBOL_CALC_MODE_CFDLEVERAGE, c.SYMBOL_FILLING_IOC, ticks_per_hour=1200,
+               commission=0.5),
     SymbolSpec("BTCUSD", "Bitcoin vs US Dollar", "Crypto\\BTCUSD", 2, 65_000.00, 0.0065, 2500, 1.0, 0.01, 10.0, 0.01,
                "BTC", "USD", "USD", c.SYMBOL_CALC_MODE_CFD, c.SYMBOL_FILLING_FOK | c.SYMBOL_FILLING_IOC,
                always_open=True, ticks_per_hour=600),
