@@ -75,6 +75,7 @@ class Fleet:
         self.env = child_env(base | dict(env or {}))
         self.processes: list[Process | ManagedProcess] = []  # in start order; stopped in reverse
         self.workers: list[WorkerProcess] = []
+        self._queues_declared = False
         # Refreshable (celeryconfig's own router is not): a script that writes the registry can re-read it now.
         self.router = AffinityRouter.from_settings(self.settings())
         self.app = self.client_app(results)
@@ -135,7 +136,12 @@ class Fleet:
         worker = WorkerProcess(name, env, self.log_dir, host=self.host, args=self.worker_args, bridge=bridge)
         self.processes.append(worker)
         self.workers.append(worker)
-        return worker.start(wait)
+        # On RabbitMQ the fleet's first worker starts alone: it declares the shared quorum queues, and RabbitMQ 3.x
+        # can stall one of several connections declaring the same new quorum queue at once (it never gets ready).
+        first_on_rabbitmq = self.broker_url.startswith("amqp") and not self._queues_declared
+        worker.start(wait or first_on_rabbitmq)
+        self._queues_declared = True
+        return worker
 
     def start_workers(self, names: Sequence[str], **settings: Any) -> list[WorkerProcess]:
         """Workers with the same settings, started together (their start-ups overlap), each ready and registered."""

@@ -37,6 +37,7 @@ EVICT_ROUTE = {
 # RabbitMQ refuses with PRECONDITION_FAILED. The other shared queues ("celery") are where plain Celery clients
 # publish, declared exactly as Celery's defaults declare them (is_plain_queue), so such a client needs no setting.
 QUORUM = {"x-queue-type": "quorum"}
+SWEEP_EXPIRES_FLOOR = 10.0  # seconds
 AMQP_EXCHANGE_TYPE = "topic"
 # Seconds between AMQP heartbeats: a worker whose host or network died, rather than its process, is noticed by
 # RabbitMQ (which then requeues what it held) after about two missed heartbeats.
@@ -142,7 +143,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "mt5-evict-idle": {
                 "task": "mt5.evict_idle",
                 "schedule": settings.idle_sweep_interval,
-                "options": {"expires": settings.idle_sweep_interval},  # a sweep nobody ran in time is moot
+                # A sweep a busy worker takes a little late still logs out what is idle by then; one still queued
+                # after several intervals is moot (later ones do its work), so it expires rather than pile up.
+                "options": {"expires": max(settings.idle_sweep_interval, SWEEP_EXPIRES_FLOOR)},
             }
         },
     } | (_rabbitmq(settings) if settings.broker_is_rabbitmq else _redis(settings))
