@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from bench.harness import Account
 from mt5_worker.settings import Settings
 
-LOGIN_TARGET, BOUND_TARGET = 0.2, 2.0
+BOUND_TARGET = 2.0
 BALANCE_TARGET, BALANCED_LOGINS_TARGET = 1.2, 1.2
 # (d)'s MT5_ROUTING_LOAD_FACTOR and MT5_ROUTING_LOAD_FLOOR: the defaults
 LOAD_FACTOR, LOAD_FLOOR = (

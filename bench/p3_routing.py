@@ -39,7 +39,6 @@ from bench.p3_results import (
     BALANCED_LOGINS_TARGET,
     BOUND_TARGET,
     LOAD_FLOOR,
-    LOGIN_TARGET,
     VARIANTS,
     Outcome,
     Results,
@@ -107,10 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"(c) in the wall run: {r.batch_note()}")
     print(f"(d) logins under its own placement's bound: {r.placed_bound('d'):,}; wall / balanced ideal: " +
           ", ".join(f"({k}) {r.walls[k].balance:.2f}" for k in "bcd" if r.walls[k].balance))  # fmt: skip
-    for over, target in (("a", LOGIN_TARGET), ("bound", BOUND_TARGET)):
-        value = r.ratio("c", over)
-        what = "round-robin" if over == "a" else "lower-bound"
-        print(report.ratio_line("P3", f"batched / {what} logins", value, f"<= {target:g}x", value <= target))
+    value = r.ratio("c", "bound")
+    print(f"batched / round-robin logins: {r.ratio('c', 'a'):.3f} (no target: the lower bound itself is most of it)")
+    print(report.ratio_line("P3", "batched / lower-bound logins", value, f"<= {BOUND_TARGET:g}x",
+                            value <= BOUND_TARGET))  # fmt: skip
     balance, logins = r.walls["d"].balance or 0.0, r.ratio("d", "bound")
     print(report.ratio_line("P3", "bounded-load wall / balanced ideal", balance, f"<= {BALANCE_TARGET:g}x",
                             balance <= BALANCE_TARGET))  # fmt: skip

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from mt5_worker.settings import Settings
 
-P99_TARGET, P50_TARGET = 1.0, 0.5  # (d) / (a) at 90% load
+P99_TARGET = 1.2  # at 90% load, in every regime: the default's p99 / the best variant's p99
+CAPACITY_TARGET = 1.0  # in every regime: the default's capacity / round-robin's
 LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults
 LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
 
@@ -27,7 +28,29 @@ VARIANTS = (
     Variant("b", "affinity FIFO", routed=True, window=1, load_factor=0.0),
     Variant("c", "affinity + batching", routed=True, window=50, load_factor=0.0),
     Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=LOAD_FACTOR),
+    Variant("e", "shared queue + batching", routed=False, window=50, load_factor=0.0),
 )
+DEFAULT = "d"  # the variant a deployment gets with every setting at its default
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A traffic shape: Zipf(``skew``) over ``accounts`` (0 = uniform)."""
+
+    key: str
+    name: str
+    accounts: int
+    skew: float
+
+
+REGIMES = {
+    r.key: r
+    for r in (
+        Regime("base", "200 accounts, Zipf 1.1", 200, 1.1),
+        Regime("hot", "20 accounts, Zipf 1.5 (a few carry most traffic)", 20, 1.5),
+        Regime("wide", "2,000 accounts, Zipf 0.3 (near-uniform)", 2000, 0.3),
+    )
+}
 
 
 @dataclass
@@ -43,12 +66,31 @@ class Run:
 
 @dataclass(frozen=True)
 class Setup:
-    accounts: int
     workers: int
     scale: float
     seconds: float
-    capacity: float
     loads: tuple[float, ...]
     quick: bool
     factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
     floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
+
+
+@dataclass
+class RegimeRuns:
+    """One regime's measurements: each variant's capacity (req/s draining a backlog) and its runs by load."""
+
+    regime: Regime
+    accounts: int  # as run (--quick shrinks the regimes)
+    capacity: dict[str, float]  # variant key -> req/s
+    runs: dict[tuple[str, float], Run]
+
+    def best(self, load: float, q: float = 99) -> str:
+        return min((key for key, lo in self.runs if lo == load), key=lambda k: self.runs[k, load].pct(q))
+
+    def p99_ratio(self, load: float = 0.9) -> float:
+        """The default's p99 / the best variant's p99 at ``load``."""
+        return self.runs[DEFAULT, load].pct(99) / self.runs[self.best(load), load].pct(99)
+
+    def capacity_ratio(self) -> float:
+        """The default's capacity / round-robin FIFO's."""
+        return self.capacity[DEFAULT] / self.capacity["a"]

@@ -1,5 +1,7 @@
 """What every connection to the bridge shares: the terminal, the one-call-at-a-time lock, the log, and the running
-of one port function for a peer (arguments checked plain, answer made plain, one ``mt5.bridge.call`` line).
+of one port function for a peer (arguments checked plain, answer made plain, and an ``mt5.bridge.call`` line for
+each failed call, and for every call at ``MT5_LOG_LEVEL=DEBUG``: the worker's manager already logs every SDK call,
+and a line per successful call was the largest part of a bridge call's cost).
 
 The service (:mod:`~mt5_worker.bridge.service`) and its simulator control (:mod:`~mt5_worker.bridge.simulator_control`)
 both use it; neither knows the other's internals.
@@ -31,6 +33,7 @@ class BridgeCore:
         self.lock = threading.Lock()
         self.allowed = frozenset(FUNCTIONS) | (frozenset(control) if allow_simulator_control else frozenset())
         self.log = get_logger("mt5_worker.bridge").bind(backend=getattr(terminal, "backend", "?"))
+        self.log_every_call = settings.log_level == "DEBUG"  # decided once: the check costs on every call
 
     def call(self, peer: str, function: str, arguments: dict[str, Any]) -> Reply:
         """Run one port function under the lock; ``(plain result, last_error)``, logged without the password."""
@@ -47,9 +50,11 @@ class BridgeCore:
                 waited = time.perf_counter() - started
                 result, error = self._run(spec, args, kwargs)
         ok = result is not None and result is not False
+        if ok and not self.log_every_call:
+            return result, error
         login, server = arguments.get("login"), arguments.get("server")
         self.log.log(
-            logging.INFO if ok else logging.WARNING,
+            logging.DEBUG if ok else logging.WARNING,
             "mt5.bridge.call",
             function=function,
             login=login if type(login) is int else None,

@@ -17,6 +17,7 @@ from kombu.entity import Exchange, Queue
 
 from mt5_worker.fleet.routing import AffinityRouter
 from mt5_worker.settings import SHARED_QUEUE, Settings
+from mt5_worker.worker.json_codec import use_orjson
 from mt5_worker.worker.result_backend import BACKEND
 
 # kombu's Redis transport knows an exchange is fan-out only after the sending process declared it: without
@@ -89,7 +90,9 @@ def redelivery_bound(settings: Settings) -> float:
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    """Every Celery setting of the app, for ``config_from_object``."""
+    """Every Celery setting of the app, for ``config_from_object``; Celery's ``json`` is then served by orjson in
+    this process (:mod:`mt5_worker.worker.json_codec`)."""
+    use_orjson()
     return {
         "broker_url": settings.broker_url,
         "result_backend": settings.result_backend,
@@ -98,6 +101,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "override_backends": {"redis": BACKEND, "rediss": BACKEND},
         "broker_connection_retry_on_startup": True,
         # JSON only: task arguments and results are plain data; nothing pickled is ever accepted from the broker.
+        # Plain JSON on the wire, encoded with orjson here (json_codec), so any client reads it with its own.
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

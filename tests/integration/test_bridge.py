@@ -258,15 +258,30 @@ def test_calls_from_many_clients_reach_the_terminal_one_at_a_time_and_are_logged
     assert failures == []
     assert sim.max_concurrent_calls == 1
     assert sim.calls["login"] == 4 * 16
+    # At the default level the bridge logs the failed calls only: the four refused logins (and any account_info
+    # another thread's refused login left without an account), each a warning.
     calls = bridge_process.events("mt5.bridge.call", since=offset)
-    assert len(calls) == 1 + 4 * 31
-    keys = {"function", "login", "server", "duration_ms", "ok", "mt5_code", "mt5_message", "peer"}
+    keys = {"function", "login", "server", "duration_ms", "wait_ms", "ok", "mt5_code", "mt5_message", "peer"}
     assert all(keys <= set(e) for e in calls)
-    refused = [e for e in calls if e["function"] == "login" and e["mt5_code"] == -6]
+    assert all((e["ok"], e["level"]) == (False, "warning") for e in calls)
+    refused = [e for e in calls if e["function"] == "login"]
+    assert [-6] * 4 == [e["mt5_code"] for e in refused]
     assert {e["login"] for e in refused} == {a.login for a in DEMO_ACCOUNTS[:4]}
-    assert all(e["level"] == "warning" and e["server"] for e in refused)
+    assert all(e["server"] for e in refused)
     assert secret not in bridge_process.log_text()
     sim.close()
+
+
+def test_at_debug_level_the_bridge_logs_every_call(bridge_factory: BridgeFactory) -> None:
+    bridge = bridge_factory(env={"MT5_LOG_LEVEL": "DEBUG"})
+    terminal = bridge.terminal()
+    assert terminal.initialize() is True
+    assert terminal.login(*creds(A)) is True
+    assert terminal.account_info() is not None
+    calls = [(e["function"], e["ok"], e["level"]) for e in bridge.events("mt5.bridge.call")]
+    assert [("initialize", True, "debug"), ("login", True, "debug"), ("account_info", True, "debug")] == calls
+    assert A.password.get_secret_value() not in bridge.log_text()
+    terminal.close()
 
 
 # --- MT5_BRIDGE_TIMEOUT ----------------------------------------------------------------------------------
