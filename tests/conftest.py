@@ -75,7 +75,7 @@ INTEGRATION_FOLDER = Path(__file__).resolve().parent / "integration"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getvalue("dist") == "loadgroup" and not _xdist_can_group():
+    if config.getoption("dist", default=None) == "loadgroup" and not _xdist_can_group():
         # The modules that share one stack per module would each start it in every xdist process, and their
         # tests would interleave: slower, and not what they were written for.
         raise pytest.UsageError(

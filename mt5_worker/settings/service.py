@@ -135,6 +135,14 @@ class ServiceSettings(BaseSettings):
 
     log_format: Literal["json", "console"] = _alias("MT5_LOG_FORMAT", "json or console", "json")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = _alias("MT5_LOG_LEVEL", "log level", "INFO")
+    result_repr_maxsize: int = _alias(
+        "MT5_RESULT_REPR_MAXSIZE",
+        "characters of a task's result in the worker's success log line and task-succeeded event (Flower); the "
+        "result itself is whole in the result backend (16-100000)",
+        128,
+        ge=16,
+        le=100_000,
+    )
     metrics_port: int = _alias(
         "MT5_METRICS_PORT", "port of the worker's Prometheus /metrics endpoint, 0 = off (0-65535)", 0, ge=0, le=65535
     )

@@ -1,5 +1,6 @@
 """The app's task class: :class:`~mt5_worker.worker.redaction.RedactingTask` (arguments shown redacted everywhere),
-and retries of a plain client's requests routed as ``MT5Client`` sends them.
+a bounded representation of results in logs and events, and retries of a plain client's requests routed as
+``MT5Client`` sends them.
 
 On RabbitMQ a plain client's queue (``celery``, by Celery's defaults) is on a direct exchange, which RabbitMQ's
 delayed delivery cannot route through (kombu.transport.native_delayed_delivery): a retry sent back there would be
@@ -22,6 +23,14 @@ from mt5_worker.worker.settings import worker_settings
 
 class MT5Task(RedactingTask):
     """Every ``mt5.*`` task's class (``task_cls`` of the app)."""
+
+    @property
+    def resultrepr_maxsize(self) -> int:  # a class attribute in Celery
+        """How much of a result Celery's success log line and ``task-succeeded`` event show
+        (``MT5_RESULT_REPR_MAXSIZE``): Celery computes that text for every task whatever the log level, and for a
+        28-field account its default 1,024 characters cost about as much as the rest of Celery's work on the
+        result (P2 in docs/performance.md)."""
+        return worker_settings().result_repr_maxsize
 
     def signature_from_request(
         self, request: Any = None, args: Any = None, kwargs: Any = None, queue: Any = None, **options: Any

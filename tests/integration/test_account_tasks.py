@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
+from mt5_worker.cli.devstack import wait_for
 from mt5_worker.simulator import DEMO_ACCOUNTS
 from mt5_worker.terminal.records import TradeDeal, TradePosition
 from tests.celery_fixtures import Stack
@@ -95,3 +96,21 @@ def test_async_client_account_reads(shared_stack: Stack) -> None:
     deals_a, deals_b = asyncio.run(main())
     assert owned(A.login, deals_a) and owned(B.login, deals_b)
     assert not {d["ticket"] for d in deals_a} & {d["ticket"] for d in deals_b}
+
+
+def test_a_result_is_whole_for_the_client_and_cut_short_in_the_workers_log(shared_stack: Stack) -> None:
+    worker = shared_stack.workers[0]
+    offset = worker.log_size()
+    client = MT5Client(app=shared_stack.app, settings=shared_stack.settings())
+    info = client.account_info(A.login, A.server, secret(A.login))
+    client.close()
+    assert 28 == len(info) and A.login == info["login"]
+
+    def success_line() -> str | None:
+        lines = worker.log_text(since=offset).splitlines()
+        return next((x for x in lines if "mt5.account_info[" in x and " succeeded in " in x), None)
+
+    line = wait_for(success_line, 10, "the worker's success line")  # written just after the result is stored
+    shown = line.split("s: ", 1)[1]  # "... Task mt5.account_info[id] succeeded in 0.01s: {'login': ...}"
+    assert shown.startswith(f"{{'login': {A.login}, ") and "...'" in shown
+    assert len(shown) < 128 + 20 < len(repr(info))  # MT5_RESULT_REPR_MAXSIZE's default, and saferepr's closing
