@@ -3,6 +3,7 @@
 - :mod:`.app`: the Celery app (``celery -A mt5_worker.worker.app``), its first bootstep and lifecycle signals;
 - :mod:`.settings`: this worker process's ``Settings``, read once for the modules Celery imports by name;
 - :mod:`.celery_config`: Celery's configuration computed from the settings, per broker (Redis or RabbitMQ);
+- :mod:`.json_codec`: Celery's ``json`` served by orjson, the same plain JSON on the wire;
 - :mod:`.tasks`: the ``mt5.*`` tasks of the task table, with autoretry of transient failures;
 - :mod:`.trading_tasks`: ``mt5.order_send`` and ``mt5.order_result``, off unless ``MT5_TRADING_ENABLED``;
 - :mod:`.runtime`: what one worker process owns: the manager, the session store, the sweep, the order desk;

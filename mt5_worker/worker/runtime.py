@@ -60,6 +60,9 @@ class WorkerRuntime:
         self._clock = clock
         self._resync = True  # reconcile Redis with the pool before the next write (start, or after an outage)
         self._written: dict[int, float] = {}  # login -> the last-used time Redis has for it
+        # The start-up thread reconciles Redis with the pool while tasks may already write to it: a reconcile
+        # must not write a snapshot of the pool taken before a task's write and so undo it.
+        self._store_lock = threading.RLock()
         self.metrics_server: MetricsServer | None = None
 
     @classmethod
@@ -104,36 +107,38 @@ class WorkerRuntime:
         """Write a used session's last-used time (one pipelined round trip), at most once per
         ``MT5_SESSION_WRITE_INTERVAL`` per session: the round trip is most of a request's own cost, and the
         sweep does not need more precision, because the pool confirms every candidate it finds in Redis."""
-        if self._resync:
-            self._sync()
-            return
-        if info is None:
-            return
-        written = self._written.get(info.login)
-        if written is not None and info.last_used - written < self.settings.session_write_interval:
-            return
-        if self.store.record([info]):
-            self._written[info.login] = info.last_used
-        else:
-            self._resync = True
+        with self._store_lock:
+            if self._resync:
+                self._sync()
+                return
+            if info is None:
+                return
+            written = self._written.get(info.login)
+            if written is not None and info.last_used - written < self.settings.session_write_interval:
+                return
+            if self.store.record([info]):
+                self._written[info.login] = info.last_used
+            else:
+                self._resync = True
 
     def sweep(self, now: float | None = None) -> list[int]:
         """Log out sessions idle past the timeout; Redis finds the candidates, the pool has the last word."""
-        now = self._clock() if now is None else now
-        candidates = self.store.expired(now - self.settings.idle_timeout)
-        if candidates is None:  # Redis down: the pool itself is the index
-            self._resync = True
-            return self.manager.evict_idle(now)
-        evicted = self.manager.evict_idle(now, logins=candidates)
-        held = [s for s in map(self.manager.session, candidates) if s is not None]
-        # Evicted, or listed by a previous process: drop. Still held but used since (Redis lagged): rewrite.
-        dropped = set(candidates) - {s.login for s in held}
-        self.store.remove(dropped)
-        if self.store.record(held):
-            self._written.update({s.login: s.last_used for s in held})
-        for login in dropped:
-            self._written.pop(login, None)
-        return evicted
+        with self._store_lock:
+            now = self._clock() if now is None else now
+            candidates = self.store.expired(now - self.settings.idle_timeout)
+            if candidates is None:  # Redis down: the pool itself is the index
+                self._resync = True
+                return self.manager.evict_idle(now)
+            evicted = self.manager.evict_idle(now, logins=candidates)
+            held = [s for s in map(self.manager.session, candidates) if s is not None]
+            # Evicted, or listed by a previous process: drop. Still held but used since (Redis lagged): rewrite.
+            dropped = set(candidates) - {s.login for s in held}
+            self.store.remove(dropped)
+            if self.store.record(held):
+                self._written.update({s.login: s.last_used for s in held})
+            for login in dropped:
+                self._written.pop(login, None)
+            return evicted
 
     def stats(self) -> dict[str, Any]:
         sessions = self.store.sessions()
@@ -155,9 +160,10 @@ class WorkerRuntime:
         self.manager.shutdown()
 
     def _sync(self) -> None:
-        held = self.manager.sessions()
-        self._resync = self.store.reconcile(held) is None
-        self._written = {} if self._resync else {s.login: s.last_used for s in held}
+        with self._store_lock:
+            held = self.manager.sessions()
+            self._resync = self.store.reconcile(held) is None
+            self._written = {} if self._resync else {s.login: s.last_used for s in held}
 
 
 _lock = threading.Lock()

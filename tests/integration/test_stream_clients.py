@@ -26,7 +26,7 @@ from tests.celery_fixtures import Stack
 pytestmark = pytest.mark.market_hours  # reads the market: see docs/testing.md#time
 
 SERVER = "MetaQuotes-Demo"
-RATE = 100.0  # ticks come in bursts: a few quiet seconds still hold enough of them to compare
+RATE = 200.0  # ticks come in bursts: a few quiet seconds still hold enough of them to compare
 FEED = {"MT5_FEED_LOGIN": 10000001, "MT5_FEED_PASSWORD": "demo-10000001", "MT5_FEED_SERVER": SERVER,
         "MT5_SIMULATOR_TICK_RATE": RATE, "MT5_STREAM_RETENTION": 60}  # fmt: skip
 
