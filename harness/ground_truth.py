@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from harness.env import clock_offset
 from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+from mt5_worker.streams.ids import EntryId
 from mt5_worker.terminal import constants as c
 
 
@@ -44,3 +45,10 @@ def ticks(sim: SimulatedTerminal, symbol: str, start_ms: int, end_ms: int) -> li
         if start_ms <= ms <= end_ms:
             out.append(Tick(f"{ms}-{seq}", ms, float(t["bid"]), float(t["ask"])))
     return out
+
+
+def ticks_through(sim: SimulatedTerminal, symbol: str, start_ms: int, last_id: str) -> list[Tick]:
+    """``symbol``'s ticks from ``start_ms`` through the entry ``last_id``: what a reader that stopped there is owed.
+    Several ticks may share a millisecond, so the ticks of ``last_id``'s millisecond after it are not."""
+    last = EntryId.parse(last_id)
+    return [t for t in ticks(sim, symbol, start_ms, last.ms) if EntryId.parse(t.id) <= last]

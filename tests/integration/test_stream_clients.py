@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 import redis
 
-from harness.env import clock_offset, simulated_now
+from harness import ground_truth
+from harness.env import simulated_now
 from mt5_worker import AsyncMT5Client, InvalidRequestError, MT5Client
 from mt5_worker.cli.devstack import wait_for
 from mt5_worker.client import streaming
-from mt5_worker.simulator import SimulatedTerminal
 from mt5_worker.streams import subscriptions
+from mt5_worker.streams.ids import EntryId
 from mt5_worker.streams.keys import subscribers_key, ticks_key
-from mt5_worker.terminal import constants as c
 from tests.celery_fixtures import Stack
 
 pytestmark = pytest.mark.market_hours  # reads the market: see docs/testing.md#time
@@ -31,12 +31,14 @@ FEED = {"MT5_FEED_LOGIN": 10000001, "MT5_FEED_PASSWORD": "demo-10000001", "MT5_F
         "MT5_SIMULATOR_TICK_RATE": RATE, "MT5_STREAM_RETENTION": 60}  # fmt: skip
 
 
-def truth(symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, float, float]]:
-    sim = SimulatedTerminal(clock_offset=clock_offset(), tick_rate=RATE)
-    assert sim.initialize(login=10000001, password="demo-10000001", server=SERVER)
-    ticks = sim.copy_ticks_range(symbol, start_ms // 1000, end_ms // 1000 + 1, c.COPY_TICKS_ALL)
-    return [(int(t["time_msc"]), float(t["bid"]), float(t["ask"])) for t in ticks
-            if start_ms <= t["time_msc"] <= end_ms]  # fmt: skip
+def truth(symbol: str, start_ms: int, last_id: str) -> list[ground_truth.Tick]:
+    """The ticks from ``start_ms`` through the entry ``last_id`` where a reader stopped (not the later ticks of its
+    millisecond: a reader that stops at the first tick of a burst's millisecond is owed only that one)."""
+    return ground_truth.ticks_through(ground_truth.terminal(SERVER, RATE), symbol, start_ms, last_id)
+
+
+def seen(got: list[dict[str, Any]]) -> list[tuple[str, int, float, float]]:
+    return [(t["id"], t["time_msc"], t["bid"], t["ask"]) for t in got]
 
 
 def test_async_ticks_resume_exactly_from_the_last_id_after_the_consumer_stopped(simulator_stack: Stack) -> None:
@@ -61,10 +63,9 @@ def test_async_ticks_resume_exactly_from_the_last_id_after_the_consumer_stopped(
             return first + second
 
     got = asyncio.run(main())
-    end_ms = got[-1]["time_msc"]
-    expected = truth("EURUSD", start_ms, end_ms)
+    expected = truth("EURUSD", start_ms, got[-1]["id"])
     assert len(expected) >= 60, "too few ticks for the comparison to mean something"
-    assert expected == [(t["time_msc"], t["bid"], t["ask"]) for t in got]
+    assert expected == seen(got)
     assert len({t["id"] for t in got}) == len(got)
 
 
@@ -98,9 +99,9 @@ def test_an_iterator_from_the_past_misses_nothing_beside_one_from_the_future(sim
 
     future, past = asyncio.run(main())
     for got, start_ms in ((future, now_ms + 4_000), (past, now_ms - 2_000)):
-        expected = truth("EURUSD", start_ms, got[-1]["time_msc"])
+        expected = truth("EURUSD", start_ms, got[-1]["id"])
         assert len(expected) >= 30, "too few ticks for the comparison to mean something"
-        assert expected == [(t["time_msc"], t["bid"], t["ask"]) for t in got]
+        assert expected == seen(got)
 
 
 def test_hundreds_of_iterators_joining_at_once_share_a_few_redis_connections(simulator_stack: Stack) -> None:
@@ -125,9 +126,9 @@ def test_hundreds_of_iterators_joining_at_once_share_a_few_redis_connections(sim
             return got
 
     got = asyncio.run(main())
-    expected = truth("EURUSD", start_ms, max(g[-1]["time_msc"] for g in got))
+    expected = truth("EURUSD", start_ms, max((g[-1]["id"] for g in got), key=EntryId.parse))
     assert len(expected) >= 20, "too few ticks for the comparison to mean something"
-    assert all(expected[: len(g)] == [(t["time_msc"], t["bid"], t["ask"]) for t in g] for g in got)
+    assert all(expected[: len(g)] == seen(g) for g in got)
     assert all(g[-1]["time_msc"] >= start_ms + 2_000 for g in got)
     assert max(connections) <= streaming.CONNECTIONS + 5  # the feed's, this test's own
     assert len({id(t) for g in got for t in g}) == sum(map(len, got))  # decoded once, a dict of its own each
@@ -176,8 +177,8 @@ def test_a_blocking_reader_subscribes_while_it_iterates_and_leaves_nothing_behin
     assert 1 == r.zcard(subscribers_key(SERVER))
     iterator.close()  # its subscription goes at once
     assert 0 == r.zcard(subscribers_key(SERVER))
-    expected = truth("GBPUSD", start_ms, got[-1]["time_msc"])
-    assert len(expected) >= 20 and expected == [(t["time_msc"], t["bid"], t["ask"]) for t in got]
+    expected = truth("GBPUSD", start_ms, got[-1]["id"])
+    assert len(expected) >= 20 and expected == seen(got)
     client.close()
 
 

@@ -1,5 +1,6 @@
 """The streams' pure parts: entry IDs from tick times, the cursor that drops what a poll repeats, the M1 bars built
-from ticks, the gap a reader is owed, and a feed's polls of a simulated terminal against its exact ground truth."""
+from ticks, the gap a reader is owed, and a feed's polls of a simulated terminal against its exact ground truth (and
+that ground truth cut where a reader stopped)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness import ground_truth
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.feed import symbol_feed
 from mt5_worker.feed.symbol_feed import SymbolFeed
@@ -161,6 +163,24 @@ def test_a_feeds_polls_of_a_simulated_terminal_are_its_ticks_exactly(monkeypatch
         assert len(truth) >= 20, "too few ticks for the comparison to mean something"
         assert [(int(t["time_msc"]), float(t["bid"])) for t in truth] == [p[1:] for p in published]
         assert len({p[0] for p in published}) == len(published)
+
+
+def test_a_reader_that_stops_inside_a_millisecond_is_owed_none_of_its_later_ticks() -> None:
+    """The window of a test that failed: GBPUSD at 100 ticks/s holds five ticks at ...51946, and a reader from
+    ...49946 that stopped at the first of them (its first tick 2 s on) is owed 1,152 ticks, not the 1,156 up to
+    the end of that millisecond. The ground truth numbers each millisecond's ticks as the feed's cursor does."""
+    since_ms, stopped_at = 1796213049946, "1796213051946-0"
+    sim = SimulatedTerminal(clock=ManualClock(WEDNESDAY_NOON + 300), tick_rate=100.0)
+    assert sim.initialize(*(), login=creds(sim.accounts[0])[0], password=creds(sim.accounts[0])[1],
+                          server=creds(sim.accounts[0])[2])  # fmt: skip
+    owed = ground_truth.ticks_through(sim, "GBPUSD", since_ms, stopped_at)
+    up_to_its_millisecond = ground_truth.ticks(sim, "GBPUSD", since_ms, 1796213051946)
+    assert (1152, stopped_at) == (len(owed), owed[-1].id)
+    assert [f"1796213051946-{n}" for n in range(5)] == [t.id for t in up_to_its_millisecond[1151:]]
+    assert owed == up_to_its_millisecond[:1152]
+    window = sim.copy_ticks_range("GBPUSD", since_ms // 1000, 1796213052, c.COPY_TICKS_ALL)
+    as_published = [str(e) for e, t in TickCursor().new(window) if int(t["time_msc"]) >= since_ms]
+    assert [t.id for t in up_to_its_millisecond] == as_published[: len(up_to_its_millisecond)]
 
 
 def test_a_ticks_fields_are_the_same_from_a_numpy_record_and_from_a_mapping() -> None:
