@@ -31,7 +31,7 @@ from mt5_worker.streams.codec import tick_from, trade_from
 from mt5_worker.streams.hub import StreamHub
 from mt5_worker.streams.ids import EntryId, start_after
 from mt5_worker.streams.keys import subscribers_key, ticks_key, trades_key
-from mt5_worker.streams.positions import Source
+from mt5_worker.streams.positions import Source, first_ms
 from mt5_worker.streams.reader import follow
 
 Since = int | str | datetime | Mapping[str, int | str | datetime] | None
@@ -68,6 +68,12 @@ def _start(since: int | str | datetime | None) -> EntryId | None:
     return None if since is None else start_after(since)
 
 
+def wanted_from(sources: Mapping[Source, EntryId | None]) -> dict[str, int]:
+    """The first millisecond read of each symbol read from a time or an entry: what its subscription tells a feed
+    that has yet to start serving the symbol, so its stream begins early enough."""
+    return {s.symbol: first_ms(after) for s, after in sources.items() if s.symbol and after is not None}
+
+
 def _tick(fields: Mapping[str, str], source: Source, entry_id: str) -> dict[str, Any]:
     return tick_from(fields, source.symbol or "", entry_id)
 
@@ -97,7 +103,8 @@ class AsyncStreams:
         """
         sources = tick_sources(server, symbols, since)
         _, hub, subscribed = self._stream_reader(self.settings.effective_redis_url)
-        members = subscriptions.members([s.symbol for s in sources if s.symbol], subscriptions.subscriber_id())
+        symbols = [s.symbol for s in sources if s.symbol]
+        members = subscriptions.members(symbols, subscriptions.subscriber_id(), wanted_from(sources))
         await subscribed.add(server, members)
         try:
             async for item in hub.iterate(sources, _tick):
@@ -188,20 +195,20 @@ class Streams:
         """:meth:`AsyncStreams.stream_ticks`, blocking: ``for tick in client.stream_ticks(...)``."""
         sources = tick_sources(server, symbols, since)
         names = [s.symbol for s in sources if s.symbol]
-        subscriber = subscriptions.subscriber_id()
+        subscriber, since_ms = subscriptions.subscriber_id(), wanted_from(sources)
         client = self._stream_client(self.settings.effective_redis_url)
         refreshed = [0.0]
 
         def refresh() -> None:
             if time.monotonic() - refreshed[0] >= subscriptions.REFRESH:
-                subscriptions.subscribe(client, server, names, subscriber)
+                subscriptions.subscribe(client, server, names, subscriber, since=since_ms)
                 refreshed[0] = time.monotonic()
 
         try:
             yield from follow(client, sources, _tick, block=BLOCK, on_idle=refresh)
         finally:
             with contextlib.suppress(redis.RedisError):
-                subscriptions.unsubscribe(client, server, names, subscriber)
+                subscriptions.unsubscribe(client, server, names, subscriber, since=since_ms)
             client.close()
 
     def stream_trades(self, login: int, since: Since = None) -> Generator[dict[str, Any], None, None]:

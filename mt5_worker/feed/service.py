@@ -23,7 +23,7 @@ import redis
 
 from mt5_worker.errors import MT5Error, PermanentMT5Error, TransientMT5Error
 from mt5_worker.feed.lease import Lease
-from mt5_worker.feed.symbol_feed import SymbolFeed
+from mt5_worker.feed.symbol_feed import SymbolFeed, start_second
 from mt5_worker.logging import get_logger
 from mt5_worker.manager.connection_manager import MT5ConnectionManager
 from mt5_worker.streams import keys, publisher, subscriptions
@@ -120,12 +120,13 @@ class Feed:
         live = subscriptions.live(self.redis, self.server)
         self.subscribers = len(live)
         wanted = set(self.fixed) | {subscriptions.symbol_of(member) for member in live}
+        wanted_from = subscriptions.wanted_from(live)
         for gone in set(self.symbols) - wanted:
             del self.symbols[gone]
         behind = False
         with self.manager.acquire(self.account.login, self.account.password, self.account.server) as call:
             for symbol in sorted(wanted):
-                feed = self.symbols.get(symbol) or self._resume(symbol, call)
+                feed = self.symbols.get(symbol) or self._resume(symbol, call, wanted_from.get(symbol))
                 if feed is None:
                     continue
                 self.symbols[symbol] = feed
@@ -176,8 +177,9 @@ class Feed:
 
     # --- one symbol ---
 
-    def _resume(self, symbol: str, call: Callable[..., Any]) -> SymbolFeed | None:
-        """The symbol's feed from its streams' last entries (its forming bar rebuilt from the ticks stream)."""
+    def _resume(self, symbol: str, call: Callable[..., Any], wanted_ms: int | None = None) -> SymbolFeed | None:
+        """The symbol's feed from its streams' last entries (its forming bar rebuilt from the ticks stream); an
+        empty stream from its last quote, or from ``wanted_ms``, the first tick a subscriber reads, if earlier."""
         try:
             info = call("symbol_info", symbol)
         except MT5Error as exc:
@@ -187,12 +189,14 @@ class Feed:
         last = publisher.last_id(self.redis, ticks_key)
         if last is not None and int(info.time) * 1000 - last.ms > self.retention_ms:
             last = None  # served long ago: what retention would trim at once is not backfilled (readers get a gap)
-        feed = SymbolFeed(symbol, float(info.point), last, int(info.time))
+        start_s = start_second(int(info.time), wanted_ms, self.retention_ms)
+        feed = SymbolFeed(symbol, float(info.point), last, start_s)
         if last is not None:
             minute_start = last.ms // 60_000 * 60_000
             entries: list[tuple[Any, Any]] = self.redis.xrange(ticks_key, f"{minute_start}-0", str(last))  # type: ignore[assignment]
             feed.replay((EntryId.parse(i), _tick(f)) for i, f in entries)
-        self._log.info("mt5.feed.serving", symbol=symbol, resumes_after=str(last) if last else None)
+        self._log.info("mt5.feed.serving", symbol=symbol, resumes_after=str(last) if last else None,
+                       starts_at=None if last else start_s)  # fmt: skip
         return feed
 
     def _publish(self, symbol: str, ticks: list[tuple[EntryId, Any]], bars: list[tuple[EntryId, Any]]) -> None:

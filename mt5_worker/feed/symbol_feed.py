@@ -27,6 +27,14 @@ PAGES_PER_POLL = 20  # then the feed publishes what it has and polls again at on
 Call = Callable[..., Any]  # the manager's call(function, *args): an SDK call, raising its typed error
 
 
+def start_second(last_quote_s: int, wanted_ms: int | None, retention_ms: int) -> int:
+    """The second an empty stream starts from: the symbol's last quote's, or the earlier second of the first tick a
+    subscriber reads (``wanted_ms``), but nothing retention would trim at once."""
+    if wanted_ms is None or wanted_ms // 1000 >= last_quote_s:
+        return last_quote_s
+    return max(wanted_ms // 1000, (last_quote_s * 1000 - retention_ms) // 1000)
+
+
 @dataclass
 class Poll:
     """What one poll of a symbol found: new ticks and bars to publish, and whether more are waiting."""
@@ -38,7 +46,7 @@ class Poll:
 
 class SymbolFeed:
     """The cursor and the forming bar of one symbol's streams. ``last`` is the last entry of its ticks stream
-    (``None``: empty; then it starts from ``start_s``, the symbol's last quote time)."""
+    (``None``: empty; then it starts from ``start_s``, :func:`start_second`)."""
 
     def __init__(self, symbol: str, point: float, last: EntryId | None, start_s: int) -> None:
         self.symbol = symbol

@@ -6,8 +6,9 @@
 - ``mt5:trades:{login}``: one entry per ``mt5.order_send`` outcome;
 - ``mt5:streams:horizon``: hash, stream key -> the first millisecond it still holds (older entries were trimmed),
   what readers compare ``since`` with to report a gap;
-- ``mt5:streams:subscribers:{server}``: sorted set, member ``{symbol}\\n{subscriber}``, score = when the
-  subscription lapses unless refreshed (epoch seconds): the symbols a feed serves besides its fixed ones;
+- ``mt5:streams:subscribers:{server}``: sorted set, member ``{symbol}\\n{subscriber}`` (``\\n{since_ms}`` after
+  it for a reader from a time), score = when the subscription lapses unless refreshed (epoch seconds): the symbols
+  a feed serves besides its fixed ones, and where a stream it starts for them begins;
 - ``mt5:feed:leader:{server}`` (the leading feed's id, a lease) and ``mt5:feed:status:{server}`` (hash: ``leader``,
   ``updated``, ``symbols``, ``lag:{symbol}``): what ``mt5-worker status`` and the metrics read.
 

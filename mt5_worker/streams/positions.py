@@ -27,7 +27,7 @@ class Source:
 def gap(source: Source, after: EntryId, horizon_ms: int, first: EntryId | None) -> dict[str, Any] | None:
     """The gap event owed before reading ``source`` after ``after``, if entries from there may be gone: ``from_msc``
     (inclusive) to ``to_msc`` (exclusive: the first entry still there, or the horizon)."""
-    start = after.ms + (1 if after.seq == 2**64 - 1 else 0) if after != NOTHING else 0
+    start = first_ms(after)
     if start >= horizon_ms:
         return None
     end = min(first.ms, horizon_ms) if first is not None else horizon_ms
@@ -37,6 +37,11 @@ def gap(source: Source, after: EntryId, horizon_ms: int, first: EntryId | None) 
     if source.symbol is not None:
         event["symbol"] = source.symbol
     return event
+
+
+def first_ms(after: EntryId) -> int:
+    """The first millisecond whose entries a reader starting after ``after`` may want."""
+    return after.ms + (1 if after.seq == 2**64 - 1 else 0) if after != NOTHING else 0
 
 
 def past(owed: dict[str, Any], position: EntryId) -> EntryId:

@@ -4,13 +4,18 @@ A subscriber (an iterator of the clients, a web service's reader) adds ``{symbol
 ``mt5:streams:subscribers:{server}`` with the time it lapses as its score, and refreshes it well before then;
 closing the iterator removes it, and a process that dies leaves a member that lapses by itself. A feed serves the
 symbols of the members not lapsed, and removes lapsed ones (:func:`live_symbols`).
+
+A subscriber reading from a time or an entry (``since``) adds ``{symbol}\\n{subscriber}\\n{since_ms}``: a feed
+that starts serving the symbol then begins its empty stream at that millisecond's second (within the retention),
+not at the symbol's last quote, which may be later already; a stream only grows at its end, so what it does not
+begin with it never holds.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import redis
 
@@ -25,22 +30,40 @@ def subscriber_id() -> str:
     return uuid.uuid4().hex
 
 
-def members(symbols: Iterable[str], subscriber: str) -> list[str]:
-    return [f"{symbol}\n{subscriber}" for symbol in symbols]
+def members(symbols: Iterable[str], subscriber: str, since: Mapping[str, int] | None = None) -> list[str]:
+    """The members of ``subscriber``'s subscriptions to ``symbols``; ``since``: the first millisecond it reads of
+    each symbol it reads from a time or an entry (epoch ms), by symbol."""
+    since = since or {}
+    return [f"{symbol}\n{subscriber}" + (f"\n{since[symbol]}" if symbol in since else "") for symbol in symbols]
 
 
 def symbol_of(member: str) -> str:
     return member.split("\n", 1)[0]
 
 
-def subscribe(client: redis.Redis, server: str, symbols: Iterable[str], subscriber: str, ttl: float = TTL) -> None:
-    """Add or refresh ``subscriber``'s subscriptions to ``symbols``."""
+def wanted_from(listed: Iterable[str]) -> dict[str, int]:
+    """The earliest millisecond some subscriber reads of each symbol, among the members that say one."""
+    earliest: dict[str, int] = {}
+    for member in listed:
+        parts = member.split("\n")
+        if len(parts) == 3 and parts[2].isascii() and parts[2].isdigit():
+            earliest[parts[0]] = min(int(parts[2]), earliest.get(parts[0], int(parts[2])))
+    return earliest
+
+
+def subscribe(
+    client: redis.Redis, server: str, symbols: Iterable[str], subscriber: str, ttl: float = TTL,
+    since: Mapping[str, int] | None = None,
+) -> None:  # fmt: skip
+    """Add or refresh ``subscriber``'s subscriptions to ``symbols`` (read from ``since``, by symbol)."""
     until = time.time() + ttl
-    client.zadd(subscribers_key(server), dict.fromkeys(members(symbols, subscriber), until))
+    client.zadd(subscribers_key(server), dict.fromkeys(members(symbols, subscriber, since), until))
 
 
-def unsubscribe(client: redis.Redis, server: str, symbols: Iterable[str], subscriber: str) -> None:
-    listed = members(symbols, subscriber)
+def unsubscribe(
+    client: redis.Redis, server: str, symbols: Iterable[str], subscriber: str, since: Mapping[str, int] | None = None
+) -> None:
+    listed = members(symbols, subscriber, since)
     if listed:
         client.zrem(subscribers_key(server), *listed)
 

@@ -1,7 +1,8 @@
 """The clients' live streams against a real feed process and Redis: ``AsyncMT5Client.stream_ticks`` and
 ``MT5Client.stream_ticks`` give the trade server's ticks exactly (the simulator's ground truth), resume exactly from
-an entry ID after the consumer stopped, report a trimmed span as a gap event, subscribe while they iterate and
-leave nothing behind; bad arguments are refused before anything is read."""
+an entry ID after the consumer stopped, report a trimmed span as a gap event, subscribe while they iterate (from
+their ``since``, even before a feed serves the symbol) and leave nothing behind; bad arguments are refused before
+anything is read."""
 
 from __future__ import annotations
 
@@ -180,6 +181,24 @@ def test_a_blocking_reader_subscribes_while_it_iterates_and_leaves_nothing_behin
     expected = truth("GBPUSD", start_ms, got[-1]["id"])
     assert len(expected) >= 20 and expected == seen(got)
     client.close()
+
+
+def test_a_reader_from_seconds_ago_of_a_symbol_not_served_yet_gets_every_tick_since(simulator_stack: Stack) -> None:
+    """GBPUSD's stream begins when the feed first serves it, by then in a later second than the reader's ``since``:
+    the subscription says where the reader starts, and the stream begins there."""
+    simulator_stack.feed("feed", MT5_FEED_SYMBOLS="EURUSD", **FEED)
+    r = redis.Redis.from_url(simulator_stack.redis_url)
+    wait_for(lambda: r.xlen(ticks_key(SERVER, "EURUSD")), 30, "EURUSD ticks")
+    start_ms = int(simulated_now() * 1000) - 3_000
+
+    async def main() -> list[dict[str, Any]]:
+        async with AsyncMT5Client(simulator_stack.settings()) as client:
+            return await _take(client, "GBPUSD", start_ms, start_ms + 4_000)
+
+    got = asyncio.run(main())
+    expected = truth("GBPUSD", start_ms, got[-1]["id"])
+    assert len(expected) >= 30, "too few ticks for the comparison to mean something"
+    assert expected == seen(got)
 
 
 def test_a_since_older_than_the_retention_gets_a_gap_event_first(simulator_stack: Stack) -> None:

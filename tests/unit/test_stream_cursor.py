@@ -1,6 +1,6 @@
 """The streams' pure parts: entry IDs from tick times, the cursor that drops what a poll repeats, the M1 bars built
-from ticks, the gap a reader is owed, and a feed's polls of a simulated terminal against its exact ground truth (and
-that ground truth cut where a reader stopped)."""
+from ticks, the gap a reader is owed, a feed's polls of a simulated terminal against its exact ground truth (and that
+ground truth cut where a reader stopped), and where a feed starts the stream of a symbol a reader subscribes to."""
 
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness import ground_truth
+from mt5_worker.client.streaming import tick_sources, wanted_from
 from mt5_worker.errors import InvalidRequestError
 from mt5_worker.feed import symbol_feed
-from mt5_worker.feed.symbol_feed import SymbolFeed
+from mt5_worker.feed.symbol_feed import SymbolFeed, start_second
 from mt5_worker.simulator import SimulatedTerminal
-from mt5_worker.streams import codec
+from mt5_worker.streams import codec, subscriptions
 from mt5_worker.streams.bars import BarBuilder
 from mt5_worker.streams.cursor import TickCursor, TickOrderError
 from mt5_worker.streams.ids import EntryId, since_ms, start_after
@@ -181,6 +182,55 @@ def test_a_reader_that_stops_inside_a_millisecond_is_owed_none_of_its_later_tick
     window = sim.copy_ticks_range("GBPUSD", since_ms // 1000, 1796213052, c.COPY_TICKS_ALL)
     as_published = [str(e) for e, t in TickCursor().new(window) if int(t["time_msc"]) >= since_ms]
     assert [t.id for t in up_to_its_millisecond] == as_published[: len(up_to_its_millisecond)]
+
+
+def test_a_subscription_says_the_first_millisecond_its_reader_reads() -> None:
+    sources = tick_sources("S", ["EURUSD", "GBPUSD", "USDJPY"], {"GBPUSD": 1796212800123, "USDJPY": "1796212800500-2"})
+    assert {"GBPUSD": 1796212800123, "USDJPY": 1796212800500} == wanted_from(sources)  # EURUSD: live, from now
+    listed = subscriptions.members(["EURUSD", "GBPUSD"], "a", {"GBPUSD": 1796212800123})
+    listed += [*subscriptions.members(["GBPUSD"], "b", {"GBPUSD": 1796212799000}), "GBPUSD\nc\n²", "GBPUSD\nd\nx"]
+    assert ["EURUSD\na", "GBPUSD\na\n1796212800123"] == listed[:2]
+    assert {"EURUSD", "GBPUSD"} == {subscriptions.symbol_of(m) for m in listed}
+    assert {"GBPUSD": 1796212799000} == subscriptions.wanted_from(listed)  # the earliest; bad ones are ignored
+
+
+@pytest.mark.parametrize(
+    ("wanted_ms", "start_s"),
+    [
+        (None, 1_000),  # a live reader: from the last quote's second
+        (1_000_700, 1_000),  # a reader from after the last quote: the same
+        (997_400, 997),  # a reader from seconds ago: its second, every tick of which the stream will hold
+        (900_000, 940),  # from longer ago than the retention keeps: what would be trimmed at once is not read
+    ],
+)
+def test_an_empty_stream_starts_early_enough_for_its_subscribers(wanted_ms: int | None, start_s: int) -> None:
+    assert start_s == start_second(1_000, wanted_ms, retention_ms=60_000)
+
+
+def test_a_symbol_first_served_for_a_reader_from_seconds_ago_gets_every_tick_from_then() -> None:
+    """A reader subscribes to a symbol no feed serves yet, from a time in an earlier second than the symbol's last
+    quote by the time the feed starts it (a second boundary passes in between): the stream begins at the reader's
+    second, so it holds every tick the reader is owed."""
+    now = WEDNESDAY_NOON + 30.4
+    sim = SimulatedTerminal(clock=ManualClock(now), tick_rate=200.0)
+    assert sim.initialize(*(), login=creds(sim.accounts[0])[0], password=creds(sim.accounts[0])[1],
+                          server=creds(sim.accounts[0])[2])  # fmt: skip
+
+    def call(function: str, *args: Any) -> Any:
+        found = getattr(sim, function)(*args)
+        assert found is not None, sim.last_error()
+        return found
+
+    since = int(now * 1000) - 2_500
+    sources = tick_sources("S", "GBPUSD", since)
+    info = call("symbol_info", "GBPUSD")
+    assert int(info.time) > since // 1000
+    feed = SymbolFeed("GBPUSD", info.point, None, start_second(int(info.time), wanted_from(sources)["GBPUSD"], 60_000))
+    after = next(iter(sources.values()))
+    assert after is not None
+    read = [(str(e), int(t["time_msc"]), float(t["bid"])) for e, t in feed.poll(call).ticks if e > after]
+    owed = ground_truth.ticks(sim, "GBPUSD", since, int(now * 1000))
+    assert len(owed) >= 100 and [(t.id, t.time_msc, t.bid) for t in owed] == read
 
 
 def test_a_ticks_fields_are_the_same_from_a_numpy_record_and_from_a_mapping() -> None:
