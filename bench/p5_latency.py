@@ -50,8 +50,10 @@ from bench.p5_results import (
 from harness.accounts import write_accounts
 from mt5_worker.client.async_client import AsyncMT5Client
 from mt5_worker.fleet.routing import terminal_queue_name
+from mt5_worker.settings import Settings
 from mt5_worker.simulator.specs import LATENCY_PROFILES
 
+POOL_LIMIT = Settings.model_fields["pool_size"].metadata[-1].le  # MT5_CONNECTION_POOL_SIZE's maximum
 EMPTY_REGISTRY_DB = 15  # the round-robin client reads its registry here: nobody registers, so it routes nowhere
 
 
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="workers (default 4; quick 2)")
     parser.add_argument("--scale", type=float, help="realistic latency x this (default 0.1; quick 0.02)")
     parser.add_argument("--seed", type=int, default=5, help="traffic seed (default 5)")
+    parser.add_argument("--backlog", type=int, help="requests per capacity measurement (default 600; quick 40)")
     parser.add_argument("--factor", type=float, default=LOAD_FACTOR, help=f"(d)'s load factor (default {LOAD_FACTOR})")
     parser.add_argument("--floor", type=int, default=LOAD_FLOOR, help=f"(d)'s load floor (default {LOAD_FLOOR})")
     args = parser.parse_args(argv)
@@ -69,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     regimes = [REGIMES[k] for k in (["base"] if quick else args.regimes.split(","))]
     setup = Setup(workers=args.workers or (2 if quick else 4), scale=args.scale or (0.02 if quick else 0.1),
                   seconds=args.seconds or (0.5 if quick else 20.0), loads=(0.9,) if quick else (0.5, 0.9),
-                  quick=quick, factor=args.factor, floor=args.floor)  # fmt: skip
+                  quick=quick, factor=args.factor, floor=args.floor,
+                  backlog=args.backlog or (40 if quick else 600))  # fmt: skip
     variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key == "d" else v for v in VARIANTS]
     results = []
     with fleet(args.keep_logs) as f:
@@ -106,9 +110,11 @@ def run_regime(
     accts = accounts(n_accounts)
     latency = scaled(LATENCY_PROFILES["realistic"], setup.scale)
     file = write_accounts(f.log_dir / f"accounts-{regime.key}.json", specs(accts))
+    # Every account pooled in every worker, up to the pool's limit of 1,000: then (wide) a worker that sees
+    # every account, as round-robin and the shared queue make it, also pays for evictions.
     worker_settings = {"MT5_SIMULATOR_ACCOUNTS": file, "MT5_SIMULATOR_LATENCY": latency,
-                       "MT5_CONNECTION_POOL_SIZE": n_accounts}  # fmt: skip
-    backlog = zipf_trace(accts, 40 if setup.quick else 1500, regime.skew, seed + 1)
+                       "MT5_CONNECTION_POOL_SIZE": min(n_accounts, POOL_LIMIT)}  # fmt: skip
+    backlog = zipf_trace(accts, setup.backlog, regime.skew, seed + 1)
     out = RegimeRuns(regime, n_accounts, {}, {})
     for window in (1, 50):  # (a) and (b) share FIFO workers, (c), (d) and (e) batching ones; (a) goes first
         group = [v for v in variants if v.window == window]

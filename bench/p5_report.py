@@ -39,7 +39,8 @@ def write_docs(docs: Path, s: Setup, results: list[RegimeRuns]) -> None:
     body = f"""\
 ## P5: latency under open-loop traffic, five ways of serving it, three kinds of traffic
 
-{s.workers} workers (`--pool=prefork --concurrency=1`, every account pooled in every worker), the simulator on
+{s.workers} workers (`--pool=prefork --concurrency=1`, every account pooled in every worker up to the pool's
+limit of 1,000: in the wide regime a worker that sees every account also pays for evictions), the simulator on
 the {profile}: P3's login-count scale, where a switch costs far more than Celery's per-task work, as on the real
 profile. Requests arrive open-loop as a Poisson process for {s.seconds:g} s per run (a web app does not wait for
 earlier answers before sending), each sent with `AsyncMT5Client.account_info` and timed from the call to its
@@ -49,12 +50,12 @@ Variants: (a) round-robin FIFO, every request to the shared queue (its client re
 `MT5_BATCH_WINDOW=1`; (b) affinity FIFO, rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) (b) with
 `MT5_BATCH_WINDOW=50`; (d) **the default configuration**, bounded load + batching ({configured}), the workers
 reporting their backlog every 0.5 s; (e) the shared queue with batching: every worker takes from one queue
-and groups what it reserved by account (`MT5_BATCH_WINDOW=50`, the client's registry empty). Capacity: a
-backlog of the regime's traffic sent at once by the variant's client, completions over their span (after a
-first pass that warms the sessions). The open-loop runs offer 50% and 90% of round-robin's capacity. (a) and
-(b) share one set of workers, (c)-(e) another; every run of a load uses the same arrival times and accounts.
-The runs are minutes apart on a machine shared with other work: compare within a table, and expect a repeat to
-move by tens of percent.
+and groups what it reserved by account (`MT5_BATCH_WINDOW=50`, the client's registry empty). Capacity:
+{s.backlog:,} requests of the regime's traffic sent at once by the variant's client, completions over their
+span (after a first pass that warms the sessions). The open-loop runs offer 50% and 90% of round-robin's
+capacity. (a) and (b) share one set of workers, (c)-(e) another; every run of a load uses the same arrival
+times and accounts. The runs are minutes apart on a machine shared with other work: compare within a table,
+and expect a repeat to move by tens of percent.
 
 {summary}
 

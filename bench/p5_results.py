@@ -73,6 +73,7 @@ class Setup:
     quick: bool
     factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
     floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
+    backlog: int  # requests per capacity measurement
 
 
 @dataclass

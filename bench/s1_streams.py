@@ -67,7 +67,7 @@ class Memory:
 
 def main(argv: list[str] | None = None) -> int:
     parser = report.parser(__doc__)
-    parser.add_argument("--clients", type=int, help="WebSocket clients (default 1000; quick 40)")
+    parser.add_argument("--clients", type=int, help="WebSocket clients (default 1000; quick 24)")
     parser.add_argument("--window", type=float, help="seconds every client watches (default 30; quick 3)")
     parser.add_argument("--rate", type=float, default=5.0, help="ticks/s per symbol during run 1 (default 5)")
     parser.add_argument("--rates", help="capacity steps, ticks/s per symbol, comma-separated")
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     quick = args.quick
     load = tick_load.Load(
-        ws=args.clients or (40 if quick else 1000), sse=2 if quick else 20, stalled_ws=1 if quick else 2,
+        ws=args.clients or (24 if quick else 1000), sse=2 if quick else 20, stalled_ws=1 if quick else 2,
         stalled_sse=1, window=args.window or (3.0 if quick else 30.0), rate=args.rate,
         connect_budget=3.0 if quick else 15.0, deflate=not args.no_deflate,
     )  # fmt: skip
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             memory = redis_memory(fleet.redis_url, outcome.since_ms)
         finally:
             fleet.close()
-        steps = capacity(logs, rates, span=3.0 if quick else 8.0)
+        steps = capacity(logs, rates, span=2.0 if quick else 8.0)
 
     delays = sorted(d * 1000 for d in outcome.delays(before_bursts=load.burst_at > 0))
     p50, p99 = quantile(delays, 0.5), quantile(delays, 0.99)
