@@ -10,8 +10,8 @@ client. Variants:
 - (b) affinity FIFO: rendezvous hashing, ``MT5_ROUTING_LOAD_FACTOR=0``, window 1;
 - (c) affinity + batching: as (b), ``MT5_BATCH_WINDOW=50``;
 - (d) bounded-load + batching: every setting at its default (``MT5_ROUTING_LOAD_FACTOR`` 0.1, window 50);
-- (e) shared queue + batching: as (a), window 50: every worker takes from one queue and groups what it
-  reserved by account.
+- (e) shared queue + batching: ``MT5_ROUTING=shared``, window 50: every worker takes from one queue and groups
+  what it reserved by account.
 
 Regimes (``--regimes``): base (200 accounts, Zipf 1.1), hot (20 accounts, Zipf 1.5), wide (2,000 accounts,
 Zipf 0.3). In each, every variant's capacity is measured first (a backlog of the same traffic sent at once,
@@ -168,7 +168,7 @@ async def _backlog(settings: Any, trace: list[Account]) -> list[float]:
 
 def _client_settings(f: Fleet, v: Variant) -> Any:
     registry = f.redis_url if v.routed else f"{f.redis_url.rsplit('/', 1)[0]}/{EMPTY_REGISTRY_DB}"
-    return f.settings(sessions_redis_url=registry, routing_load_factor=v.load_factor,
+    return f.settings(sessions_redis_url=registry, routing=v.routing, routing_load_factor=v.load_factor,
                       routing_load_floor=v.load_floor, request_timeout=300)  # fmt: skip
 
 

@@ -50,7 +50,7 @@ Variants: (a) round-robin FIFO, every request to the shared queue (its client re
 `MT5_BATCH_WINDOW=1`; (b) affinity FIFO, rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) (b) with
 `MT5_BATCH_WINDOW=50`; (d) **the default configuration**, bounded load + batching ({configured}), the workers
 reporting their backlog every 0.5 s; (e) the shared queue with batching: every worker takes from one queue
-and groups what it reserved by account (`MT5_BATCH_WINDOW=50`, the client's registry empty). Capacity:
+and groups what it reserved by account (`MT5_ROUTING=shared`, `MT5_BATCH_WINDOW=50`). Capacity:
 {s.backlog:,} requests of the regime's traffic sent at once by the variant's client, completions over their
 span (after a first pass that warms the sessions). The open-loop runs offer 50% and 90% of round-robin's
 capacity. (a) and (b) share one set of workers, (c)-(e) another; every run of a load uses the same arrival

@@ -21,6 +21,7 @@ class Variant:
     window: int
     load_factor: float
     load_floor: int = LOAD_FLOOR
+    routing: str = "affinity"  # MT5_ROUTING
 
 
 VARIANTS = (
@@ -28,7 +29,7 @@ VARIANTS = (
     Variant("b", "affinity FIFO", routed=True, window=1, load_factor=0.0),
     Variant("c", "affinity + batching", routed=True, window=50, load_factor=0.0),
     Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=LOAD_FACTOR),
-    Variant("e", "shared queue + batching", routed=False, window=50, load_factor=0.0),
+    Variant("e", "shared queue + batching", routed=True, window=50, load_factor=0.0, routing="shared"),
 )
 DEFAULT = "d"  # the variant a deployment gets with every setting at its default
 

@@ -16,6 +16,10 @@ come from :mod:`mt5_worker.fleet.load` (the workers' reports plus this router's 
 ``mt5.account_info``, the reads, ``mt5.order_send``) sent without an explicit queue go to
 ``mt5.terminal.<terminal_id>`` of the chosen worker, or to the shared ``mt5`` queue when no worker is registered (or
 Redis cannot be read).
+
+``MT5_ROUTING=shared`` sends every request but the ordered ones (orders) to the shared queue instead: every worker
+takes from it and groups what it reserved by account. Lower latency when few accounts are spread over the fleet,
+more logins when many are (P5 in docs/performance.md; docs/operations.md says which suits which traffic).
 """
 
 from __future__ import annotations
@@ -129,6 +133,7 @@ class AffinityRouter:
         *,
         load_factor: float = 0.0,
         load_floor: int = 0,
+        shared: bool = False,
     ) -> None:
         if load_factor < 0 or load_floor < 0:
             raise ValueError(f"load factor and floor must be >= 0, got {load_factor} and {load_floor}")
@@ -136,6 +141,7 @@ class AffinityRouter:
         self.cache_seconds = cache_seconds
         self.load_factor = load_factor
         self.load_floor = load_floor
+        self.shared = shared  # MT5_ROUTING=shared: unordered requests to the shared queue
         self._clock = clock
         self._lock = threading.Lock()
         self._live: dict[str, int] = {}
@@ -156,7 +162,7 @@ class AffinityRouter:
         """A router on the registry in ``MT5_SESSIONS_REDIS_URL`` (or ``client``), configured by ``settings``."""
         registry = WorkerRegistry(client if client is not None else connect(settings.session_store_url))
         return cls(registry, settings.routing_cache_seconds, load_factor=settings.routing_load_factor,
-                   load_floor=settings.routing_load_floor)  # fmt: skip
+                   load_floor=settings.routing_load_floor, shared=settings.routing == "shared")  # fmt: skip
 
     def refresh(self) -> None:
         with self._lock:
@@ -170,8 +176,10 @@ class AffinityRouter:
 
     def queue_for(self, login: int, *, ordered: bool = False) -> str | None:
         """The queue of the worker ``login``'s next request goes to (counted as sent there); None: the shared
-        queue, when no worker is live. ``ordered``: the account's first choice whatever the loads (see
-        :data:`ORDERED_TASKS`)."""
+        queue, when no worker is live or routing is ``shared``. ``ordered``: the account's first choice whatever
+        the loads and the routing (see :data:`ORDERED_TASKS`)."""
+        if self.shared and not ordered:
+            return None
         now = self._clock()
         with self._lock:
             self._reading(now)

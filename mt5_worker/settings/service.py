@@ -67,6 +67,13 @@ class ServiceSettings(BaseSettings):
     heartbeat_interval: float = _alias(
         "MT5_HEARTBEAT_INTERVAL", "seconds between a worker's registry heartbeats; 3 missed: departed (> 0)", 10.0, gt=0
     )
+    routing: Literal["affinity", "shared"] = _alias(
+        "MT5_ROUTING",
+        "where clients send an account's requests: affinity (its terminal's queue, bounded by load) or shared (the"
+        " queue every worker takes from, grouping what it reserved by account; orders still go to the account's"
+        " terminal)",
+        "affinity",
+    )
     routing_cache_seconds: float = _alias(
         "MT5_ROUTING_CACHE_SECONDS", "seconds a client reuses its reading of the live workers (>= 0)", 1.0, ge=0
     )

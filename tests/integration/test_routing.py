@@ -13,6 +13,7 @@ from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import Beat, Membership, WorkerRegistry
 from mt5_worker.fleet.routing import AffinityRouter, choose, choose_bounded, terminal_queue_name
 from mt5_worker.fleet.sessions import connect
+from mt5_worker.settings import Settings
 
 
 def test_registry_heartbeat_departure_and_forget(redis_url: str) -> None:
@@ -111,6 +112,20 @@ def test_orders_keep_to_the_accounts_first_choice_while_its_reads_spill(redis_ur
     assert len(reads) == 2  # a burst on one account spills past its bound
     orders = {router("mt5.order_send", (), {"login": 7}, {})["queue"] for _ in range(20)}  # type: ignore[index]
     assert orders == {first}  # orders never do: sent without waiting, they still run in the order sent
+
+
+def test_shared_routing_sends_reads_to_the_shared_queue_and_orders_to_their_first_choice(redis_url: str) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    for tid in ("t1", "t2"):
+        registry.heartbeat(tid, 20, time.time())
+    settings = Settings.load(_env_file=None, redis_url=redis_url, routing="shared")
+    router = AffinityRouter.from_settings(settings, connect(redis_url))
+    first = terminal_queue_name(choose(7, {"t1": 20, "t2": 20}) or "")
+    assert [None] * 3 == [router.queue_for(7), router("mt5.account_info", (), {"login": 7}, {}), router.queue_for(8)]
+    assert {"queue": first} == router("mt5.order_send", (), {"login": 7}, {})
+    assert first == router.queue_for(7, ordered=True)
+    affinity = AffinityRouter.from_settings(Settings.load(_env_file=None, redis_url=redis_url), connect(redis_url))
+    assert first == affinity.queue_for(7)  # the default: the account's terminal
 
 
 class ReferenceRouter(AffinityRouter):
