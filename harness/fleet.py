@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import redis
 from celery import Celery
+from kombu.common import Broadcast
 
 from harness.env import child_env, env_values
 from harness.flower import FlowerProcess
@@ -136,12 +137,20 @@ class Fleet:
         worker = WorkerProcess(name, env, self.log_dir, host=self.host, args=self.worker_args, bridge=bridge)
         self.processes.append(worker)
         self.workers.append(worker)
-        # On RabbitMQ the fleet's first worker starts alone: it declares the shared quorum queues, and RabbitMQ 3.x
-        # can stall one of several connections declaring the same new quorum queue at once (it never gets ready).
-        first_on_rabbitmq = self.broker_url.startswith("amqp") and not self._queues_declared
-        worker.start(wait or first_on_rabbitmq)
+        if self.broker_url.startswith("amqp") and not self._queues_declared:
+            self.declare_queues()
+        return worker.start(wait)
+
+    def declare_queues(self) -> None:
+        """Declare the shared queues as every worker and client does, before any worker starts: RabbitMQ 3.x can
+        stall one of several connections that declare the same new quorum queue at once (a worker that never
+        gets ready); declaring an existing queue again is a no-op."""
+        with self.app.connection_for_write() as connection:
+            channel = connection.default_channel
+            for queue in self.app.amqp.queues.values():
+                if not isinstance(queue, Broadcast):  # each worker's own, named at random
+                    queue(channel).declare()
         self._queues_declared = True
-        return worker
 
     def start_workers(self, names: Sequence[str], **settings: Any) -> list[WorkerProcess]:
         """Workers with the same settings, started together (their start-ups overlap), each ready and registered."""
