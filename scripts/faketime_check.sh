@@ -35,7 +35,7 @@ PY
 status=0
 for instant in "2026-12-12 12:00:00" "2026-12-13 21:30:00"; do
     echo "== market-hours tests with the machine's clock at $instant UTC (a $(date -ud "$instant" +%A))"
-    PATH="$wrappers:$PATH" PYTHONPATH="$wrappers${PYTHONPATH:+:$PYTHONPATH}" TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$instant" \
+    PATH="$wrappers:$PATH" PYTHONPATH="$wrappers${PYTHONPATH:+:$PYTHONPATH}" FAKETIME_SITE_DIR="$wrappers" TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$instant" \
         "$PY" -m pytest -m market_hours -p no:cacheprovider -q "$@" || status=1
 done
 exit $status

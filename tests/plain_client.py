@@ -13,8 +13,16 @@ from typing import Any
 PLAIN_CLIENT = r'''
 import importlib.abc
 import json
+import os
 import sys
 import uuid
+
+# Under scripts/faketime_check.sh, python -I skips the sitecustomize that makes time.sleep relative (PYTHONPATH is
+# ignored); it names its directory here so that this process waits as the others there do.
+if os.environ.get("FAKETIME_SITE_DIR"):
+    sys.path.insert(0, os.environ["FAKETIME_SITE_DIR"])
+    import sitecustomize  # noqa: F401
+    sys.path.pop(0)
 
 
 class Refuse(importlib.abc.MetaPathFinder):

@@ -153,7 +153,8 @@ def test_a_desk_call_resubmitted_after_a_sigkill_executes_once(simulator_stack: 
 def test_stream_trades_reads_each_outcome_once_and_resumes_with_since(simulator_stack: Stack) -> None:
     simulator_stack.worker(**TRADING)
     client = simulator_stack.client
-    since = int(time.time() * 1000) - 1000  # the stream's clock is Redis's (this machine's)
+    seconds, micros = redis.Redis.from_url(simulator_stack.redis_url).time()
+    since = seconds * 1000 + micros // 1000 - 1000  # the stream's clock is Redis's, whatever this process's says
     keys = [key("s") for _ in range(4)]
     answers = [client.order_send(A.login, BUY, k, **CREDS) for k in keys]
     client.order_send(A.login, BUY, keys[0])  # answered again from the record: not a new event

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.market_hours  # reads the market or trades: see docs/te
 
 A = DEMO_ACCOUNTS[0]
 SLACK = 5.0  # seconds: the time between reading the clock here and the worker reading its own
+QUIET = 120.0  # seconds: the longest a symbol goes without a tick in its trading hours, with room
 
 
 def test_every_stack_serves_the_pinned_clock(stack: Stack) -> None:
@@ -30,6 +31,8 @@ def test_every_stack_serves_the_pinned_clock(stack: Stack) -> None:
     before = simulated_now()
     tick = client.symbol_tick(A.login, "GBPUSD", password=A.password.get_secret_value(), server=A.server)
     after = simulated_now()
-    assert before - SLACK <= tick["time_msc"] / 1000 <= after + SLACK
+    # GBPUSD may be quiet for a few seconds (its last tick older than that); a clock that is not pinned would show
+    # a tick of Friday evening, days old.
+    assert before - QUIET <= tick["time_msc"] / 1000 <= after + SLACK
     assert time.gmtime(tick["time"]).tm_wday == PINS["trading"].weekday() == 2  # a Wednesday
     client.close()
