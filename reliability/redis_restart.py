@@ -71,7 +71,11 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     n_requests, durations = (180, [3.0]) if quick else (1500, [3.0, 12.0])
     rate, deadline, n_accounts = 20.0, 60.0, 20
     accounts = make_accounts(n_accounts)
-    settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts}
+    # A message a worker took just as Redis went down stays in Redis's unacked hash (the worker cannot put it back
+    # while Redis is down: mt5_worker.worker.unacked_restore) and is delivered again after the visibility timeout:
+    # the shortest valid one, so that it is within the run.
+    settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts, "MT5_BROKER_VISIBILITY_TIMEOUT": 10, "MT5_TASK_TIME_LIMIT": 5,
+                "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1}  # fmt: skip
     fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker)
     outages: list[Outage] = []
     try:
@@ -152,6 +156,9 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
         ),
         settings=env_values(settings),
         figures=figures,
+        # kombu's two-step take (docs/brokers.md): a message Redis hands to a worker as it shuts down is off the
+        # queue and never reaches the worker's unacked record. At most one per outage, on the Redis broker only.
+        tolerated_lost=len(outages) if broker == "redis" else 0,
         extra_problems=extra,
         notes=(RABBITMQ_NOTE if on_rabbitmq else "")
         + f"""\

@@ -10,6 +10,7 @@
 - :mod:`.batching`: account-batched serving: a task strategy that regroups a bounded window by account;
 - :mod:`.message_guard`: malformed messages are rejected with a result, never fatal to the worker;
 - :mod:`.redelivery`: a redelivered message whose task already has its final result is not run again;
+- :mod:`.unacked_restore`: a worker survives losing its Redis broker while it holds unacknowledged messages;
 - :mod:`.heartbeat`: the bootstep that registers this worker, heartbeats and adopts departed workers' queues;
 - :mod:`.load_report`: this worker's backlog and rate, as it reports them for bounded-load routing;
 - :mod:`.reaper`: moves what a departed worker's queue still holds to the accounts' new owners;

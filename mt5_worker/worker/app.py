@@ -28,6 +28,7 @@ from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard
 from mt5_worker.worker.settings import worker_settings
+from mt5_worker.worker.unacked_restore import install as guard_unacked_restore
 
 # Every task, Celery's built-in ones included, shows its arguments redacted and routes its retries
 # (mt5_worker.worker.task_class).
@@ -37,6 +38,7 @@ app = Celery(
     task_cls="mt5_worker.worker.task_class:MT5Task",
 )
 app.config_from_object("celeryconfig")
+guard_unacked_restore()  # a broker connection lost while holding messages must not end the worker
 
 
 class BackendCheck(bootsteps.Step):  # type: ignore[misc]

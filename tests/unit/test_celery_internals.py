@@ -92,3 +92,22 @@ def test_every_setting_ours_names_is_one_celery_knows() -> None:
     from celery.loaders.base import BaseLoader
 
     assert "override_backends" in inspect.getsource(BaseLoader.config_from_object)
+
+
+def test_kombus_redis_restore_of_unacked_messages_is_where_the_guard_wraps_it() -> None:
+    """worker/unacked_restore.py wraps ``kombu.transport.redis.QoS.restore_unacked(self, client=None)``, which reaches
+    the broker through ``self.channel`` and the channel's ``connection.client``, and keeps held tags in
+    ``_delivered``."""
+    from kombu.transport import redis as kombu_redis
+    from kombu.transport.virtual.base import QoS
+
+    assert ["self", "client"] == _parameters(_original_restore())
+    assert "self.channel.conn_or_acquire" in inspect.getsource(_original_restore())
+    assert "self.connection.client" in inspect.getsource(kombu_redis.Channel._connparams)
+    assert "_delivered" in inspect.getsource(QoS.__init__)
+
+
+def _original_restore() -> Any:
+    from mt5_worker.worker import unacked_restore
+
+    return unacked_restore._original
