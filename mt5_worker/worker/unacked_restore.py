@@ -30,10 +30,10 @@ def _restore_unacked(self: Any, client: Any = None) -> Any:
         log.warning("mt5.broker.restore_deferred", messages=held, reason="broker connection already closed")
         self._delivered.clear()  # still in Redis's unacked hash: restored after the visibility timeout
         return None
-    return _original(self, client)
+    return _original(self, client)  # type: ignore[no-untyped-call]  # kombu ships no type hints
 
 
 def install() -> None:
     """Guard kombu's Redis ``QoS.restore_unacked`` (idempotent)."""
     if kombu_redis.QoS.restore_unacked is not _restore_unacked:
-        kombu_redis.QoS.restore_unacked = _restore_unacked
+        kombu_redis.QoS.restore_unacked = _restore_unacked  # type: ignore[method-assign]
