@@ -4,6 +4,7 @@ ground truth cut where a reader stopped), and where a feed starts the stream of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
@@ -139,18 +140,24 @@ def test_a_reader_is_owed_a_gap_only_where_entries_may_have_been_trimmed() -> No
     assert EntryId(3_999, 2**64 - 1) == past(owed or {}, EntryId(999, 0))
 
 
-def test_a_feeds_polls_of_a_simulated_terminal_are_its_ticks_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ground truth is free: the simulator's copy_ticks_range over the same window. Pages of 3 ticks make full
-    pages and seconds holding more ticks than a page, where a count-limited cursor would stall."""
-    clock = ManualClock(WEDNESDAY_NOON)
-    sim = SimulatedTerminal(clock=clock)
-    assert sim.initialize(*(), login=creds(sim.accounts[0])[0], password=creds(sim.accounts[0])[1],
-                          server=creds(sim.accounts[0])[2])  # fmt: skip
+def _logged_in(sim: SimulatedTerminal) -> tuple[SimulatedTerminal, Callable[..., Any]]:
+    """``sim`` initialized on its first account, and a caller of its functions that fails on a ``None``."""
+    login, password, server = creds(sim.accounts[0])
+    assert sim.initialize(login=login, password=password, server=server)
 
     def call(function: str, *args: Any) -> Any:
         found = getattr(sim, function)(*args)
         assert found is not None, sim.last_error()
         return found
+
+    return sim, call
+
+
+def test_a_feeds_polls_of_a_simulated_terminal_are_its_ticks_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ground truth is free: the simulator's copy_ticks_range over the same window. Pages of 3 ticks make full
+    pages and seconds holding more ticks than a page, where a count-limited cursor would stall."""
+    clock = ManualClock(WEDNESDAY_NOON)
+    sim, call = _logged_in(SimulatedTerminal(clock=clock))
 
     for page in (10_000, 3):
         monkeypatch.setattr(symbol_feed, "PAGE", page)
@@ -212,14 +219,7 @@ def test_a_symbol_first_served_for_a_reader_from_seconds_ago_gets_every_tick_fro
     quote by the time the feed starts it (a second boundary passes in between): the stream begins at the reader's
     second, so it holds every tick the reader is owed."""
     now = WEDNESDAY_NOON + 30.4
-    sim = SimulatedTerminal(clock=ManualClock(now), tick_rate=200.0)
-    assert sim.initialize(*(), login=creds(sim.accounts[0])[0], password=creds(sim.accounts[0])[1],
-                          server=creds(sim.accounts[0])[2])  # fmt: skip
-
-    def call(function: str, *args: Any) -> Any:
-        found = getattr(sim, function)(*args)
-        assert found is not None, sim.last_error()
-        return found
+    sim, call = _logged_in(SimulatedTerminal(clock=ManualClock(now), tick_rate=200.0))
 
     since = int(now * 1000) - 2_500
     sources = tick_sources("S", "GBPUSD", since)
