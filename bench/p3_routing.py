@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="latency of the login-count runs: realistic x this (default 0.1; 0 = zero)")  # fmt: skip
     args = parser.parse_args(argv)
     quick = args.quick
-    n = args.requests or (200 if quick else 10_000)
+    n = args.requests or (120 if quick else 10_000)
     n_accounts = args.accounts or (30 if quick else 200)
     setup = Setup(workers=args.workers or (2 if quick else 4), window=args.window or (10 if quick else 50),
                   pool_size=args.pool_size or n_accounts, accounts=n_accounts, seed=args.seed, quick=quick,

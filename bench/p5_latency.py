@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="workers (default 4; quick 2)")
     parser.add_argument("--scale", type=float, help="realistic latency x this (default 0.1; quick 0.02)")
     parser.add_argument("--seed", type=int, default=5, help="traffic seed (default 5)")
-    parser.add_argument("--backlog", type=int, help="requests per capacity measurement (default 600; quick 40)")
+    parser.add_argument("--backlog", type=int, help="requests per capacity measurement (default 600; quick 24)")
     parser.add_argument("--factor", type=float, default=LOAD_FACTOR, help=f"(d)'s load factor (default {LOAD_FACTOR})")
     parser.add_argument("--floor", type=int, default=LOAD_FLOOR, help=f"(d)'s load floor (default {LOAD_FLOOR})")
     args = parser.parse_args(argv)
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     setup = Setup(workers=args.workers or (2 if quick else 4), scale=args.scale or (0.02 if quick else 0.1),
                   seconds=args.seconds or (0.5 if quick else 20.0), loads=(0.9,) if quick else (0.5, 0.9),
                   quick=quick, factor=args.factor, floor=args.floor,
-                  backlog=args.backlog or (40 if quick else 600))  # fmt: skip
+                  backlog=args.backlog or (24 if quick else 600))  # fmt: skip
     variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key == "d" else v for v in VARIANTS]
     results = []
     with fleet(args.keep_logs) as f:
