@@ -74,6 +74,18 @@ def variant(logs: Path, quick: bool, key: str | None, broker: str = "redis") -> 
         assert bridge is not None
         fleet.beat(MT5_IDLE_SWEEP_INTERVAL=1)
         flower = fleet.flower(flower_auth).api()
+        # Flower answers HTTP before its event receiver is connected, and misses the events sent before then:
+        # traffic starts once it has seen a task end.
+        probes: list[str] = []
+
+        def flower_follows() -> bool:
+            tasks = flower.json("/api/tasks?limit=100000")
+            if any(tasks.get(p, {}).get("state") == "SUCCESS" for p in probes):
+                return True
+            probes.append(fleet.app.send_task("mt5.health").id)  # one sent before it listened is never seen
+            return False
+
+        wait_for(flower_follows, 60, "flower to see a task end", poll=1.0)
 
         requests += traffic.paced(fleet, accounts, n_requests, 40.0, deadline, seed=19)
         requests += [traffic.send(fleet, a, deadline, task="login") for a in accounts[:6]]

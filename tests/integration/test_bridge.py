@@ -120,17 +120,22 @@ def test_bridge_answers_exactly_what_a_local_simulator_answers(bridge_sim: Remot
         ("shutdown", (), {}),
         ("terminal_info", (), {}),
     ]
-    failures = 0
+    failures = again = 0
     for function, args, kwargs in script:
         expected = getattr(local, function)(*args, **kwargs)
+        expected_error = local.last_error()
         got = getattr(bridge_sim, function)(*args, **kwargs)
-        assert (function, got, bridge_sim.last_error()) == (function, expected, local.last_error())
+        if function == "account_info" and got != expected:
+            # Its floating profit moves with the market: a tick came between the two calls, so the local answer
+            # just after the bridge's is the one to equal.
+            expected, again = local.account_info(), again + 1
+        assert (function, got, bridge_sim.last_error()) == (function, expected, expected_error)
         failures += expected is None or expected is False
     # The same terminal calls. last_error() differs by design: the bridge asks the terminal only after a
     # failure (as the manager does) and answers it with the reply, where this script asked after every call.
     remote = bridge_sim.calls
     assert (failures, remote["last_error"]) == (3, 3)
-    assert remote - Counter(last_error=3) == local.calls - Counter(last_error=len(script))
+    assert remote - Counter(last_error=3) == local.calls - Counter(last_error=len(script), account_info=again)
 
 
 def test_arguments_that_are_not_plain_data_are_refused_before_the_terminal(
