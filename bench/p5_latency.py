@@ -6,7 +6,7 @@ in three traffic regimes.
 open-loop, Poisson, each sent with ``AsyncMT5Client.account_info`` and timed from the call to the result at the
 client. Variants:
 
-- (a) round-robin FIFO: every request to the shared queue (the client's registry is empty), window 1;
+- (a) round-robin FIFO: every request to the shared queue (``MT5_ROUTING=shared``), window 1;
 - (b) affinity FIFO: rendezvous hashing, ``MT5_ROUTING_LOAD_FACTOR=0``, window 1;
 - (c) affinity + batching: as (b), ``MT5_BATCH_WINDOW=50``;
 - (d) bounded-load + batching: every setting at its default (``MT5_ROUTING_LOAD_FACTOR`` 0.1, window 50);
@@ -54,7 +54,6 @@ from mt5_worker.settings import Settings
 from mt5_worker.simulator.specs import LATENCY_PROFILES
 
 POOL_LIMIT = Settings.model_fields["pool_size"].metadata[-1].le  # MT5_CONNECTION_POOL_SIZE's maximum
-EMPTY_REGISTRY_DB = 15  # the round-robin client reads its registry here: nobody registers, so it routes nowhere
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,8 +166,7 @@ async def _backlog(settings: Any, trace: list[Account]) -> list[float]:
 
 
 def _client_settings(f: Fleet, v: Variant) -> Any:
-    registry = f.redis_url if v.routed else f"{f.redis_url.rsplit('/', 1)[0]}/{EMPTY_REGISTRY_DB}"
-    return f.settings(sessions_redis_url=registry, routing=v.routing, routing_load_factor=v.load_factor,
+    return f.settings(routing=v.routing, routing_load_factor=v.load_factor,
                       routing_load_floor=v.load_floor, request_timeout=300)  # fmt: skip
 
 

@@ -46,7 +46,7 @@ profile. Requests arrive open-loop as a Poisson process for {s.seconds:g} s per 
 earlier answers before sending), each sent with `AsyncMT5Client.account_info` and timed from the call to its
 result at the client (publish, queueing, service, the result through the Redis backend).
 
-Variants: (a) round-robin FIFO, every request to the shared queue (its client reads an empty registry),
+Variants: (a) round-robin FIFO, every request to the shared queue (`MT5_ROUTING=shared`),
 `MT5_BATCH_WINDOW=1`; (b) affinity FIFO, rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) (b) with
 `MT5_BATCH_WINDOW=50`; (d) **the default configuration**, bounded load + batching ({configured}), the workers
 reporting their backlog every 0.5 s; (e) the shared queue with batching: every worker takes from one queue

@@ -17,19 +17,18 @@ LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
 class Variant:
     key: str
     name: str
-    routed: bool  # False: the shared queue (round-robin)
     window: int
     load_factor: float
     load_floor: int = LOAD_FLOOR
-    routing: str = "affinity"  # MT5_ROUTING
+    routing: str = "affinity"  # MT5_ROUTING; "shared" with window 1 is round-robin FIFO
 
 
 VARIANTS = (
-    Variant("a", "round-robin FIFO", routed=False, window=1, load_factor=0.0),
-    Variant("b", "affinity FIFO", routed=True, window=1, load_factor=0.0),
-    Variant("c", "affinity + batching", routed=True, window=50, load_factor=0.0),
-    Variant("d", "bounded-load + batching", routed=True, window=50, load_factor=LOAD_FACTOR),
-    Variant("e", "shared queue + batching", routed=True, window=50, load_factor=0.0, routing="shared"),
+    Variant("a", "round-robin FIFO", window=1, load_factor=0.0, routing="shared"),
+    Variant("b", "affinity FIFO", window=1, load_factor=0.0),
+    Variant("c", "affinity + batching", window=50, load_factor=0.0),
+    Variant("d", "bounded-load + batching", window=50, load_factor=LOAD_FACTOR),
+    Variant("e", "shared queue + batching", window=50, load_factor=0.0, routing="shared"),
 )
 DEFAULT = "d"  # the variant a deployment gets with every setting at its default
 

@@ -30,6 +30,7 @@ EVICT_ROUTE = {
         "declare": [Exchange("mt5.broadcast", type="fanout")],
     }
 }
+SWEEP_EXPIRES_FLOOR = 10.0  # seconds a scheduled sweep stays worth running, however short the interval
 
 # On RabbitMQ the service's queues ("mt5", each terminal's own) are durable quorum queues: replicated, and a message
 # is removed only when a consumer acknowledges it. Each is bound to a topic exchange of its own name, because
@@ -38,7 +39,6 @@ EVICT_ROUTE = {
 # RabbitMQ refuses with PRECONDITION_FAILED. The other shared queues ("celery") are where plain Celery clients
 # publish, declared exactly as Celery's defaults declare them (is_plain_queue), so such a client needs no setting.
 QUORUM = {"x-queue-type": "quorum"}
-SWEEP_EXPIRES_FLOOR = 10.0  # seconds
 AMQP_EXCHANGE_TYPE = "topic"
 # Seconds between AMQP heartbeats: a worker whose host or network died, rather than its process, is noticed by
 # RabbitMQ (which then requeues what it held) after about two missed heartbeats.
