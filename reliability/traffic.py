@@ -127,12 +127,14 @@ def paced(
 
 
 def collect(fleet: Fleet, requests: Sequence[Request], grace: float, poll: float = 0.25) -> None:
-    """Read results until every request is ready or the last deadline plus ``grace`` has passed.
+    """Read results until every request is ready, or the last deadline plus ``grace`` has passed, or every request
+    still waiting is nowhere (see :func:`nowhere`).
 
     Redis may be down meanwhile (a scenario restarting it): reads are retried until the end.
     """
     pending = [r for r in requests if r.task_id is not None and r.done_at is None]
     give_up = max([r.deadline for r in requests] + [time.time()]) + grace
+    quiet_since: float | None = None
     while True:
         still = []
         try:
@@ -148,7 +150,25 @@ def collect(fleet: Fleet, requests: Sequence[Request], grace: float, poll: float
         pending = still
         if not pending or time.time() > give_up:
             return
+        if nowhere(fleet, pending):
+            quiet_since = quiet_since or time.time()
+            if time.time() - quiet_since >= QUIET_BEFORE_LOST:
+                return
+        else:
+            quiet_since = None
         time.sleep(poll)
+
+
+# A request is counted lost once the broker has held no message at all for this long while it had no result:
+# waiting out its deadline (a minute and more) would add nothing but time.
+QUIET_BEFORE_LOST = 2.0
+
+
+def nowhere(fleet: Fleet, pending: Sequence[Request]) -> bool:
+    """True if no request of ``pending`` was ever started (no result of any state) and the broker holds no message,
+    queued or unacknowledged: a worker stores a result before it acknowledges, so such a request is in no queue,
+    no worker and no result — lost. Asked only then, as ``rabbitmqctl`` costs a second of CPU."""
+    return all(r.meta is None for r in pending) and broker_messages(fleet) == (0, 0)
 
 
 @dataclass
