@@ -5,6 +5,7 @@ All global logging configuration lives here: :func:`configure_logging` and :func
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -21,11 +22,23 @@ _SECRET_KEY = re.compile(r"pass(word|wd|phrase)?|secret|token|credential|api[_-]
 
 def is_secret_key(key: object) -> bool:
     """True for keys that name a secret (password, passwd, secret, token, ...)."""
-    return isinstance(key, str) and _SECRET_KEY.search(key) is not None
+    return isinstance(key, str) and _secret_name(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _secret_name(key: str) -> bool:
+    # Every log line asks this of each of its keys, and the keys are few: the regex runs once per key.
+    return _SECRET_KEY.search(key) is not None
+
+
+# Values passed through as they are, by exact type (a subclass of str might be anything): most of every event.
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def redact(value: Any) -> Any:
     """``value`` with every secret-named key's value replaced, at any depth."""
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, SecretStr):
         return REDACTED
     if isinstance(value, Mapping):
