@@ -82,14 +82,14 @@ def promql(expr: str, job: str = JOB, rate_interval: str = "30s") -> str:
     return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), m.group(0)), expr)
 
 
-def traffic(fleet: Fleet, seconds: float) -> dict[str, int]:
-    """Requests for ``seconds``: account reads on five accounts (two workers with pools of two: evictions), a
-    refused login, a buy of BTCUSD now and then, an expired and an unknown message. Returns what was sent, by
-    kind."""
+def traffic(fleet: Fleet, seconds: float, min_reads: int = 20) -> dict[str, int]:
+    """Requests for ``seconds``, and on until at least ``min_reads`` reads (a busy machine answers slowly; at most
+    a minute more): account reads on five accounts (two workers with pools of two: evictions), a refused login, a
+    buy of BTCUSD now and then, an expired and an unknown message. Returns what was sent, by kind."""
     client, sent = fleet.client, {"reads": 0, "refused": 0, "orders": 0, "dropped": 0}
     accounts, refused = DEMO_ACCOUNTS[:5], DEMO_ACCOUNTS[5]
     deadline, round_ = time.monotonic() + seconds, 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or (sent["reads"] < min_reads and time.monotonic() < deadline + 60):
         for account in accounts:
             password = account.password.get_secret_value()
             credentials = {"login": account.login, "password": password, "server": account.server}
