@@ -7,13 +7,14 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from harness import markdown, runs
 from harness.env import REPO
 from harness.markdown import table
-from harness.runs import command, machine
+from harness.runs import command, invocation, machine, revision
 
 __all__ = [
     "DOCS", "SECTIONS", "Panel", "Verdict", "argv", "bar_chart", "command", "docs_arg", "machine",
@@ -59,7 +60,9 @@ class Verdict:
     met: bool
 
 
-SUMMARY_HEADER = ["", "measure", "result", "target", "met"]
+# Each figure with where it comes from: the day it was measured, the commit measured ("+": with changes no
+# commit holds) and the command that reproduces it.
+SUMMARY_HEADER = ["", "measure", "result", "target", "met", "date", "commit", "command"]
 
 
 MARKS = markdown.Sections("bench")
@@ -73,7 +76,8 @@ def update_section(path: Path, name: str, body: str, verdicts: Sequence[Verdict]
         text = MARKS.replace(text, name, body)
         if verdicts:
             rows = [r for r in _summary_rows(text) if r[0] != name]
-            rows += [[name, v.measure, v.value, v.target, "yes" if v.met else "**no**"] for v in verdicts]
+            provenance = [f"{datetime.now(UTC):%Y-%m-%d}", f"`{revision()}`", f"`{invocation()}`"]
+            rows += [[name, v.measure, v.value, v.target, "yes" if v.met else "**no**", *provenance] for v in verdicts]
             rows.sort(key=lambda r: r[0])  # stable: a script's rows keep their order
             text = MARKS.replace(text, "summary", table(SUMMARY_HEADER, rows))
         return text

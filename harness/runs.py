@@ -8,6 +8,8 @@ import os
 import platform
 import shlex
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -52,6 +54,27 @@ def log_dir(prefix: str, keep: bool = False) -> Iterator[Path]:
 def command(module: str, argv: Sequence[str]) -> str:
     """The command that reproduces a run, as a doc section quotes it."""
     return shlex.join([".venv/bin/python", "-m", module, *argv])
+
+
+def invocation() -> str:
+    """The command that ran this process (``python -m <module> ...`` from the repository), as :func:`command`
+    writes it."""
+    script = Path(sys.argv[0]).resolve()
+    module = ".".join(script.relative_to(REPO).with_suffix("").parts) if script.is_relative_to(REPO) else script.stem
+    return command(module, sys.argv[1:])
+
+
+def revision() -> str:
+    """The commit the repository is at, short, with ``+`` when files differ from it (the figures are then of code
+    no commit holds); ``unknown`` outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
 
 
 def machine() -> str:

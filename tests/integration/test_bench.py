@@ -60,7 +60,10 @@ def test_quick_run_prints_its_ratio_and_writes_its_section(
     assert f"-m {module} --quick --docs" in own  # the command that produced it
     assert len(report.SECTIONS) - 1 == text.count("untouched placeholder")  # the other sections are left alone
     summary = text.split("<!-- bench:summary -->")[1].split("<!-- /bench:summary -->")[0]
-    assert re.search(rf"^\| {section} \| .+ \| (yes|\*\*no\*\*) \|$", summary, re.M), summary
+    row = rf"^\| {section} \| .+ \| (yes|\*\*no\*\*) \| \d{{4}}-\d\d-\d\d \| `[0-9a-f]+\+?` \| `(.+)` \|$"
+    found = re.search(row, summary, re.M)
+    assert found, summary
+    assert f"-m {module} --quick --docs" in found[2]  # the command that reproduces the figure
     if chart is not None:
         assert f"]({chart})" in own
         assert (tmp_path / chart).read_bytes().startswith(b"\x89PNG")

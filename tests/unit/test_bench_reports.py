@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
@@ -20,7 +22,12 @@ def test_update_section_replaces_only_its_own_block_and_summary_rows(tmp_path: P
     assert text.rstrip().endswith("appended\n<!-- /bench:P9 -->")
     assert len(report.SECTIONS) - 2 == text.count("Not run yet.")  # all but P1 and P2
     summary = text.split("<!-- bench:summary -->")[1].split("<!-- /bench:summary -->")[0]
-    assert ["| P1 | a | 9x | >= 5x | yes |", "| P2 | m | 0.95 | >= 0.9 | yes |"] == summary.strip().splitlines()[2:]
+    rows = [line.split(" | ")[:5] for line in summary.strip().splitlines()[2:]]
+    assert [["| P1", "a", "9x", ">= 5x", "yes"], ["| P2", "m", "0.95", ">= 0.9", "yes"]] == rows
+    date, commit, command = summary.strip().splitlines()[-1].strip(" |").split(" | ")[5:]
+    assert f"{datetime.now(UTC):%Y-%m-%d}" == date  # each figure with its day, commit and command
+    assert re.fullmatch(r"`([0-9a-f]{7,}\+?|unknown)`", commit), commit
+    assert command.startswith("`.venv/bin/python -m "), command
 
 
 def test_lower_bound_counts_one_login_per_account_per_window_per_worker() -> None:
