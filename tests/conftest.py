@@ -107,6 +107,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             "tests in the wrong folder (integration tests start processes and live in tests/integration, unit tests"
             " do not and live in tests/unit):\n  " + "\n  ".join(misplaced)
         )
+    items.sort(key=_start_order)
+
+
+# The modules whose tests run longest, longest first: xdist hands out work in collection order, so these start
+# while the short tests fill the gaps, instead of one of them starting last and running alone at the end. A
+# module that is one xdist group runs in one process from start to end: those lead.
+LONG_FIRST = (
+    "test_tasks", "test_client", "test_brokers", "test_observability", "test_account_tasks", "test_market_tasks",
+    "test_reliability", "test_bench", "test_capacity", "test_example_streams", "test_feed", "test_fastapi_example",
+    "test_cli_call", "test_stream_clients", "test_desk_calls_on_workers", "test_order_interleavings_on_workers",
+)  # fmt: skip
+
+
+def _start_order(item: pytest.Item) -> int:
+    module = Path(str(item.fspath)).stem
+    return LONG_FIRST.index(module) if module in LONG_FIRST else len(LONG_FIRST)
 
 
 @pytest.fixture(autouse=True)
