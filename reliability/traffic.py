@@ -235,8 +235,9 @@ class Tally:
 
     def problems(self) -> list[str]:
         """The campaign's invariants, broken ones named."""
+        uncoded = f"failed without an MT5 code ({', '.join(f'{k} x{n}' for k, n in self.uncoded.most_common())})"
         found = [f"{n} {what}" for n, what in ((self.lost, "lost"), (self.hung, "hung"),
-                 (self.wrong_account, "wrong-account"), (self.failed_uncoded, "failed without an MT5 code"))
+                 (self.wrong_account, "wrong-account"), (self.failed_uncoded, uncoded))
                  if n]  # fmt: skip
         accounted = self.succeeded + self.wrong_account + self.failed_coded + self.failed_uncoded
         if accounted + self.refused_at_send + self.hung + self.lost != self.sent:
