@@ -1,4 +1,4 @@
-"""P5: end-to-end latency of open-loop traffic at 50% and 90% of the fleet's capacity, five ways of serving it,
+"""P5: end-to-end latency of open-loop traffic at 50% and 90% of the fleet's capacity, six ways of serving it,
 in three traffic regimes.
 
 4 workers on the ``realistic`` profile scaled as P3's login counts are (x0.1: login 50 ms, every other call
@@ -11,14 +11,19 @@ client. Variants:
 - (c) affinity + batching: as (b), ``MT5_BATCH_WINDOW=50``;
 - (d) bounded-load + batching: every setting at its default (``MT5_ROUTING_LOAD_FACTOR`` 0.1, window 50);
 - (e) shared queue + batching: ``MT5_ROUTING=shared``, window 50: every worker takes from one queue and groups
-  what it reserved by account.
+  what it reserved by account;
+- (f) adaptive + batching: ``MT5_ROUTING=adaptive``, window 50: the account's terminal while it is within the load
+  bound (``MT5_ROUTING_LOAD_FACTOR``, ``MT5_ROUTING_LOAD_FLOOR``), the shared queue past it.
 
 Regimes (``--regimes``): base (200 accounts, Zipf 1.1), hot (20 accounts, Zipf 1.5), wide (2,000 accounts,
 Zipf 0.3). In each, every variant's capacity is measured first (a backlog of the same traffic sent at once,
 completions over their span); the open-loop runs then offer 50% and 90% of round-robin's capacity.
 Targets at 90%, in every regime: the default's p99 <= 1.2x the best variant's, and its capacity >= round-robin's.
 
-    .venv/bin/python -m bench.p5_latency [--quick] [--regimes base,hot,wide] [--seconds 20] [--docs PATH]
+    .venv/bin/python -m bench.p5_latency [--quick] [--regimes base,hot,wide] [--variants a,d,e,f] [--loads 0.9]
+        [--seconds 20] [--docs PATH]
+
+(a), whose capacity sets the offered loads, and the default always run.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from bench import report
 from bench.harness import Account, Fleet, accounts, fleet, kwargs_of, scaled, specs, zipf_trace
 from bench.p5_report import write_docs
 from bench.p5_results import (
+    BOUNDED,
     CAPACITY_TARGET,
     DEFAULT,
     LOAD_FACTOR,
@@ -64,16 +70,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, help="realistic latency x this (default 0.1; quick 0.02)")
     parser.add_argument("--seed", type=int, default=5, help="traffic seed (default 5)")
     parser.add_argument("--backlog", type=int, help="requests per capacity measurement (default 600; quick 24)")
-    parser.add_argument("--factor", type=float, default=LOAD_FACTOR, help=f"(d)'s load factor (default {LOAD_FACTOR})")
-    parser.add_argument("--floor", type=int, default=LOAD_FLOOR, help=f"(d)'s load floor (default {LOAD_FLOOR})")
+    parser.add_argument("--factor", type=float, default=LOAD_FACTOR,
+                        help=f"(d)'s and (f)'s load factor (default {LOAD_FACTOR})")  # fmt: skip
+    parser.add_argument("--floor", type=int, default=LOAD_FLOOR,
+                        help=f"(d)'s and (f)'s load floor (default {LOAD_FLOOR})")  # fmt: skip
+    parser.add_argument("--variants", default=",".join(v.key for v in VARIANTS), help="variants to run (default all)")
+    parser.add_argument("--loads", help="offered loads, fractions of (a)'s capacity (default 0.5,0.9; quick 0.9)")
     args = parser.parse_args(argv)
     quick = args.quick
     regimes = [REGIMES[k] for k in (["base"] if quick else args.regimes.split(","))]
+    loads = tuple(float(x) for x in args.loads.split(",")) if args.loads else (0.9,) if quick else (0.5, 0.9)
     setup = Setup(workers=args.workers or (2 if quick else 4), scale=args.scale or (0.02 if quick else 0.1),
-                  seconds=args.seconds or (0.5 if quick else 20.0), loads=(0.9,) if quick else (0.5, 0.9),
+                  seconds=args.seconds or (0.5 if quick else 20.0), loads=loads,
                   quick=quick, factor=args.factor, floor=args.floor,
                   backlog=args.backlog or (24 if quick else 600))  # fmt: skip
-    variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key == "d" else v for v in VARIANTS]
+    chosen = set(args.variants.split(",")) | {"a", DEFAULT}
+    variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key in BOUNDED else v
+                for v in VARIANTS if v.key in chosen]  # fmt: skip
     results = []
     with fleet(args.keep_logs) as f:
         for regime in regimes:
@@ -115,8 +128,10 @@ def run_regime(
                        "MT5_CONNECTION_POOL_SIZE": min(n_accounts, POOL_LIMIT)}  # fmt: skip
     backlog = zipf_trace(accts, setup.backlog, regime.skew, seed + 1)
     out = RegimeRuns(regime, n_accounts, {}, {})
-    for window in (1, 50):  # (a) and (b) share FIFO workers, (c), (d) and (e) batching ones; (a) goes first
+    for window in (1, 50):  # (a) and (b) share FIFO workers, (c)-(f) batching ones; (a) goes first
         group = [v for v in variants if v.window == window]
+        if not group:
+            continue
         f.fresh_redis()
         for i in range(setup.workers):
             f.start_worker(f"bench-{i}", MT5_BATCH_WINDOW=window, **worker_settings)

@@ -29,7 +29,9 @@ VARIANTS = (
     Variant("c", "affinity + batching", window=50, load_factor=0.0),
     Variant("d", "bounded-load + batching", window=50, load_factor=LOAD_FACTOR),
     Variant("e", "shared queue + batching", window=50, load_factor=0.0, routing="shared"),
+    Variant("f", "adaptive + batching", window=50, load_factor=LOAD_FACTOR, routing="adaptive"),
 )
+BOUNDED = frozenset("df")  # the variants whose load factor and floor --factor and --floor set
 DEFAULT = "d"  # the variant a deployment gets with every setting at its default
 
 
@@ -84,6 +86,10 @@ class RegimeRuns:
     accounts: int  # as run (--quick shrinks the regimes)
     capacity: dict[str, float]  # variant key -> req/s
     runs: dict[tuple[str, float], Run]
+
+    def ran(self) -> list[str]:
+        """The variants run, in :data:`VARIANTS`' order."""
+        return [v.key for v in VARIANTS if v.key in self.capacity]
 
     def best(self, load: float, q: float = 99) -> str:
         return min((key for key, lo in self.runs if lo == load), key=lambda k: self.runs[k, load].pct(q))
