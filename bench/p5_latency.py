@@ -39,7 +39,6 @@ from bench import report
 from bench.harness import Account, Fleet, accounts, fleet, kwargs_of, scaled, specs, zipf_trace
 from bench.p5_report import write_docs
 from bench.p5_results import (
-    BOUNDED,
     CAPACITY_TARGET,
     DEFAULT,
     LOAD_FACTOR,
@@ -70,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, help="realistic latency x this (default 0.1; quick 0.02)")
     parser.add_argument("--seed", type=int, default=5, help="traffic seed (default 5)")
     parser.add_argument("--backlog", type=int, help="requests per capacity measurement (default 600; quick 24)")
-    parser.add_argument("--factor", type=float, default=LOAD_FACTOR,
-                        help=f"(d)'s and (f)'s load factor (default {LOAD_FACTOR})")  # fmt: skip
-    parser.add_argument("--floor", type=int, default=LOAD_FLOOR,
-                        help=f"(d)'s and (f)'s load floor (default {LOAD_FLOOR})")  # fmt: skip
+    parser.add_argument("--factor", type=float, default=LOAD_FACTOR, help=f"(d)'s load factor (default {LOAD_FACTOR})")
+    parser.add_argument("--floor", type=int, default=LOAD_FLOOR, help=f"(d)'s load floor (default {LOAD_FLOOR})")
+    parser.add_argument("--adaptive-factor", type=float, help="(f)'s load factor (default --factor's)")
+    parser.add_argument("--adaptive-floor", type=int, help="(f)'s load floor (default --floor's)")
     parser.add_argument("--variants", default=",".join(v.key for v in VARIANTS), help="variants to run (default all)")
     parser.add_argument("--loads", help="offered loads, fractions of (a)'s capacity (default 0.5,0.9; quick 0.9)")
     args = parser.parse_args(argv)
@@ -83,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     setup = Setup(workers=args.workers or (2 if quick else 4), scale=args.scale or (0.02 if quick else 0.1),
                   seconds=args.seconds or (0.5 if quick else 20.0), loads=loads,
                   quick=quick, factor=args.factor, floor=args.floor,
+                  adaptive_factor=args.factor if args.adaptive_factor is None else args.adaptive_factor,
+                  adaptive_floor=args.floor if args.adaptive_floor is None else args.adaptive_floor,
                   backlog=args.backlog or (24 if quick else 600))  # fmt: skip
     chosen = set(args.variants.split(",")) | {"a", DEFAULT}
-    variants = [replace(v, load_factor=args.factor, load_floor=args.floor) if v.key in BOUNDED else v
+    bounds = {"d": (setup.factor, setup.floor), "f": (setup.adaptive_factor, setup.adaptive_floor)}
+    variants = [replace(v, load_factor=bounds[v.key][0], load_floor=bounds[v.key][1]) if v.key in bounds else v
                 for v in VARIANTS if v.key in chosen]  # fmt: skip
     results = []
     with fleet(args.keep_logs) as f:

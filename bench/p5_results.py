@@ -31,7 +31,6 @@ VARIANTS = (
     Variant("e", "shared queue + batching", window=50, load_factor=0.0, routing="shared"),
     Variant("f", "adaptive + batching", window=50, load_factor=LOAD_FACTOR, routing="adaptive"),
 )
-BOUNDED = frozenset("df")  # the variants whose load factor and floor --factor and --floor set
 DEFAULT = "d"  # the variant a deployment gets with every setting at its default
 
 
@@ -75,6 +74,8 @@ class Setup:
     quick: bool
     factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
     floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
+    adaptive_factor: float  # (f)'s
+    adaptive_floor: int
     backlog: int  # requests per capacity measurement
 
 
