@@ -132,6 +132,7 @@ class Model:
         self.shared: deque[int] = deque()
         self.events: list[tuple[float, int, str, object]] = []
         self.seq = itertools.count()
+        self.turn = itertools.count()  # who is offered the shared queue first (offer_shared)
         self.now = 0.0
         self.done = [0.0] * len(self.accounts)
         self.placed: list[str | None] = [None] * len(self.accounts)
@@ -191,8 +192,7 @@ class Model:
         )
         if queue is None:
             self.shared.append(i)
-            for w in self.workers.values():
-                self.fetch(now, w)
+            self.offer_shared(now)
             return
         tid = self.placed[i] = queue.removeprefix(TERMINAL_QUEUE_PREFIX)
         w = self.workers[tid]
@@ -286,8 +286,16 @@ class Model:
         self.serve(now, w)
         self.fetch(now, w)
         if self.shared:
-            for other in self.workers.values():
-                self.fetch(now, other)
+            self.offer_shared(now)
+
+    def offer_shared(self, now: float) -> None:
+        """The shared queue's messages to the workers with room, in turn: Redis hands a pushed message to the
+        client blocked on it longest, so a worker that just took one is the last to be offered the next (a fixed
+        order would let the first worker reserve its whole prefetch while the others idle)."""
+        workers = list(self.workers.values())
+        start = next(self.turn) % len(workers)
+        for w in workers[start:] + workers[:start]:
+            self.fetch(now, w)
 
 
 def simulate(
