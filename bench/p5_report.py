@@ -46,8 +46,9 @@ result at the client (publish, queueing, service, the result through the Redis b
 Variants: (a) round-robin FIFO, every request to the shared queue (`MT5_ROUTING=shared`),
 `MT5_BATCH_WINDOW=1`; (b) affinity FIFO, rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) (b) with
 `MT5_BATCH_WINDOW=50`; (d) bounded load + batching ({bounded}), the workers reporting their backlog every
-0.5 s; (e) the shared queue with batching: every worker takes from one queue and groups what it reserved by
-account (`MT5_ROUTING=shared`, `MT5_BATCH_WINDOW=50`); (f) adaptive + batching: the account's terminal while
+{s.report_interval:g} s, each client reading the reports every {s.cache_seconds:g} s; (e) the shared queue with
+batching: every worker takes from one queue and groups what it reserved by account (`MT5_ROUTING=shared`,
+`MT5_BATCH_WINDOW=50`); (f) adaptive + batching: the account's terminal while
 its backlog is within the bound, the shared queue past it (`MT5_ROUTING=adaptive`, {adaptive}). **The default
 configuration is {NAMES[DEFAULT]}.** Capacity:
 {s.backlog:,} requests of the regime's traffic sent at once by the variant's client, completions over their

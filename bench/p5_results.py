@@ -11,6 +11,8 @@ P99_TARGET = 1.2  # at 90% load, in every regime: the default's p99 / the best v
 CAPACITY_TARGET = 1.0  # in every regime: the default's capacity / round-robin's
 LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults
 LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
+CACHE_SECONDS: float = Settings.model_fields["routing_cache_seconds"].default  # how fresh the routers' loads are
+REPORT_INTERVAL: float = Settings.model_fields["load_report_interval"].default
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class Setup:
     floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
     adaptive_factor: float  # (f)'s
     adaptive_floor: int
+    cache_seconds: float  # the clients' MT5_ROUTING_CACHE_SECONDS
+    report_interval: float  # the workers' MT5_LOAD_REPORT_INTERVAL
     backlog: int  # requests per capacity measurement
 
 
