@@ -6,7 +6,9 @@ to its terminal as :mod:`mt5_worker.worker.batching` does (or FIFO), and its ter
 a login whenever the account differs from the one it is on. The router is the package's own
 :class:`~mt5_worker.fleet.routing.AffinityRouter` on the model's clock, reading (every ``cache_seconds``) the load
 reports the simulated workers make every ``report_interval``: the model places requests exactly as the code
-would given the same loads. Orders go to their account's first choice, never spilled (``ORDERED_TASKS``).
+would given the same loads. Orders go to their account's first choice, never spilled (``ORDERED_TASKS``). What
+the router sends to the shared queue (``shared``, or ``adaptive`` past a terminal's bound) waits there for
+whichever worker has room in its prefetch and asks first; a worker takes from its own queue before the shared one.
 
 What the model does not know it takes as parameters (:class:`Costs`), calibrated on the real 4-worker runs
 (:mod:`bench.capacity_validation`): the worker's own time per request beyond the SDK calls (Celery, the
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import Membership
 from mt5_worker.fleet.routing import TERMINAL_QUEUE_PREFIX, AffinityRouter
+from mt5_worker.settings import RoutingMode
 from mt5_worker.worker.batching import batch_order
 
 
@@ -49,7 +52,9 @@ class Fleet:
     workers: int
     window: int = 50  # MT5_BATCH_WINDOW (1: FIFO, prefetch 1)
     max_delay: float = 0.1  # MT5_BATCH_MAX_DELAY
-    routing: str = "bounded"  # "shared" (round-robin), "affinity" (rendezvous), "bounded" (rendezvous + load)
+    # "shared" (round-robin), "affinity" (rendezvous), "bounded" (rendezvous + load), "adaptive" (rendezvous within
+    # the load bound, the shared queue past it)
+    routing: str = "bounded"
     load_factor: float = 0.1
     load_floor: int = 10
     report_interval: float = 0.5
@@ -127,13 +132,16 @@ class Model:
         self.shared: deque[int] = deque()
         self.events: list[tuple[float, int, str, object]] = []
         self.seq = itertools.count()
+        self.turn = itertools.count()  # who is offered the shared queue first (offer_shared)
         self.now = 0.0
         self.done = [0.0] * len(self.accounts)
         self.placed: list[str | None] = [None] * len(self.accounts)
         self.latest: dict[str, LoadReport] = {}
-        factor = fleet.load_factor if fleet.routing == "bounded" else 0.0
+        self.loaded = fleet.routing in ("bounded", "adaptive")  # the router reads load reports
+        factor = fleet.load_factor if self.loaded else 0.0
+        mode: RoutingMode = "adaptive" if fleet.routing == "adaptive" else "affinity"
         self.router = AffinityRouter(_Registry(self), fleet.cache_seconds, lambda: self.now, load_factor=factor,
-                                     load_floor=fleet.load_floor)  # fmt: skip
+                                     load_floor=fleet.load_floor, mode=mode)  # fmt: skip
         self.rng = random.Random(seed)
 
     def at(self, when: float, kind: str, data: object = None) -> None:
@@ -143,9 +151,9 @@ class Model:
         start = self.costs.startup
         for w in self.workers.values():
             self.at(start, "start", w)
-            if self.fleet.routing == "bounded" and self.fleet.reports:
+            if self.loaded and self.fleet.reports:
                 self.at(start + self.rng.uniform(0, self.fleet.report_interval), "report", w)
-        if self.fleet.routing == "bounded":  # announced idle before any traffic, as a fresh fleet reports itself
+        if self.loaded:  # announced idle before any traffic, as a fresh fleet reports itself
             self.latest = {tid: LoadReport(0, 0.0, -1e-9) for tid in self.workers}  # (its clock starts at 0)
         for i, t in enumerate(self.arrivals):
             self.at(t, "arrive", i)
@@ -179,13 +187,13 @@ class Model:
     # --- routing ----------------------------------------------------------------------------------------------
 
     def arrive(self, now: float, i: int) -> None:
-        if self.fleet.routing == "shared":
+        queue = (
+            None if self.fleet.routing == "shared" else self.router.queue_for(self.accounts[i], ordered=self.orders[i])
+        )
+        if queue is None:
             self.shared.append(i)
-            for w in self.workers.values():
-                self.fetch(now, w)
+            self.offer_shared(now)
             return
-        queue = self.router.queue_for(self.accounts[i], ordered=self.orders[i])
-        assert queue is not None
         tid = self.placed[i] = queue.removeprefix(TERMINAL_QUEUE_PREFIX)
         w = self.workers[tid]
         w.queue.append(i)
@@ -277,9 +285,17 @@ class Model:
             self.flush(now, w)
         self.serve(now, w)
         self.fetch(now, w)
-        if self.fleet.routing == "shared":
-            for other in self.workers.values():
-                self.fetch(now, other)
+        if self.shared:
+            self.offer_shared(now)
+
+    def offer_shared(self, now: float) -> None:
+        """The shared queue's messages to the workers with room, in turn: Redis hands a pushed message to the
+        client blocked on it longest, so a worker that just took one is the last to be offered the next (a fixed
+        order would let the first worker reserve its whole prefetch while the others idle)."""
+        workers = list(self.workers.values())
+        start = next(self.turn) % len(workers)
+        for w in workers[start:] + workers[:start]:
+            self.fetch(now, w)
 
 
 def simulate(

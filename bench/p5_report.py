@@ -16,16 +16,13 @@ def write_docs(docs: Path, s: Setup, results: list[RegimeRuns]) -> None:
     top = max(s.loads)
     report.bar_chart(
         chart, f"P5: open-loop latency at {top:.0%} of round-robin's capacity, {s.workers} workers",
-        *(report.Panel(f"{rr.regime.name} ({rr.accounts} accounts)", list(NAMES.values()),
-                       {f"p{q}": [rr.runs[k, top].pct(q) * 1e3 for k in NAMES] for q in (50, 95, 99)},
+        *(report.Panel(f"{rr.regime.name} ({rr.accounts} accounts)", [NAMES[k] for k in rr.ran()],
+                       {f"p{q}": [rr.runs[k, top].pct(q) * 1e3 for k in rr.ran()] for q in (50, 95, 99)},
                        "ms, sent -> result at the client", log=True) for rr in results),
     )  # fmt: skip
     profile = (f"`realistic` profile x{s.scale:g} (initialize {2 * s.scale:g} s, login {500 * s.scale:g} ms, other "
                f"calls {2 * s.scale:g} ms)")  # fmt: skip
-    configured = "its defaults" if (s.factor, s.floor) == (LOAD_FACTOR, LOAD_FLOOR) else (
-        f"`MT5_ROUTING_LOAD_FACTOR={s.factor:g}`, `MT5_ROUTING_LOAD_FLOOR={s.floor}`; the defaults are {LOAD_FACTOR:g} "
-        f"and {LOAD_FLOOR}"
-    )  # fmt: skip
+    bounded, adaptive = _bound(s.factor, s.floor), _bound(s.adaptive_factor, s.adaptive_floor)
     tables = "\n".join(_regime_table(rr, s) for rr in results)
     worst_p99 = max(results, key=lambda rr: rr.p99_ratio(top))
     worst_cap = min(results, key=lambda rr: rr.capacity_ratio())
@@ -37,7 +34,7 @@ def write_docs(docs: Path, s: Setup, results: list[RegimeRuns]) -> None:
           NAMES[rr.best(top)], f"{rr.p99_ratio(top):.2f}") for rr in results],
     )  # fmt: skip
     body = f"""\
-## P5: latency under open-loop traffic, five ways of serving it, three kinds of traffic
+## P5: latency under open-loop traffic, {len(NAMES)} ways of serving it, three kinds of traffic
 
 {s.workers} workers (`--pool=prefork --concurrency=1`, every account pooled in every worker up to the pool's
 limit of 1,000: in the wide regime a worker that sees every account also pays for evictions), the simulator on
@@ -48,12 +45,15 @@ result at the client (publish, queueing, service, the result through the Redis b
 
 Variants: (a) round-robin FIFO, every request to the shared queue (`MT5_ROUTING=shared`),
 `MT5_BATCH_WINDOW=1`; (b) affinity FIFO, rendezvous hashing (`MT5_ROUTING_LOAD_FACTOR=0`), window 1; (c) (b) with
-`MT5_BATCH_WINDOW=50`; (d) **the default configuration**, bounded load + batching ({configured}), the workers
-reporting their backlog every 0.5 s; (e) the shared queue with batching: every worker takes from one queue
-and groups what it reserved by account (`MT5_ROUTING=shared`, `MT5_BATCH_WINDOW=50`). Capacity:
+`MT5_BATCH_WINDOW=50`; (d) bounded load + batching ({bounded}), the workers reporting their backlog every
+{s.report_interval:g} s, each client reading the reports every {s.cache_seconds:g} s; (e) the shared queue with
+batching: every worker takes from one queue and groups what it reserved by account (`MT5_ROUTING=shared`,
+`MT5_BATCH_WINDOW=50`); (f) adaptive + batching: the account's terminal while
+its backlog is within the bound, the shared queue past it (`MT5_ROUTING=adaptive`, {adaptive}). **The default
+configuration is {NAMES[DEFAULT]}.** Capacity:
 {s.backlog:,} requests of the regime's traffic sent at once by the variant's client, completions over their
 span (after a first pass that warms the sessions). The open-loop runs offer 50% and 90% of round-robin's
-capacity. (a) and (b) share one set of workers, (c)-(e) another; every run of a load uses the same arrival
+capacity. (a) and (b) share one set of workers, (c)-(f) another; every run of a load uses the same arrival
 times and accounts. The runs are minutes apart on a machine shared with other work: compare within a table,
 and expect a repeat to move by tens of percent.
 
@@ -78,12 +78,20 @@ Command: `{report.command("bench.p5_latency", report.argv())}`; machine: {report
     report.update_section(docs, "P5", body, verdicts)
 
 
+def _bound(factor: float, floor: int) -> str:
+    """A bounded variant's settings as run."""
+    if (factor, floor) == (LOAD_FACTOR, LOAD_FLOOR):
+        return f"the default bound: `MT5_ROUTING_LOAD_FACTOR={factor:g}`, `MT5_ROUTING_LOAD_FLOOR={floor}`"
+    return (f"`MT5_ROUTING_LOAD_FACTOR={factor:g}`, `MT5_ROUTING_LOAD_FLOOR={floor}`; the defaults are {LOAD_FACTOR:g} "
+            f"and {LOAD_FLOOR}")  # fmt: skip
+
+
 def _regime_table(rr: RegimeRuns, s: Setup) -> str:
     rows = [
         (f"{load:.0%}", NAMES[k], f"{rr.capacity[k]:.0f}", f"{len(r.latencies):,}", f"{r.achieved:.1f}",
          f"{r.pct(50) * 1e3:.0f}", f"{r.pct(95) * 1e3:.0f}", f"{r.pct(99) * 1e3:.0f}",
          f"{r.logins / len(r.latencies):.2f}")
-        for load in s.loads for k in NAMES for r in [rr.runs[k, load]]
+        for load in s.loads for k in rr.ran() for r in [rr.runs[k, load]]
     ]  # fmt: skip
     head = ["load", "variant", "capacity req/s", "requests", "served req/s", "p50 ms", "p95 ms", "p99 ms",
             "logins / request"]  # fmt: skip

@@ -11,6 +11,8 @@ P99_TARGET = 1.2  # at 90% load, in every regime: the default's p99 / the best v
 CAPACITY_TARGET = 1.0  # in every regime: the default's capacity / round-robin's
 LOAD_FACTOR: float = Settings.model_fields["routing_load_factor"].default  # (d)'s: the defaults
 LOAD_FLOOR: int = Settings.model_fields["routing_load_floor"].default
+CACHE_SECONDS: float = Settings.model_fields["routing_cache_seconds"].default  # how fresh the routers' loads are
+REPORT_INTERVAL: float = Settings.model_fields["load_report_interval"].default
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ VARIANTS = (
     Variant("c", "affinity + batching", window=50, load_factor=0.0),
     Variant("d", "bounded-load + batching", window=50, load_factor=LOAD_FACTOR),
     Variant("e", "shared queue + batching", window=50, load_factor=0.0, routing="shared"),
+    Variant("f", "adaptive + batching", window=50, load_factor=LOAD_FACTOR, routing="adaptive"),
 )
 DEFAULT = "d"  # the variant a deployment gets with every setting at its default
 
@@ -73,6 +76,10 @@ class Setup:
     quick: bool
     factor: float  # (d)'s MT5_ROUTING_LOAD_FACTOR
     floor: int  # (d)'s MT5_ROUTING_LOAD_FLOOR
+    adaptive_factor: float  # (f)'s
+    adaptive_floor: int
+    cache_seconds: float  # the clients' MT5_ROUTING_CACHE_SECONDS
+    report_interval: float  # the workers' MT5_LOAD_REPORT_INTERVAL
     backlog: int  # requests per capacity measurement
 
 
@@ -84,6 +91,10 @@ class RegimeRuns:
     accounts: int  # as run (--quick shrinks the regimes)
     capacity: dict[str, float]  # variant key -> req/s
     runs: dict[tuple[str, float], Run]
+
+    def ran(self) -> list[str]:
+        """The variants run, in :data:`VARIANTS`' order."""
+        return [v.key for v in VARIANTS if v.key in self.capacity]
 
     def best(self, load: float, q: float = 99) -> str:
         return min((key for key, lo in self.runs if lo == load), key=lambda k: self.runs[k, load].pct(q))

@@ -4,7 +4,8 @@
 - :mod:`.registry`: the live workers (terminals), their capacity and their last load reports; departed workers'
   reapers;
 - :mod:`.load`: each terminal's backlog as a router estimates it: the workers' reports plus its own sends;
-- :mod:`.routing`: account affinity: weighted rendezvous hashing over the live workers, bounded by load;
+- :mod:`.routing`: account affinity: weighted rendezvous hashing over the live workers, bounded by load; or the
+  shared queue, for every request (``MT5_ROUTING=shared``) or past a busy terminal (``adaptive``);
 - :mod:`.ranking`: the top of each account's rendezvous ranking, cached for a router across joins and leaves;
 - :mod:`.order_journal`: orders' idempotency records: an atomic claim per (account, key), one outcome per key (and
   its trade event), the journal's epoch, batches' plans; its Lua scripts in :mod:`.journal_scripts`;

@@ -13,6 +13,12 @@ exact for one client and fresh reports; with several clients each sees the other
 A send counts until a report newer than it exists, and for at most :data:`SEND_MEMORY` seconds: a worker that
 never reports (an older version) is not taken for ever busier.
 
+Adaptive routing also sends to the shared queue, which no one terminal owns: whichever worker reserves such a
+request counts it in its next report. Until then the router counts it in the fleet's total (in no terminal's
+estimate): until every terminal that reports has reported after it, and for at most :data:`SEND_MEMORY` seconds.
+The shared queue's messages not yet reserved by any worker are in no report (a worker reserves up to its
+prefetch, so they wait only while the whole fleet is past it).
+
 A bounded send needs the fleet's total as well as one terminal's estimate. :meth:`LoadView.total` keeps it without
 a loop over every terminal per send: each terminal's estimate is stored and changes only at known moments (a send to
 it, one of its sends growing too old to count, its report drained below the next half request), so only those are
@@ -69,11 +75,14 @@ class LoadView:
         self._reports: dict[str, LoadReport] = {}
         self._sent: dict[str, deque[float]] = {}  # terminal id -> times of this router's sends, oldest first
         self._fleet: _FleetTotal | None = None  # the running total over one reading's terminals, for total()
+        self._shared: deque[float] = deque()  # times of this router's sends to the shared queue, oldest first
+        self._all_reported = -math.inf  # the oldest of the last reports: later shared sends are in none for sure
 
     def update(self, reports: Mapping[str, LoadReport]) -> None:
         """A new reading: the latest report of each live terminal (missing: it has not reported)."""
         self._reports = dict(reports)
         self._fleet = None
+        self._all_reported = min((report.at for report in self._reports.values()), default=-math.inf)
         for terminal_id in list(self._sent):
             if terminal_id not in reports and not self._sent[terminal_id]:
                 del self._sent[terminal_id]
@@ -83,6 +92,17 @@ class LoadView:
         self._sent.setdefault(terminal_id, deque()).append(now)
         if self._fleet is not None:
             self._fleet.changed(terminal_id)
+
+    def sent_shared(self, now: float) -> None:
+        """This router has just sent a request to the shared queue (counted in :meth:`total` only)."""
+        self._shared.append(now)
+
+    def shared(self, now: float) -> int:
+        """This router's sends to the shared queue that a report may not have counted yet (see the module doc)."""
+        since = max(self._all_reported, now - SEND_MEMORY)
+        while self._shared and self._shared[0] <= since:
+            self._shared.popleft()
+        return len(self._shared)
 
     def estimate(self, terminal_id: str, now: float) -> int:
         """Requests ``terminal_id`` has waiting or running now, as far as this router can tell."""
@@ -97,12 +117,12 @@ class LoadView:
         return {terminal_id: self.estimate(terminal_id, now) for terminal_id in terminal_ids}
 
     def total(self, terminal_ids: Mapping[str, int], now: float) -> int:
-        """``sum(estimates(terminal_ids, now).values())``, computing again only the estimates that can have changed
-        since the last call (a router passes the same mapping until it reads again)."""
+        """``sum(estimates(terminal_ids, now).values())`` plus :meth:`shared`, computing again only the estimates
+        that can have changed since the last call (a router passes the same mapping until it reads again)."""
         fleet = self._fleet
         if fleet is None or fleet.ids is not terminal_ids or now < fleet.now:
             fleet = self._fleet = _FleetTotal(self, terminal_ids)
-        return fleet.at(now)
+        return fleet.at(now) + self.shared(now)
 
     def next_change(self, terminal_id: str, value: int) -> float:
         """The first moment ``terminal_id``'s estimate, ``value`` now, can change without a send: its oldest send

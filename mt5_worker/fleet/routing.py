@@ -20,6 +20,13 @@ Redis cannot be read).
 ``MT5_ROUTING=shared`` sends every request but the ordered ones (orders) to the shared queue instead: every worker
 takes from it and groups what it reserved by account. Lower latency when few accounts are spread over the fleet,
 more logins when many are (P5 in docs/performance.md; docs/operations.md says which suits which traffic).
+
+``MT5_ROUTING=adaptive`` is affinity while it is cheap and the shared queue when it is not: a request goes to its
+account's first choice while that terminal's backlog, with this request, is within the same bound as bounded
+load's (so while loads are fair, each account stays on one terminal and its pool), and otherwise to the shared
+queue, where whichever worker has room reserves it and batches it with what it reserved from its own queue. A
+hot account's overflow is then spread over the fleet instead of queued behind its next choice's own accounts.
+Those sends count in the fleet's backlog until the workers have reported them (:mod:`mt5_worker.fleet.load`).
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import redis
 
@@ -38,7 +45,7 @@ from mt5_worker.fleet.ranking import RankingCache
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
-from mt5_worker.settings import Settings
+from mt5_worker.settings import RoutingMode, Settings
 from mt5_worker.task_specs import TASKS, Routing
 
 TERMINAL_QUEUE_PREFIX = "mt5.terminal."
@@ -47,6 +54,7 @@ ROUTED_TASKS = frozenset(task.name for task in TASKS if task.routing is Routing.
 # Tasks whose order per account matters (a trading desk's orders): always the account's first choice, never
 # spilled by load, so that two sent without waiting run on one terminal, in the order sent.
 ORDERED_TASKS = frozenset(task.name for task in TASKS if task.ordered)
+ROUTING_MODES: tuple[RoutingMode, ...] = get_args(RoutingMode)
 
 log = get_logger("mt5_worker.fleet.routing")
 
@@ -133,15 +141,17 @@ class AffinityRouter:
         *,
         load_factor: float = 0.0,
         load_floor: int = 0,
-        shared: bool = False,
+        mode: RoutingMode = "affinity",
     ) -> None:
         if load_factor < 0 or load_floor < 0:
             raise ValueError(f"load factor and floor must be >= 0, got {load_factor} and {load_floor}")
+        if mode not in ROUTING_MODES:
+            raise ValueError(f"routing must be one of {', '.join(ROUTING_MODES)}, got {mode!r}")
         self.registry = registry
         self.cache_seconds = cache_seconds
         self.load_factor = load_factor
         self.load_floor = load_floor
-        self.shared = shared  # MT5_ROUTING=shared: unordered requests to the shared queue
+        self.mode = mode  # MT5_ROUTING (see the module doc)
         self._clock = clock
         self._lock = threading.Lock()
         self._live: dict[str, int] = {}
@@ -162,7 +172,7 @@ class AffinityRouter:
         """A router on the registry in ``MT5_SESSIONS_REDIS_URL`` (or ``client``), configured by ``settings``."""
         registry = WorkerRegistry(client if client is not None else connect(settings.session_store_url))
         return cls(registry, settings.routing_cache_seconds, load_factor=settings.routing_load_factor,
-                   load_floor=settings.routing_load_floor, shared=settings.routing == "shared")  # fmt: skip
+                   load_floor=settings.routing_load_floor, mode=settings.routing)  # fmt: skip
 
     def refresh(self) -> None:
         with self._lock:
@@ -176,34 +186,47 @@ class AffinityRouter:
 
     def queue_for(self, login: int, *, ordered: bool = False) -> str | None:
         """The queue of the worker ``login``'s next request goes to (counted as sent there); None: the shared
-        queue, when no worker is live or routing is ``shared``. ``ordered``: the account's first choice whatever
-        the loads and the routing (see :data:`ORDERED_TASKS`)."""
-        if self.shared and not ordered:
+        queue, when no worker is live, routing is ``shared``, or it is ``adaptive`` and the account's terminal is
+        past its bound. ``ordered``: the account's first choice whatever the loads and the routing (see
+        :data:`ORDERED_TASKS`)."""
+        if self.mode == "shared" and not ordered:
             return None
         now = self._clock()
         with self._lock:
             self._reading(now)
-            if self.load_factor <= 0 or ordered:
+            if ordered or (self.load_factor <= 0 and self.mode == "affinity"):
                 terminal_id = self._rankings.first(login)
             else:
-                terminal_id = self._bounded(login, now)
+                terminal_id = self._adaptive(login, now) if self.mode == "adaptive" else self._bounded(login, now)
                 if terminal_id is not None:
                     self._loads.sent(terminal_id, now)
         return terminal_queue_name(terminal_id) if terminal_id else None
 
     def _bounded(self, login: int, now: float) -> str | None:
         """:func:`choose_bounded` over this router's estimates, looking at the fewest workers it can. Lock held."""
-        total: int | None = None
         for terminal_id in self._candidates(login):
-            backlog = self._loads.estimate(terminal_id, now)
-            if backlog + 1 <= self.load_floor:  # within any bound: no need for the fleet's total
-                return terminal_id
-            if total is None:
-                total = self._loads.total(self._live, now) + 1
-            if backlog + 1 <= load_bound(total, self._live[terminal_id], self._weight, self.load_factor,
-                                         self.load_floor):  # fmt: skip
+            if self._within_bound(terminal_id, now):
                 return terminal_id
         return self._rankings.first(login)  # not reached with integer backlogs (see load_bounds)
+
+    def _adaptive(self, login: int, now: float) -> str | None:
+        """``login``'s first choice while within its bound; else None, the shared queue (counted as sent there).
+        Lock held."""
+        terminal_id = self._rankings.first(login)
+        if terminal_id is None or self._within_bound(terminal_id, now):
+            return terminal_id
+        self._loads.sent_shared(now)
+        return None
+
+    def _within_bound(self, terminal_id: str, now: float) -> bool:
+        """Whether ``terminal_id``'s backlog with one more request is within its bound (:func:`load_bound`). The
+        fleet's total is summed only past the floor, where it matters. Lock held."""
+        backlog = self._loads.estimate(terminal_id, now)
+        if backlog + 1 <= self.load_floor:
+            return True
+        total = self._loads.total(self._live, now) + 1
+        bound = load_bound(total, self._live[terminal_id], self._weight, self.load_factor, self.load_floor)
+        return backlog + 1 <= bound
 
     def _candidates(self, login: int) -> Iterator[str]:
         """``login``'s ranking, lazily: the cached top first, then (rarely needed) a deeper one, cached in its place."""

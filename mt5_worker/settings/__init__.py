@@ -23,6 +23,7 @@ from mt5_worker.settings.names import (
     SYMBOL_NAME,
     URL_FIELDS,
 )
+from mt5_worker.settings.service import RoutingMode
 
 __all__ = [
     "AMQP_SCHEMES",
@@ -31,6 +32,7 @@ __all__ = [
     "SHARED_QUEUE",
     "SYMBOL_NAME",
     "URL_FIELDS",
+    "RoutingMode",
     "Settings",
     "env_name",
 ]

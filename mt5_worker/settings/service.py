@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode
 from mt5_worker.credentials import hide_url_password, parse_keys
 from mt5_worker.settings.names import AMQP_SCHEMES, DEFAULT_REDIS_URL, REDIS_SCHEMES, SHARED_QUEUE, _alias
 
+# MT5_ROUTING's values: where a client sends an account's requests (mt5_worker.fleet.routing).
+RoutingMode = Literal["affinity", "shared", "adaptive"]
+
 
 class ServiceSettings(BaseSettings):
     """The session pool, Redis and Celery, the fleet's routing, what clients wait for, logs and metrics."""
@@ -67,11 +70,12 @@ class ServiceSettings(BaseSettings):
     heartbeat_interval: float = _alias(
         "MT5_HEARTBEAT_INTERVAL", "seconds between a worker's registry heartbeats; 3 missed: departed (> 0)", 10.0, gt=0
     )
-    routing: Literal["affinity", "shared"] = _alias(
+    routing: RoutingMode = _alias(
         "MT5_ROUTING",
-        "where clients send an account's requests: affinity (its terminal's queue, bounded by load) or shared (the"
-        " queue every worker takes from, grouping what it reserved by account; orders still go to the account's"
-        " terminal)",
+        "where clients send an account's requests: affinity (its terminal's queue, bounded by load), shared (the"
+        " queue every worker takes from, grouping what it reserved by account) or adaptive (its terminal's queue"
+        " while that terminal's backlog is within the load bound, else the shared queue); orders always go to"
+        " the account's terminal",
         "affinity",
     )
     routing_cache_seconds: float = _alias(
@@ -80,7 +84,8 @@ class ServiceSettings(BaseSettings):
     routing_load_factor: float = _alias(
         "MT5_ROUTING_LOAD_FACTOR",
         "bounded-load routing: an account's request goes past its terminal to its next choice while that terminal's"
-        " backlog exceeds (1 + this) x the fleet's mean; 0 = off, plain account affinity (0-10)",
+        " backlog exceeds (1 + this) x the fleet's mean (adaptive: to the shared queue); 0 = off, plain account"
+        " affinity (adaptive: spill at the mean) (0-10)",
         0.1,
         ge=0,
         le=10,

@@ -2,10 +2,14 @@
 
 Backlog = the messages waiting in its own queue (``mt5.terminal.<id>``) plus the requests it has reserved: the
 prefetched ones, those in the batching buffer and the one running. Rate = requests started per second since the
-previous report (Celery's count of accepted tasks). The shared queues are left out: whichever worker is free
-takes their messages. Runs in the worker's main process, on the heartbeat's thread, every
-``MT5_LOAD_REPORT_INTERVAL``: one passive queue declaration on the broker, over a connection of the reporter's
-own (kept open, opened again after an error that closed it), and one ``HSET`` on the registry.
+previous report (Celery's count of accepted tasks). The requests reserved count whichever queue they came from,
+the shared ``mt5`` queue included (adaptive routing sends there past a busy terminal; the worker batches them
+with its own), so a worker that took shared work reports itself busier. The messages still waiting in the shared
+queues are left out: no one worker will serve them (a router counts its own shared sends until reported).
+
+Runs in the worker's main process, on the heartbeat's thread, every ``MT5_LOAD_REPORT_INTERVAL``: one passive
+queue declaration on the broker, over a connection of the reporter's own (kept open, opened again after an error
+that closed it), and one ``HSET`` on the registry.
 """
 
 from __future__ import annotations

@@ -128,6 +128,25 @@ def test_shared_routing_sends_reads_to_the_shared_queue_and_orders_to_their_firs
     assert first == affinity.queue_for(7)  # the default: the account's terminal
 
 
+def test_adaptive_routing_sends_reads_past_a_busy_terminal_to_the_shared_queue_and_orders_to_it(
+    redis_url: str,
+) -> None:
+    registry = WorkerRegistry(connect(redis_url), ttl=30)
+    now = time.time()
+    first_id = choose(7, {"t1": 20, "t2": 20}) or ""
+    for tid in ("t1", "t2"):
+        registry.heartbeat(tid, 20, now)
+        registry.report_load(tid, LoadReport(backlog=40 if tid == first_id else 0, rate=0.0, at=now))
+    settings = Settings.load(_env_file=None, redis_url=redis_url, routing="adaptive")
+    router = AffinityRouter.from_settings(settings, connect(redis_url))
+    first = terminal_queue_name(first_id)
+    assert router("mt5.account_info", (), {"login": 7}, {}) is None  # its terminal is past its bound: shared
+    assert {"queue": first} == router("mt5.order_send", (), {"login": 7}, {})
+    registry.report_load(first_id, LoadReport(backlog=0, rate=0.0, at=time.time()))
+    router.refresh()
+    assert {"queue": first} == router("mt5.account_info", (), {"login": 7}, {})  # within it again: its terminal
+
+
 class ReferenceRouter(AffinityRouter):
     """The router as the definitions state it: every live worker ranked and estimated on every send."""
 
