@@ -10,7 +10,8 @@ and ``dict`` cut to ``maxlen + 2`` items, as deep as Celery shows. Every item co
 ``maxlen`` (the ", " after it, or the key's quotes and ": "), so Celery's text runs out within the head, and what
 it writes after that (", ..." and the brackets still open) is the same: the text is the same, character for
 character (tests/unit/test_result_repr.py compares them). Anything else (a tuple, a set, a structure holding
-itself) goes to Celery's ``saferepr`` as it is.
+itself) goes to Celery's ``saferepr`` as it is. A one-dimensional numpy array (the worker's columns of bars and
+ticks, :func:`~mt5_worker.worker.json_codec.array_columns`) is shown as the list the client receives.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def bounded_saferepr(o: Any, maxlen: int | None = None, maxlevels: int = 3, seen
 
 def _head(value: Any, keep: int, levels: int | None, path: set[int]) -> Any:
     kind = type(value)
+    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 1:
+        # A worker's column of bars or ticks (json_codec.array_columns): shown as the list it is sent as.
+        return value[:keep].tolist()
     if kind is not list and kind is not dict:
         return value
     if levels is not None and levels <= 0:  # Celery writes it as "[...]" / "{...}" without reading it

@@ -84,3 +84,12 @@ def test_the_worker_app_installs_it_in_celerys_trace() -> None:
     import mt5_worker.worker.app  # noqa: F401  (installs it when imported)
 
     assert trace.saferepr is bounded_saferepr
+
+
+def test_a_workers_numpy_columns_are_shown_as_the_lists_the_client_receives() -> None:
+    import numpy as np
+
+    columns = {"time": np.arange(10_000, dtype="<i8"), "close": np.linspace(1.0, 2.0, 10_000)}
+    as_lists = {name: column.tolist() for name, column in columns.items()}
+    for maxlen in (1, 40, 128, 1024):
+        assert saferepr(as_lists, maxlen) == bounded_saferepr(columns, maxlen)
