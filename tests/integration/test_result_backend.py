@@ -104,8 +104,10 @@ def test_a_result_stored_while_redis_restarts_is_retried_and_the_script_loaded_a
     restart = threading.Timer(1.0, private_redis_server.start)
     restart.start()
     started = time.monotonic()
-    backend.store_result("during", {"bars": 2}, states.SUCCESS)  # Celery's retry on connection errors
-    restart.join()
+    try:
+        backend.store_result("during", {"bars": 2}, states.SUCCESS)  # Celery's retry on connection errors
+    finally:
+        restart.join()  # before the fixture stops the server: never a server left running after the test
     assert time.monotonic() - started >= 0.9  # it did wait for Redis
     meta = backend.get_task_meta("during")
     assert (states.SUCCESS, {"bars": 2}) == (meta["status"], meta["result"])
