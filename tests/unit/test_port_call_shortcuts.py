@@ -68,7 +68,8 @@ class Netref:
 
 SAMPLES: list[object] = [None, True, 0, 1.5, "s", b"raw", (), Netref(), [1], {"a": 1}, bytearray(b"x"),
                          (1, "a", None), (1, (2, (3, b"x"))), (1, (2, [3])), ((), ((),)), (Netref(),),
-                         (1, 2.0, Netref()), ((1, "a"), (2, "b")), (True, (False, (None, ("deep", (b"bytes",)))))]  # fmt: skip
+                         (1, 2.0, Netref()), ((1, "a"), (2, "b")),
+                         (True, (False, (None, ("deep", (b"bytes",)))))]  # fmt: skip
 
 
 def _reference(value: object, *, allow_bytes: bool = False) -> bool:
