@@ -64,12 +64,8 @@ def test_the_request_and_task_methods_redaction_and_retry_routing_override() -> 
 
 
 def test_the_redis_backend_methods_the_result_backend_overrides() -> None:
-    """worker/result_backend.py overrides ``prepare_exception(exc, serializer)``, ``_get_result_meta`` and
-    ``_set(key, value, expires)``, which ``set`` wraps in its retry and which SETs and PUBLISHes the result."""
+    """worker/result_backend.py overrides ``prepare_exception(exc, serializer)`` and ``_get_result_meta``."""
     assert ["self", "exc", "serializer"] == _parameters(RedisBackend.prepare_exception)[:3]
-    assert ["self", "key", "value", "expires"] == _parameters(RedisBackend._set)
-    assert "self.ensure(self._set" in inspect.getsource(RedisBackend.set)
-    assert "pipe.publish(key, value)" in inspect.getsource(RedisBackend._set)
     assert {"result", "state", "traceback", "request"} <= set(_parameters(RedisBackend._get_result_meta))
 
 
