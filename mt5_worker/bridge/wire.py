@@ -84,8 +84,9 @@ def is_plain(value: object, *, allow_bytes: bool = False) -> bool:
     kinds = set(map(type, value))
     if tuple in kinds:
         kinds.discard(tuple)
-        if not all(is_plain(item, allow_bytes=allow_bytes) for item in value if type(item) is tuple):
-            return False
+        for item in value:
+            if type(item) is tuple and not is_plain(item, allow_bytes=allow_bytes):
+                return False
     return kinds <= allowed
 
 
