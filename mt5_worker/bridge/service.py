@@ -94,6 +94,8 @@ class BridgeService(SimulatorControl, rpyc.Service):  # type: ignore[misc]
         names = [p.name for p in BY_NAME[function].positional]
 
         def exposed(*args: Any, **kwargs: Any) -> Reply:
+            if not args:  # what the client adapter sends: everything by name (kwargs is this call's own dict)
+                return self._core.call(self._peer, function, kwargs)
             if len(args) > len(names) or set(names[: len(args)]) & set(kwargs):
                 raise TypeError(f"{function}: too many arguments, or one given twice")
             return self._core.call(self._peer, function, dict(zip(names, args, strict=False)) | kwargs)

@@ -56,7 +56,7 @@ from mt5_worker.codes import (
     error_tuple,
 )
 from mt5_worker.logging import get_logger
-from mt5_worker.terminal.functions import BY_NAME, FunctionSpec, install_port_methods
+from mt5_worker.terminal.functions import FunctionSpec, install_port_methods
 
 
 class BridgeTerminal:
@@ -133,11 +133,12 @@ class BridgeTerminal:
     # --- internals --------------------------------------------------------------------------------
 
     def _call(self, spec: FunctionSpec, arguments: dict[str, Any]) -> Any:
-        value = self._request(spec.name, **encode_arguments(spec, arguments))
+        value = self._request(spec, encode_arguments(spec, arguments))
         return value is True if spec.returns.kind == "bool" else value
 
-    def _request(self, function: str, **kwargs: object) -> Any:
-        """Call ``function`` on the bridge; its result (checked, rebuilt) or ``None`` with the error set."""
+    def _request(self, spec: FunctionSpec, kwargs: dict[str, object]) -> Any:
+        """Call ``spec``'s function on the bridge; its result (checked, rebuilt) or ``None`` with the error set."""
+        function = spec.name
         with self._lock:
             try:
                 if self._conn is None:
@@ -146,7 +147,7 @@ class BridgeTerminal:
                 if remote is None:  # looking a method up on the service is a round trip of its own: once per connection
                     remote = self._methods[function] = getattr(self._root, f"exposed_{function}")
                 reply = remote(**kwargs)
-                value, error = decode_reply(BY_NAME[function], reply)
+                value, error = decode_reply(spec, reply)
             except _Failed as failed:
                 self._drop()
                 self._error = failed.error

@@ -44,6 +44,7 @@ SAFE_PROTOCOL_CONFIG: dict[str, Any] = {
 PLAIN_TYPES = (bool, int, float, str, type(None))
 # Answers may also carry bytes: the raw rows of a numpy array (see encode_array).
 REPLY_TYPES = (*PLAIN_TYPES, bytes)
+_PLAIN_SET, _REPLY_SET = frozenset(PLAIN_TYPES), frozenset(REPLY_TYPES)
 
 # A numpy structured array crosses as (ARRAY_TAG, its dtype's description, its raw rows): plain data, never a
 # pickle; the receiver accepts only the dtype it expects, so no object columns can be smuggled in.
@@ -76,9 +77,17 @@ def is_plain(value: object, *, allow_bytes: bool = False) -> bool:
 
     ``type()`` rather than ``isinstance``: a netref answers ``isinstance`` by asking its peer.
     """
-    if type(value) is tuple:
-        return all(is_plain(item, allow_bytes=allow_bytes) for item in value)
-    return type(value) in (REPLY_TYPES if allow_bytes else PLAIN_TYPES)
+    allowed = _REPLY_SET if allow_bytes else _PLAIN_SET
+    if type(value) is not tuple:
+        return type(value) in allowed
+    # The types of a tuple's items in one pass (this runs on every call, both ends); only nested tuples recurse.
+    kinds = set(map(type, value))
+    if tuple in kinds:
+        kinds.discard(tuple)
+        for item in value:
+            if type(item) is tuple and not is_plain(item, allow_bytes=allow_bytes):
+                return False
+    return kinds <= allowed
 
 
 def encode_array(array: np.ndarray[Any, Any]) -> tuple[str, tuple[tuple[str, str], ...], bytes]:

@@ -9,6 +9,7 @@ plain Python numbers, never numpy types.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mt5_worker.errors import InvalidRequestError
@@ -36,16 +37,20 @@ def columns(array: Records) -> dict[str, list[Any]]:
 
 
 class MarketData:
-    """Market reads for any account of one terminal. ``max_rows`` is ``MT5_MAX_ROWS``.
+    """Market reads for any account of one terminal. ``max_rows`` is ``MT5_MAX_ROWS``; ``columns`` makes the
+    column-wise answer of an array (the worker's keeps numpy columns its JSON codec writes as these lists).
 
     >>> market = MarketData(manager, max_rows=100_000)
     >>> market.rates(10000001, "EURUSD", "M1", start_pos=0, count=3)["close"]
     [1.08412, 1.08417, 1.08409]
     """
 
-    def __init__(self, manager: MT5ConnectionManager, max_rows: int) -> None:
+    def __init__(
+        self, manager: MT5ConnectionManager, max_rows: int, columns: Callable[[Records], dict[str, Any]] = columns
+    ) -> None:
         self.manager = manager
         self.max_rows = max_rows
+        self.columns = columns
 
     def symbols(self, login: Any, group: Any = None, **account: Any) -> list[dict[str, Any]]:
         """``symbols_get()``, or ``symbols_get(group=mask)``: the symbols' ``SymbolInfo`` records."""
@@ -73,7 +78,7 @@ class MarketData:
         date_to: Any = None,
         count: Any = None,
         **account: Any,
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, Any]:
         """Bars by one of the SDK's three forms: ``start_pos`` + ``count``, ``date_from`` + ``count``, or
         ``date_from`` + ``date_to``."""
         series = req.rates(
@@ -92,7 +97,7 @@ class MarketData:
         count: Any = None,
         flags: Any = "all",
         **account: Any,
-    ) -> dict[str, list[Any]]:
+    ) -> dict[str, Any]:
         """Ticks by ``date_from`` + ``count`` or ``date_from`` + ``date_to``; ``flags``: all, info or trade."""
         series = req.ticks(symbol, date_from=date_from, date_to=date_to, count_=count, flags=flags,
                            max_rows=self.max_rows)  # fmt: skip
@@ -109,11 +114,11 @@ class MarketData:
                 call("market_book_release", name)
         return [record(level) for level in book]
 
-    def _series(self, login: Any, series: req.SeriesRequest, account: dict[str, Any]) -> dict[str, list[Any]]:
+    def _series(self, login: Any, series: req.SeriesRequest, account: dict[str, Any]) -> dict[str, Any]:
         array = self.manager.run(login, series.function, *series.args, **account)
         if len(array) > self.max_rows:  # only a date range can return more than was asked for
             raise InvalidRequestError(
                 f"the range holds {len(array)} rows, more than MT5_MAX_ROWS ({self.max_rows}): narrow it "
                 "(an earlier date_to) or page through it with date_from + count"
             )
-        return columns(array)
+        return self.columns(array)

@@ -21,5 +21,6 @@
 - :mod:`.trading_metrics`: order outcomes and the trading keys not done, as metrics;
 - :mod:`.task_class`: every task's class: arguments redacted, a plain client's retries routed as MT5Client's;
 - :mod:`.redaction`: task arguments shown redacted (logs, events, ``inspect``), whatever the client sent;
-- :mod:`.result_backend`: the Redis result backend: errors any client can read, no traceback.
+- :mod:`.result_backend`: the Redis result backend: errors any client can read, no traceback;
+- :mod:`.result_repr`: Celery's bounded text of a result (success line, event), reading only what it shows.
 """

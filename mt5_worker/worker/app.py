@@ -27,6 +27,7 @@ from mt5_worker.worker.celery_config import task_queue
 from mt5_worker.worker.heartbeat import Heartbeat
 from mt5_worker.worker.message_guard import MessageGuard
 from mt5_worker.worker.redelivery import RedeliveryGuard
+from mt5_worker.worker.result_repr import install as bound_result_repr
 from mt5_worker.worker.settings import worker_settings
 from mt5_worker.worker.unacked_restore import install as guard_unacked_restore
 
@@ -39,6 +40,7 @@ app = Celery(
 )
 app.config_from_object("celeryconfig")
 guard_unacked_restore()  # a broker connection lost while holding messages must not end the worker
+bound_result_repr()  # the result's text in the success line and event reads only what it shows
 
 
 class BackendCheck(bootsteps.Step):  # type: ignore[misc]

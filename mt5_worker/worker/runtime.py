@@ -27,7 +27,7 @@ from mt5_worker.manager.trading import Trader
 from mt5_worker.settings import Settings
 from mt5_worker.streams.codec import trade_fields
 from mt5_worker.streams.keys import HORIZON_KEY, trades_key
-from mt5_worker.worker import shared_board, task_metrics
+from mt5_worker.worker import json_codec, shared_board, task_metrics
 from mt5_worker.worker.metrics import ManagerMetrics, MetricsServer
 from mt5_worker.worker.settings import worker_settings
 from mt5_worker.worker.trading_metrics import TradingMetrics
@@ -47,7 +47,7 @@ class WorkerRuntime:
     ) -> None:
         self.settings = settings
         self.manager = manager
-        self.market = MarketData(manager, settings.max_rows)
+        self.market = MarketData(manager, settings.max_rows, columns=json_codec.array_columns)
         self.account = AccountData(manager, settings.max_rows)
         self.store = store
         events = TradeEvents(trades_key, HORIZON_KEY, trade_fields)  # mt5:trades:<login> (docs/streams.md)

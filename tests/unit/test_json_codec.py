@@ -66,3 +66,54 @@ def test_the_service_celery_configuration_serves_json_with_orjson() -> None:
     assert {"d": decimal.Decimal("2.5")} == kombu_loads(
         kombu_json.dumps({"d": decimal.Decimal("2.5")}), content_type, encoding, accept=["application/json"]
     )
+
+
+def _extremes() -> Any:
+    import numpy as np
+
+    rows = [(-(2**63), 0.0, -0.0, float("nan"), 0, 2**63 - 1, 0, 5e-324),
+            (2**63 - 1, float("inf"), 1.7976931348623157e308, 1.08412, 2**64 - 1, 1, 2**32 - 1, 1e16)]  # fmt: skip
+    from mt5_worker.terminal.arrays import TICKS_DTYPE
+
+    return np.array(rows, dtype=TICKS_DTYPE)
+
+
+def test_a_workers_numpy_columns_are_written_as_their_lists() -> None:
+    """The worker's bars and ticks stay numpy columns (json_codec.array_columns): the same bytes on the wire as
+    market_data.columns' lists, for the simulator's arrays and for each column type's extreme values."""
+    from datetime import UTC
+
+    import numpy as np
+
+    from mt5_worker.manager.market_data import columns
+    from mt5_worker.simulator import DEMO_ACCOUNTS, SimulatedTerminal
+    from mt5_worker.terminal.constants import COPY_TICKS_ALL, TIMEFRAME_M1
+
+    now = datetime.datetime(2026, 11, 4, 12, tzinfo=UTC).timestamp()
+    terminal, account = SimulatedTerminal(clock=lambda: now), DEMO_ACCOUNTS[0]
+    terminal.initialize()
+    terminal.login(account.login, password=account.password.get_secret_value(), server=account.server)
+    arrays = [terminal.copy_rates_from_pos("EURUSD", TIMEFRAME_M1, 0, 5_000),
+              terminal.copy_ticks_from("EURUSD", int(now) - 600, 5_000, COPY_TICKS_ALL), _extremes()]  # fmt: skip
+    for array in arrays:
+        assert len(array) > 1
+        ours = json_codec.array_columns(array)
+        assert all(isinstance(column, np.ndarray) for column in ours.values())
+        assert json_codec.dumps(columns(array)) == json_codec.dumps(ours)
+
+
+def test_columns_orjson_would_write_otherwise_stay_lists() -> None:
+    """A 32-bit float is written by orjson as its own shortest text ("1.1"), by the list as the double's; a
+    big-endian column is not orjson's; a boolean column is left as it was."""
+    import numpy as np
+
+    from mt5_worker.manager.market_data import columns
+
+    array = np.array([(1.1, 7, True)], dtype=[("f4", "<f4"), ("big", ">i8"), ("flag", "?")])
+    ours = json_codec.array_columns(array)
+    assert all(type(column) is list for column in ours.values())
+    assert (
+        json_codec.dumps(columns(array))
+        == json_codec.dumps(ours)
+        == b'{"f4":[1.100000023841858],"big":[7],"flag":[true]}'
+    )
