@@ -65,13 +65,14 @@ def invocation() -> str:
 
 
 def revision() -> str:
-    """The commit the repository is at, short, with ``+`` when files differ from it (the figures are then of code
-    no commit holds); ``unknown`` outside a git checkout."""
+    """The commit the repository is at, short, with ``+`` when files outside ``docs/`` differ from it (the figures
+    are then of code no commit holds); ``unknown`` outside a git checkout."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
                               check=True).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        # docs/ aside: a run writes its own figures and charts there before its summary rows.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs"],
+                               cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("+" if dirty else "")
