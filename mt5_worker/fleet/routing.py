@@ -204,8 +204,10 @@ class AffinityRouter:
 
     def _bounded(self, login: int, now: float) -> str | None:
         """:func:`choose_bounded` over this router's estimates, looking at the fewest workers it can. Lock held."""
+        total: int | None = None  # the fleet's backlog with this request: summed once, and only past the floor
         for terminal_id in self._candidates(login):
-            if self._within_bound(terminal_id, now):
+            fits, total = self._within_bound(terminal_id, now, total)
+            if fits:
                 return terminal_id
         return self._rankings.first(login)  # not reached with integer backlogs (see load_bounds)
 
@@ -213,20 +215,22 @@ class AffinityRouter:
         """``login``'s first choice while within its bound; else None, the shared queue (counted as sent there).
         Lock held."""
         terminal_id = self._rankings.first(login)
-        if terminal_id is None or self._within_bound(terminal_id, now):
+        if terminal_id is None or self._within_bound(terminal_id, now)[0]:
             return terminal_id
         self._loads.sent_shared(now)
         return None
 
-    def _within_bound(self, terminal_id: str, now: float) -> bool:
-        """Whether ``terminal_id``'s backlog with one more request is within its bound (:func:`load_bound`). The
-        fleet's total is summed only past the floor, where it matters. Lock held."""
+    def _within_bound(self, terminal_id: str, now: float, total: int | None = None) -> tuple[bool, int | None]:
+        """Whether ``terminal_id``'s backlog with one more request is within its bound (:func:`load_bound`), and the
+        fleet's backlog with that request (``total``, when the caller has it already; summed here only past the
+        floor, where it matters). Lock held."""
         backlog = self._loads.estimate(terminal_id, now)
         if backlog + 1 <= self.load_floor:
-            return True
-        total = self._loads.total(self._live, now) + 1
+            return True, total
+        if total is None:
+            total = self._loads.total(self._live, now) + 1
         bound = load_bound(total, self._live[terminal_id], self._weight, self.load_factor, self.load_floor)
-        return backlog + 1 <= bound
+        return backlog + 1 <= bound, total
 
     def _candidates(self, login: int) -> Iterator[str]:
         """``login``'s ranking, lazily: the cached top first, then (rarely needed) a deeper one, cached in its place."""
