@@ -134,14 +134,8 @@ class MT5ConnectionManager:
             if self._state is not TerminalState.READY:
                 return HealthReport(False, False, self.backend, None, None)
             info: TerminalInfo | None = self._sdk("terminal_info")
-            version = self._sdk("version")
-            return HealthReport(
-                initialized=True,
-                connected=info is not None and bool(info.connected),
-                backend=self.backend,
-                terminal_info=info._asdict() if info is not None else None,
-                version=version,
-            )
+            connected, terminal_info = (False, None) if info is None else (bool(info.connected), info._asdict())
+            return HealthReport(True, connected, self.backend, terminal_info, version=self._sdk("version"))
         finally:
             self._lock.release()
 
@@ -220,9 +214,8 @@ class MT5ConnectionManager:
         """
         request = AccountRequest.parse(login, password, server) if login is not None else None
         with self._lock:
-            if request is not None:
-                self._login_locked(request, attempt)
-            else:
+            session = self._login_locked(request, attempt) if request is not None else None
+            if session is None:
                 self._ensure_ready(attempt)
 
             def call(function: str, *args: Any, **kwargs: Any) -> Any:
@@ -231,7 +224,11 @@ class MT5ConnectionManager:
                     self._fail(self._last_error, attempt)
                 return result
 
-            yield call
+            try:
+                yield call
+            finally:
+                if session is not None:
+                    self._pool.used_until(session, self._clock())
 
     # --- observation ------------------------------------------------------------------------------
 
@@ -319,8 +316,11 @@ class MT5ConnectionManager:
     def _run_locked(
         self, request: AccountRequest, function: str, args: tuple[Any, ...], kwargs: dict[str, Any], attempt: int
     ) -> Any:
-        self._login_locked(request, attempt)
-        result = self._sdk(function, args, kwargs, login=request.login, attempt=attempt)
+        session = self._login_locked(request, attempt)
+        try:
+            result = self._sdk(function, args, kwargs, login=request.login, attempt=attempt)
+        finally:
+            self._pool.used_until(session, self._clock())
         if result is None or result is False:
             self._fail(self._last_error, attempt)
         return result

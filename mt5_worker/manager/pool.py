@@ -48,6 +48,11 @@ class SessionPool:
         session.uses += 1
         self._sessions.move_to_end(session.login)
 
+    def used_until(self, session: Session, now: float) -> None:
+        """``session``'s use has just ended: it is idle from ``now``, not from when the use began (a slow call
+        must not leave its session looking idle for the call's length)."""
+        session.last_used = max(session.last_used, now)
+
     def add(self, session: Session) -> Session | None:
         """Insert as most recently used; return the least recently used session evicted to make room."""
         evicted = None

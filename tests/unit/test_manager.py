@@ -237,6 +237,29 @@ def test_idle_eviction_at_the_timeout_boundary_keeps_then_evicts(
     assert 3 == sim.calls["login"]
 
 
+def test_a_session_is_idle_from_the_end_of_its_last_use(
+    make_manager: MakeManager, sim: SimulatedTerminal, clock: ManualClock
+) -> None:
+    class SlowReads:  # the simulator, with an account_info() that takes 5 s of the manager's clock
+        def __getattr__(self, name: str) -> object:
+            return getattr(sim, name)
+
+        def account_info(self) -> object:
+            clock.advance(5)
+            return sim.account_info()
+
+    manager = make_manager(SlowReads(), idle_timeout=10)
+    manager.get_account_info(*creds(A))
+    ended = clock.now
+    assert [] == manager.evict_idle(ended + 10)  # idle 10 s since the call ended (15 s since it began)
+    assert [A.login] == manager.evict_idle(ended + 10.001)
+    with manager.acquire(*creds(A)) as call:
+        call("account_info")
+    ended = clock.now
+    assert [] == manager.evict_idle(ended + 10)
+    assert [A.login] == manager.evict_idle(ended + 10.001)
+
+
 def test_evict_idle_can_be_limited_to_given_logins(make_manager: MakeManager, clock: ManualClock) -> None:
     manager = make_manager(idle_timeout=10)
     manager.login(*creds(A))
