@@ -87,10 +87,12 @@ class TradingSide(SimulatorParts):
             return None
         now = self.now_ms()
         state = self._store.load(account.server, account.login, history=False)
-        if self._moved(state, now):  # the market changed it since it was last played forward: play it, for real
+        moved = self._moved(state, now)
+        if moved:  # the market changed it since it was last played forward: play it, for real
             with self._store.session(account.server, account.login) as session:
                 self._play(session, now)
-        state = self._store.load(account.server, account.login, history=history)
+        if moved or history:
+            state = self._store.load(account.server, account.login, history=history)
         return merge(ledger, state), state
 
     def desk(self) -> Desk | None:

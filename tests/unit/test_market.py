@@ -221,6 +221,22 @@ def test_symbol_info_tick_is_the_last_tick(sim: SimulatedTerminal) -> None:
     )
 
 
+@pytest.mark.parametrize("rate", [None, 5.0])
+def test_a_last_tick_asked_again_and_again_is_the_one_a_new_market_works_out(rate: float | None) -> None:
+    """A market answers from the span of "now" its last answer holds for; a new one has no such span."""
+    market = Market("MetaQuotes-Demo", tick_rate=rate)
+    now = int(datetime(2025, 11, 21, 21, 58, tzinfo=UTC).timestamp() * 1000)  # Friday, just before FX closes
+    steps = [1, 7, 130, 999, 45_000, -3, -20_000, 3_600_000]  # within a tick's span, across ticks, minutes, hours
+    seen = set()
+    for i in range(160):  # 20 hours: FX closing for the weekend, crypto trading throughout
+        now += steps[i % len(steps)]
+        for name in ("EURUSD", "BTCUSD"):
+            tick = market.tick(name, now)
+            assert Market("MetaQuotes-Demo", tick_rate=rate).tick(name, now) == tick
+            seen.add(tick)
+    assert len(seen) > 60  # the answers changed as time moved: the test saw spans end
+
+
 # --- errors -------------------------------------------------------------------------------------------------------
 
 CALLS: list[tuple[str, tuple[Any, ...]]] = [

@@ -294,18 +294,6 @@ class SymbolMarket:
             hours_step *= 2
         return np.concatenate(parts) if parts else np.zeros(0, dtype=TICKS_DTYPE)
 
-    def last_tick(self, now_ms: int) -> Records | None:
-        """The last tick at or before ``now_ms``, or ``None`` before history starts."""
-        now_hour = now_ms // 3_600_000
-        index = int(self.calendar.before(now_hour + 1)) - 1  # the last trading hour at or before now
-        hour = int(self.calendar.hour_at(index))
-        if hour * 3600 < HISTORY_START:
-            return None
-        minute = 59 if hour < now_hour else (now_ms // 60_000) % 60
-        ticks = self.minute_ticks(hour, minute)
-        upto = int(np.searchsorted(ticks["time_msc"], now_ms, side="right"))
-        return ticks[upto - 1 : upto] if upto else None
-
     def first_tick(self, start_ms: int, now_ms: int) -> Records | None:
         """The first tick at or after ``start_ms`` (and at or before now): ``ticks_from(start_ms, 1, now_ms)``
         drawn a minute at a time."""

@@ -9,10 +9,12 @@ from typing import Any
 import numpy as np
 
 from mt5_worker.simulator.market.bars import BarIndex
+from mt5_worker.simulator.market.calendar import HISTORY_START
 from mt5_worker.simulator.market.noise import S_BOOK, hash_bits, stable_hash
 from mt5_worker.simulator.market.prices import SymbolMarket
 from mt5_worker.simulator.market.symbols import SYMBOLS, SymbolSpec
 from mt5_worker.terminal import constants as c
+from mt5_worker.terminal.arrays import Records
 from mt5_worker.terminal.records import BookInfo, SymbolInfo, Tick
 
 BOOK_LEVELS = 5  # entries per side of the Depth of Market (10 in all: SymbolInfo.ticks_bookdepth)
@@ -28,6 +30,11 @@ class Market:
         self.server = server
         key = stable_hash(server) ^ (seed * 0x2545F4914F6CDD1D & 0xFFFFFFFFFFFFFFFF)
         self._symbols = {spec.name: SymbolMarket(spec, key, tick_rate) for spec in symbols}
+        # Per symbol, the last tick asked for and the span of "now" over which it stays the last one: positions,
+        # currency rates and quotes ask for the same few symbols' last ticks many times between two of its ticks.
+        self._last: dict[str, tuple[int, int, Tick | None]] = {}
+        # (source, target) currency -> (the Forex symbol that quotes them, whether its bid is source in target)
+        self._pairs: dict[tuple[str, str], tuple[str, bool] | None] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -42,9 +49,16 @@ class Market:
 
     def tick(self, name: str, now_ms: int) -> Tick | None:
         """The symbol's last tick at or before now (``None`` for an unknown symbol or before history)."""
+        known = self._last.get(name)
+        if known is not None and known[0] <= now_ms < known[1]:
+            return known[2]
         market = self._symbols.get(name)
-        row = None if market is None else market.last_tick(now_ms)
-        return None if row is None else _tick(row[0])
+        if market is None:
+            return None
+        row, since, until = last_tick(market, now_ms)
+        tick = None if row is None else _tick(row[0])
+        self._last[name] = (since, until, tick)
+        return tick
 
     def rates_window(self, name: str, timeframe: int, now_ms: int, maxbars: int) -> BarIndex:
         return BarIndex(self._symbols[name], timeframe, now_ms // 1000, maxbars)
@@ -199,17 +213,46 @@ class Market:
     def _direct_rate(self, source: str, target: str, now_ms: int) -> float | None:
         if source == target:
             return 1.0
+        if (source, target) not in self._pairs:
+            self._pairs[source, target] = self._pair(source, target)
+        found = self._pairs[source, target]
+        if found is None:
+            return None
+        tick = self.tick(found[0], now_ms)
+        if tick is None or not tick.bid:
+            return None
+        return tick.bid if found[1] else 1.0 / tick.bid
+
+    def _pair(self, source: str, target: str) -> tuple[str, bool] | None:
+        """The first Forex symbol quoting ``source`` against ``target`` either way round, and whether its bid is
+        ``source`` in ``target``."""
         for name, market in self._symbols.items():
             spec = market.spec
-            if not spec.path.startswith("Forex\\"):
-                continue
             pair = (spec.currency_base, spec.currency_profit)
-            if pair in ((source, target), (target, source)):
-                tick = self.tick(name, now_ms)
-                if tick is None or not tick.bid:
-                    return None
-                return tick.bid if pair == (source, target) else 1.0 / tick.bid
+            if spec.path.startswith("Forex\\") and pair in ((source, target), (target, source)):
+                return name, pair == (source, target)
         return None
+
+
+def last_tick(market: SymbolMarket, now_ms: int) -> tuple[Records | None, int, int]:
+    """The symbol's last tick at or before ``now_ms`` (``None`` before history starts, or before the current
+    minute's first tick), and a span ``[since, until)`` of "now" that contains ``now_ms`` and gives the same answer."""
+    now_hour = now_ms // 3_600_000
+    index = int(market.calendar.before(now_hour + 1)) - 1  # the last trading hour at or before now
+    hour = int(market.calendar.hour_at(index))
+    hour_span = now_hour * 3_600_000, (now_hour + 1) * 3_600_000
+    if hour * 3600 < HISTORY_START:
+        return None, *hour_span
+    if hour < now_hour:  # closed: the last tick of the last trading hour, until this hour ends at least
+        ticks = market.minute_ticks(hour, 59)
+        return (ticks[-1:] if len(ticks) else None), *hour_span
+    minute_start = now_ms // 60_000 * 60_000
+    ticks = market.minute_ticks(hour, (now_ms // 60_000) % 60)
+    times = ticks["time_msc"]
+    upto = int(np.searchsorted(times, now_ms, side="right"))
+    since = int(times[upto - 1]) if upto else minute_start
+    until = int(times[upto]) if upto < len(times) else minute_start + 60_000
+    return (ticks[upto - 1 : upto] if upto else None), since, until
 
 
 def _tick(row: Any) -> Tick:
