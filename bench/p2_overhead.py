@@ -5,7 +5,8 @@ fair lock, the session record in Redis, the 28-field result) on top of Celery's 
 Rounds alternate the two tasks, so drift on a shared machine hits both alike. Target: >= 0.90, by the median
 rate ratio and by CPU per request (steadier when other work shares the machine).
 
-    .venv/bin/python -m bench.p2_overhead [--quick] [--requests 1000] [--rounds 7] [--broker rabbitmq] [--docs PATH]
+    .venv/bin/python -m bench.p2_overhead [--quick] [--requests 1000] [--rounds 7] [--runs 5] [--broker rabbitmq]
+        [--docs PATH]
 
 ``--broker rabbitmq`` measures the same with the queues on RabbitMQ (results still in Redis): section P2-RabbitMQ.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 from bench import report
 from bench.harness import Fleet, accounts, done_at, fleet, kwargs_of, rate, specs, zipf_trace
@@ -28,17 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = report.parser(__doc__)
     parser.add_argument("--requests", type=int, help="requests per task per round (default 1000; quick 40)")
     parser.add_argument("--rounds", type=int, help="rounds, each task once per round (default 7; quick 2)")
+    parser.add_argument("--runs", type=int, default=1, help="runs of all the rounds; the figure is their median")
     parser.add_argument("--accounts", type=int, default=20, help="accounts, Zipf(1.1) traffic (default 20)")
     parser.add_argument("--broker", choices=("redis", "rabbitmq"), default="redis",
                         help="the queues' broker (RabbitMQ: MT5_TEST_AMQP_URL; results stay in Redis)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error(f"--runs must be at least 1, got {args.runs}")
     on_rabbitmq = args.broker == "rabbitmq"
     name = "P2-RabbitMQ" if on_rabbitmq else "P2"
     n = args.requests or (40 if args.quick else 1000)
     rounds = args.rounds or (2 if args.quick else 7)
 
-    rates: dict[str, list[float]] = {task: [] for task in TASKS}
-    cpu: dict[str, list[float]] = {task: [] for task in TASKS}  # CPU ms per request, when measurable
+    runs: list[Figures] = []
     with fleet(args.keep_logs, args.broker) as f:
         accts = accounts(args.accounts)
         file = write_accounts(f.log_dir / "accounts.json", specs(accts))
@@ -48,30 +52,26 @@ def main(argv: list[str] | None = None) -> int:
         f.call(NOOP, queue="mt5")
         for kw in {kw["login"]: kw for kw in trace}.values():  # warm: terminal up, every account pooled
             f.call(INFO, **kw)
-        for r in range(rounds):
-            for task in TASKS if r % 2 == 0 else TASKS[::-1]:
-                rate_, cpu_ms = measure(f, task, trace)
-                rates[task].append(rate_)
-                if cpu_ms is not None:
-                    cpu[task].append(cpu_ms)
+        for k in range(args.runs):
+            runs.append(one_run(f, trace, rounds))
+            print(f"run {k + 1}: {runs[-1].line()}")
 
-    noop, sized, info = (statistics.median(rates[task]) for task in TASKS)
-    # Each round's runs are adjacent in time: the median of per-round ratios shrugs off a noisy round.
-    ratios = [i / n for i, n in zip(rates[INFO], rates[NOOP], strict=True)]
-    ratio = statistics.median(ratios)
-    sized_ratio = statistics.median(s / n for s, n in zip(rates[SIZED], rates[NOOP], strict=True))
-    # The same comparison by CPU: noop's CPU per request / account_info's (what a CPU-bound worker could reach).
-    cpu_ratio = statistics.median(n / i for n, i in zip(cpu[NOOP], cpu[INFO], strict=True)) if cpu[INFO] else None
-    cpu_ms = {task: statistics.median(cpu[task]) if cpu[task] else None for task in TASKS}
-    print(f"{name} overhead: one worker, zero latency, {rounds} rounds x {n} requests per task, broker {args.broker}")
+    last = runs[-1]
+    ratio = statistics.median(r.ratio for r in runs)
+    cpu_ratios = [r.cpu_ratio for r in runs if r.cpu_ratio is not None]
+    cpu_ratio = statistics.median(cpu_ratios) if cpu_ratios else None
+    noop, sized, info = (statistics.median(r.medians[task] for r in runs) for task in TASKS)
+    sized_ratio = statistics.median(r.sized_ratio for r in runs)
+    print(f"{name} overhead: one worker, zero latency, {args.runs} run(s) of {rounds} rounds x {n} requests per task, "
+          f"broker {args.broker}")  # fmt: skip
     for task in TASKS:
-        print(f"{task:<18} median {statistics.median(rates[task]):8.1f}/s  rounds " +
-              " ".join(f"{x:.1f}" for x in rates[task]))  # fmt: skip
-    print(f"{'ratio per round':<18} " + " ".join(f"{x:.3f}" for x in ratios))
+        print(f"{task:<18} median {last.medians[task]:8.1f}/s  rounds (last run) " +
+              " ".join(f"{x:.1f}" for x in last.rates[task]))  # fmt: skip
+    print(f"{'ratio per round':<18} " + " ".join(f"{x:.3f}" for x in last.ratios))
     print(f"noop_info / noop (result size alone): {sized_ratio:.3f}")
     if cpu_ratio is not None:
-        print("CPU ms per request (workers + Redis): " + ", ".join(f"{t} {cpu_ms[t]:.2f}" for t in TASKS) +
-              f"; noop / account_info = {cpu_ratio:.3f}")  # fmt: skip
+        print("CPU ms per request (workers + Redis, last run): " + ", ".join(f"{t} {last.cpu_ms[t]:.2f}"
+              for t in TASKS if last.cpu_ms[t] is not None) + f"; noop / account_info = {cpu_ratio:.3f}")  # fmt: skip
     # On a shared machine a rate ratio can land anywhere between rounds; CPU per request is steadier. A verdict
     # needs both (the CPU one when it can be measured).
     met = ratio >= TARGET and (cpu_ratio is None or cpu_ratio >= TARGET)
@@ -79,10 +79,14 @@ def main(argv: list[str] | None = None) -> int:
 
     docs = report.docs_arg(args.quick, args.docs)
     if docs is not None:
-        rows = [(task, f"{statistics.median(rates[task]):.1f}", ", ".join(f"{x:.1f}" for x in rates[task]),
-                 "" if cpu_ms[task] is None else f"{cpu_ms[task]:.2f}") for task in TASKS]  # fmt: skip
-        rows.append(("ratio account_info / noop", f"**{ratio:.3f}**", ", ".join(f"{x:.3f}" for x in ratios),
-                     "" if cpu_ratio is None else f"{cpu_ratio:.3f} (noop / account_info)"))  # fmt: skip
+        rows = [(task, f"{last.medians[task]:.1f}", ", ".join(f"{x:.1f}" for x in last.rates[task]),
+                 "" if last.cpu_ms[task] is None else f"{last.cpu_ms[task]:.2f}") for task in TASKS]  # fmt: skip
+        rows.append(("ratio account_info / noop", f"**{last.ratio:.3f}**", ", ".join(f"{x:.3f}" for x in last.ratios),
+                     "" if last.cpu_ratio is None else f"{last.cpu_ratio:.3f} (noop / account_info)"))  # fmt: skip
+        run_rows = [(str(k + 1), f"{r.medians[NOOP]:.1f}", f"{r.medians[INFO]:.1f}", f"{r.ratio:.3f}",
+                     "" if r.cpu_ratio is None else f"{r.cpu_ratio:.3f}") for k, r in enumerate(runs)]  # fmt: skip
+        run_rows.append(("median", f"{noop:.1f}", f"{info:.1f}", f"**{ratio:.3f}**",
+                         "" if cpu_ratio is None else f"**{cpu_ratio:.3f}**"))  # fmt: skip
         title = (
             "P2 on RabbitMQ: the same, with the queues on RabbitMQ"
             if on_rabbitmq
@@ -104,6 +108,13 @@ the bench tasks to the shared `mt5` queue; the worker consumes both. CPU ms per 
 worker's processes (prefork parent and child, from `/proc`) and of Redis (`INFO cpu`) over a run, divided by
 its requests: steadier than rates when other work shares the machine, since that stretches the wall clock
 but not the work.
+
+{len(runs)} run(s) one after another on the same worker; each run's ratios are the medians of its rounds, and the
+figure is the median of the runs' (the no-op's rate says how quiet the machine was):
+
+{report.table(["run", "bench.noop req/s", "mt5.account_info req/s", "ratio by rate", "ratio by CPU"], run_rows)}
+
+The last run's rounds:
 
 {report.table(["task", "median req/s", "per round", "CPU ms per request (median)"], rows)}
 
@@ -141,6 +152,58 @@ With RabbitMQ the queues, and the message each task's acknowledgement answers, a
 queues, publisher confirms on every publish, events included); results and the session records stay in Redis.
 CPU ms per request counts the worker's processes and Redis, not RabbitMQ (a server other work shares).
 """
+
+
+@dataclass
+class Figures:
+    """One run: each task's rate and CPU per request in every round, and the run's medians."""
+
+    rates: dict[str, list[float]]
+    cpu: dict[str, list[float]]  # CPU ms per request, when measurable
+
+    @property
+    def medians(self) -> dict[str, float]:
+        return {task: statistics.median(self.rates[task]) for task in TASKS}
+
+    @property
+    def cpu_ms(self) -> dict[str, float | None]:
+        return {task: statistics.median(self.cpu[task]) if self.cpu[task] else None for task in TASKS}
+
+    @property
+    def ratios(self) -> list[float]:
+        return [i / n for i, n in zip(self.rates[INFO], self.rates[NOOP], strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        # Each round's runs are adjacent in time: the median of per-round ratios shrugs off a noisy round.
+        return statistics.median(self.ratios)
+
+    @property
+    def sized_ratio(self) -> float:
+        return statistics.median(s / n for s, n in zip(self.rates[SIZED], self.rates[NOOP], strict=True))
+
+    @property
+    def cpu_ratio(self) -> float | None:
+        """noop's CPU per request / account_info's: what a CPU-bound worker could reach."""
+        if not self.cpu[INFO] or len(self.cpu[INFO]) != len(self.cpu[NOOP]):
+            return None
+        return statistics.median(n / i for n, i in zip(self.cpu[NOOP], self.cpu[INFO], strict=True))
+
+    def line(self) -> str:
+        cpu = "" if self.cpu_ratio is None else f", by CPU {self.cpu_ratio:.3f}"
+        return f"noop {self.medians[NOOP]:.1f}/s, account_info {self.medians[INFO]:.1f}/s, ratio {self.ratio:.3f}{cpu}"
+
+
+def one_run(f: Fleet, trace: list[dict[str, object]], rounds: int) -> Figures:
+    """``rounds`` rounds, each task once per round, the order reversed every other round."""
+    figures = Figures({task: [] for task in TASKS}, {task: [] for task in TASKS})
+    for r in range(rounds):
+        for task in TASKS if r % 2 == 0 else TASKS[::-1]:
+            rate_, cpu_ms = measure(f, task, trace)
+            figures.rates[task].append(rate_)
+            if cpu_ms is not None:
+                figures.cpu[task].append(cpu_ms)
+    return figures
 
 
 def measure(f: Fleet, task: str, trace: list[dict[str, object]]) -> tuple[float, float | None]:
