@@ -5,8 +5,9 @@ Part 1 (:mod:`bench.capacity_fleet`, :mod:`bench.capacity_members`): per-send ro
 registered workers, accounts moved by a join, what 1,000 members' heartbeats and load reports cost Redis, the
 broadcast idle sweep to 1,000 subscribers, 50,000 sessions and their sweep, and the event rate Flower can take.
 Part 2 (:mod:`bench.capacity_model`, :mod:`bench.capacity_validation`, :mod:`bench.capacity_sizing`): the model's
-predictions beside every figure of the recorded P3 and P5 runs and of a repeat of P5, then the terminals needed
-for p99 under 1 s and 5 s, the routing settings compared, and what a real terminal's login cost would change.
+predictions beside every figure of the recorded P3 and P5 runs and of a repeat of P5, every routing on P5's three
+traffic regimes (:mod:`bench.capacity_routing`), then the terminals needed for p99 under 1 s and 5 s, the routing
+settings compared, and what a real terminal's login cost would change.
 Writes the generated sections of docs/capacity.md.
 
     .venv/bin/python -m bench.capacity [--quick] [--docs PATH] [--login 0.5]
@@ -17,7 +18,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from bench import capacity_fleet, capacity_members, capacity_sizing
+from bench import capacity_fleet, capacity_members, capacity_routing, capacity_sizing
 from bench.capacity_model import Costs, Fleet
 from bench.capacity_validation import RECORDED, RUNS, Calibration, Figure, Replay, calibrate, validate
 from bench.harness import fleet
@@ -54,6 +55,7 @@ class Results:
     sizing: list[capacity_sizing.Sized] = field(default_factory=list)
     settings: list[tuple[str, int, int, str, float, float]] = field(default_factory=list)  # shape, A, W, setting...
     sensitivity: list[capacity_sizing.Sized] = field(default_factory=list)
+    regimes: list[capacity_routing.RoutingFigure] = field(default_factory=list)  # P5's regimes, every routing
     seconds: dict[str, float] = field(default_factory=dict)
 
     def production_costs(self, login: float | None = None) -> Costs:
@@ -117,6 +119,9 @@ def model(r: Results) -> None:
         figures = r.validation[run.name] = validate(replay, cal, run)
         within = sum(abs(fig.error) <= 0.25 for fig in figures)
         print(f"model vs {run.name} run: {within} of {len(figures)} figures within 25% ({cal})", flush=True)
+    r.regimes = capacity_routing.compare(r.calibrations[RECORDED.name].costs(0.1, started=True), r.quick)
+    for figure in r.regimes:
+        _print(f"P5 {figure.regime}", figure)
     costs = r.production_costs()
     shapes = capacity_sizing.SHAPES[:1] if r.quick else capacity_sizing.SHAPES
     sizes, targets = ((1_000,), (5.0,)) if r.quick else (SIZES, TARGETS)

@@ -1,7 +1,8 @@
 """The generated sections of docs/capacity.md (``<!-- capacity:NAME -->``), from :class:`bench.capacity.Results`.
 
-Three sections: ``fleet`` (the fleet's own costs), ``validation`` (the model against the real runs) and ``sizing``
-(terminals per size, the settings compared, the login cost's effect). Text outside them is written by hand and kept.
+The sections: ``fleet`` (the fleet's own costs), ``validation`` (the model against the real runs), ``regimes``
+(every routing on P5's traffic), ``sizing`` (terminals per size, the settings compared, the login cost's effect) and
+``limits``. Text outside them is written by hand and kept.
 """
 
 from __future__ import annotations
@@ -11,19 +12,21 @@ from pathlib import Path
 
 from bench.capacity import TARGETS, Results
 from bench.capacity_members import HEARTBEAT, LOAD_REPORT
+from bench.capacity_routing import BASELINE, LOAD
 from bench.capacity_sizing import STABLE
 from bench.capacity_validation import RUNS
 from harness import markdown, runs
 from harness.markdown import table
 
 MARKS = markdown.Sections("capacity")
-SECTIONS = ("fleet", "validation", "sizing", "limits")
+SECTIONS = ("fleet", "validation", "regimes", "sizing", "limits")
 HEALTHCHECK = 30.0  # seconds between a worker's container healthchecks (docker-compose.yml): a Celery ping each
 
 
 def write_docs(path: Path, r: Results) -> None:
     footer = f"\n\nCommand: `{runs.command('bench.capacity', _argv())}`; machine: {runs.machine()}.\n"
-    bodies = {"fleet": fleet(r), "validation": validation(r), "sizing": sizing(r), "limits": limits(r)}
+    bodies = {"fleet": fleet(r), "validation": validation(r), "regimes": regimes(r), "sizing": sizing(r),
+              "limits": limits(r)}  # fmt: skip
 
     def edit(text: str) -> str:
         for name, body in bodies.items():
@@ -146,6 +149,27 @@ included).
 {table(["figure", "measured", "model", "error", "within 25%"], rows)}
 """)
     return "\n".join(parts).rstrip()
+
+
+def regimes(r: Results) -> str:
+    rows = []
+    for key in dict.fromkeys(f.regime for f in r.regimes):
+        mine = [f for f in r.regimes if f.regime == key]
+        best = min(f.p99 for f in mine)
+        base = next(f for f in mine if f.variant == BASELINE)
+        rows += [(key, f.variant, _n(f.p99 * 1e3, 0), f"{f.p99 / best:.2f}x", f"{f.logins:.2f}",
+                  f"{f.capacity / base.capacity:.2f}") for f in mine]  # fmt: skip
+    header = ["regime", "routing", "p99 ms", "vs the best", "logins/request", "capacity / (a)"]
+    return f"""## Routing near the shared queue: P5's regimes in the model
+
+P5's 4 terminals, costs (the `realistic` profile x0.1, the service's own time as calibrated on the recorded run)
+and three regimes, at {LOAD:.0%} of round-robin's capacity; every routing gets the same arrivals (the median over
+{"one seed" if r.quick else "three seeds"}). The adaptive rows differ only in how old the loads are that the
+router decides on: each worker reports its backlog every `MT5_LOAD_REPORT_INTERVAL`, each client reads the
+reports every `MT5_ROUTING_CACHE_SECONDS` and counts its own sends in between; what it sends to the shared queue
+is in no terminal's count until the worker that took it reports.
+
+{table(header, rows)}"""
 
 
 def sizing(r: Results) -> str:
