@@ -35,6 +35,8 @@ SETTINGS = {
     "plain affinity, window 50": Fleet(1, routing="affinity"),
     "plain affinity, FIFO": Fleet(1, routing="affinity", window=1),
     "shared queue (round-robin), FIFO": Fleet(1, routing="shared", window=1),
+    "shared queue, window 50": Fleet(1, routing="shared"),
+    "adaptive, factor 0, floor 0": Fleet(1, routing="adaptive", load_factor=0.0, load_floor=0),
 }
 
 

@@ -203,6 +203,10 @@ class MT5ConnectionManager:
         """The pooled sessions, least recently used first."""
         return [self._info(s) for s in self._pool]
 
+    def logins(self) -> list[int]:
+        """The pooled accounts, least recently used first: :meth:`sessions`' logins, without the snapshots."""
+        return [s.login for s in self._pool]
+
     @contextmanager
     def acquire(
         self, login: Any = None, password: Any = None, server: Any = None, *, attempt: int = 1
@@ -360,17 +364,8 @@ class MT5ConnectionManager:
             except Exception:  # an observer must never fail the request it watches
                 self._log.exception("mt5.call_hook_failed", function=function, hook=repr(hook))
         log = (self._log.debug if function in self._routine else self._log.info) if ok else self._log.warning
-        log(
-            "mt5.call",
-            function=function,
-            login=login,
-            server=server,
-            duration_ms=round(elapsed * 1000, 3),
-            ok=ok,
-            mt5_code=code,
-            mt5_message=message,
-            attempt=attempt,
-        )
+        log("mt5.call", function=function, login=login, server=server, duration_ms=round(elapsed * 1000, 3), ok=ok,
+            mt5_code=code, mt5_message=message, attempt=attempt)  # fmt: skip
         if function == "terminal_info":
             self._connected = ok and bool(result.connected)
         elif function == "login":

@@ -93,7 +93,7 @@ class WorkerRuntime:
         if board is not None:
             board.set_terminal(child_pid=self.pid, initialized=self.manager.state is TerminalState.READY,
                                connected=self.manager.last_known_connected, capacity=self.settings.pool_size,
-                               logins=[session.login for session in self.manager.sessions()])  # fmt: skip
+                               logins=self.manager.logins())  # fmt: skip
 
     def _start(self) -> None:
         try:

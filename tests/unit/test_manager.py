@@ -260,6 +260,13 @@ def test_a_session_is_idle_from_the_end_of_its_last_use(
     assert [A.login] == manager.evict_idle(ended + 10.001)
 
 
+def test_logins_are_the_sessions_accounts_least_recently_used_first(make_manager: MakeManager) -> None:
+    manager = make_manager()
+    for account in (A, B, C, A):
+        manager.login(*creds(account))
+    assert [B.login, C.login, A.login] == manager.logins() == [s.login for s in manager.sessions()]
+
+
 def test_evict_idle_can_be_limited_to_given_logins(make_manager: MakeManager, clock: ManualClock) -> None:
     manager = make_manager(idle_timeout=10)
     manager.login(*creds(A))

@@ -44,6 +44,16 @@ def _value(rng: random.Random, depth: int = 0) -> Any:
     return {rng.choice(["", "k", str(i), i]): item for i, item in enumerate(items)}
 
 
+MONEY = ("balance", "credit", "profit", "equity", "margin", "margin_free", "margin_level", "margin_so_call")
+ACCOUNT = {  # an mt5.account_info result: 28 fields
+    **{name: 10_000_001 + i for i, name in enumerate(("login", "trade_mode", "leverage", "limit_orders"))},
+    **{name: i % 2 == 0 for i, name in enumerate(("trade_allowed", "trade_expert", "fifo_close"))},
+    **{name: 10_000.0 + i / 3 for i, name in enumerate(MONEY)},
+    **{name: f"{name} text" for name in ("name", "server", "currency", "company")},
+    **{f"field_{i}": i for i in range(9)},
+}
+
+
 def _values() -> Iterator[Any]:
     rng = random.Random(25)
     yield from (_value(rng) for _ in range(150))
@@ -51,6 +61,9 @@ def _values() -> Iterator[Any]:
     yield bars
     yield [bars, bars]  # the same list twice, not nested in itself
     yield {"": [[]], "empty": {}, "nested": [[[[[1, 2, 3] * 50]]]]}
+    yield ACCOUNT
+    for cut in range(0, 60, 3):  # strings cut at a space, near and across the bound, between numbers
+        yield {"a b": "x" * cut + " y" * (cut % 7), "n": 10**cut, "s": " " * cut, "f": 1.5e-7, "t": True, "z": None}
     cycle: list[Any] = [1, 2]
     cycle.append(cycle)
     yield {"cycle": cycle}
@@ -93,3 +106,48 @@ def test_a_workers_numpy_columns_are_shown_as_the_lists_the_client_receives() ->
     as_lists = {name: column.tolist() for name, column in columns.items()}
     for maxlen in (1, 40, 128, 1024):
         assert saferepr(as_lists, maxlen) == bounded_saferepr(columns, maxlen)
+
+
+def test_a_flat_result_is_read_only_as_far_as_it_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    read = 0
+    chaindict = celery_saferepr_module._chaindict
+
+    def counted(mapping: Any) -> Iterator[Any]:
+        nonlocal read
+        read += len(mapping)
+        yield from chaindict(mapping)
+
+    monkeypatch.setattr(celery_saferepr_module, "_chaindict", counted)
+    assert 28 == len(ACCOUNT)
+    text = bounded_saferepr(ACCOUNT, 128)
+    assert read < 10, read  # its first fields fill 128 characters: Celery's own walks all 28
+    assert text.startswith("{'login': 10000001, ") and text.endswith(", ...}")
+
+
+def _flat(rng: random.Random) -> dict[str, Any]:
+    """A dict of plain values under string keys, the shape most results have (and the fast path takes)."""
+
+    def text() -> str:
+        return "".join(rng.choice("ab 'x\"é:,") for _ in range(rng.choice([0, 1, 2, 3, 8, 40, 300])))
+
+    def plain() -> Any:
+        kind = rng.choice(["str", "int", "float", "bool", "none", "sep"])
+        if kind == "str":
+            return text()
+        if kind == "int":
+            return rng.randint(-(10**20), 10**20)
+        if kind == "float":
+            return rng.choice([rng.random() * 10 ** rng.randint(-9, 20), float("inf"), float("nan"), -0.0])
+        if kind == "sep":
+            return rng.choice([": ", ", ", "}", "..."])  # text that looks like Celery's own separators
+        return rng.choice([True, False]) if kind == "bool" else None
+
+    return {text(): plain() for _ in range(rng.choice([0, 1, 2, 3, 5, 28, 100]))}
+
+
+@pytest.mark.parametrize("maxlen", [1, 2, 3, 4, 5, 6, 9, 17, 40, 128, 500])
+def test_a_flat_dict_has_celerys_text_character_for_character(maxlen: int) -> None:
+    rng = random.Random(maxlen)
+    for _ in range(400):
+        value = _flat(rng)
+        assert saferepr(value, maxlen) == bounded_saferepr(value, maxlen), value
