@@ -111,3 +111,15 @@ def _original_restore() -> Any:
     from mt5_worker.worker import unacked_restore
 
     return unacked_restore._original
+
+
+def test_the_result_text_functions_result_repr_uses() -> None:
+    """worker/result_repr.py replaces ``celery.app.trace.saferepr`` and writes a flat result's text with
+    ``celery.utils.saferepr._format_chars(value, maxlen)`` and ``celery.utils.text.truncate(s, maxlen)``, as
+    Celery's own token loop does (tests/unit/test_result_repr.py compares the texts)."""
+    from celery.app import trace
+    from celery.utils import saferepr, text
+
+    assert callable(trace.saferepr)
+    assert ["val", "maxlen"] == _parameters(saferepr._format_chars)
+    assert ["s", "maxlen", "suffix"] == _parameters(text.truncate)
