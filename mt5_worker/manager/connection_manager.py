@@ -149,7 +149,9 @@ class MT5ConnectionManager:
         """
         request = AccountRequest.parse(login, password, server)
         with self._lock:
-            return self._info(self._login_locked(request, attempt))
+            session = self._login_locked(request, attempt)
+            self._pool.used_until(session, self._clock())
+            return self._info(session)
 
     def get_account_info(
         self, login: Any, password: Any = None, server: Any = None, *, attempt: int = 1

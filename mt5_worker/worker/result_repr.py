@@ -119,6 +119,8 @@ def _least(value: Any) -> int:
     kind = type(value)
     if kind is str:
         return len(value) + 2 if " " not in value else min(len(value) + 2, 5)
+    if kind is int and value.bit_length() > 10_000:
+        return 0  # over 3,000 digits: Python refuses to write it (sys.set_int_max_str_digits); Celery never may
     if kind is int or kind is float or kind is bool or value is None:
         return len(repr(value))
     return 0

@@ -240,15 +240,23 @@ def test_idle_eviction_at_the_timeout_boundary_keeps_then_evicts(
 def test_a_session_is_idle_from_the_end_of_its_last_use(
     make_manager: MakeManager, sim: SimulatedTerminal, clock: ManualClock
 ) -> None:
-    class SlowReads:  # the simulator, with an account_info() that takes 5 s of the manager's clock
+    class SlowCalls:  # the simulator, with a login() and an account_info() that take 5 s of the manager's clock
         def __getattr__(self, name: str) -> object:
             return getattr(sim, name)
+
+        def login(self, *args: object, **kwargs: object) -> object:
+            clock.advance(5)
+            return sim.login(*args, **kwargs)
 
         def account_info(self) -> object:
             clock.advance(5)
             return sim.account_info()
 
-    manager = make_manager(SlowReads(), idle_timeout=10)
+    manager = make_manager(SlowCalls(), idle_timeout=10)
+    manager.login(*creds(B))
+    ended = clock.now
+    assert [] == manager.evict_idle(ended + 10)
+    assert [B.login] == manager.evict_idle(ended + 10.001)
     manager.get_account_info(*creds(A))
     ended = clock.now
     assert [] == manager.evict_idle(ended + 10)  # idle 10 s since the call ended (15 s since it began)
