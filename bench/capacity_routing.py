@@ -12,7 +12,7 @@ taken). The adaptive variants differ only in how old the loads are that the rout
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.capacity_model import Costs, Fleet, simulate
 from bench.harness import accounts, zipf_trace
@@ -26,11 +26,9 @@ VARIANTS = {
     "(d) the defaults: bounded load + batching": Fleet(4),
     "(e) shared queue + batching": Fleet(4, routing="shared", window=50),
     "(f) adaptive, factor 0, floor 0 (loads reported every 0.5 s, read every 1 s)": ADAPTIVE,
-    "(f) with loads reported and read every 0.2 s": Fleet(
-        4, routing="adaptive", load_factor=0.0, load_floor=0, report_interval=0.2, cache_seconds=0.2
-    ),
-    "(f) with loads reported every 0.05 s, read at every send": Fleet(
-        4, routing="adaptive", load_factor=0.0, load_floor=0, report_interval=0.05, cache_seconds=0.0
+    "(f) with loads reported and read every 0.2 s": replace(ADAPTIVE, report_interval=0.2, cache_seconds=0.2),
+    "(f) with loads reported every 0.05 s, read at every send": replace(
+        ADAPTIVE, report_interval=0.05, cache_seconds=0.0
     ),
 }
 BASELINE = "(a) round-robin FIFO"

@@ -43,21 +43,12 @@ class NotPlain(ValueError):
 # --- the client's side ----------------------------------------------------------------------------------
 
 
-def _types(spec: FunctionSpec) -> dict[str, str]:
-    """Each parameter's type by name: made once per function, used on every call at both ends."""
-    types = _TYPES.get(spec.name)
-    if types is None:
-        types = _TYPES[spec.name] = {p.name: p.type for p in spec.params}
-    return types
-
-
-_TYPES: dict[str, dict[str, str]] = {}
 _CONVERTED = ("Date", REQUEST)
 
 
 def encode_arguments(spec: FunctionSpec, arguments: dict[str, Any]) -> dict[str, object]:
     """A call's arguments, by name, as they cross: dates as epoch seconds, a request as pairs."""
-    types = _types(spec)
+    types = spec.param_types
     if not any(types.get(name) in _CONVERTED for name in arguments):  # nothing to convert: most calls
         return dict(arguments)
     out: dict[str, object] = {}
@@ -123,7 +114,7 @@ def _rebuilt(spec: FunctionSpec, value: Any) -> Any:
 def decode_arguments(spec: FunctionSpec, arguments: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The terminal's ``(args, kwargs)`` for a call that crossed; :class:`NotPlain` names an argument that is not
     plain data."""
-    types = _types(spec)
+    types = spec.param_types
     for name, value in arguments.items():
         if not _plain_argument(types.get(name), value):
             raise NotPlain(name)

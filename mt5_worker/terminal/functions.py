@@ -108,12 +108,15 @@ class FunctionSpec:
     returns: Returns
     doc: str
     _signature: inspect.Signature = field(init=False, repr=False, compare=False)
+    # Each parameter's type by name: asked on every call that crosses the bridge, at both ends.
+    param_types: dict[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # As Python declares a method: ``self`` is positional-only when other parameters before a ``/`` are.
         first = POSITIONAL if any(p.kind is POSITIONAL for p in self.params) else EITHER
         parameters = [inspect.Parameter("self", first), *(p.parameter() for p in self.params)]
         object.__setattr__(self, "_signature", inspect.Signature(parameters, return_annotation=self.returns.annotation))
+        object.__setattr__(self, "param_types", {p.name: p.type for p in self.params})
 
     @property
     def signature(self) -> inspect.Signature:

@@ -121,7 +121,7 @@ def _least(value: Any) -> int:
         return len(value) + 2 if " " not in value else min(len(value) + 2, 5)
     if kind is int and value.bit_length() > 10_000:
         return 0  # over 3,000 digits: Python refuses to write it (sys.set_int_max_str_digits); Celery never may
-    if kind is int or kind is float or kind is bool or value is None:
+    if kind in _SCALARS:  # a number, a bool or None
         return len(repr(value))
     return 0
 
