@@ -19,7 +19,7 @@ from mt5_worker.codes import RES_E_INVALID_PARAMS, error_tuple
 from mt5_worker.simulator.ledger import Ledger
 from mt5_worker.simulator.market import Market
 from mt5_worker.simulator.specs import BULK_ROWS_PER_LATENCY, AccountSpec
-from mt5_worker.simulator.trade_rules import Desk
+from mt5_worker.simulator.trade_rules import Desk, Figures
 from mt5_worker.simulator.trade_store import AccountState, TradeStore
 from mt5_worker.terminal.functions import BY_NAME, REQUIRED
 from mt5_worker.terminal.records import TradeRequest
@@ -50,6 +50,10 @@ class SimulatorParts:
     _selected: dict[str, set[str]]
     _books: set[tuple[str, str]]
     _ledgers: dict[tuple[str, int, int, bool], Ledger]
+    # Per account (server, login), the last of: book()'s merge (generated, store's, merged); figures() (merged
+    # book, since, until, figures).
+    _merges: dict[tuple[str, int], tuple[Ledger, AccountState, Ledger]]
+    _figures: dict[tuple[str, int], tuple[Ledger, int, int, Figures]]
     _store: TradeStore
     _algo_trading: bool
     _deviations: frozenset[str]

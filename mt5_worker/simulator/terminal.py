@@ -42,7 +42,7 @@ from mt5_worker.simulator.market_side import MarketSide
 from mt5_worker.simulator.specs import DEMO_ACCOUNTS, AccountSpec, FaultSpec
 from mt5_worker.simulator.trade_life import MARGIN_SO_CALL, MARGIN_SO_SO
 from mt5_worker.simulator.trade_rules import Figures
-from mt5_worker.simulator.trade_store import TradeStore
+from mt5_worker.simulator.trade_store import AccountState, TradeStore
 from mt5_worker.simulator.trading_side import TradingSide
 from mt5_worker.terminal.functions import FUNCTIONS
 from mt5_worker.terminal.records import AccountInfo, TerminalInfo
@@ -109,6 +109,8 @@ class SimulatedTerminal(MarketSide, AccountSide, TradingSide):
         self._selected: dict[str, set[str]] = {}  # Market Watch, per trade server
         self._books: set[tuple[str, str]] = set()  # Depth of Market subscriptions: (server, symbol)
         self._ledgers: dict[tuple[str, int, int, bool], Ledger] = {}  # (server, login, day, with history)
+        self._merges: dict[tuple[str, int], tuple[Ledger, AccountState, Ledger]] = {}  # see SimulatorParts
+        self._figures: dict[tuple[str, int], tuple[Ledger, int, int, Figures]] = {}
         self._store = TradeStore(trade_store)  # opened on first use
         self._disable_algo_on_switch = disable_algo_on_switch
         self._deviations = frozenset(deviations)  # SDK facts it breaks on purpose (specs.DEVIATIONS): tests only

@@ -93,7 +93,11 @@ class TradingSide(SimulatorParts):
                 self._play(session, now)
         if moved or history:
             state = self._store.load(account.server, account.login, history=history)
-        return merge(ledger, state), state
+        key = (account.server, account.login)
+        last = self._merges.get(key)
+        if last is None or last[0] is not ledger or last[1] is not state:  # both are kept while nothing changes
+            last = self._merges[key] = (ledger, state, merge(ledger, state))
+        return last[2], state
 
     def desk(self) -> Desk | None:
         """The active account as the trade server sees it now."""
@@ -104,9 +108,22 @@ class TradingSide(SimulatorParts):
         return self._desk(book, state, self.now_ms())
 
     def figures(self) -> Figures | None:
-        """The active account's balance, equity and margin now."""
-        desk = self.desk()
-        return None if desk is None else figures(desk)
+        """The active account's balance, equity and margin now. ``account_info`` asks for them on every call, so
+        they are worked out again only once the account's trading or a tick they depend on has changed. Swaps
+        accrue at server midnight, where every tick's span ends (spans end by the hour at the latest)."""
+        found, account, market = self.book(history=False), self._active, self.market
+        if found is None or account is None or market is None:
+            return None
+        book, state = found
+        now = self.now_ms()
+        key = (account.server, account.login)
+        last = self._figures.get(key)
+        if last is not None and last[0] is book and last[1] <= now < last[2]:
+            return last[3]
+        with market.steady() as span:
+            money = figures(self._desk(book, state, now))
+        self._figures[key] = (book, span[0], span[1], money)
+        return money
 
     # --- internals ---
 

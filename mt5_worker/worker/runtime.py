@@ -82,7 +82,7 @@ class WorkerRuntime:
             self.desk.outcome_hooks.append(TradingMetrics(exporter.registry, self.desk.journal).count)
             self.metrics_server = exporter.serve(self.settings.metrics_port, self.settings.metrics_addr)
         if shared_board.current() is not None:  # a worker's child: tell the main process about the terminal
-            self.manager.call_hooks.append(lambda *_: self.report_terminal())
+            # after every task (and after the terminal starts, below): what a task changed is there by its end
             task_metrics.after_task.append(self.report_terminal)
             self.report_terminal()
         threading.Thread(target=self._start, name="mt5-initialize", daemon=True).start()

@@ -237,6 +237,22 @@ def test_a_last_tick_asked_again_and_again_is_the_one_a_new_market_works_out(rat
     assert len(seen) > 60  # the answers changed as time moved: the test saw spans end
 
 
+def test_a_steady_watch_gives_the_span_over_which_every_tick_it_saw_stays_the_same() -> None:
+    market = Market("MetaQuotes-Demo", tick_rate=5.0)
+    now = int(datetime(2025, 11, 19, 14, 0, 7, tzinfo=UTC).timestamp() * 1000)  # Wednesday: every market open
+    names = ("EURUSD", "GBPUSD", "BTCUSD")
+    with market.steady() as outer:
+        with market.steady() as inner:
+            ticks = [market.tick(name, now) for name in names[:2]]
+        market.tick(names[2], now)
+    since, until = inner
+    assert since <= now < until < now + 60_000  # a minute at most
+    for edge, same in ((since, True), (until - 1, True), (since - 1, False), (until, False)):
+        fresh = Market("MetaQuotes-Demo", tick_rate=5.0)
+        assert ([fresh.tick(name, edge) for name in names[:2]] == ticks) is same, (edge, same)
+    assert inner[0] <= outer[0] <= now < outer[1] <= inner[1]  # the outer watch saw the inner one's ticks too
+
+
 # --- errors -------------------------------------------------------------------------------------------------------
 
 CALLS: list[tuple[str, tuple[Any, ...]]] = [

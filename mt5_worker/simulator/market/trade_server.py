@@ -3,7 +3,8 @@ rates between them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ class Market:
         self._last: dict[str, tuple[int, int, Tick | None]] = {}
         # (source, target) currency -> (the Forex symbol that quotes them, whether its bid is source in target)
         self._pairs: dict[tuple[str, str], tuple[str, bool] | None] = {}
+        self._steady: list[int] | None = None  # while watched (:meth:`steady`): [since, until) of every tick asked
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -50,15 +52,29 @@ class Market:
     def tick(self, name: str, now_ms: int) -> Tick | None:
         """The symbol's last tick at or before now (``None`` for an unknown symbol or before history)."""
         known = self._last.get(name)
-        if known is not None and known[0] <= now_ms < known[1]:
-            return known[2]
-        market = self._symbols.get(name)
-        if market is None:
-            return None
-        row, since, until = last_tick(market, now_ms)
-        tick = None if row is None else _tick(row[0])
-        self._last[name] = (since, until, tick)
-        return tick
+        if known is None or not known[0] <= now_ms < known[1]:
+            market = self._symbols.get(name)
+            if market is None:
+                return None
+            row, since, until = last_tick(market, now_ms)
+            known = self._last[name] = (since, until, None if row is None else _tick(row[0]))
+        if self._steady is not None:
+            self._steady[0], self._steady[1] = max(self._steady[0], known[0]), min(self._steady[1], known[1])
+        return known[2]
+
+    @contextmanager
+    def steady(self) -> Iterator[list[int]]:
+        """Watch the ticks asked for inside, all at one "now": yields ``[since, until)``, narrowed to the span of
+        "now" over which every one of them (and so anything worked out from them and that span alone) stays the
+        same."""
+        outer, self._steady = self._steady, [-(2**63), 2**63 - 1]
+        span = self._steady
+        try:
+            yield span
+        finally:
+            self._steady = outer
+            if outer is not None:  # a watch inside a watch: the outer one depends on these ticks too
+                outer[0], outer[1] = max(outer[0], span[0]), min(outer[1], span[1])
 
     def rates_window(self, name: str, timeframe: int, now_ms: int, maxbars: int) -> BarIndex:
         return BarIndex(self._symbols[name], timeframe, now_ms // 1000, maxbars)
