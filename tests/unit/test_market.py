@@ -3,6 +3,7 @@ between ticks and bars (docs/sdk-market-data.md)."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -251,6 +252,28 @@ def test_a_steady_watch_gives_the_span_over_which_every_tick_it_saw_stays_the_sa
         fresh = Market("MetaQuotes-Demo", tick_rate=5.0)
         assert ([fresh.tick(name, edge) for name in names[:2]] == ticks) is same, (edge, same)
     assert inner[0] <= outer[0] <= now < outer[1] <= inner[1]  # the outer watch saw the inner one's ticks too
+
+
+def test_a_steady_watch_sees_only_its_own_threads_ticks() -> None:
+    market = Market("MetaQuotes-Demo", tick_rate=5.0)
+    now = int(datetime(2025, 11, 19, 14, 0, 7, tzinfo=UTC).timestamp() * 1000)
+    other: list[list[int]] = []
+
+    def watch_in_another_thread() -> None:
+        with market.steady() as span:
+            market.tick("BTCUSD", now + 7_000)  # another "now" altogether: nothing this thread's watch may see
+        other.append(span)
+
+    with market.steady() as mine:
+        market.tick("EURUSD", now)
+        thread = threading.Thread(target=watch_in_another_thread)
+        thread.start()
+        thread.join()
+    assert mine[0] <= now < mine[1]
+    assert other[0][0] > now  # the other thread's watch saw its own tick
+    with market.steady() as alone:
+        market.tick("EURUSD", now)
+    assert mine == alone  # the other thread's tick did not narrow this watch
 
 
 # --- errors -------------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ rates between them."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -36,7 +37,7 @@ class Market:
         self._last: dict[str, tuple[int, int, Tick | None]] = {}
         # (source, target) currency -> (the Forex symbol that quotes them, whether its bid is source in target)
         self._pairs: dict[tuple[str, str], tuple[str, bool] | None] = {}
-        self._steady: list[int] | None = None  # while watched (:meth:`steady`): [since, until) of every tick asked
+        self._watch = threading.local()  # .span while watched (:meth:`steady`): per thread, as calls may overlap
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -58,8 +59,9 @@ class Market:
                 return None
             row, since, until = last_tick(market, now_ms)
             known = self._last[name] = (since, until, None if row is None else _tick(row[0]))
-        if self._steady is not None:
-            self._steady[0], self._steady[1] = max(self._steady[0], known[0]), min(self._steady[1], known[1])
+        span = getattr(self._watch, "span", None)
+        if span is not None:
+            span[0], span[1] = max(span[0], known[0]), min(span[1], known[1])
         return known[2]
 
     @contextmanager
@@ -67,12 +69,12 @@ class Market:
         """Watch the ticks asked for inside, all at one "now": yields ``[since, until)``, narrowed to the span of
         "now" over which every one of them (and so anything worked out from them and that span alone) stays the
         same."""
-        outer, self._steady = self._steady, [-(2**63), 2**63 - 1]
-        span = self._steady
+        outer = getattr(self._watch, "span", None)
+        span = self._watch.span = [-(2**63), 2**63 - 1]
         try:
             yield span
         finally:
-            self._steady = outer
+            self._watch.span = outer
             if outer is not None:  # a watch inside a watch: the outer one depends on these ticks too
                 outer[0], outer[1] = max(outer[0], span[0]), min(outer[1], span[1])
 
