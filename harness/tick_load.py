@@ -206,7 +206,10 @@ def run(fleet: Fleet, load: Load, service: ExampleService | None = None) -> Outc
     history_ms = seed_history(fleet.redis_url, load.rate, load.history)
     if service is None:
         start_feeds(fleet, load.rate)
-        service = fleet.example_service(*(() if load.deflate else ("--ws-per-message-deflate", "false")))
+        # A stalled browser answers no keep-alive ping until it reads again: uvicorn's pings (20 s, then 20 s) must
+        # outlast the wait for the cut-off, or on a slow machine they close it first (1011) and the cut-off is untested.
+        pings = ("--ws-ping-interval", "20", "--ws-ping-timeout", str(load.window + STALL_WAIT))
+        service = fleet.example_service(*pings, *(() if load.deflate else ("--ws-per-message-deflate", "false")))
     watches = plan(load, history_ms)
     since_ms = int((simulated_now() + load.connect_budget) * 1000)
     until_ms = since_ms + int(load.window * 1000)
@@ -231,7 +234,7 @@ async def _drive(service: ExampleService, watches: Sequence[Watch], load: Load, 
 
     async def wake_stalled() -> None:
         """Once the service cut every stalled client of a transport off (or past the window and a grace), they
-        read again, before the service's keep-alive pings give up on them (uvicorn's: 20 s, then 20 s)."""
+        read again, before the service's keep-alive pings give up on them (set to outlast this wait)."""
         deadline = time.time() + load.window + STALL_WAIT
         waiting = {"websocket": load.stalled_ws, "sse": load.stalled_sse}
         try:

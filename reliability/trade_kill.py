@@ -37,6 +37,7 @@ from harness.accounts import write_accounts
 from harness.env import env_values
 from mt5_worker.cli.devstack import RedisServer
 from mt5_worker.simulator.trade_store import TradeStore
+from mt5_worker.streams.keys import trades_key
 from reliability import report, traffic
 from reliability.orders import (
     Judgement,
@@ -195,10 +196,21 @@ def run_records_lost(quick: bool, logs: Path, broker: str, how: str) -> report.O
         orders = _orders(accounts, n_orders)
         span = n_orders / rate
 
+        def executed_since_the_last_loss() -> bool:
+            """An order's trade event is in the records' Redis: a loss now takes an executed order's record."""
+            try:
+                return any(records.exists(trades_key(a.login)) for a in accounts)
+            except redis.RedisError:
+                return False  # restarting
+
         def chaos() -> None:
             start = time.time()
             while time.time() - start < span - every / 2:
                 time.sleep(every)
+                # On a slow machine the first orders may execute after the first planned loss: wait for one, or the
+                # loss takes no executed order's record and the read-back's reconciliation goes untested.
+                while not executed_since_the_last_loss() and time.time() - start < span + deadline:
+                    time.sleep(0.05)
                 if how == "restart":
                     journal.stop()
                     journal.start()

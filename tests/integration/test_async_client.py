@@ -112,7 +112,7 @@ def test_a_timeout_raises_timeout_error_on_time_and_leaves_no_subscription(stack
 
 
 def test_cancelling_an_await_unsubscribes_and_revokes_the_request(stack: Stack) -> None:
-    worker = stack.worker("w1", MT5_SIMULATOR_LATENCY={"account_info": 2.0})
+    worker = stack.worker("w1", MT5_SIMULATOR_LATENCY={"account_info": 3.0})
     from mt5_worker.simulator import DEMO_ACCOUNTS
 
     busy, victim = DEMO_ACCOUNTS[0], DEMO_ACCOUNTS[1]
@@ -121,9 +121,12 @@ def test_cancelling_an_await_unsubscribes_and_revokes_the_request(stack: Stack) 
     async def main() -> str:
         async with AsyncMT5Client(stack.settings()) as client:
             first = asyncio.ensure_future(client.account_info(busy.login, busy.server, secret(busy)))
-            while client.pending() < 1:
-                await asyncio.sleep(0.01)
-            await asyncio.sleep(0.5)  # the worker is now inside the 2 s call
+            # The new worker logs in first, then spends 3 s in account_info: the victim is sent and cancelled in
+            # them, however slow the machine is to get there.
+            started = time.monotonic()
+            while not worker.sdk_calls("login", login=busy.login, ok=True):
+                assert time.monotonic() - started < 60, "the worker never logged in for the first request"
+                await asyncio.sleep(0.02)
             before = set(r.pubsub_channels())
             second = asyncio.ensure_future(client.account_info(victim.login, victim.server, secret(victim)))
             while client.pending() < 2:
