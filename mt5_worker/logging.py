@@ -48,8 +48,18 @@ def redact(value: Any) -> Any:
     return value
 
 
+@functools.lru_cache(maxsize=1024)
+def _names_a_secret(keys: tuple[object, ...]) -> bool:
+    # A call site logs the same keys every time: the check runs once per set of keys.
+    return any(map(is_secret_key, keys))
+
+
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """structlog processor: redact secrets anywhere in the event."""
+    # Most lines (every SDK call's) are plain values under keys that name no secret: they pass as they are, since
+    # structlog made this dict for this one line. Anything else is walked in full.
+    if not _names_a_secret(tuple(event_dict)) and all(type(v) in _PLAIN for v in event_dict.values()):
+        return event_dict
     redacted: MutableMapping[str, Any] = redact(event_dict)
     return dict(redacted)
 

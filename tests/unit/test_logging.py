@@ -42,6 +42,20 @@ def test_json_lines_are_written_with_secrets_redacted(capfd: pytest.CaptureFixtu
     assert "hunter2" not in line
 
 
+def test_a_secret_in_a_plain_named_field_is_redacted_and_plain_lines_pass_unchanged(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("json", "INFO")
+    log = get_logger("test")
+    log.info("mt5.call", function="account_info", login=1, duration_ms=0.1, ok=True, server=None)
+    log.info("mt5.call", function="login", login=1, detail=SecretStr("hunter2"), more=[{"Secret": "s3"}])
+    plain, hidden = (json.loads(line) for line in capfd.readouterr().err.strip().splitlines()[-2:])
+    assert {"function": "account_info", "login": 1, "duration_ms": 0.1, "ok": True, "server": None}.items() <= (
+        plain.items()
+    )
+    assert (REDACTED, [{"Secret": REDACTED}]) == (hidden["detail"], hidden["more"])
+
+
 def test_console_format_and_level_filtering(capfd: pytest.CaptureFixture[str]) -> None:
     configure_logging("console", "WARNING")
     log = get_logger("test")
