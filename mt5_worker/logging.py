@@ -58,7 +58,7 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     """structlog processor: redact secrets anywhere in the event."""
     # Most lines (every SDK call's) are plain values under keys that name no secret: they pass as they are, since
     # structlog made this dict for this one line. Anything else is walked in full.
-    if not _names_a_secret(tuple(event_dict)) and all(type(v) in _PLAIN for v in event_dict.values()):
+    if not _names_a_secret(tuple(event_dict)) and _PLAIN.issuperset(map(type, event_dict.values())):
         return event_dict
     redacted: MutableMapping[str, Any] = redact(event_dict)
     return dict(redacted)
