@@ -118,7 +118,7 @@ The last run's rounds:
 
 {report.table(["task", "median req/s", "per round", "CPU ms per request (median)"], rows)}
 
-**Ratio (account_info / noop): {ratio:.2f}, by CPU {"n/a" if cpu_ratio is None else f"{cpu_ratio:.2f}"}; target
+**Ratio (account_info / noop): {ratio:.3f}, by CPU {"n/a" if cpu_ratio is None else f"{cpu_ratio:.3f}"}; target
 >= {TARGET:g} by both: {"met" if met else "NOT met"}.**
 
 The difference per request is 1/{info:.0f} - 1/{noop:.0f} s = {(1 / info - 1 / noop) * 1e3:.2f} ms. Of that,
@@ -138,7 +138,7 @@ the session's last use, and batched serving's strategy in the worker's main proc
             [
                 report.Verdict(
                     measure_name,
-                    f"{ratio:.2f}" + ("" if cpu_ratio is None else f" (CPU {cpu_ratio:.2f})"),
+                    f"{ratio:.3f}" + ("" if cpu_ratio is None else f" (CPU {cpu_ratio:.3f})"),
                     f">= {TARGET:.2f} (both)",
                     met,
                 )
