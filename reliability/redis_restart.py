@@ -73,8 +73,10 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     accounts = make_accounts(n_accounts)
     # A message a worker took just as Redis went down stays in Redis's unacked hash (the worker cannot put it back
     # while Redis is down: mt5_worker.worker.unacked_restore) and is delivered again after the visibility timeout:
-    # the shortest valid one, so that it is within the run.
-    settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts, "MT5_BROKER_VISIBILITY_TIMEOUT": 10, "MT5_TASK_TIME_LIMIT": 5,
+    # the shortest valid one, so that it is within the run. The time limit is the longest that timeout allows (8 + the
+    # retry backoff's 1 < 10): a task waiting on Redis through an outage and its restart must not hit it on a slow
+    # machine.
+    settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts, "MT5_BROKER_VISIBILITY_TIMEOUT": 10, "MT5_TASK_TIME_LIMIT": 8,
                 "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1}  # fmt: skip
     fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker)
     outages: list[Outage] = []
