@@ -110,14 +110,15 @@ class AsyncMT5Client(AsyncTaskMethods, AsyncStreams):
                 waiting = asyncio.ensure_future(self._results.wait(task_id))
                 try:
                     try:
-                        await self._in_thread(
-                            self._publisher.submit, name, kwargs, terminal_id=terminal_id, expires=timeout,
+                        _, queue = await self._in_thread(
+                            self._publisher.submit_routed, name, kwargs, terminal_id=terminal_id, expires=timeout,
                             task_id=task_id,
                         )  # fmt: skip
                     except Exception:
                         refused = True
                         raise
                     meta = await waiting
+                    self._publisher.answered(name, queue)  # what it holds, a result or an error, is an answer
                 finally:
                     if not waiting.done():
                         waiting.cancel()

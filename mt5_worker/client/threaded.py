@@ -23,6 +23,7 @@ import math
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
 from celery.result import AsyncResult
 from kombu.exceptions import OperationalError
 
@@ -98,12 +99,31 @@ class MT5Client(TaskMethods, SubmitMethods, Streams):
         that receives the request later drops it. Raises ``OperationalError`` when the broker stays
         unreachable for ``MT5_PUBLISH_TIMEOUT`` seconds (nothing was sent).
         """
+        return self.submit_routed(name, kwargs, terminal_id=terminal_id, expires=expires, task_id=task_id)[0]
+
+    def submit_routed(
+        self,
+        name: str,
+        kwargs: dict[str, Any] | None = None,
+        *,
+        terminal_id: str | None = None,
+        expires: float | None = None,
+        task_id: str | None = None,
+    ) -> tuple[AsyncResult, str | None]:
+        """:meth:`submit`, and the queue its routing chose (``None``: the shared one), for :meth:`answered`."""
         kwargs = dict(kwargs or {})
         if name in ROUTED_TASKS or "login" in kwargs:
             queue = self.route(kwargs.get("login"), ordered=name in ORDERED_TASKS)
         else:
             queue = self._queue_of(terminal_id)
-        return self._send(name, kwargs, queue, self.settings.request_timeout if expires is None else expires, task_id)
+        expires = self.settings.request_timeout if expires is None else expires
+        return self._send(name, kwargs, queue, expires, task_id), queue
+
+    def answered(self, name: str, queue: str | None) -> None:
+        """Task ``name``, sent to ``queue`` by :meth:`submit_routed`, has its answer: bounded-load routing stops
+        counting it as waiting there (:meth:`AffinityRouter.answered`). Orders are not counted as sent."""
+        if name not in ORDERED_TASKS:
+            self.router.answered(queue)
 
     # --- wait for the result ----------------------------------------------------------------------
 
@@ -118,12 +138,19 @@ class MT5Client(TaskMethods, SubmitMethods, Streams):
         """Run task ``name`` and return its result; raises its typed error, or Celery's ``TimeoutError``
         after ``timeout`` seconds (default ``MT5_REQUEST_TIMEOUT``; the request expires then too)."""
         timeout = self.settings.request_timeout if timeout is None else timeout
-        pending = self.submit(name, kwargs, terminal_id=terminal_id, expires=timeout)
+        pending, queue = self.submit_routed(name, kwargs, terminal_id=terminal_id, expires=timeout)
         try:
-            return pending.get(timeout=timeout)
+            result = pending.get(timeout=timeout)
+        except CeleryTimeoutError:
+            raise
+        except Exception:
+            self.answered(name, queue)  # the task's own error: an answer all the same
+            raise
         finally:
             # Celery keeps a result it timed out on as pending until interpreter exit; let it go now.
             pending.backend.remove_pending_result(pending)
+        self.answered(name, queue)
+        return result
 
     def pool_stats_all(self, *, timeout: float | None = None) -> list[dict[str, Any]]:
         """``mt5.pool_stats`` of every live worker."""

@@ -7,11 +7,15 @@ in the broker plus what it has reserved) and how many it started per second over
 it already caches, so a send costs no extra round trip; between readings it adds its own sends, which a report
 cannot have counted yet. The estimate of a terminal's backlog now is then
 
-    max(0, reported backlog + this router's sends since the report - reported rate x the report's age)
+    max(0, reported backlog + this router's sends since the report - served since the report)
 
-exact for one client and fresh reports; with several clients each sees the others' sends one report late.
-A send counts until a report newer than it exists, and for at most :data:`SEND_MEMORY` seconds: a worker that
-never reports (an older version) is not taken for ever busier.
+where "served" is the larger of the reported rate x the report's age and the answers this router's client has
+had from the terminal since the report (:meth:`LoadView.answered`; clients that wait for their results say so).
+The rate alone would leave a burst sent to an idle terminal (which reports no rate) counted as waiting until its
+next report, long after it was answered. Exact for one waiting client and fresh reports; with several clients
+each sees the others' sends one report late. A send or an answer counts until a report newer than it exists, and
+for at most :data:`SEND_MEMORY` seconds: a worker that never reports (an older version) is not taken for ever
+busier.
 
 Adaptive routing also sends to the shared queue, which no one terminal owns: whichever worker reserves such a
 request counts it in its next report. Until then the router counts it in the fleet's total (in no terminal's
@@ -74,6 +78,7 @@ class LoadView:
     def __init__(self) -> None:
         self._reports: dict[str, LoadReport] = {}
         self._sent: dict[str, deque[float]] = {}  # terminal id -> times of this router's sends, oldest first
+        self._answered: dict[str, deque[float]] = {}  # terminal id -> times its answers came, oldest first
         self._fleet: _FleetTotal | None = None  # the running total over one reading's terminals, for total()
         self._shared: deque[float] = deque()  # times of this router's sends to the shared queue, oldest first
         self._all_reported = -math.inf  # the oldest of the last reports: later shared sends are in none for sure
@@ -83,13 +88,21 @@ class LoadView:
         self._reports = dict(reports)
         self._fleet = None
         self._all_reported = min((report.at for report in self._reports.values()), default=-math.inf)
-        for terminal_id in list(self._sent):
-            if terminal_id not in reports and not self._sent[terminal_id]:
-                del self._sent[terminal_id]
+        for times in (self._sent, self._answered):
+            for terminal_id in list(times):
+                if terminal_id not in reports and not times[terminal_id]:
+                    del times[terminal_id]
 
     def sent(self, terminal_id: str, now: float) -> None:
         """This router has just sent a request to ``terminal_id``."""
         self._sent.setdefault(terminal_id, deque()).append(now)
+        if self._fleet is not None:
+            self._fleet.changed(terminal_id)
+
+    def answered(self, terminal_id: str, now: float) -> None:
+        """A request this router sent to ``terminal_id`` has just been answered: it is served, whatever the
+        reported rate says."""
+        self._answered.setdefault(terminal_id, deque()).append(now)
         if self._fleet is not None:
             self._fleet.changed(terminal_id)
 
@@ -107,10 +120,11 @@ class LoadView:
     def estimate(self, terminal_id: str, now: float) -> int:
         """Requests ``terminal_id`` has waiting or running now, as far as this router can tell."""
         report = self._reports.get(terminal_id)
-        own = self._own(terminal_id, report, now)
+        own = self._own(terminal_id, report, now, self._sent)
+        answers = self._own(terminal_id, report, now, self._answered)
         if report is None:
-            return own
-        drained = report.rate * max(0.0, now - report.at)
+            return max(0, own - answers)
+        drained = max(report.rate * max(0.0, now - report.at), answers)
         return max(0, round(report.backlog + own - drained))
 
     def estimates(self, terminal_ids: Mapping[str, int], now: float) -> dict[str, int]:
@@ -125,19 +139,24 @@ class LoadView:
         return fleet.at(now) + self.shared(now)
 
     def next_change(self, terminal_id: str, value: int) -> float:
-        """The first moment ``terminal_id``'s estimate, ``value`` now, can change without a send: its oldest send
-        stops counting, or its report drains below ``value`` - 0.5 (``estimate()`` rounds)."""
+        """The first moment ``terminal_id``'s estimate, ``value`` now, can change without a send or an answer: its
+        oldest send or answer stops counting, or its report drains below ``value`` - 0.5 (``estimate()`` rounds;
+        with answers counted, the drain changes the estimate at that moment or later: early is allowed)."""
         report, sends = self._reports.get(terminal_id), self._sent.get(terminal_id)
+        answers = self._answered.get(terminal_id)
         moment = sends[0] + SEND_MEMORY if sends else math.inf
+        if answers:
+            moment = min(moment, answers[0] + SEND_MEMORY)
         if report is not None and report.rate > 0 and value > 0:
             drained_below = report.at + (report.backlog + len(sends or ()) - value + 0.5) / report.rate
             moment = min(moment, drained_below)
         return moment
 
-    def _own(self, terminal_id: str, report: LoadReport | None, now: float) -> int:
-        """This router's sends to ``terminal_id`` that no report can have counted yet (older ones forgotten)."""
+    def _own(self, terminal_id: str, report: LoadReport | None, now: float, times: dict[str, deque[float]]) -> int:
+        """This router's sends to (or answers from) ``terminal_id`` that no report can have counted yet (older ones
+        forgotten)."""
         since = max(report.at if report else -math.inf, now - SEND_MEMORY)
-        sends = self._sent.get(terminal_id)
+        sends = times.get(terminal_id)
         if not sends:
             return 0
         if sends[0] <= since:

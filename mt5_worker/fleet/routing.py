@@ -202,6 +202,16 @@ class AffinityRouter:
                     self._loads.sent(terminal_id, now)
         return terminal_queue_name(terminal_id) if terminal_id else None
 
+    def answered(self, queue: str | None) -> None:
+        """A request this router sent to ``queue`` (what :meth:`queue_for` returned) has been answered, so it no
+        longer waits there, whatever the terminal's last report says (:meth:`LoadView.answered`). Clients that wait
+        for their results call it; a shared-queue send needs nothing."""
+        if queue is None or not queue.startswith(TERMINAL_QUEUE_PREFIX):
+            return
+        now = self._clock()
+        with self._lock:
+            self._loads.answered(queue.removeprefix(TERMINAL_QUEUE_PREFIX), now)
+
     def _bounded(self, login: int, now: float) -> str | None:
         """:func:`choose_bounded` over this router's estimates, looking at the fewest workers it can. Lock held."""
         total: int | None = None  # the fleet's backlog with this request: summed once, and only past the floor

@@ -45,10 +45,9 @@ def served_by(workers: list[WorkerProcess], login: int) -> list[str]:
 
 def test_each_account_sticks_to_the_worker_rendezvous_hashing_picks(stack: Stack) -> None:
     workers = [stack.worker("w1"), stack.worker("w2")]
-    # Plain affinity. Under bounded load (the default) a router counts its own sends as waiting until the worker's
-    # next report, and an idle worker reports no rate to drain them by: these 24 answered sends can add up past the
-    # floor and spill (bounded load has its own tests: test_bounded_load.py).
-    client = MT5Client(app=stack.app, settings=stack.settings(routing_load_factor=0))
+    # The default routing, bounded load: the client tells its router of each answer, so these 24 sends, each
+    # answered before the next, never look like a backlog (idle workers report no rate to drain them by).
+    client = MT5Client(app=stack.app, settings=stack.settings())
     wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
     for _ in range(3):
         for account in DEMO_ACCOUNTS:

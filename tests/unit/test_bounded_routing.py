@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import pytest
 
 from mt5_worker.errors import SettingsError
 from mt5_worker.fleet.load import SEND_MEMORY, LoadReport, LoadView
-from mt5_worker.fleet.routing import choose, choose_bounded, load_bounds, ranking
+from mt5_worker.fleet.registry import Membership, WorkerRegistry
+from mt5_worker.fleet.routing import AffinityRouter, choose, choose_bounded, load_bounds, ranking, terminal_queue_name
 from mt5_worker.settings import Settings
 
 FOUR = {f"t{i}": 20 for i in range(4)}
@@ -119,6 +121,52 @@ def test_without_a_report_only_recent_own_sends_count() -> None:
     assert 3 == view.estimate("t1", 2.0)
     assert 2 == view.estimate("t1", SEND_MEMORY + 0.5)  # the send at 0.0 is forgotten
     assert 0 == view.estimate("t2", 2.0)
+
+
+def test_answers_since_the_report_are_served_when_the_rate_says_less() -> None:
+    view = LoadView()
+    view.update({"t1": LoadReport(backlog=0, rate=0.0, at=100.0)})  # idle: it reports no rate
+    view.answered("t1", 99.9)  # before the report: the report has it already
+    for t in (100.1, 100.2, 100.3):
+        view.sent("t1", t)
+    view.answered("t1", 100.15)
+    view.answered("t1", 100.25)
+    assert 1 == view.estimate("t1", 100.3)  # three sent, two answered: one waits
+    view.update({"t1": LoadReport(backlog=10, rate=20.0, at=101.0)})
+    view.answered("t1", 101.1)
+    assert 8 == view.estimate("t1", 101.1)  # the rate drains more (2) than the one answer says
+    view.update({})
+    view.sent("t1", 102.0)
+    view.answered("t1", 102.1)
+    assert 0 == view.estimate("t1", 102.1)  # no report: this router's sends less its answers
+
+
+def test_a_client_waiting_for_each_answer_stays_on_its_terminal_however_many_it_sends() -> None:
+    fleet = {"t1": 20, "t2": 20}
+    login = next(n for n in range(1, 100) if choose(n, fleet) == "t1")
+    now = [100.0]
+    registry = cast(WorkerRegistry, _IdleFleet(fleet))
+    waiting = AffinityRouter(registry, cache_seconds=60, clock=lambda: now[0], load_factor=0.1, load_floor=10)
+    not_waiting = AffinityRouter(registry, cache_seconds=60, clock=lambda: now[0], load_factor=0.1, load_floor=10)
+    placed: dict[str, list[str | None]] = {"waiting": [], "not": []}
+    for _ in range(100):  # within one reading: the reports say idle, rate 0, all along
+        now[0] += 0.005
+        queue = waiting.queue_for(login)
+        placed["waiting"].append(queue)
+        waiting.answered(queue)
+        placed["not"].append(not_waiting.queue_for(login))
+    assert {terminal_queue_name("t1")} == set(placed["waiting"])
+    assert terminal_queue_name("t2") in placed["not"]  # without the answers the sends look like a backlog
+
+
+class _IdleFleet:
+    """A registry whose workers each reported an empty backlog and no rate at 100.0."""
+
+    def __init__(self, fleet: dict[str, int]) -> None:
+        self.fleet = fleet
+
+    def read(self, now: float) -> Membership:
+        return Membership(dict(self.fleet), {}, {tid: LoadReport(0, 0.0, 100.0) for tid in self.fleet})
 
 
 def test_a_report_is_decoded_only_when_well_formed() -> None:

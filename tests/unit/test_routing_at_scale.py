@@ -83,6 +83,8 @@ def test_the_fleet_total_is_the_sum_of_the_estimates() -> None:
             now += rng.choice((0.0, 0.01, 0.3, -0.2, 0.5 + SEND_MEMORY * (rng.random() < 0.02)))  # -: NTP
             if rng.random() < 0.7:
                 view.sent(rng.choice(sorted(ids)), now)
+            if rng.random() < 0.4:
+                view.answered(rng.choice(sorted(ids)), now)
             if rng.random() < 0.3:
                 view.estimate(rng.choice(sorted(ids)), now)  # prunes on its own: total() must agree after it
             assert sum(view.estimates(ids, now).values()) == view.total(ids, now), reading
