@@ -5,8 +5,8 @@ each one as the client's router does, each worker reserves messages from its que
 to its terminal as :mod:`mt5_worker.worker.batching` does (or FIFO), and its terminal serves one at a time, paying
 a login whenever the account differs from the one it is on. The router is the package's own
 :class:`~mt5_worker.fleet.routing.AffinityRouter` on the model's clock, reading (every ``cache_seconds``) the load
-reports the simulated workers make every ``report_interval``: the model places requests exactly as the code
-would given the same loads. Orders go to their account's first choice, never spilled (``ORDERED_TASKS``). What
+reports the simulated workers make every ``report_interval`` and told of each answer as the clients tell theirs:
+the model places requests exactly as the code would given the same loads. Orders go to their account's first choice, never spilled (``ORDERED_TASKS``). What
 the router sends to the shared queue (``shared``, or ``adaptive`` past a terminal's bound) waits there for
 whichever worker has room in its prefetch and asks first; a worker takes from its own queue before the shared one.
 
@@ -277,6 +277,9 @@ class Model:
 
     def complete(self, now: float, w: _Worker, i: int) -> None:
         self.done[i] = now
+        tid = self.placed[i]
+        if self.loaded and tid is not None and not self.orders[i]:  # the client waits for it: its router hears
+            self.router.answered(TERMINAL_QUEUE_PREFIX + tid)
         w.busy = False
         w.served += 1
         w.finished = now
