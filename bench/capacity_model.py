@@ -6,9 +6,10 @@ to its terminal as :mod:`mt5_worker.worker.batching` does (or FIFO), and its ter
 a login whenever the account differs from the one it is on. The router is the package's own
 :class:`~mt5_worker.fleet.routing.AffinityRouter` on the model's clock, reading (every ``cache_seconds``) the load
 reports the simulated workers make every ``report_interval`` and told of each answer as the clients tell theirs:
-the model places requests exactly as the code would given the same loads. Orders go to their account's first choice, never spilled (``ORDERED_TASKS``). What
-the router sends to the shared queue (``shared``, or ``adaptive`` past a terminal's bound) waits there for
-whichever worker has room in its prefetch and asks first; a worker takes from its own queue before the shared one.
+the model places requests exactly as the code would given the same loads. Orders go to their account's first
+choice, never spilled (``ORDERED_TASKS``). What the router sends to the shared queue (``shared``, or ``adaptive``
+past a terminal's bound) waits there for whichever worker has room in its prefetch and asks first; a worker takes
+from its own queue before the shared one.
 
 What the model does not know it takes as parameters (:class:`Costs`), calibrated on the real 4-worker runs
 (:mod:`bench.capacity_validation`): the worker's own time per request beyond the SDK calls (Celery, the
