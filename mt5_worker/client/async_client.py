@@ -118,7 +118,7 @@ class AsyncMT5Client(AsyncTaskMethods, AsyncStreams):
                         refused = True
                         raise
                     meta = await waiting
-                    self._publisher.answered(name, queue)  # what it holds, a result or an error, is an answer
+                    self._answered(name, queue)  # what it holds, a result or an error, is an answer
                 finally:
                     if not waiting.done():
                         waiting.cancel()
@@ -164,6 +164,12 @@ class AsyncMT5Client(AsyncTaskMethods, AsyncStreams):
         """Queued behind the publish of the same id on the one publisher thread, so it always follows it."""
         with contextlib.suppress(RuntimeError):  # shutting down: the message's expiry still drops the request
             self._thread.submit(self._app.control.revoke, task_id)
+
+    def _answered(self, name: str, queue: str | None) -> None:
+        """Tell the router on the publisher thread: it holds the router's lock across a registry read (once a
+        ``MT5_ROUTING_CACHE_SECONDS``), which the event loop must not wait for."""
+        with contextlib.suppress(RuntimeError):  # shutting down: nothing is routed any more
+            self._thread.submit(self._publisher.answered, name, queue)
 
     def _outcome(self, meta: dict[str, Any]) -> Any:
         if meta.get("status") == "SUCCESS":
