@@ -102,7 +102,10 @@ class LoadView:
     def answered(self, terminal_id: str, now: float) -> None:
         """A request this router sent to ``terminal_id`` has just been answered: it is served, whatever the
         reported rate says."""
-        self._answered.setdefault(terminal_id, deque()).append(now)
+        answers = self._answered.setdefault(terminal_id, deque())
+        while answers and answers[0] <= now - SEND_MEMORY:  # kept short here too: a terminal's estimate may go
+            answers.popleft()  # unasked for a long time while its answers keep coming
+        answers.append(now)
         if self._fleet is not None:
             self._fleet.changed(terminal_id)
 

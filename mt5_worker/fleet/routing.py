@@ -194,7 +194,7 @@ class AffinityRouter:
         now = self._clock()
         with self._lock:
             self._reading(now)
-            if ordered or (self.load_factor <= 0 and self.mode == "affinity"):
+            if ordered or self._loads_unused():
                 terminal_id = self._rankings.first(login)
             else:
                 terminal_id = self._adaptive(login, now) if self.mode == "adaptive" else self._bounded(login, now)
@@ -206,11 +206,15 @@ class AffinityRouter:
         """A request this router sent to ``queue`` (what :meth:`queue_for` returned) has been answered, so it no
         longer waits there, whatever the terminal's last report says (:meth:`LoadView.answered`). Clients that wait
         for their results call it; a shared-queue send needs nothing."""
-        if queue is None or not queue.startswith(TERMINAL_QUEUE_PREFIX):
+        if queue is None or not queue.startswith(TERMINAL_QUEUE_PREFIX) or self._loads_unused():
             return
         now = self._clock()
         with self._lock:
             self._loads.answered(queue.removeprefix(TERMINAL_QUEUE_PREFIX), now)
+
+    def _loads_unused(self) -> bool:
+        """Plain affinity: no send is counted, and no answer need be."""
+        return self.load_factor <= 0 and self.mode == "affinity"
 
     def _bounded(self, login: int, now: float) -> str | None:
         """:func:`choose_bounded` over this router's estimates, looking at the fewest workers it can. Lock held."""

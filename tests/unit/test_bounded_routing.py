@@ -160,6 +160,16 @@ def test_a_client_waiting_for_each_answer_stays_on_its_terminal_however_many_it_
     assert 10 == placed["not"].index(terminal_queue_name("t2"))
 
 
+def test_answers_are_kept_only_while_they_can_count() -> None:
+    view = LoadView()
+    for t in range(3 * int(SEND_MEMORY)):  # one a second, and no estimate asked for: nothing else prunes them
+        view.answered("t1", float(t))
+    assert int(SEND_MEMORY) == len(view._answered["t1"])
+    plain = AffinityRouter(cast(WorkerRegistry, _IdleFleet({"t1": 20})), load_factor=0.0)
+    plain.answered(terminal_queue_name("t1"))
+    assert not plain._loads._answered  # plain affinity counts no send, so no answer either
+
+
 class _IdleFleet:
     """A registry whose workers each reported an empty backlog and no rate at 100.0."""
 
