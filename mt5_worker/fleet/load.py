@@ -9,10 +9,12 @@ cannot have counted yet. The estimate of a terminal's backlog now is then
 
     max(0, reported backlog + this router's sends since the report - served since the report)
 
-where "served" is the larger of the reported rate x the report's age and the answers this router's client has
-had from the terminal since the report (:meth:`LoadView.answered`; clients that wait for their results say so).
-The rate alone would leave a burst sent to an idle terminal (which reports no rate) counted as waiting until its
-next report, long after it was answered. Exact for one waiting client and fresh reports; with several clients
+where "served" is the reported rate x the report's age, or, when the terminal reported no rate (it was idle), the
+answers this router's client has had from it since the report (:meth:`LoadView.answered`; clients that wait for
+their results say so). The rate alone would leave a burst sent to an idle terminal counted as waiting until its
+next report, long after it was answered. Where a rate was reported the answers are not used: counting them there
+too (the larger of the two) spills less under load, and in the capacity model that raised the defaults' p99 in
+P5's hot regime by 12% and the terminals polling traffic needs by 7%. Exact for one waiting client and fresh reports; with several clients
 each sees the others' sends one report late. A send or an answer counts until a report newer than it exists, and
 for at most :data:`SEND_MEMORY` seconds: a worker that never reports (an older version) is not taken for ever
 busier.
@@ -127,7 +129,9 @@ class LoadView:
         answers = self._own(terminal_id, report, now, self._answered)
         if report is None:
             return max(0, own - answers)
-        drained = max(report.rate * max(0.0, now - report.at), answers)
+        # A reported rate is the evidence of service; a terminal that started nothing in its last interval reports
+        # none, and then this router's answers are the only evidence.
+        drained = report.rate * max(0.0, now - report.at) if report.rate > 0 else answers
         return max(0, round(report.backlog + own - drained))
 
     def estimates(self, terminal_ids: Mapping[str, int], now: float) -> dict[str, int]:
