@@ -14,7 +14,7 @@ answers this router's client has had from it since the report (:meth:`LoadView.a
 their results say so). The rate alone would leave a burst sent to an idle terminal counted as waiting until its
 next report, long after it was answered. Where a rate was reported the answers are not used: counting them there
 too (the larger of the two) spills less under load, and in the capacity model that raised the defaults' p99 in
-P5's hot regime by 12% and the terminals polling traffic needs by 7%. Exact for one waiting client and fresh reports; with several clients
+P5's hot regime by 12% and the terminals polling traffic needs by 7% (docs/performance.md). With several clients
 each sees the others' sends one report late. A send or an answer counts until a report newer than it exists, and
 for at most :data:`SEND_MEMORY` seconds: a worker that never reports (an older version) is not taken for ever
 busier.
