@@ -39,6 +39,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeGuard
 
 SEND_MEMORY = 60.0  # seconds a send counts toward a terminal's backlog without a report newer than it
 # How early the fleet's total looks at a terminal again before its estimate is due to change: 40 times the float
@@ -126,13 +127,10 @@ class LoadView:
         """Requests ``terminal_id`` has waiting or running now, as far as this router can tell."""
         report = self._reports.get(terminal_id)
         own = self._own(terminal_id, report, now, self._sent)
+        if _rate_reported(report):  # the evidence of service
+            return max(0, round(report.backlog + own - report.rate * max(0.0, now - report.at)))
         answers = self._own(terminal_id, report, now, self._answered)
-        if report is None:
-            return max(0, own - answers)
-        # A reported rate is the evidence of service; a terminal that started nothing in its last interval reports
-        # none, and then this router's answers are the only evidence.
-        drained = report.rate * max(0.0, now - report.at) if report.rate > 0 else answers
-        return max(0, round(report.backlog + own - drained))
+        return max(0, (report.backlog if report else 0) + own - answers)
 
     def estimates(self, terminal_ids: Mapping[str, int], now: float) -> dict[str, int]:
         return {terminal_id: self.estimate(terminal_id, now) for terminal_id in terminal_ids}
@@ -147,10 +145,10 @@ class LoadView:
 
     def next_change(self, terminal_id: str, value: int) -> float:
         """The first moment ``terminal_id``'s estimate, ``value`` now, can change without a send or an answer: its
-        oldest send or answer stops counting, or its report drains below ``value`` - 0.5 (``estimate()`` rounds;
-        with answers counted, the drain changes the estimate at that moment or later: early is allowed)."""
+        oldest send or counted answer stops counting, or its report drains below ``value`` - 0.5 (``estimate()``
+        rounds)."""
         report, sends = self._reports.get(terminal_id), self._sent.get(terminal_id)
-        answers = self._answered.get(terminal_id)
+        answers = None if _rate_reported(report) else self._answered.get(terminal_id)
         moment = sends[0] + SEND_MEMORY if sends else math.inf
         if answers:
             moment = min(moment, answers[0] + SEND_MEMORY)
@@ -163,15 +161,21 @@ class LoadView:
         """This router's sends to (or answers from) ``terminal_id`` that no report can have counted yet (older ones
         forgotten)."""
         since = max(report.at if report else -math.inf, now - SEND_MEMORY)
-        sends = times.get(terminal_id)
-        if not sends:
+        recent = times.get(terminal_id)
+        if not recent:
             return 0
-        if sends[0] <= since:
-            while sends and sends[0] <= since:
-                sends.popleft()
+        if recent[0] <= since:
+            while recent and recent[0] <= since:
+                recent.popleft()
             if self._fleet is not None:
                 self._fleet.changed(terminal_id)
-        return len(sends)
+        return len(recent)
+
+
+def _rate_reported(report: LoadReport | None) -> TypeGuard[LoadReport]:
+    """Whether a terminal's estimate drains at its reported rate. Otherwise (no report, or a terminal that started
+    nothing in its last interval) this router's answers are the only evidence of service, and count instead."""
+    return report is not None and report.rate > 0
 
 
 class _FleetTotal:
