@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from mt5_worker.fleet.load import LoadReport
 from mt5_worker.fleet.registry import Membership
-from mt5_worker.fleet.routing import TERMINAL_QUEUE_PREFIX, AffinityRouter
+from mt5_worker.fleet.routing import TERMINAL_QUEUE_PREFIX, AffinityRouter, terminal_queue_name
 from mt5_worker.settings import RoutingMode
 from mt5_worker.worker.batching import batch_order
 
@@ -279,8 +279,8 @@ class Model:
     def complete(self, now: float, w: _Worker, i: int) -> None:
         self.done[i] = now
         tid = self.placed[i]
-        if self.loaded and tid is not None and not self.orders[i]:  # the client waits for it: its router hears
-            self.router.answered(TERMINAL_QUEUE_PREFIX + tid)
+        if tid is not None:  # the client waits for it: its router hears
+            self.router.answered(terminal_queue_name(tid), ordered=self.orders[i])
         w.busy = False
         w.served += 1
         w.finished = now

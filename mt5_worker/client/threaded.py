@@ -121,10 +121,10 @@ class MT5Client(TaskMethods, SubmitMethods, Streams):
 
     def answered(self, name: str, queue: str | None) -> None:
         """Task ``name``, sent to ``queue`` by :meth:`submit_routed`, has its answer: bounded-load routing stops
-        counting it as waiting there (:meth:`AffinityRouter.answered`). Only the account tasks the router counted
-        as sent: not orders, nor a request sent to a ``terminal_id`` of the caller's choosing."""
-        if name in ROUTED_TASKS and name not in ORDERED_TASKS:
-            self.router.answered(queue)
+        counting it as waiting there (:meth:`AffinityRouter.answered`). Only the account tasks, which the router
+        routed: not a request sent to a ``terminal_id`` of the caller's choosing."""
+        if name in ROUTED_TASKS:
+            self.router.answered(queue, ordered=name in ORDERED_TASKS)
 
     # --- wait for the result ----------------------------------------------------------------------
 

@@ -194,7 +194,7 @@ class AffinityRouter:
         now = self._clock()
         with self._lock:
             self._reading(now)
-            if ordered or self._loads_unused():
+            if not self._counts(ordered):
                 terminal_id = self._rankings.first(login)
             else:
                 terminal_id = self._adaptive(login, now) if self.mode == "adaptive" else self._bounded(login, now)
@@ -202,19 +202,20 @@ class AffinityRouter:
                     self._loads.sent(terminal_id, now)
         return terminal_queue_name(terminal_id) if terminal_id else None
 
-    def answered(self, queue: str | None) -> None:
-        """A request this router sent to ``queue`` (what :meth:`queue_for` returned) has been answered, so it no
-        longer waits there, whatever the terminal's last report says (:meth:`LoadView.answered`). Clients that wait
-        for their results call it; a shared-queue send needs nothing."""
-        if queue is None or not queue.startswith(TERMINAL_QUEUE_PREFIX) or self._loads_unused():
+    def answered(self, queue: str | None, *, ordered: bool = False) -> None:
+        """A request this router sent to ``queue`` (what :meth:`queue_for` returned, with the same ``ordered``) has
+        been answered, so it no longer waits there (:meth:`LoadView.answered`). Clients that wait for their results
+        call it; a shared-queue send, or one :meth:`queue_for` did not count, needs nothing."""
+        if queue is None or not queue.startswith(TERMINAL_QUEUE_PREFIX) or not self._counts(ordered):
             return
         now = self._clock()
         with self._lock:
             self._loads.answered(queue.removeprefix(TERMINAL_QUEUE_PREFIX), now)
 
-    def _loads_unused(self) -> bool:
-        """Plain affinity: no send is counted, and no answer need be."""
-        return self.load_factor <= 0 and self.mode == "affinity"
+    def _counts(self, ordered: bool) -> bool:
+        """Whether a send (and so its answer) counts in the loads: not an ordered one (always its first choice),
+        nor any under plain affinity, which reads no loads."""
+        return not ordered and not (self.load_factor <= 0 and self.mode == "affinity")
 
     def _bounded(self, login: int, now: float) -> str | None:
         """:func:`choose_bounded` over this router's estimates, looking at the fewest workers it can. Lock held."""
