@@ -17,8 +17,10 @@ demo: $(VENV)/.installed  ## the stack on the simulator: results, pool stats, an
 serve: $(VENV)/.installed  ## the demo, then keep the stack (and Flower) up until Ctrl-C
 	$(VENV)/bin/mt5-worker demo --serve
 
+# The suite starts some 300 Python processes (workers, beat, bridges, feeds, the CLI): with PYTHONDONTWRITEBYTECODE
+# set in the shell, each would compile the package from source, and pytest would rewrite every test module again.
 test: $(VENV)/.installed  ## unit and integration tests (a private Redis, real Celery workers and beat)
-	$(PY) -m pytest
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no workers): seconds, for quick loops
 	$(PY) -m pytest -m unit -q

@@ -216,7 +216,7 @@ class Broadcast:
     subscribers: int
     delivered: int  # copies of one sweep message the subscribers received
     message_bytes: int
-    client_buffers_bytes: int  # Redis's output buffers for the subscribers right after the publish (INFO memory)
+    client_buffers_bytes: int  # the subscribers' output buffers right after the publish (CLIENT LIST's omem)
     redis_us_per_delivery: float  # Redis CPU per copy delivered (``repeats`` more broadcasts, INFO's CPU time)
     deliver_s: float  # publish -> every subscriber has it (read one after another by this process)
 
@@ -238,20 +238,21 @@ def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadca
             conn.drain_events(timeout=0.001)  # subscribes (kombu's Redis transport does it on its first poll)
         connections.append(conn)
         consumers.append(consumer)
-    raw = r.pubsub()
+    tap = redis.Redis.from_url(redis_url, client_name=_TAP)
+    raw = tap.pubsub()
     raw.psubscribe("*mt5.broadcast*")  # what travels: the whole message as PUBLISH carries it
     raw.get_message(timeout=1)
     try:
-        before = int(r.info("memory")["mem_clients_normal"])
         started = time.perf_counter()
         app.send_task("mt5.evict_idle", expires=60)
-        buffers = int(r.info("memory")["mem_clients_normal"]) - before
+        buffers = _subscriber_buffers(r)
         _drain_all(connections)
         deliver = time.perf_counter() - started
         delivered = sum(received)
         payload = raw.get_message(timeout=5)
         size = len(payload["data"]) if payload else 0
         raw.close()
+        tap.close()
         _, cpu = redis_usage(r)
         for _ in range(repeats):
             app.send_task("mt5.evict_idle", expires=60)
@@ -262,6 +263,16 @@ def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadca
             with contextlib.suppress(Exception):
                 conn.release()
     return Broadcast(n, delivered, size, buffers, per_delivery, deliver)
+
+
+_TAP = "mt5-bench-broadcast-tap"  # this process's own subscriber, which reads the message's size
+
+
+def _subscriber_buffers(r: redis.Redis) -> int:
+    """Output-buffer bytes Redis holds for the broadcast's subscribers. Read per client: a difference of
+    ``INFO memory``'s total would also count every other client's query buffers, and can come out negative."""
+    return sum(int(c["omem"]) for c in r.client_list()
+               if c.get("name") != _TAP and int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0)  # fmt: skip
 
 
 def _count(received: list[int], i: int, message: Any) -> None:

@@ -158,7 +158,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mt5-worker: {exc}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover - execv does not return
-
-
-if __name__ == "__main__":
-    sys.exit(main())

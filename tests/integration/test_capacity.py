@@ -64,6 +64,7 @@ def test_quick_run_measures_models_and_sizes_and_writes_its_sections(tmp_path: P
     members = {row[0]: row for row in rows(text, "what | Redis commands/s")}
     assert number(members["heartbeats + load reports + status records, nobody departed"][1]) > 0
     assert re.search(r"20 copies of a [\d,]+-byte message delivered", text)  # every subscriber got the sweep
+    assert re.search(r"output buffers held [\d,]+ bytes right after the publish", text)  # a size, never negative
 
     validation = {row[0]: row for row in rows(text, "figure | measured")}
     for key in "abcd":  # the model replays P3's own trace: its login counts come out (nearly) as measured

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     clean = clean_environ()
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | (env or {}), capture_output=True, text=True,
+        [sys.executable, "-m", "mt5_worker.cli", *args], env=clean | (env or {}), capture_output=True, text=True,
         timeout=timeout, cwd=ROOT,
     )  # fmt: skip
 
@@ -64,6 +64,7 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
     assert 0 == result.returncode
     assert '"pool_size": 7' in result.stdout
     assert "tok-SECRET-1" not in result.stdout
+    assert "" == result.stderr  # `python -m mt5_worker.cli` runs the command once, with no runpy warning
 
 
 def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:

@@ -26,7 +26,7 @@ def mt5_worker(
     """The console script as a user runs it (in a directory without a .env)."""
     clean = clean_environ()
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", *args], env=clean | {"REDIS_URL": redis_url} | (env or {}),
+        [sys.executable, "-m", "mt5_worker.cli", *args], env=clean | {"REDIS_URL": redis_url} | (env or {}),
         input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,
     )  # fmt: skip
 

@@ -28,9 +28,9 @@ def entry_point(argv: list[str]) -> list[str]:
 
 
 def run_help(argv: list[str]) -> subprocess.Popen[str]:
-    """Start ``argv --help`` with this interpreter: ``mt5-worker`` is ``python -m mt5_worker.cli.main``."""
+    """Start ``argv --help`` with this interpreter: ``mt5-worker`` is ``python -m mt5_worker.cli``."""
     if argv[0] == "mt5-worker":
-        argv = [sys.executable, "-m", "mt5_worker.cli.main", *argv[1:]]
+        argv = [sys.executable, "-m", "mt5_worker.cli", *argv[1:]]
     elif argv[0] == "celery":
         argv = [sys.executable, "-m", "celery", *argv[1:]]
     clean = clean_environ()

@@ -34,7 +34,7 @@ def conformance(*args: str, env: dict[str, str], cwd: Path, pinned: bool = True)
     (as a user runs it: it pins an in-process simulator itself)."""
     environ = {k: v for k, v in child_env(env).items() if pinned or k != CLOCK_OFFSET}
     return subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", "conformance", *args], env=environ, cwd=cwd,
+        [sys.executable, "-m", "mt5_worker.cli", "conformance", *args], env=environ, cwd=cwd,
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
 

@@ -58,7 +58,7 @@ def test_a_symbol_is_served_while_someone_subscribes_to_it(simulator_stack: Stac
 
 
 def test_a_feed_without_its_account_refuses_to_start_naming_the_variables(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "mt5_worker.cli.main", "feed"], env=child_env({}), cwd=tmp_path,
+    done = subprocess.run([sys.executable, "-m", "mt5_worker.cli", "feed"], env=child_env({}), cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert 2 == done.returncode
     assert "MT5_FEED_LOGIN, MT5_FEED_PASSWORD, MT5_FEED_SERVER" in done.stderr
@@ -71,7 +71,7 @@ def test_health_reports_a_feed_stale_while_its_market_is_open(simulator_stack: S
 
     def health() -> tuple[int, dict[str, object]]:
         done = subprocess.run(
-            [sys.executable, "-m", "mt5_worker.cli.main", "health", "--feed", "MetaQuotes-Demo", "--max-lag", "600"],
+            [sys.executable, "-m", "mt5_worker.cli", "health", "--feed", "MetaQuotes-Demo", "--max-lag", "600"],
             env=child_env({"REDIS_URL": simulator_stack.redis_url}), cwd=tmp_path, capture_output=True, text=True,
             timeout=60,
         )  # fmt: skip

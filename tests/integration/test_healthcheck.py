@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration  # starts processes of its own (subprocesse
 def run_cli(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     """The console script, as a container's healthcheck runs it; it must finish on its own."""
     done = subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", "health", *args],
+        [sys.executable, "-m", "mt5_worker.cli", "health", *args],
         env=env,
         capture_output=True,
         text=True,

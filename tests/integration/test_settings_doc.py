@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration  # starts processes of its own (subprocesse
 def test_settings_markdown_subcommand_prints_the_table() -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("MT5_", "CELERY_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "mt5_worker.cli.main", "settings", "--markdown"],
+        [sys.executable, "-m", "mt5_worker.cli", "settings", "--markdown"],
         env=clean, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert 0 == result.returncode, result.stderr
