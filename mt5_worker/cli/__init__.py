@@ -2,6 +2,7 @@
 settings):
 
 - :mod:`.main`: the command line and its dispatch; ``worker``/``beat`` exec Celery after checking the settings;
+- :mod:`.__main__`: ``python -m mt5_worker.cli``, the console script where it is not on the ``PATH``;
 - :mod:`.call`: ``mt5-worker call``: one task from the shell, JSON out, typed errors as exit codes;
 - :mod:`.health`: ``mt5-worker health``: the container healthcheck (Redis, Celery ping, terminal);
 - :mod:`.conformance`: ``mt5-worker conformance``: the SDK facts checked against the configured terminal, a report;
