@@ -1,9 +1,10 @@
 """Capacity: the fleet's own costs at up to 10,000 workers on a real Redis, and a model of the fleet calibrated on the
 real 4-worker runs, then used to size fleets of 1,000 to 50,000 accounts.
 
-Part 1 (:mod:`bench.capacity_fleet`, :mod:`bench.capacity_members`): per-send routing cost at 10 to 10,000
-registered workers, accounts moved by a join, what 1,000 members' heartbeats and load reports cost Redis, the
-broadcast idle sweep to 1,000 subscribers, 50,000 sessions and their sweep, and the event rate Flower can take.
+Part 1 (:mod:`bench.capacity_fleet`, :mod:`bench.capacity_members`, :mod:`bench.capacity_broadcast`): per-send
+routing cost at 10 to 10,000 registered workers, accounts moved by a join, what 1,000 members' heartbeats and load
+reports cost Redis, the broadcast idle sweep to 1,000 subscribers, 50,000 sessions and their sweep, and the event
+rate Flower can take.
 Part 2 (:mod:`bench.capacity_model`, :mod:`bench.capacity_validation`, :mod:`bench.capacity_sizing`): the model's
 predictions beside every figure of the recorded P3 and P5 runs and of a repeat of P5, every routing on P5's three
 traffic regimes (:mod:`bench.capacity_routing`), then the terminals needed for p99 under 1 s and 5 s, the routing
@@ -18,7 +19,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from bench import capacity_fleet, capacity_members, capacity_routing, capacity_sizing
+from bench import capacity_broadcast, capacity_fleet, capacity_members, capacity_routing, capacity_sizing
 from bench.capacity_model import Costs, Fleet
 from bench.capacity_validation import RECORDED, RUNS, Calibration, Figure, Replay, calibrate, validate
 from bench.harness import fleet
@@ -47,7 +48,7 @@ class Results:
     routing: list[capacity_fleet.RoutingCost] = field(default_factory=list)
     moves: list[capacity_fleet.Moves] = field(default_factory=list)
     membership: capacity_members.Membership | None = None
-    broadcast: capacity_members.Broadcast | None = None
+    broadcast: capacity_broadcast.Broadcast | None = None
     cache_bytes: float = 0.0  # the ranking cache, per account held
     sessions: capacity_members.Sessions | None = None
     per_request: capacity_members.PerRequest | None = None
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         r.seconds["routing"] = time.monotonic() - started
         r.membership = capacity_members.membership(app, f.redis_url, n, departed=max(2, n // 10))
         _print(f"membership, {n:,} workers", r.membership)
-        r.broadcast = capacity_members.broadcast(app, f.redis_url, n)
+        r.broadcast = capacity_broadcast.broadcast(app, f.redis_url, n)
         _print(f"broadcast, {n:,} subscribers", r.broadcast)
         r.sessions = capacity_members.sessions(f.redis_url, 50 * n, n)
         _print(f"sessions, {50 * n:,} accounts", r.sessions)

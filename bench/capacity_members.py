@@ -1,5 +1,6 @@
 """The fleet's own costs, part 2: what N workers cost Redis by being members (heartbeats, load reports), the
-broadcast idle sweep's fan-out, the session bookkeeping of 50,000 accounts, and the event stream Flower reads.
+session bookkeeping of 50,000 accounts, and the event stream Flower reads (the broadcast idle sweep's fan-out:
+:mod:`bench.capacity_broadcast`).
 
 Members are simulated in this process with the workers' own code, not as worker processes: each is a real
 :class:`~mt5_worker.worker.heartbeat.Heartbeat` step (its own registry connection; ``beat()`` as the worker's
@@ -23,8 +24,6 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu import Connection, Consumer
-from kombu.common import Broadcast as KombuBroadcast
 
 from mt5_worker.fleet.registry import WorkerRegistry
 from mt5_worker.fleet.sessions import SessionStore, connect
@@ -206,83 +205,6 @@ def _drain_cost(app: Celery, r: redis.Redis, live: dict[str, int], drains: int =
     elapsed = time.process_time() - started
     commands2, cpu2 = redis_usage(r)
     return elapsed / drains * 1e3, (commands2 - commands - 1) / drains, (cpu2 - cpu) / drains * 1e6
-
-
-# --- the broadcast idle sweep ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Broadcast:
-    subscribers: int
-    delivered: int  # copies of one sweep message the subscribers received
-    message_bytes: int
-    client_buffers_bytes: int  # the subscribers' output buffers right after the publish (CLIENT LIST's omem)
-    redis_us_per_delivery: float  # Redis CPU per copy delivered (``repeats`` more broadcasts, INFO's CPU time)
-    deliver_s: float  # publish -> every subscriber has it (read one after another by this process)
-
-
-def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadcast:
-    """``n`` consumers of the broadcast queue (each its own connection, as each worker has), and the idle sweep
-    sent as beat sends it."""
-    r = connect(redis_url, timeout=30)
-    declared = next(q for q in app.conf.task_queues if q.exchange.name == "mt5.broadcast")
-    received = [0] * n
-    connections, consumers = [], []
-    for i in range(n):
-        conn = Connection(redis_url, transport_options=app.conf.broker_transport_options)
-        queue = KombuBroadcast(declared.exchange.name, routing_key=declared.routing_key)  # its own bcast.<uuid>
-        consumer = Consumer(conn.channel(), queues=[queue], accept=["json"],
-                            callbacks=[lambda body, message, i=i: _count(received, i, message)])  # fmt: skip
-        consumer.consume()
-        with contextlib.suppress(TimeoutError, OSError):
-            conn.drain_events(timeout=0.001)  # subscribes (kombu's Redis transport does it on its first poll)
-        connections.append(conn)
-        consumers.append(consumer)
-    tap = redis.Redis.from_url(redis_url, client_name=_TAP)
-    raw = tap.pubsub()
-    raw.psubscribe("*mt5.broadcast*")  # what travels: the whole message as PUBLISH carries it
-    raw.get_message(timeout=1)
-    try:
-        started = time.perf_counter()
-        app.send_task("mt5.evict_idle", expires=60)
-        buffers = _subscriber_buffers(r)
-        _drain_all(connections)
-        deliver = time.perf_counter() - started
-        delivered = sum(received)
-        payload = raw.get_message(timeout=5)
-        size = len(payload["data"]) if payload else 0
-        raw.close()
-        tap.close()
-        _, cpu = redis_usage(r)
-        for _ in range(repeats):
-            app.send_task("mt5.evict_idle", expires=60)
-        per_delivery = (redis_usage(r)[1] - cpu) / repeats / n * 1e6
-        _drain_all(connections)
-    finally:
-        for conn in connections:
-            with contextlib.suppress(Exception):
-                conn.release()
-    return Broadcast(n, delivered, size, buffers, per_delivery, deliver)
-
-
-_TAP = "mt5-bench-broadcast-tap"  # this process's own subscriber, which reads the message's size
-
-
-def _subscriber_buffers(r: redis.Redis) -> int:
-    """Output-buffer bytes Redis holds for the broadcast's subscribers. Read per client: a difference of
-    ``INFO memory``'s total would also count every other client's query buffers, and can come out negative."""
-    return sum(int(c["omem"]) for c in r.client_list()
-               if c.get("name") != _TAP and int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0)  # fmt: skip
-
-
-def _count(received: list[int], i: int, message: Any) -> None:
-    received[i] += 1
-
-
-def _drain_all(connections: list[Connection]) -> None:
-    for conn in connections:
-        with contextlib.suppress(TimeoutError, OSError):
-            conn.drain_events(timeout=0.05)
 
 
 # --- session bookkeeping at 50,000 accounts -------------------------------------------------------------------
