@@ -17,6 +17,8 @@ from kombu.common import Broadcast as KombuBroadcast
 from bench.capacity_members import redis_usage
 from mt5_worker.fleet.sessions import connect
 
+_TAP = "mt5-bench-broadcast-tap"  # this process's own subscriber, which reads the message's size
+
 
 @dataclass
 class Broadcast:
@@ -70,9 +72,6 @@ def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadca
             with contextlib.suppress(Exception):
                 conn.release()
     return Broadcast(n, delivered, size, buffers, per_delivery, deliver)
-
-
-_TAP = "mt5-bench-broadcast-tap"  # this process's own subscriber, which reads the message's size
 
 
 def _subscriber_buffers(r: redis.Redis) -> int:

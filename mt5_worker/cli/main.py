@@ -158,3 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mt5-worker: {exc}", file=sys.stderr)
         return 2
     return 0  # pragma: no cover - execv does not return
+
+
+if __name__ == "__main__":  # the older spelling, `python -m mt5_worker.cli.main`: runpy warns, the command still runs
+    sys.exit(main())

@@ -65,6 +65,9 @@ def test_settings_prints_effective_values_with_secrets_hidden() -> None:
     assert '"pool_size": 7' in result.stdout
     assert "tok-SECRET-1" not in result.stdout
     assert "" == result.stderr  # `python -m mt5_worker.cli` runs the command once, with no runpy warning
+    older = subprocess.run([sys.executable, "-m", "mt5_worker.cli.main", "settings"], env=clean_environ(),
+                           capture_output=True, text=True, timeout=60, cwd=ROOT)  # fmt: skip
+    assert 0 == older.returncode and '"pool_size": 20' in older.stdout  # the older spelling still runs it
 
 
 def test_the_public_api_lists_its_names_and_imports_no_celery() -> None:
