@@ -43,12 +43,13 @@ def served_by(workers: list[WorkerProcess], login: int) -> list[str]:
     return [w.nodename for w in workers if w.sdk_calls("login", login=login)]
 
 
-def test_each_account_sticks_to_the_worker_rendezvous_hashing_picks(stack: Stack) -> None:
-    workers = [stack.worker("w1"), stack.worker("w2")]
+def test_each_account_sticks_to_the_worker_rendezvous_hashing_picks(simulator_stack: Stack) -> None:
+    # The client's hashing, not the terminal's: on the simulator only (the bridge adds nothing but time).
+    workers = [simulator_stack.worker("w1"), simulator_stack.worker("w2")]
     # Plain affinity: this tests hashing. Under bounded load (the default) a burst like this one can still spill
     # once a report with a low rate replaces the idle one, whose answers count (test_bounded_load.py and the
     # answers' test in test_async_client.py test that routing).
-    client = MT5Client(app=stack.app, settings=stack.settings(routing_load_factor=0))
+    client = MT5Client(app=simulator_stack.app, settings=simulator_stack.settings(routing_load_factor=0))
     wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
     for _ in range(3):
         for account in DEMO_ACCOUNTS:
@@ -58,21 +59,22 @@ def test_each_account_sticks_to_the_worker_rendezvous_hashing_picks(stack: Stack
     for account in DEMO_ACCOUNTS:
         assert [owners[account.login]] == served_by(workers, account.login)
     # Celery's own send_task/apply_async (no queue given) goes through the same router.
-    assert A.login == stack.call("mt5.account_info", login=A.login)["login"]
+    assert A.login == simulator_stack.call("mt5.account_info", login=A.login)["login"]
     assert [owners[A.login]] == served_by(workers, A.login)
     client.close()
 
 
-def test_a_departed_workers_queue_moves_to_the_survivors(stack: Stack) -> None:
-    w1, w2 = stack.worker("w1", **FAST), stack.worker("w2", **FAST)
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_a_departed_workers_queue_moves_to_the_survivors(simulator_stack: Stack) -> None:
+    # The fleet's queues, not the terminal's: on the simulator only (the bridge adds nothing but time).
+    w1, w2 = simulator_stack.worker("w1", **FAST), simulator_stack.worker("w2", **FAST)
+    client = MT5Client(app=simulator_stack.app, settings=simulator_stack.settings())
     wait_for(lambda: client.workers() == ["w1@test", "w2@test"], 15, "both workers registered")
     w2.stop()  # a clean shutdown deregisters at once
     assert ["w1@test"] == client.workers()
     # Requests a client with an old view still sends to w2's queue are not stranded there.
     pending = [
-        stack.app.send_task("mt5.account_info", kwargs={"login": a.login, "server": a.server, "password": secret(a)},
-                            queue=w2.queue)
+        simulator_stack.app.send_task("mt5.account_info", queue=w2.queue,
+                                      kwargs={"login": a.login, "server": a.server, "password": secret(a)})
         for a in DEMO_ACCOUNTS
     ]  # fmt: skip
     assert [a.login for a in DEMO_ACCOUNTS] == [r.get(timeout=30)["login"] for r in pending]
@@ -134,13 +136,14 @@ def test_task_events_seen_by_flower_show_the_password_redacted(shared_stack: Sta
     client.close()
 
 
-def test_a_request_its_caller_gave_up_on_expires_instead_of_running_later(stack: Stack) -> None:
-    client = MT5Client(app=stack.app, settings=stack.settings())
+def test_a_request_its_caller_gave_up_on_expires_instead_of_running_later(simulator_stack: Stack) -> None:
+    # The message's expiry, not the terminal's: on the simulator only (the bridge adds nothing but time).
+    client = MT5Client(app=simulator_stack.app, settings=simulator_stack.settings())
     with pytest.raises(CeleryTimeoutError):  # no worker yet: the caller times out
         client.account_info(B.login, B.server, secret(B), timeout=1)
     abandoned = client.submit_account_info(A.login, A.server, secret(A), expires=1)
     time.sleep(1.5)
-    worker = stack.worker()  # comes back after both callers stopped waiting
+    worker = simulator_stack.worker()  # comes back after both callers stopped waiting
     fresh = client.account_info(C.login, C.server, secret(C))  # served after the stale ones in the queue
     assert C.login == fresh["login"]
     with pytest.raises(TaskRevokedError, match="expired"):
