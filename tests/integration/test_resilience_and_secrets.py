@@ -14,18 +14,23 @@ from tests.conftest import creds
 A, B, C = DEMO_ACCOUNTS[:3]
 
 
-def test_session_redis_stopped_mid_run_does_not_fail_tasks(stack: Stack, private_redis_server: RedisServer) -> None:
-    worker = stack.worker(MT5_SESSIONS_REDIS_URL=private_redis_server.url)
-    stack.call("mt5.login", *creds(A))
+def test_session_redis_stopped_mid_run_does_not_fail_tasks(
+    simulator_stack: Stack, private_redis_server: RedisServer
+) -> None:
+    # The sessions' Redis, not the terminal: on the simulator only (the bridge adds nothing but time).
+    worker = simulator_stack.worker(MT5_SESSIONS_REDIS_URL=private_redis_server.url)
+    simulator_stack.call("mt5.login", *creds(A))
     private_redis_server.stop()
-    assert B.login == stack.call("mt5.account_info", B.login, B.server, B.password.get_secret_value())["login"]
-    assert A.login == stack.call("mt5.account_info", A.login)["login"]
-    stats = stack.call("mt5.pool_stats")
+    assert (
+        B.login == simulator_stack.call("mt5.account_info", B.login, B.server, B.password.get_secret_value())["login"]
+    )
+    assert A.login == simulator_stack.call("mt5.account_info", A.login)["login"]
+    stats = simulator_stack.call("mt5.pool_stats")
     assert (False, None, 2) == (stats["redis_available"], stats["redis_sessions"], stats["metrics"]["pool_size"])
     assert worker.events("mt5.sessions.redis_unavailable")
     private_redis_server.start()  # same port, empty: bookkeeping resumes with a full resync
-    stack.call("mt5.account_info", C.login, C.server, C.password.get_secret_value())
-    stats = stack.call("mt5.pool_stats")
+    simulator_stack.call("mt5.account_info", C.login, C.server, C.password.get_secret_value())
+    stats = simulator_stack.call("mt5.pool_stats")
     assert (True, {A.login, B.login, C.login}) == (
         stats["redis_available"],
         {s["login"] for s in stats["redis_sessions"]},

@@ -174,13 +174,14 @@ def test_beat_evicts_an_idle_session_while_the_terminal_stays_initialized(stack:
     assert 0 == len(worker.sdk_calls("shutdown"))
 
 
-def test_two_workers_each_sweep_their_own_sessions(stack: Stack) -> None:
+def test_two_workers_each_sweep_their_own_sessions(simulator_stack: Stack) -> None:
+    # Each worker's own index in Redis, not the terminal: on the simulator only (the bridge adds nothing but time).
     settings = {"MT5_CONNECTION_IDLE_TIMEOUT": 2, "MT5_IDLE_SWEEP_INTERVAL": 1}
-    w1, w2 = stack.worker("w1", **settings), stack.worker("w2", **settings)
-    stack.call("mt5.login", *creds(A), queue=w1.queue)
-    stack.call("mt5.login", *creds(B), queue=w2.queue)
-    stack.call("mt5.login", *creds(C), queue=w2.queue)
-    stack.beat(**settings)
+    w1, w2 = simulator_stack.worker("w1", **settings), simulator_stack.worker("w2", **settings)
+    simulator_stack.call("mt5.login", *creds(A), queue=w1.queue)
+    simulator_stack.call("mt5.login", *creds(B), queue=w2.queue)
+    simulator_stack.call("mt5.login", *creds(C), queue=w2.queue)
+    simulator_stack.beat(**settings)
 
     def evicted(worker: WorkerProcess) -> list[int]:
         return sorted(login for e in worker.events("mt5.sessions.evicted", reason="idle") for login in e["logins"])
@@ -190,7 +191,7 @@ def test_two_workers_each_sweep_their_own_sessions(stack: Stack) -> None:
         wanted = len(logins)
         wait_for(lambda w=worker, n=wanted: len(evicted(w)) >= n, 15, f"{worker.nodename} sweep")
         assert logins == evicted(worker)
-        stats = stack.call("mt5.pool_stats", queue=worker.queue)
+        stats = simulator_stack.call("mt5.pool_stats", queue=worker.queue)
         assert (worker.nodename, 0, []) == (stats["worker_id"], stats["metrics"]["pool_size"], stats["redis_sessions"])
 
 
