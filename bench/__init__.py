@@ -10,8 +10,8 @@ with a publishing client, traffic, rates), ``report`` (tables, charts, ratio lin
 ``tasks`` (bench-only tasks loaded into a production worker).
 
 ``capacity`` writes docs/capacity.md instead: the fleet's own costs measured (``capacity_fleet``: routing, moves;
-``capacity_members``: heartbeats, load reports, the broadcast sweep, sessions, a request's Redis cost, Flower's
-events), the discrete-event model (``capacity_model``) checked against P3 and P5 (``capacity_validation``), run on
-P5's regimes with every routing (``capacity_routing``) and used for sizing (``capacity_sizing``), and the page's
-sections (``capacity_report``).
+``capacity_members``: heartbeats, load reports, sessions, a request's Redis cost, Flower's events;
+``capacity_broadcast``: the broadcast sweep's fan-out), the discrete-event model (``capacity_model``) checked
+against P3 and P5 (``capacity_validation``), run on P5's regimes with every routing (``capacity_routing``) and used
+for sizing (``capacity_sizing``), and the page's sections (``capacity_report``).
 """
