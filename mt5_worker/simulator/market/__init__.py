@@ -29,6 +29,7 @@ The package, one concept a module (the names other modules import are re-exporte
 - :mod:`.symbols`: the symbols' contracts and price parameters (``SymbolSpec``, ``SYMBOLS``);
 - :mod:`.sessions`: the trading calendar and history start;
 - :mod:`.pieces`: the levels' rows and their aggregation into bars;
+- :mod:`.shape`: the market's rhythm: activity by hour, the rollover's spread, tick bursts, the anchor's scales;
 - :mod:`.prices`: one symbol's hours, minutes, ticks and bars (``SymbolMarket``);
 - :mod:`.bars`: which bars exist at a moment (``BarIndex``);
 - :mod:`.trade_server`: one trade server's market, its book, ``SymbolInfo`` and rates (``Market``).

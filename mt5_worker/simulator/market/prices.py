@@ -9,6 +9,7 @@ from collections import OrderedDict
 import numpy as np
 import numpy.typing as npt
 
+from mt5_worker.simulator.market import shape
 from mt5_worker.simulator.market.calendar import HISTORY_START, Calendar
 from mt5_worker.simulator.market.noise import (
     F64,
@@ -64,28 +65,6 @@ _RECENT_SPAN_MS = 3 * 60_000
 _CACHED_HOURS = 4
 _CACHED_MINUTES = 8
 
-# Relative activity by hour of day (ticks), and the spread widening around the daily rollover.
-_ACTIVITY = np.array(
-    [
-        *(0.5, 0.45, 0.45, 0.5, 0.55, 0.6, 0.7, 0.9, 1.2, 1.3, 1.25, 1.2),  # 00:00 to 11:00
-        *(1.25, 1.5, 1.6, 1.55, 1.4, 1.2, 1.0, 0.85, 0.7, 0.5, 0.4, 0.45),  # 12:00 to 23:00
-    ]
-)
-_WIDEN = np.ones(24)
-_WIDEN[21], _WIDEN[22], _WIDEN[23] = 2.5, 1.8, 1.2
-
-# With a tick rate (MT5_SIMULATOR_TICK_RATE) the market ticks in bursts, as real ones do: minutes' shares of their
-# hour's ticks are lognormal (a few minutes hold several times the mean), and within a minute half the ticks fall
-# in a few bursts of a few hundred milliseconds, where several share a millisecond.
-_MINUTE_SHARE_SIGMA = 1.0
-_BURSTS_PER_MINUTE = 3
-_BURST_SHARE = 0.5
-_BURST_WIDTH_MS = 300.0
-
-# The anchor's scales in hours (value noise octaves) and the weight of each.
-_OCTAVES = tuple(3**k for k in range(9))  # 1 h .. 6561 h (~9 months)
-_OCTAVE_WEIGHT = 0.5
-
 
 class SymbolMarket:
     """One symbol's prices on one trade server."""
@@ -107,12 +86,12 @@ class SymbolMarket:
         """The smooth price curve hours open on (before rounding)."""
         h = np.asarray(hours, dtype=np.int64)
         log_price = np.zeros(h.shape)
-        for k, scale in enumerate(_OCTAVES):
+        for k, scale in enumerate(shape.OCTAVES):
             cell = h // scale
             frac = (h - cell * scale) / scale
             g0 = normal(self.key, S_ANCHOR + 10 * k, cell)
             g1 = normal(self.key, S_ANCHOR + 10 * k, cell + 1)
-            log_price += _OCTAVE_WEIGHT * self.spec.hourly_vol * math.sqrt(scale) * (g0 + (g1 - g0) * frac)
+            log_price += shape.OCTAVE_WEIGHT * self.spec.hourly_vol * math.sqrt(scale) * (g0 + (g1 - g0) * frac)
         result: F64 = self.spec.price * np.exp(log_price)
         return result
 
@@ -128,13 +107,14 @@ class SymbolMarket:
         low = np.maximum(low, spec.point)
         hour_of_day = h % 24
         if self.tick_rate is None:
-            extra = uniform(key, S_COUNT, h) * spec.ticks_per_hour * _ACTIVITY[hour_of_day]
+            extra = uniform(key, S_COUNT, h) * spec.ticks_per_hour * shape.ACTIVITY[hour_of_day]
         else:  # a mean of tick_rate per second over the day's hours, busier in busy hours
-            extra = (0.5 + uniform(key, S_COUNT, h)) * self.tick_rate * 3600 * _ACTIVITY[hour_of_day] / _ACTIVITY.mean()
+            per_hour = (0.5 + uniform(key, S_COUNT, h)) * self.tick_rate * 3600
+            extra = per_hour * shape.ACTIVITY[hour_of_day] / shape.ACTIVITY.mean()
         count = np.maximum(MIN_TICKS_PER_HOUR, np.floor(extra).astype(np.int64) + (
             MIN_TICKS_PER_HOUR if self.tick_rate is None else 0))  # fmt: skip
         spread = np.maximum(
-            1, np.round(spec.spread * (0.8 + 0.5 * uniform(key, S_SPREAD, h)) * _WIDEN[hour_of_day])
+            1, np.round(spec.spread * (0.8 + 0.5 * uniform(key, S_SPREAD, h)) * shape.WIDEN[hour_of_day])
         ).astype(np.int64)
         high_at = np.floor(uniform(key, S_HOUR_HIGH_AT, h) * 60).astype(np.int64)
         low_at = np.floor(uniform(key, S_HOUR_LOW_AT, h) * 60).astype(np.int64)
@@ -170,7 +150,7 @@ class SymbolMarket:
         if self.tick_rate is None:
             weights = np.cumsum(0.5 + uniform(key, S_MIN_WEIGHT, h, k[None, :60]), axis=1)
         else:
-            weights = np.cumsum(np.exp(_MINUTE_SHARE_SIGMA * normal(key, S_MIN_WEIGHT, h, k[None, :60])), axis=1)
+            weights = np.cumsum(np.exp(shape.MINUTE_SHARE_SIGMA * normal(key, S_MIN_WEIGHT, h, k[None, :60])), axis=1)
         extra = (hs.count - MIN_TICKS_PER_HOUR)[:, None]
         shares = np.floor(extra * weights / weights[:, -1:]).astype(np.int64)
         shares[:, -1] = extra[:, 0]
@@ -242,10 +222,10 @@ class SymbolMarket:
         u = uniform(key, S_TICK_TIME, t_minute, j)
         if self.tick_rate is None:
             return np.where(j == 0, 0, np.floor((j + u) * (60_000.0 / n))).astype(np.int64)
-        which = np.floor(uniform(key, S_BURST_WHICH, t_minute, j) * _BURSTS_PER_MINUTE).astype(np.int64)
+        which = np.floor(uniform(key, S_BURST_WHICH, t_minute, j) * shape.BURSTS_PER_MINUTE).astype(np.int64)
         centre = uniform(key, S_BURST_AT, t_minute, which) * 60_000.0
-        in_burst = uniform(key, S_TICK_BURST, t_minute, j) < _BURST_SHARE
-        offset = np.where(in_burst, centre + (u - 0.5) * _BURST_WIDTH_MS, u * 60_000.0)
+        in_burst = uniform(key, S_TICK_BURST, t_minute, j) < shape.BURST_SHARE
+        offset = np.where(in_burst, centre + (u - 0.5) * shape.BURST_WIDTH_MS, u * 60_000.0)
         offset = np.clip(np.floor(offset), 1, 59_999).astype(np.int64)
         offset[j == 0] = 0
         order = np.lexsort((offset, owner))  # within each minute, by time: tick j takes the j-th earliest
