@@ -24,6 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -55,16 +56,16 @@ def variant(logs: Path, quick: bool, key: str | None, broker: str = "redis") -> 
     accounts = make_accounts(n_accounts)
     wrong = [f"wrong-{secrets.token_hex(8)}" for _ in range(4)]
     flower_auth = f"{FLOWER_USER}:{secrets.token_urlsafe(12)}"
-    keyed = {"MT5_CREDENTIALS_KEY": key} if key else {}
+    keyed: dict[str, Any] = {"MT5_CREDENTIALS_KEY": key} if key else {}
     started = time.time()
     keyed_client = {"credentials_key": key} if key else {}
     fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker, **keyed_client)
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
-        simulator = {"MT5_SIMULATOR_ACCOUNTS": str(file),
+        simulator: dict[str, Any] = {"MT5_SIMULATOR_ACCOUNTS": str(file),
                      "MT5_SIMULATOR_FAULTS": json.dumps(FAULTS)}  # fmt: skip
-        settings = {"MT5_CONNECTION_RETRY_BACKOFF_MAX": 1, "MT5_CONNECTION_IDLE_TIMEOUT": 2, **keyed}
+        settings: dict[str, Any] = {"MT5_CONNECTION_RETRY_BACKOFF_MAX": 1, "MT5_CONNECTION_IDLE_TIMEOUT": 2, **keyed}
         # w2's terminal is behind a bridge of its own, so passwords cross the bridge's wire too.
         workers = fleet.wait_serving([
             fleet.worker("w1", wait=False, **settings, **simulator),

@@ -129,7 +129,9 @@ def trade_events(client: redis.Redis, logins: Iterable[int]) -> Counter[tuple[in
     """How many trade events each ``(login, idempotency key)`` has in its account's stream."""
     counts: Counter[tuple[int, str]] = Counter()
     for login in sorted(set(logins)):
-        for _, fields in client.xrange(trades_key(login)):
+        for _, fields in client.xrange(trades_key(login)) or []:
+            if not fields:
+                continue
             key = fields[b"idempotency_key"] if b"idempotency_key" in fields else fields["idempotency_key"]
             counts[(login, key.decode() if isinstance(key, bytes) else key)] += 1
     return counts

@@ -51,9 +51,11 @@ def result_keys(r: redis.Redis) -> set[bytes]:
 def outage(fleet: Fleet, seconds: float) -> Outage:
     before = result_keys(fleet.r)
     event = Outage(time.time(), keys_before=int(fleet.r.dbsize()), results_before=len(before))
-    fleet.redis.stop()
+    server = fleet.redis
+    assert server is not None, "the outage needs the fleet's own Redis server"
+    server.stop()
     time.sleep(seconds)
-    fleet.redis.start()
+    server.start()
     event.up_at = time.time()
     event.keys_after = int(fleet.r.dbsize())
     event.results_kept = len(before & result_keys(fleet.r))

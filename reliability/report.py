@@ -11,7 +11,7 @@ from pathlib import Path
 
 from harness import markdown, runs
 from harness.env import REPO
-from harness.markdown import table
+from harness.markdown import table as table  # re-exported: each scenario's report uses it
 from reliability.traffic import Tally
 
 DOCS = REPO / "docs" / "reliability.md"

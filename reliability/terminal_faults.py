@@ -13,6 +13,7 @@ attempt; Celery retries the task (``MT5_CONNECTION_RETRY_LIMIT`` retries, 1 s ap
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.accounts import write_accounts
 from harness.env import env_values
@@ -30,7 +31,7 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     crash_every = (100 if quick else 1000) // WORKERS  # per worker: fleet-wide one crash per 100 / 1,000 requests
     rate, deadline = 100.0, 60.0
     accounts = make_accounts(n_accounts)
-    settings = {
+    settings: dict[str, Any] = {
         "MT5_SIMULATOR_FAULTS": FAULTS,
         "MT5_SIMULATOR_CRASH_EVERY": crash_every,
         "MT5_CONNECTION_RETRY_LIMIT": 3,

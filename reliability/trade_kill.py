@@ -57,7 +57,7 @@ VISIBILITY = 10  # the minimum
 # Share of the orders the trade server must have executed for the run to mean something (BTCUSD trades at every
 # hour on the pinned clock; a refusal is an outcome too, but mostly refusals would make "0 duplicates" vacuous).
 ENOUGH_EXECUTED = 0.8
-SETTINGS: dict[str, object] = {
+SETTINGS: dict[str, Any] = {
     "MT5_TRADING_ENABLED": "true",
     "MT5_TRADING_LEASE": 20,  # > the task time limit; restarts are resolved at once by the worker's new incarnation
     "MT5_TRADING_SETTLE": 5,  # a bridge finishes an order in milliseconds, even for a sender that died
@@ -293,7 +293,7 @@ outcome is in it exactly once. See [trading.md](trading.md#redis-is-the-fast-pat
     )
 
 
-def _lost_replies(rate: float) -> dict[str, object]:
+def _lost_replies(rate: float) -> dict[str, Any]:
     return {"MT5_SIMULATOR_FAULTS": {"order_send": {"rate": rate, "code": -10002, "after": True}}}
 
 
