@@ -23,7 +23,7 @@ test: $(VENV)/.installed  ## unit and integration tests (a private Redis, real C
 	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest
 
 test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no workers): seconds, for quick loops
-	$(PY) -m pytest -m unit -q
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -m unit -q
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

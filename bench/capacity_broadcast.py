@@ -25,7 +25,7 @@ class Broadcast:
     subscribers: int
     delivered: int  # copies of one sweep message the subscribers received
     message_bytes: int
-    client_buffers_bytes: int  # the subscribers' output buffers right after the publish (CLIENT LIST's omem)
+    client_buffers_bytes: int  # the subscribers' output buffers right after the publish (CLIENT LIST's obl + omem)
     redis_us_per_delivery: float  # Redis CPU per copy delivered (``repeats`` more broadcasts, INFO's CPU time)
     deliver_s: float  # publish -> every subscriber has it (read one after another by this process)
 
@@ -54,9 +54,11 @@ def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadca
     try:
         started = time.perf_counter()
         app.send_task("mt5.evict_idle", expires=60)
+        probe = time.perf_counter()
         buffers = _subscriber_buffers(r)
+        probe = time.perf_counter() - probe  # not part of the delivery: left out of its time
         _drain_all(connections)
-        deliver = time.perf_counter() - started
+        deliver = time.perf_counter() - started - probe
         delivered = sum(received)
         payload = raw.get_message(timeout=5)
         size = len(payload["data"]) if payload else 0
@@ -75,9 +77,10 @@ def broadcast(app: Celery, redis_url: str, n: int, repeats: int = 20) -> Broadca
 
 
 def _subscriber_buffers(r: redis.Redis) -> int:
-    """Output-buffer bytes Redis holds for the broadcast's subscribers. Read per client: a difference of
-    ``INFO memory``'s total would also count every other client's query buffers, and can come out negative."""
-    return sum(int(c["omem"]) for c in r.client_list()
+    """Output-buffer bytes Redis holds for the broadcast's subscribers: each one's fixed buffer (``obl``) and its
+    reply list (``omem``). Read per client: a difference of ``INFO memory``'s total would also count every other
+    client's query buffers, and can come out negative."""
+    return sum(int(c["obl"]) + int(c["omem"]) for c in r.client_list()
                if c.get("name") != _TAP and int(c.get("sub", 0)) + int(c.get("psub", 0)) > 0)  # fmt: skip
 
 

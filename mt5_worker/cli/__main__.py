@@ -5,4 +5,5 @@ import sys
 
 from mt5_worker.cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing it (pydoc, autodoc) runs nothing
+    sys.exit(main())
