@@ -106,8 +106,8 @@ class LoadView:
         """A request this router sent to ``terminal_id`` has just been answered: it is served, whatever the
         reported rate says."""
         answers = self._answered.setdefault(terminal_id, deque())
-        while answers and answers[0] <= now - SEND_MEMORY:  # kept short here too: a terminal's estimate may go
-            answers.popleft()  # unasked for a long time while its answers keep coming
+        # Kept short here too: a terminal's estimate may go unasked for a long time while its answers keep coming.
+        _forget(answers, now - SEND_MEMORY)
         answers.append(now)
         if self._fleet is not None:
             self._fleet.changed(terminal_id)
@@ -118,9 +118,7 @@ class LoadView:
 
     def shared(self, now: float) -> int:
         """This router's sends to the shared queue that a report may not have counted yet (see the module doc)."""
-        since = max(self._all_reported, now - SEND_MEMORY)
-        while self._shared and self._shared[0] <= since:
-            self._shared.popleft()
+        _forget(self._shared, max(self._all_reported, now - SEND_MEMORY))
         return len(self._shared)
 
     def estimate(self, terminal_id: str, now: float) -> int:
@@ -164,12 +162,18 @@ class LoadView:
         recent = times.get(terminal_id)
         if not recent:
             return 0
-        if recent[0] <= since:
-            while recent and recent[0] <= since:
-                recent.popleft()
-            if self._fleet is not None:
-                self._fleet.changed(terminal_id)
+        if _forget(recent, since) and self._fleet is not None:
+            self._fleet.changed(terminal_id)
         return len(recent)
+
+
+def _forget(times: deque[float], until: float) -> bool:
+    """Drop the times at or before ``until`` from ``times`` (oldest first); whether any were dropped."""
+    if not times or times[0] > until:
+        return False
+    while times and times[0] <= until:
+        times.popleft()
+    return True
 
 
 def _rate_reported(report: LoadReport | None) -> TypeGuard[LoadReport]:
