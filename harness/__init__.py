@@ -2,6 +2,8 @@
 
 - :mod:`harness.env`: the environment of every child process (only what the harness gives it);
 - :mod:`harness.processes`: workers, beats and bridges that can be killed, paused and restarted;
+- :mod:`harness.forkserver`: starts them as forks of a process that has imported what they import (a worker's
+  start is mostly imports);
 - :mod:`harness.flower`: Flower and its HTTP API; :mod:`harness.web`: the example web service (uvicorn);
 - :mod:`harness.ground_truth`, :mod:`harness.tick_clients`, :mod:`harness.tick_load`: live ticks checked against
   the simulator, browsers of the example service, and the two together under load (bench S1);

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.env import child_env
+from harness.forkserver import fork_server
 from mt5_worker.bridge.terminal import BridgeTerminal
 from mt5_worker.cli.devstack import ManagedProcess, beat_argv, worker_argv
 from mt5_worker.fleet.routing import terminal_queue_name
@@ -37,6 +38,7 @@ class Process:
     """
 
     ready_text: str | None = None  # the log text that says it serves; None: started is ready
+    forked = False  # started by this process's fork server (harness.forkserver), which has imported Celery already
     ready_timeout = 90.0  # generous: under a whole test suite, a 2-core machine starts a worker in tens of seconds
 
     def __init__(self, name: str, env: Mapping[str, str], log_dir: Path) -> None:
@@ -52,7 +54,8 @@ class Process:
         if self.running:
             raise RuntimeError(f"{self.name} is already running")
         log_name = _fresh_log_name(self.log_dir, self.name)
-        process = ManagedProcess(log_name, self.argv(), self.env, self.log_dir, cwd=self.log_dir)
+        kind = ForkedProcess if self.forked else ManagedProcess
+        process = kind(log_name, self.argv(), self.env, self.log_dir, cwd=self.log_dir)
         self.incarnations.append(process.start())
         if wait:
             self.wait_ready()
@@ -141,6 +144,14 @@ class Process:
         return found
 
 
+class ForkedProcess(ManagedProcess):
+    """A :class:`~mt5_worker.cli.devstack.ManagedProcess` whose command runs in a child of the fork server."""
+
+    def start(self) -> ForkedProcess:
+        self.process = fork_server().spawn(self.argv, self.env, self.log_path, self.cwd)
+        return self
+
+
 class WorkerProcess(Process):
     """``celery worker`` as in production (prefork, one child) under a fixed nodename, which is its terminal id.
 
@@ -148,6 +159,7 @@ class WorkerProcess(Process):
     """
 
     ready_text = "ready."
+    forked = True
 
     def __init__(
         self,
@@ -195,6 +207,7 @@ class BeatProcess(Process):
     """``celery beat``, with a schedule file of its own (two beats in one directory must not share one)."""
 
     ready_text = "beat: Starting"
+    forked = True
 
     def argv(self) -> list[str]:
         schedule_dir = self.log_dir / self.name
@@ -211,6 +224,7 @@ class BridgeProcess(Process):
     """
 
     ready_text = "mt5.bridge.started"
+    forked = True
 
     def __init__(
         self,
@@ -267,6 +281,7 @@ class FeedProcess(Process):
     its ``MT5_FEED_*`` settings. Ready once it logged its start; whether it leads is :meth:`leading`."""
 
     ready_text = "mt5.feed.started"
+    forked = True
 
     def argv(self) -> list[str]:
         return [sys.executable, "-m", "mt5_worker.feed.main"]

