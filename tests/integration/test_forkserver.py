@@ -34,6 +34,6 @@ def test_a_forked_worker_reads_its_own_settings_and_exits_as_the_command_does(tm
 
 
 def test_the_fork_server_refuses_a_command_it_has_not_prepared(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="mt5_worker.cli"):
+    with pytest.raises(ValueError, match=r"mt5_worker\.cli"):
         fork_server().spawn(["python", "-m", "mt5_worker.cli", "demo"], child_env(), tmp_path / "x.log", tmp_path)
     assert not (tmp_path / "x.log").exists()
