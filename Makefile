@@ -28,7 +28,7 @@ test-unit: $(VENV)/.installed  ## the in-process tests only (no Redis, no worker
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy mt5_worker examples harness reliability scripts/generate_clients.py
+	$(PY) -m mypy mt5_worker examples harness reliability bench scripts/generate_clients.py
 	$(VENV)/bin/lint-imports
 
 docs: $(VENV)/.installed  ## regenerate the settings table (docs/configuration.md) and the lists of checked SDK facts (docs/sdk-*.md, docs/trading.md)

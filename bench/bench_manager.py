@@ -184,7 +184,7 @@ def run_fairness(
     """``threads`` threads each send ``per_thread`` requests back to back, with no pause between them."""
     sim = SimulatedTerminal(accounts, latency=latency, clock_offset=clock_offset())
     probe = FirstCallClock(sim)
-    manager = MT5ConnectionManager(probe, Settings.load(_env_file=None, pool_size=len(accounts)))  # type: ignore[arg-type]
+    manager = MT5ConnectionManager(probe, Settings.load(_env_file=None, pool_size=len(accounts)))
     if lock_factory is not None:
         manager._lock = lock_factory()  # comparison only: swap the manager's FIFO lock for another lock
     manager.initialize()

@@ -132,7 +132,7 @@ def model(r: Results) -> None:
     for shape in shapes:
         for accounts in sizes:
             for target in targets:
-                sized = capacity_sizing.size(shape, accounts, target, costs, Fleet(1), **kwargs)  # type: ignore[arg-type]
+                sized = capacity_sizing.size(shape, accounts, target, costs, Fleet(1), **kwargs)
                 r.sizing.append(sized)
                 _print(f"sizing {shape.name[:8]} {accounts:,} p99<{target:g}s", sized)
             if r.quick:

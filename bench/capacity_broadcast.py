@@ -11,8 +11,9 @@ from typing import Any
 
 import redis
 from celery import Celery
-from kombu import Connection, Consumer
 from kombu.common import Broadcast as KombuBroadcast
+from kombu.connection import Connection
+from kombu.messaging import Consumer
 
 from bench.capacity_members import redis_usage
 from mt5_worker.fleet.sessions import connect

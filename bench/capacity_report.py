@@ -189,7 +189,7 @@ def sizing(r: Results) -> str:
         header += [f"terminals, p99 < {target:g} s", "utilisation", "logins/request"]
     settings_rows = [(shape.split(":")[0], f"{a:,}", f"{w:,}", name, _n(p99, 2), _n(per, 2))
                      for shape, a, w, name, p99, per in r.settings]  # fmt: skip
-    sens_rows = []
+    sens_rows: list[tuple[str, str, str, str, str]] = []
     for s in r.sensitivity:
         sens_rows.append((s.shape.split(":")[0], f"{s.login:g} s", f"{s.target:g} s", _terminals(s),
                           f"{s.utilisation:.0%}" if s.terminals else ""))  # fmt: skip
@@ -197,8 +197,8 @@ def sizing(r: Results) -> str:
     sens_rows += [(s.shape.split(":")[0], f"{s.login:g} s (the table above)", f"{s.target:g} s", _terminals(s),
                    f"{s.utilisation:.0%}" if s.terminals else "") for s in base]  # fmt: skip
     settings = table(["traffic", "accounts", "terminals", "settings", "p99 (s)", "logins/request"], settings_rows)
-    sensitivity = table(["traffic", "login", "p99 target", "terminals, 50,000 accounts", "utilisation"],
-                        sorted(sens_rows, key=lambda row: (row[0], row[2], float(row[1].split()[0]))))  # fmt: skip
+    sens_rows.sort(key=lambda row: (row[0], row[2], float(row[1].split()[0])))
+    sensitivity = table(["traffic", "login", "p99 target", "terminals, 50,000 accounts", "utilisation"], sens_rows)
     return f"""\
 ## Sizing
 

@@ -105,7 +105,7 @@ def size(
     work = accounts * shape.per_minute / 60 * (costs.login + costs.overhead + costs.call)
     lo, hi = max(1, math.floor(work * 0.2)), max(2, accounts)
 
-    def p99(terminals: int) -> tuple[float, Result, int, float]:
+    def p99(terminals: int) -> tuple[float, Result, float, float]:
         """p99 of a run; infinite for a fleet busier than ``STABLE``: its queues would grow past any finite run."""
         result, n, util = run_fleet(shape, accounts, terminals, costs, fleet, sample, requests, warmup)
         return result.pct(99) if util <= STABLE else math.inf, result, n, util

@@ -16,6 +16,7 @@ from __future__ import annotations
 import statistics
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from bench import report
 from bench.harness import fleet
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     configure_logging("console", "WARNING")  # the in-process manager's call lines would drown the figures
     clock = datetime(2026, 11, 4, 12, tzinfo=UTC).timestamp()  # a fixed instant: the same bars every run
-    request = {"symbol": "EURUSD", "timeframe": "M1", "start_pos": 0, "count": bars}
+    request: dict[str, Any] = {"symbol": "EURUSD", "timeframe": "M1", "start_pos": 0, "count": bars}
 
     market = MarketData(MT5ConnectionManager(SimulatedTerminal(clock=lambda: clock), Settings.load(_env_file=None),
                                              sleep=lambda _: None), max_rows=bars)  # fmt: skip

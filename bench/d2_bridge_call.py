@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import cast
 
 import rpyc
 
@@ -22,6 +23,7 @@ from bench import report
 from harness import runs
 from harness.processes import BridgeProcess
 from mt5_worker.cli.devstack import free_port, wait_for
+from mt5_worker.terminal.port import Terminal
 
 TARGET = 1.0
 
@@ -36,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with runs.log_dir("mt5-bench-d2-", args.keep_logs) as logs:
         bridge = BridgeProcess(logs).start()
-        terminal = bridge.terminal()
+        client = bridge.terminal()
+        terminal = cast(Terminal, client)  # its port methods are made from the SDK table
         terminal.initialize()
         port = free_port()
         server = "import sys; from rpyc.cli.rpyc_classic import main; sys.argv[0] = 'rpyc_classic'; main()"
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             classic.terminate()
             classic.wait(10)
-            terminal.close()
+            client.close()
             bridge.stop()
 
     ratio = per_bridge / per_classic
@@ -82,7 +85,7 @@ Command: `{report.command("bench.d2_bridge_call", report.argv())}`; machine: {re
 
 def _connect(port: int) -> object | None:
     try:
-        return rpyc.classic.connect("127.0.0.1", port)
+        return cast(object, rpyc.classic.connect("127.0.0.1", port))
     except OSError:
         return None
 

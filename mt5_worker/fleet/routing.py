@@ -36,13 +36,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, get_args
+from typing import Any, Protocol, get_args
 
 import redis
 
 from mt5_worker.fleet.load import LoadView
 from mt5_worker.fleet.ranking import RankingCache
-from mt5_worker.fleet.registry import WorkerRegistry
+from mt5_worker.fleet.registry import Membership, WorkerRegistry
 from mt5_worker.fleet.sessions import REDIS_DOWN, connect
 from mt5_worker.logging import get_logger
 from mt5_worker.settings import RoutingMode, Settings
@@ -124,6 +124,12 @@ def login_of(args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> in
     return login if isinstance(login, int) and not isinstance(login, bool) else None
 
 
+class MembershipSource(Protocol):
+    """What a router reads the fleet from: a :class:`~mt5_worker.fleet.registry.WorkerRegistry`, or a model's."""
+
+    def read(self, now: float) -> Membership: ...
+
+
 class AffinityRouter:
     """Maps accounts to terminal queues from a cached reading of the registry (one Redis read a second).
 
@@ -135,7 +141,7 @@ class AffinityRouter:
 
     def __init__(
         self,
-        registry: WorkerRegistry,
+        registry: MembershipSource,
         cache_seconds: float = 1.0,
         clock: Callable[[], float] = time.time,
         *,
