@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     n = args.requests or (200 if args.quick else 3000)
     rounds = args.rounds or (2 if args.quick else 5)
 
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         accts = accounts(10)
         trace = [kwargs_of(a) for a in zipf_trace(accts, n, 1.1, seed=5)]
         settings = f.settings()

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     r = Results(quick, args.login)
     n = args.workers or (20 if quick else 1_000)
     started = time.monotonic()
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         app = f.client_app(results=False)
         for size in (10, 100) if quick else (10, 100, 1_000, 10_000):
             r.routing.append(capacity_fleet.routing_cost(f.redis_url, size, min(50_000, 10_000_000 // size),

@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     local = _median(rounds, lambda: terminal.copy_rates_from_pos("EURUSD", TIMEFRAME_M1, 0, bars))
     payload = json_codec.dumps(answer)  # the bytes the worker stores
 
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         transfer = _median(rounds, lambda: _roundtrip(f.r, payload))
         f.start_worker("d1", MT5_MAX_ROWS=bars, MT5_SIMULATOR_ACCOUNTS=write_accounts(f.log_dir / "a.json", [A]))
         client = MT5Client(app=f.client_app(results=True), settings=f.settings())

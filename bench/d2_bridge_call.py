@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
 
     with runs.log_dir("mt5-bench-d2-", args.keep_logs) as logs:
-        bridge = BridgeProcess(logs).start()
+        bridge = BridgeProcess(logs)
+        bridge.forked = args.quick  # a full run's bridge starts as production starts it
+        bridge.start()
         client = bridge.terminal()
         terminal = cast(Terminal, client)  # its port methods are made from the SDK table
         terminal.initialize()

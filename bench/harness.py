@@ -33,10 +33,10 @@ class Fleet(harness_fleet.Fleet):
     """A private Redis and the bench's workers (``name@bench``); the client publishes without a result backend.
     ``broker_url`` (RabbitMQ) puts the queues there, the results staying in the Redis."""
 
-    def __init__(self, log_dir: Path, broker_url: str | None = None) -> None:
+    def __init__(self, log_dir: Path, broker_url: str | None = None, *, forked: bool = False) -> None:
         super().__init__(
             log_dir, host="bench", worker_args=("--loglevel=WARNING", "-I", "bench.tasks"),
-            env={"MT5_LOG_LEVEL": "WARNING"}, results=False, broker_url=broker_url,
+            env={"MT5_LOG_LEVEL": "WARNING"}, results=False, broker_url=broker_url, forked=forked,
         )  # fmt: skip
 
     def start_worker(self, name: str = "w", **settings: Any) -> WorkerProcess:
@@ -108,16 +108,17 @@ class Fleet(harness_fleet.Fleet):
 
 
 @contextlib.contextmanager
-def fleet(keep_logs: bool = False, broker: str = "redis") -> Iterator[Fleet]:
+def fleet(keep_logs: bool = False, broker: str = "redis", *, forked: bool = False) -> Iterator[Fleet]:
     """A Fleet in a temporary directory (its processes' logs), removed afterwards unless ``keep_logs``; with
-    ``broker="rabbitmq"`` its queues on RabbitMQ (``MT5_TEST_AMQP_URL``), in a vhost of its own when possible."""
+    ``broker="rabbitmq"`` its queues on RabbitMQ (``MT5_TEST_AMQP_URL``), in a vhost of its own when possible.
+    Its processes start as production starts them unless ``forked`` (a quick run: see harness.forkserver)."""
     vhosts = rabbitmq.VirtualHosts(rabbitmq.amqp_url(), "bench") if broker == "rabbitmq" else None
     with runs.log_dir("mt5-bench-", keep_logs) as tmp:
         try:
             url = vhosts.new() if vhosts is not None else None
             if url is not None and (problem := rabbitmq.unreachable(url)) is not None:
                 raise SystemExit(f"no RabbitMQ at {rabbitmq.shown(url)} ({problem}); set {rabbitmq.URL_VARIABLE}")
-            f = Fleet(tmp, broker_url=url)
+            f = Fleet(tmp, broker_url=url, forked=forked)
             try:
                 yield f
             finally:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     factor = 0.01 if quick else 1.0
     latency = scaled(LATENCY_PROFILES["realistic"], factor)
 
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         accts = accounts(8)
         file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         # Strict FIFO (no batching): P1 measures the pool, not account-batched serving.

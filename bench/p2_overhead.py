@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 7)
 
     runs: list[Figures] = []
-    with fleet(args.keep_logs, args.broker) as f:
+    with fleet(args.keep_logs, args.broker, forked=args.quick) as f:
         accts = accounts(args.accounts)
         file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         # Pool as large as the account set: every account stays pooled, nothing is evicted mid-run.

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     phases = [("logins+wall", trace, wall_profile)] if quick else [("logins", trace, count_profile),
                                                                    ("wall", wall_trace, wall_profile)]  # fmt: skip
     outcomes: dict[str, dict[str, Outcome]] = {}
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         file = write_accounts(f.log_dir / "accounts.json", specs(accts))
         for phase, requests, latency in phases:
             outcomes[phase] = {}

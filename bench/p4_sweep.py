@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = args.repeats or (5 if args.quick else 200)
 
     configure_logging("console", "WARNING")  # the manager logs every SDK call at INFO
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         results = run(f, (small, large), expiring, repeats)
     (s_sweep, s_scan), (l_sweep, l_scan) = results[small], results[large]
     ratio = l_sweep / s_sweep

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = [replace(v, load_factor=bounds[k][0], load_floor=bounds[k][1]) if k in bounds else v
                 for k in chosen for v in [by_key[k]]]  # fmt: skip
     results = []
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         for regime in regimes:
             results.append(run_regime(f, setup, regime, variants, args.seed, 30 if quick else regime.accounts))
 

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     rates = tuple(float(r) for r in args.rates.split(",")) if args.rates else (200.0,) if quick else FULL_RATES
     with log_dir("mt5-bench-s1-", args.keep_logs) as logs:
         (logs / "load").mkdir()
-        fleet = Fleet(logs / "load")
+        fleet = Fleet(logs / "load", forked=quick)
         try:
             loads = [os.getloadavg()[0]]
             outcome = tick_load.run(fleet, load)

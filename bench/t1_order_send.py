@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     per_round = 20 if args.quick else 200
 
-    with fleet(args.keep_logs) as f:
+    with fleet(args.keep_logs, forked=args.quick) as f:
         rates = {profile: worker_rate(f, profile, n) for profile in ("zero", "realistic")}
         costs = desk_costs(f, rounds, per_round)
 

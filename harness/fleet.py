@@ -41,6 +41,8 @@ class Fleet:
     channel per task (the benchmarks read results from the backend's keys instead). ``broker_url`` puts the
     queues on another broker (RabbitMQ's ``amqp://...``) while results and fleet state stay in the Redis.
     ``client_settings`` configure the client side (``settings()``, ``client``), e.g. ``credentials_key``.
+    ``forked=False`` starts every process from an empty interpreter instead of the fork server
+    (:mod:`harness.forkserver`): what a benchmark's full run does, whose figures may include start-ups.
     """
 
     def __init__(
@@ -55,9 +57,11 @@ class Fleet:
         bridged: bool = False,
         results: bool = True,
         broker_url: str | None = None,
+        forked: bool = True,
         **client_settings: Any,
     ) -> None:
         self.log_dir = log_dir
+        self.forked = forked
         self.redis: RedisServer | None = None
         if redis_url is None:
             self.redis = RedisServer(log_dir, args=redis_args).start()
@@ -134,8 +138,8 @@ class Fleet:
             bridge = self.bridge(env=simulator)
             timeout = float(env.get("MT5_BRIDGE_TIMEOUT", 30.0))
             env = {k: v for k, v in env.items() if k not in simulator} | bridge.worker_env(timeout)
-        worker = WorkerProcess(name, env, self.log_dir, host=self.host, args=self.worker_args, bridge=bridge)
-        self.processes.append(worker)
+        worker = self.track(WorkerProcess(name, env, self.log_dir, host=self.host, args=self.worker_args,
+                                          bridge=bridge))  # fmt: skip
         self.workers.append(worker)
         if self.broker_url.startswith("amqp") and not self._queues_declared:
             self.declare_queues()
@@ -193,6 +197,8 @@ class Fleet:
 
     def track(self, process: P) -> P:
         """Stop ``process`` with the fleet (one started outside it, e.g. a web app using the fleet)."""
+        if isinstance(process, Process) and not self.forked:
+            process.forked = False
         self.processes.append(process)
         return process
 

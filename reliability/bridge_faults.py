@@ -73,7 +73,7 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
         "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1,
         "MT5_CONNECTION_POOL_SIZE": n_accounts,
     }
-    fleet = Fleet(logs, broker=broker)
+    fleet = Fleet(logs, broker=broker, forked=quick)
     phases: list[Phase] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)

@@ -59,7 +59,7 @@ def variant(logs: Path, quick: bool, key: str | None, broker: str = "redis") -> 
     keyed: dict[str, Any] = {"MT5_CREDENTIALS_KEY": key} if key else {}
     started = time.time()
     keyed_client = {"credentials_key": key} if key else {}
-    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker, **keyed_client)
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker, forked=quick, **keyed_client)
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)

@@ -35,7 +35,7 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     accounts = make_accounts(n_cold + 1)
     hot, cold = accounts[0], accounts[1:]
     settings = {"MT5_IDLE_SWEEP_INTERVAL": SWEEP, "MT5_CONNECTION_IDLE_TIMEOUT": IDLE}
-    fleet = Fleet(logs, broker=broker)
+    fleet = Fleet(logs, broker=broker, forked=quick)
     requests: list[traffic.Request] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)

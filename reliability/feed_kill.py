@@ -71,7 +71,7 @@ def run(quick: bool, logs: Path, backend: str = "simulator") -> dict[str, Any]:
     span = 15.0 if quick else 60.0
     settings = {"MT5_SIMULATOR_TICK_RATE": rate, "MT5_FEED_SYMBOLS": SYMBOL, "MT5_FEED_LEASE": 1.0,
                 "MT5_FEED_POLL_INTERVAL": 0.02, **ACCOUNT}  # fmt: skip
-    fleet = Fleet(logs, redis_args=["--appendonly", "yes", "--appendfsync", "always"], host="reliability")
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes", "--appendfsync", "always"], host="reliability", forked=quick)
     events: list[str] = []
     received = Received()
     stop = threading.Event()

@@ -80,7 +80,7 @@ def run(quick: bool, logs: Path, broker: str = "redis") -> report.Outcome:
     # machine.
     settings = {"MT5_CONNECTION_POOL_SIZE": n_accounts, "MT5_BROKER_VISIBILITY_TIMEOUT": 10, "MT5_TASK_TIME_LIMIT": 8,
                 "MT5_CONNECTION_RETRY_BACKOFF_MAX": 1}  # fmt: skip
-    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker)
+    fleet = Fleet(logs, redis_args=["--appendonly", "yes"], broker=broker, forked=quick)
     outages: list[Outage] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)

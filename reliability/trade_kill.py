@@ -78,7 +78,7 @@ def run(quick: bool, logs: Path, broker: str = "redis", records_lost: str | None
     settings = SETTINGS | _lost_replies(lost_replies)
     deadline = 8.0 if quick else 30.0  # quick: what a killed worker held is sent again sooner, with its key
     accounts = [a.model_copy(update={"balance": 100_000.0}) for a in make_accounts(n_accounts)]  # room for margin
-    fleet = Fleet(logs, broker=broker)
+    fleet = Fleet(logs, broker=broker, forked=quick)
     events: list[str] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -185,7 +185,7 @@ def run_records_lost(quick: bool, logs: Path, broker: str, how: str) -> report.O
     deadline = 8.0 if quick else 30.0
     accounts = [a.model_copy(update={"balance": 100_000.0}) for a in make_accounts(n_accounts)]
     journal = RedisServer(logs).start()  # records, registry, sessions and trade events: no persistence
-    fleet = Fleet(logs, broker=broker, sessions_redis_url=journal.url)
+    fleet = Fleet(logs, broker=broker, sessions_redis_url=journal.url, forked=quick)
     records = redis.Redis.from_url(journal.url, socket_timeout=5, socket_connect_timeout=1)
     losses: list[float] = []
     try:

@@ -93,7 +93,7 @@ def run(quick: bool, logs: Path, stress: int = 0, broker: str = "redis") -> repo
     rate, deadline, n_accounts = 30.0, 60.0, 20
     accounts = make_accounts(n_accounts)
     settings = KILL_SETTINGS | {"MT5_CONNECTION_POOL_SIZE": n_accounts}
-    fleet = Fleet(logs, broker=broker)
+    fleet = Fleet(logs, broker=broker, forked=quick)
     kills: list[Kill] = []
     try:
         file = write_accounts(logs / "accounts.json", accounts)
@@ -212,7 +212,7 @@ def run_stress(kills: int, logs: Path, broker: str = "redis") -> report.Outcome:
     rate, deadline, n_accounts = 30.0, 300.0, 10
     accounts = make_accounts(n_accounts)
     settings = dict(KILL_SETTINGS)
-    fleet = Fleet(logs, broker=broker)
+    fleet = Fleet(logs, broker=broker, forked=False)  # a full run: production start-ups
     try:
         file = write_accounts(logs / "accounts.json", accounts)
         (w1,) = fleet.start_workers(["w1"], MT5_SIMULATOR_ACCOUNTS=file, **settings)

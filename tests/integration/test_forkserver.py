@@ -2,7 +2,8 @@
 
 Every other integration test starts its workers, beats, bridges and feeds through it, so what is pinned here is
 what those tests take for granted: a forked command reads its own environment, not the server's, and ends with
-the exit code and the words ``python -m`` would give it; a command the server has not prepared is refused.
+the exit code and the words ``python -m`` would give it; a command the server has not prepared, or one asking
+for interpreter settings other than the server's, is refused.
 """
 
 from __future__ import annotations
@@ -33,7 +34,11 @@ def test_a_forked_worker_reads_its_own_settings_and_exits_as_the_command_does(tm
     assert ended["ForkedProcess"][0] != 0
 
 
-def test_the_fork_server_refuses_a_command_it_has_not_prepared(tmp_path: Path) -> None:
+def test_the_fork_server_refuses_what_it_cannot_start_as_python_would(tmp_path: Path) -> None:
+    """A command it has not prepared, and interpreter settings other than its own (read when it started)."""
+    server = fork_server()
     with pytest.raises(ValueError, match=r"mt5_worker\.cli"):
-        fork_server().spawn(["python", "-m", "mt5_worker.cli", "demo"], child_env(), tmp_path / "x.log", tmp_path)
-    assert not (tmp_path / "x.log").exists()
+        server.spawn(["python", "-m", "mt5_worker.cli", "demo"], child_env(), tmp_path / "x.log", tmp_path)
+    with pytest.raises(ValueError, match="PYTHONHASHSEED"):
+        server.spawn(worker_argv("x@test"), child_env() | {"PYTHONHASHSEED": "7"}, tmp_path / "y.log", tmp_path)
+    assert [] == list(tmp_path.iterdir())
