@@ -56,17 +56,26 @@ def clean_environ() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if not name.startswith(DEVELOPER_PREFIXES)}
 
 
-def child_env(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """The environment of a harness child: clean, able to import this checkout, unbuffered, plus ``settings``.
+def interpreter_env() -> dict[str, str]:
+    """The environment of a harness child's interpreter, before any setting: clean, able to import this checkout,
+    unbuffered (also the fork server's, whose children must start as any other child would).
 
     ``PYTHONPATH`` puts the checkout first because a child runs in its log directory, not here, and still
     imports ``celeryconfig`` and ``bench.tasks`` from it; unbuffered output puts every line in the log file as
-    it is written, where the harness waits for it. Simulated terminals trade on :func:`trade_store` and run on the
-    pinned clock (:func:`clock_offset`) unless ``settings`` name another ``MT5_SIMULATOR_TRADE_STORE`` or offset.
+    it is written, where the harness waits for it.
     """
     env = clean_environ()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def child_env(settings: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """The environment of a harness child: :func:`interpreter_env` plus ``settings``. Simulated terminals trade on
+    :func:`trade_store` and run on the pinned clock (:func:`clock_offset`) unless ``settings`` name another
+    ``MT5_SIMULATOR_TRADE_STORE`` or offset.
+    """
+    env = interpreter_env()
     env["MT5_SIMULATOR_TRADE_STORE"] = str(trade_store())
     env[CLOCK_OFFSET] = str(clock_offset())
     return env | env_values(settings or {})

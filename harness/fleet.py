@@ -196,7 +196,8 @@ class Fleet:
         return self.track(FlowerProcess(self.env, self.log_dir, basic_auth)).start()
 
     def track(self, process: P) -> P:
-        """Stop ``process`` with the fleet (one started outside it, e.g. a web app using the fleet)."""
+        """Stop ``process`` with the fleet, and start it forked or not as the fleet's own are (the fleet's workers, or
+        one started outside it, e.g. a web app using the fleet)."""
         if isinstance(process, Process) and not self.forked:
             process.forked = False
         self.processes.append(process)

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from harness.env import REPO, clean_environ
+from harness.env import REPO, interpreter_env
 
 # What a forked child may run as ``python -m``, each with what to import for it. An entry module is imported for
 # what it imports and then forgotten (a package's ``__main__``), so that the child runs a fresh copy as __main__,
@@ -77,8 +77,7 @@ class ForkServer:
     """One server process per harness parent; requests and answers are JSON lines on its stdin and stdout."""
 
     def __init__(self) -> None:
-        env = clean_environ() | {"PYTHONUNBUFFERED": "1"}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        env = interpreter_env()
         self._interpreter = _interpreter_variables(env)
         # A session of its own: a Ctrl-C meant for the harness must not end the server before the harness has
         # stopped the children (they are in sessions of their own and would be left running).
